@@ -1,0 +1,275 @@
+"""Cluster files: which nodes exist and how to reach them, validated once into typed records."""
+
+from __future__ import annotations
+
+import difflib
+import fnmatch
+import os
+import re
+from collections.abc import Callable
+from dataclasses import dataclass
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+from remote import nodeset
+from remote.yamlsource import (
+    FieldPath,
+    LocatedDocument,
+    Problem,
+    SourceError,
+    load_located,
+    load_located_file,
+)
+
+TRANSPORTS = ("ssh", "local")
+DEFAULT_FANOUT = 64
+USER_CLUSTER_ENV = "ASCEND_CONSOLE_CLUSTER"
+_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
+
+
+class InventoryError(SourceError):
+    """A cluster file, or a node selection against it, is wrong."""
+
+
+@dataclass(frozen=True)
+class NodeSpec:
+    """One server as the cluster file describes it. `None` means "not set": SSH config decides."""
+
+    name: str
+    host: str
+    cluster_ip: str
+    transport: str = "ssh"
+    user: str | None = None
+    port: int | None = None
+    identity_file: str | None = None
+    known_hosts: str = "~/.ssh/known_hosts"
+    proxy_jump: str | None = None
+    workdir: str = "/home/work"
+    devices: int = 8
+    connect_timeout: float = 10.0
+    command_timeout: float = 120.0
+    keepalive: float = 15.0
+
+
+@dataclass(frozen=True)
+class Cluster:
+    name: str
+    nodes: tuple[NodeSpec, ...]
+    source: str
+    ssh_config: str | None = "~/.ssh/config"
+    fanout: int = DEFAULT_FANOUT
+
+    def node(self, name: str) -> NodeSpec:
+        for node in self.nodes:
+            if node.name == name:
+                return node
+        raise InventoryError([Problem(self.source, None, "nodes", _unknown_node(name, self))])
+
+    def select(self, pattern: str | None) -> tuple[NodeSpec, ...]:
+        """Nodes named by a node set (`node[0-3],gpu7`) or glob (`node*`), in cluster order."""
+        if not pattern:
+            return self.nodes
+        try:
+            terms = nodeset.expand(pattern)
+        except nodeset.NodeSetError as exc:
+            raise InventoryError([Problem("--nodes", None, "", str(exc))]) from exc
+        wanted: set[str] = set()
+        for term in terms:
+            matches = [n.name for n in self.nodes if fnmatch.fnmatchcase(n.name, term)]
+            if not matches:
+                raise InventoryError([Problem("--nodes", None, "", _unknown_node(term, self))])
+            wanted.update(matches)
+        return tuple(n for n in self.nodes if n.name in wanted)
+
+
+def _unknown_node(name: str, cluster: Cluster) -> str:
+    names = [n.name for n in cluster.nodes]
+    close = difflib.get_close_matches(name, names, n=1)
+    hint = f"; did you mean {close[0]!r}?" if close else f"; nodes are {nodeset.fold(names)}"
+    return f"no node {name!r} in cluster {cluster.name!r}{hint}"
+
+
+# --- the schema --------------------------------------------------------------------------------
+
+Checker = Callable[[Any], str | None]
+
+
+def _is_str(value: Any) -> str | None:
+    return None if isinstance(value, str) and value.strip() else "must be a non-empty string"
+
+
+def _is_port(value: Any) -> str | None:
+    ok = isinstance(value, int) and not isinstance(value, bool) and 1 <= value <= 65535
+    return None if ok else f"must be a TCP port, an integer from 1 to 65535 (got {value!r})"
+
+
+def _is_positive_int(value: Any) -> str | None:
+    ok = isinstance(value, int) and not isinstance(value, bool) and value >= 1
+    return None if ok else f"must be a whole number >= 1 (got {value!r})"
+
+
+def _is_seconds(value: Any) -> str | None:
+    ok = isinstance(value, (int, float)) and not isinstance(value, bool) and value > 0
+    return None if ok else f"must be a number of seconds > 0 (got {value!r})"
+
+
+def _is_transport(value: Any) -> str | None:
+    return None if value in TRANSPORTS else f"must be one of {', '.join(TRANSPORTS)} (got {value!r})"
+
+
+def _is_name(value: Any) -> str | None:
+    if isinstance(value, str) and _NAME.match(value):
+        return None
+    return f"must be letters, digits, '.', '_' or '-', starting with a letter or digit (got {value!r})"
+
+
+# Fields that `defaults:` and every node may set, with their checks.
+NODE_FIELDS: dict[str, Checker] = {
+    "user": _is_str,
+    "port": _is_port,
+    "identity_file": _is_str,
+    "known_hosts": _is_str,
+    "proxy_jump": _is_str,
+    "workdir": _is_str,
+    "devices": _is_positive_int,
+    "transport": _is_transport,
+    "connect_timeout": _is_seconds,
+    "command_timeout": _is_seconds,
+    "keepalive": _is_seconds,
+}
+# Fields only a node may set.
+NODE_ONLY_FIELDS: dict[str, Checker] = {"name": _is_name, "host": _is_str, "cluster_ip": _is_str}
+TOP_FIELDS: dict[str, Checker] = {
+    "name": _is_str,
+    "defaults": lambda v: None if isinstance(v, dict) else "must be a mapping of node fields",
+    "nodes": lambda v: None if isinstance(v, list) and v else "must be a non-empty list of nodes",
+    "ssh_config": _is_str,
+    "fanout": _is_positive_int,
+}
+
+
+# --- loading -----------------------------------------------------------------------------------
+
+
+def load_cluster(path: Path) -> Cluster:
+    return _parse(load_located_file(path))
+
+
+def load_cluster_text(text: str, source: str) -> Cluster:
+    return _parse(load_located(text, source))
+
+
+def embedded_default_path() -> Path:
+    return Path(str(resources.files("configs") / "clusters" / "local.yaml"))
+
+
+def user_cluster_path() -> Path:
+    config_home = os.environ.get("XDG_CONFIG_HOME") or str(Path.home() / ".config")
+    return Path(config_home) / "ascend-console" / "cluster.yaml"
+
+
+def default_cluster_path() -> Path:
+    """$ASCEND_CONSOLE_CLUSTER, else the user's file if it exists, else the embedded local cluster."""
+    from_env = os.environ.get(USER_CLUSTER_ENV)
+    if from_env:
+        return Path(from_env).expanduser()
+    user_file = user_cluster_path()
+    return user_file if user_file.exists() else embedded_default_path()
+
+
+def _parse(doc: LocatedDocument) -> Cluster:
+    problems: list[Problem] = []
+    data = doc.data
+    if not isinstance(data, dict):
+        raise InventoryError([doc.problem((), "a cluster file is a mapping with name, defaults, nodes")])
+    _check_fields(doc, data, (), TOP_FIELDS, problems=problems)
+    for required in ("name", "nodes"):
+        if required not in data:
+            problems.append(doc.problem((), f"missing required field {required!r}"))
+    defaults: dict[str, Any] = data["defaults"] if isinstance(data.get("defaults"), dict) else {}
+    _check_fields(doc, defaults, ("defaults",), NODE_FIELDS, problems=problems, misplaced=NODE_ONLY_FIELDS)
+    raw_nodes: list[Any] = data["nodes"] if isinstance(data.get("nodes"), list) else []
+    nodes = [_parse_node(doc, i, raw, defaults, problems) for i, raw in enumerate(raw_nodes)]
+    _check_unique_names(doc, raw_nodes, problems)
+    if problems:
+        raise InventoryError(problems)
+    return Cluster(
+        name=data["name"],
+        nodes=tuple(n for n in nodes if n is not None),
+        source=doc.source,
+        ssh_config=data.get("ssh_config", "~/.ssh/config"),
+        fanout=data.get("fanout", DEFAULT_FANOUT),
+    )
+
+
+def _check_fields(
+    doc: LocatedDocument,
+    data: dict[Any, Any],
+    path: FieldPath,
+    allowed: dict[str, Checker],
+    *,
+    problems: list[Problem],
+    misplaced: dict[str, Checker] | None = None,
+) -> None:
+    for key, value in data.items():
+        where = (*path, str(key))
+        checker = allowed.get(str(key))
+        if checker is None:
+            problems.append(doc.problem(where, _unknown_key_message(str(key), allowed, misplaced)))
+        elif (error := checker(value)) is not None:
+            problems.append(doc.problem(where, error))
+
+
+def _unknown_key_message(
+    key: str, allowed: dict[str, Checker], misplaced: dict[str, Checker] | None
+) -> str:
+    if misplaced and key in misplaced:
+        return "can only be set on a node, not in defaults"
+    close = difflib.get_close_matches(key, list(allowed), n=1, cutoff=0.6)
+    if close:
+        return f"unknown key; did you mean {close[0]!r}?"
+    return f"unknown key; valid keys here: {', '.join(sorted(allowed))}"
+
+
+def _parse_node(
+    doc: LocatedDocument,
+    index: int,
+    raw: Any,
+    defaults: dict[str, Any],
+    problems: list[Problem],
+) -> NodeSpec | None:
+    path: FieldPath = ("nodes", index)
+    if not isinstance(raw, dict):
+        problems.append(doc.problem(path, "a node is a mapping with at least name and host"))
+        return None
+    before = len(problems)
+    _check_fields(doc, raw, path, {**NODE_FIELDS, **NODE_ONLY_FIELDS}, problems=problems)
+    merged = {k: v for k, v in {**defaults, **raw}.items() if k in NODE_FIELDS or k in NODE_ONLY_FIELDS}
+    transport = merged.get("transport", "ssh")
+    if "name" not in raw:
+        problems.append(doc.problem(path, "missing required field 'name'"))
+    if "host" not in raw and transport == "ssh":
+        problems.append(doc.problem(
+            path, "missing required field 'host' (an address or ~/.ssh/config alias)"))
+    if len(problems) > before:
+        return None
+    host = merged.get("host", "localhost")
+    fields = {k: v for k, v in merged.items() if k not in ("host", "cluster_ip")}
+    return NodeSpec(host=host, cluster_ip=merged.get("cluster_ip", host), **fields)
+
+
+def _check_unique_names(doc: LocatedDocument, raw_nodes: list[Any], problems: list[Problem]) -> None:
+    first_seen: dict[str, int] = {}
+    for index, raw in enumerate(raw_nodes):
+        name = raw.get("name") if isinstance(raw, dict) else None
+        if not isinstance(name, str):
+            continue
+        if name in first_seen:
+            first_line = doc.line_of(("nodes", first_seen[name]))
+            problems.append(doc.problem(
+                ("nodes", index, "name"),
+                f"duplicate node name {name!r} (first used on line {first_line})",
+            ))
+        else:
+            first_seen[name] = index

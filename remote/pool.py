@@ -1,0 +1,74 @@
+"""NodePool: one transport per node, opened on first use and kept, plus the fan-out threads."""
+
+from __future__ import annotations
+
+import threading
+from concurrent.futures import ThreadPoolExecutor
+
+import paramiko
+
+from remote.inventory import Cluster, NodeSpec
+from remote.local import LocalTransport
+from remote.ssh import SSHTransport, jump_node, load_ssh_config, resolve_target
+from remote.transport import Transport
+
+
+class NodePool:
+    """Everything the console holds open to a cluster; `close()` releases all of it."""
+
+    def __init__(self, cluster: Cluster, *, workers: int | None = None) -> None:
+        self.cluster = cluster
+        self.workers = workers or cluster.fanout
+        # paramiko blocks, so remote/ owns a bounded pool of threads that callers share
+        self.executor = ThreadPoolExecutor(max_workers=self.workers, thread_name_prefix="remote")
+        self._ssh_config: paramiko.SSHConfig | None = load_ssh_config(cluster.ssh_config)
+        self._transports: dict[str, Transport] = {}
+        self._lock = threading.RLock()
+
+    def transport(self, node: NodeSpec | str) -> Transport:
+        spec = self.cluster.node(node) if isinstance(node, str) else node
+        with self._lock:
+            if spec.name not in self._transports:
+                self._transports[spec.name] = self._make(spec)
+            return self._transports[spec.name]
+
+    def _make(self, node: NodeSpec) -> Transport:
+        if node.transport == "local":
+            return LocalTransport(node)
+        return SSHTransport(node, ssh_config=self._ssh_config, jump=self._jump_for(node))
+
+    def _jump_for(self, node: NodeSpec) -> SSHTransport | None:
+        """The transport of the bastion in front of `node`: a cluster node, or a pooled hop of its own."""
+        spec = resolve_target(node, self._ssh_config).proxy_jump
+        if spec is None:
+            return None
+        names = {n.name for n in self.cluster.nodes}
+        hop = self.cluster.node(spec) if spec in names else jump_node(spec, node)
+        jump = self.transport(hop) if spec in names else self._hop(hop)
+        if not isinstance(jump, SSHTransport):
+            raise ValueError(f"{node.name}: proxy_jump {spec!r} names a local node")
+        return jump
+
+    def _hop(self, hop: NodeSpec) -> Transport:
+        with self._lock:
+            if hop.name not in self._transports:
+                self._transports[hop.name] = self._make(hop)
+            return self._transports[hop.name]
+
+    def connections_opened(self) -> int:
+        with self._lock:
+            transports = list(self._transports.values())
+        return sum(t.connections_opened for t in transports if isinstance(t, SSHTransport))
+
+    def close(self) -> None:
+        self.executor.shutdown(wait=False, cancel_futures=True)
+        with self._lock:
+            transports, self._transports = list(self._transports.values()), {}
+        for transport in transports:
+            transport.close()
+
+    def __enter__(self) -> NodePool:
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self.close()

@@ -1,0 +1,189 @@
+"""The one seam to a node: run, stream, put, get, close. Failures come back as values."""
+
+from __future__ import annotations
+
+import shlex
+from abc import ABC, abstractmethod
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass
+from enum import Enum
+from pathlib import Path
+from typing import Literal
+
+from remote.inventory import NodeSpec
+
+# Output kept per stream of one command; a fan-out of `cat hugefile` must not eat the console.
+OUTPUT_LIMIT = 8 * 1024 * 1024
+TRUNCATED_NOTE = "\n[output truncated by ascend-console]\n"
+# Added to a command's own limit before the console gives up on the remote `timeout`.
+KILL_GRACE = 5.0
+
+
+class ErrorKind(str, Enum):
+    """Why a command did not run to an exit code of its own."""
+
+    UNREACHABLE = "unreachable"
+    AUTH = "auth"
+    TIMEOUT = "timeout"
+    HOST_KEY = "host-key"
+    IO = "io"
+
+
+@dataclass(frozen=True)
+class RunResult:
+    node: str
+    command: str
+    exit_code: int | None
+    stdout: str
+    stderr: str
+    elapsed: float
+    error: ErrorKind | None = None
+    message: str = ""
+
+    @property
+    def ok(self) -> bool:
+        return self.error is None and self.exit_code == 0
+
+    @property
+    def status(self) -> str:
+        """ok | failed | timeout | unreachable | auth | host-key | io."""
+        if self.error is not None:
+            return self.error.value
+        return "ok" if self.exit_code == 0 else "failed"
+
+    def describe(self) -> str:
+        """One line a person can act on: node, what was run, what happened."""
+        if self.error is not None:
+            return f"{self.node}: {self.message}"
+        detail = self.stderr.strip().splitlines()[-1:] or [""]
+        return f"{self.node}: `{self.command}` exited {self.exit_code} {detail[0]}".rstrip()
+
+
+@dataclass(frozen=True)
+class TransferResult:
+    node: str
+    source: str
+    destination: str
+    size: int
+    elapsed: float
+    error: ErrorKind | None = None
+    message: str = ""
+
+    @property
+    def ok(self) -> bool:
+        return self.error is None
+
+
+@dataclass(frozen=True)
+class StreamLine:
+    channel: Literal["stdout", "stderr"]
+    text: str
+
+
+class CommandStream(ABC):
+    """A running command whose output is read line by line; closing it stops the command."""
+
+    node: str
+    command: str
+    exit_code: int | None = None
+    error: ErrorKind | None = None
+    message: str = ""
+
+    @abstractmethod
+    def __iter__(self) -> Iterator[StreamLine]: ...
+
+    @abstractmethod
+    def close(self) -> None: ...
+
+    def __enter__(self) -> CommandStream:
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self.close()
+
+
+class Transport(ABC):
+    """How the console reaches one node. Nothing above this seam knows which kind it has."""
+
+    node: NodeSpec
+
+    @abstractmethod
+    def run(
+        self,
+        argv: Sequence[str],
+        *,
+        timeout: float | None = None,
+        env: Mapping[str, str] | None = None,
+        cwd: str | None = None,
+        stdin: bytes | None = None,
+    ) -> RunResult:
+        """Run argv (each part quoted, never re-parsed); kill it when `timeout` expires."""
+
+    @abstractmethod
+    def stream(
+        self,
+        argv: Sequence[str],
+        *,
+        env: Mapping[str, str] | None = None,
+        cwd: str | None = None,
+    ) -> CommandStream: ...
+
+    @abstractmethod
+    def put(self, local: Path, remote: str, *, timeout: float | None = None) -> TransferResult:
+        """Copy a local file to the node; the destination appears whole or not at all."""
+
+    @abstractmethod
+    def get(self, remote: str, local: Path, *, timeout: float | None = None) -> TransferResult: ...
+
+    @abstractmethod
+    def close(self) -> None: ...
+
+
+def command_text(argv: Sequence[str]) -> str:
+    """The shell-quoted form of argv: what a person would paste to run the same thing."""
+    return shlex.join(argv)
+
+
+def remote_command_line(
+    argv: Sequence[str],
+    *,
+    env: Mapping[str, str] | None = None,
+    cwd: str | None = None,
+    timeout: float | None = None,
+) -> str:
+    """The line handed to a node's shell: every user-supplied part goes through shlex.quote."""
+    words: list[str] = []
+    if env:
+        words += ["env", *(f"{_env_name(k)}={v}" for k, v in env.items())]
+    if timeout is not None:
+        # coreutils timeout signals the whole process group, so children die with the command
+        words += ["timeout", "-k", f"{KILL_GRACE:g}", f"{timeout:g}"]
+    line = shlex.join([*words, *argv])
+    if cwd is not None:
+        line = f"cd {quote_remote_path(cwd)} && exec {line}"
+    return line
+
+
+def quote_remote_path(path: str) -> str:
+    """Quote a path for a remote shell, keeping a leading `~/` meaning the remote home."""
+    if path == "~":
+        return '"$HOME"'
+    if path.startswith("~/"):
+        return '"$HOME"/' + shlex.quote(path[2:])
+    return shlex.quote(path)
+
+
+def _env_name(name: str) -> str:
+    if not name.replace("_", "a").isalnum() or name[0].isdigit():
+        raise ValueError(f"not an environment variable name: {name!r}")
+    return name
+
+
+def decode_output(data: bytes) -> str:
+    text = data[:OUTPUT_LIMIT].decode("utf-8", errors="replace")
+    return text + TRUNCATED_NOTE if len(data) > OUTPUT_LIMIT else text
+
+
+def timed_out(elapsed: float, timeout: float | None, exit_code: int | None) -> bool:
+    """A remote `timeout` ends the command with 124 (TERM) or 137 (KILL) once its time is up."""
+    return timeout is not None and elapsed >= timeout and exit_code in (124, 137, -15, -9)
