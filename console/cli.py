@@ -62,6 +62,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         for problem in exc.problems:
             print(f"error: {problem}", file=sys.stderr)
         return exitcodes.CONFIG
+    except exitcodes.UsageError as exc:
+        print(f"ascend-console {args.command}: {exc}", file=sys.stderr)
+        return exitcodes.USAGE
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return exitcodes.INTERRUPTED

@@ -10,3 +10,7 @@ USAGE = 64
 # a cluster or job file was wrong (sysexits EX_CONFIG)
 CONFIG = 78
 INTERRUPTED = 130
+
+
+class UsageError(Exception):
+    """The arguments make no sense together; the message says what to write instead."""

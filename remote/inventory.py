@@ -153,11 +153,19 @@ TOP_FIELDS: dict[str, Checker] = {
 
 
 def load_cluster(path: Path) -> Cluster:
-    return _parse(load_located_file(path))
+    return _parse_from(lambda: load_located_file(path))
 
 
 def load_cluster_text(text: str, source: str) -> Cluster:
-    return _parse(load_located(text, source))
+    return _parse_from(lambda: load_located(text, source))
+
+
+def _parse_from(read: Callable[[], LocatedDocument]) -> Cluster:
+    try:
+        doc = read()
+    except SourceError as exc:
+        raise InventoryError(exc.problems) from exc
+    return _parse(doc)
 
 
 def embedded_default_path() -> Path:

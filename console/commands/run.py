@@ -48,11 +48,11 @@ def command_argv(args: argparse.Namespace) -> list[str]:
     if argv[:1] == ["--"]:
         argv = argv[1:]
     if args.sh is not None and argv:
-        raise SystemExit("ascend-console run: give either --sh LINE or -- CMD, not both")
+        raise exitcodes.UsageError("give either --sh LINE or -- CMD, not both")
     if args.sh is not None:
         return ["sh", "-c", args.sh]
     if not argv:
-        raise SystemExit("ascend-console run: nothing to run; e.g. ascend-console run -- hostname")
+        raise exitcodes.UsageError("nothing to run; e.g. ascend-console run -- hostname")
     return argv
 
 
