@@ -10,7 +10,6 @@ from hypothesis import strategies as st
 from remote.transport import quote_remote_path, remote_command_line
 
 
-
 def hostile(marker: Path) -> list[str]:
     """Arguments that would create `marker` if any part of them reached a shell unquoted."""
     return [

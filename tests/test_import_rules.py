@@ -1,4 +1,4 @@
-"""remote/ and model/ never import the UI; console/ never imports MindSpore (it is heavy; only ranks need it)."""
+"""remote/ and model/ never import the UI; console/ never imports MindSpore (heavy: only ranks need it)."""
 
 import subprocess
 import sys

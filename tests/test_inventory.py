@@ -127,7 +127,7 @@ def test_select_by_node_set_and_glob_keeps_cluster_order():
     cluster = load_cluster_text(text, "x.yaml")
     assert [n.name for n in cluster.select("node[4,1-2]")] == ["node1", "node2", "node4"]
     assert [n.name for n in cluster.select("node*")] == [f"node{i}" for i in range(6)]
-    with pytest.raises(InventoryError, match="no node 'nod3'.*did you mean 'node3'"):
+    with pytest.raises(InventoryError, match=r"no node 'nod3'.*did you mean 'node3'"):
         cluster.select("nod3")
 
 
