@@ -41,10 +41,12 @@ STANDINS = Path(__file__).resolve().parent / "standins"
 STANDIN_TOOLS = ("npu-smi", "hccn_tool")
 STANDIN_FILES = ("standin.sh",)
 DEFAULT_HARDWARE = "healthy"
+STATE_PATTERN = re.compile(r"[a-z0-9][a-z0-9-]*")  # a folder name in standins/recordings
 # Set in the environment of anchors and sshd's so that a crashed run's processes are found even
 # when their network namespace has lost its name.
 MARKER_ENV = "ACTEST_CLUSTER"
 PREFIX_PATTERN = re.compile(r"[a-z][a-z0-9]{0,9}")  # "<prefix>x123" must fit 15-char ifnames
+SUBNET_PATTERN = re.compile(r"(25[0-5]|2[0-4]\d|1?\d?\d)\.(25[0-5]|2[0-4]\d|1?\d?\d)")
 MAX_HOSTS = 200
 READY_TIMEOUT = 15.0
 KILL_TIMEOUT = 5.0
@@ -93,12 +95,12 @@ class _Neighbour:
     mac: str
 
 
+@dataclass
 class _Runtime:
     """The processes behind one host while the cluster runs."""
 
-    def __init__(self) -> None:
-        self.anchor: subprocess.Popen[bytes] | None = None
-        self.sshd: subprocess.Popen[bytes] | None = None
+    anchor: subprocess.Popen[bytes] | None = None
+    sshd: subprocess.Popen[bytes] | None = None
 
 
 def capability_problem() -> str | None:
@@ -121,7 +123,11 @@ def capability_problem() -> str | None:
 
 
 class TestCluster:
-    """K SSH hosts in network namespaces, plus optional hosts reachable only via hosts[0]."""
+    """K SSH hosts in network namespaces, plus optional hosts reachable only via hosts[0].
+
+    The prefix names everything this cluster creates, and start() first removes whatever
+    carries it: two clusters running at once need different prefixes and subnets.
+    """
 
     __test__ = False  # not a pytest test class, despite the name
 
@@ -138,6 +144,8 @@ class TestCluster:
     ) -> None:
         if not PREFIX_PATTERN.fullmatch(prefix):
             raise ValueError(f"prefix {prefix!r}: want 1-10 of [a-z0-9], starting with a letter")
+        if not SUBNET_PATTERN.fullmatch(subnet_base):
+            raise ValueError(f"subnet_base {subnet_base!r}: want the first two octets, '10.201'")
         if not 1 <= hosts <= MAX_HOSTS or not 0 <= isolated <= MAX_HOSTS:
             raise ValueError(f"hosts must be 1..{MAX_HOSTS} and isolated 0..{MAX_HOSTS}")
         self.root = Path(root).absolute()
@@ -146,6 +154,7 @@ class TestCluster:
         self.client_key = self.root / "client_key"
         self.bridge = f"{prefix}br0"
         self.isolated_bridge = f"{prefix}br1"
+        self.sink = f"{prefix}nul"
         self.gateway = _Neighbour(f"{subnet_base}.0.1", _mac(0, 1))
         self.hosts = [self._describe(f"h{i}", f"{subnet_base}.0.{10 + i}") for i in range(hosts)]
         self.isolated_hosts = [
@@ -207,7 +216,10 @@ class TestCluster:
         self.stop()
 
     def start(self) -> None:
-        """Remove leftovers with this prefix, then build every host; all sshd's accept on return."""
+        """Remove leftovers with this prefix, then build every host with empty storage.
+
+        On return every sshd accepts connections. On failure, what was built is removed.
+        """
         problem = capability_problem()
         if problem:
             raise ClusterError(problem)
@@ -272,7 +284,7 @@ class TestCluster:
             "PasswordAuthentication no",
             "KbdInteractiveAuthentication no",
             "UsePAM no",
-            "StrictModes no",  # the state dir lives under pytest's tmp dirs
+            "StrictModes no",  # authorized_keys may sit under /tmp, whose mode StrictModes rejects
             "Subsystem sftp internal-sftp",  # SFTP without an extra binary
             "AllowTcpForwarding yes",  # the bastion forwards for ProxyJump
             "MaxSessions 64",
@@ -311,6 +323,14 @@ class TestCluster:
         if self.isolated_hosts:  # no address: the root namespace must not reach these hosts
             lines += [f"link add {self.isolated_bridge} type bridge",
                       f"link set {self.isolated_bridge} up"]
+        # The rest of the test network goes to a link that drops everything. Without it, packets
+        # for isolated hosts would leave by the default route (on some sandboxes a proxy there
+        # even accepts the TCP connection); with it they vanish, as on a closed private network.
+        # A veth whose peer stays down, without ARP (not every kernel has the dummy driver);
+        # the route goes away with the link.
+        lines += [f"link add {self.sink} type veth peer name {self.sink[:-1]}p",
+                  f"link set {self.sink} arp off up",
+                  f"route add {self.subnet_base}.0.0/16 dev {self.sink}"]
         for host in self.all_hosts:
             lines.append(f"netns add {host.netns}")
             for leg in self._legs[host.name]:
@@ -346,10 +366,11 @@ class TestCluster:
 
     def _spawn_anchor(self, host: TestHost) -> subprocess.Popen[bytes]:
         # Private propagation keeps the bind mounts out of the root namespace. /run/netns is
-        # dropped so the host neither lists nor pins the other hosts' namespaces.
+        # replaced by an empty one so the host neither lists nor pins the other hosts' netns.
         script = (
             'set -e; hostname "$1"; mount --bind "$2" "$3"; mount --bind "$4" /usr/local/sbin; '
-            "umount -R -l /run/netns 2>/dev/null || true; exec sleep infinity"
+            "if umount -R -l /run/netns; then mount -t tmpfs netns /run/netns; fi; "
+            "exec sleep infinity"
         )
         argv = [
             "ip", "netns", "exec", host.netns,
@@ -385,7 +406,7 @@ class TestCluster:
         for host in hosts:
             self._runtime[host.name].sshd = self._spawn_sshd(host)
         deadline = time.monotonic() + READY_TIMEOUT
-        results: dict[str, str | None] = {}
+        results: dict[str, str | None] = {host.name: "the probe did not run" for host in hosts}
         threads = [
             threading.Thread(target=self._probe_sshd, args=(host, deadline, results))
             for host in hosts
@@ -394,10 +415,8 @@ class TestCluster:
             thread.start()
         for thread in threads:
             thread.join()
-        failures = [
-            self._sshd_failure(host, results.get(host.name, "probe crashed"))
-            for host in hosts if results.get(host.name, "probe crashed") is not None
-        ]
+        failures = [self._sshd_failure(host, reason)
+                    for host in hosts if (reason := results[host.name]) is not None]
         if failures:
             raise ClusterError("\n\n".join(failures))
 
@@ -418,7 +437,10 @@ class TestCluster:
             )
 
     def _probe_sshd(self, host: TestHost, deadline: float, results: dict[str, str | None]) -> None:
-        """Thread body: connect to port 22 from inside the host's netns until it accepts."""
+        """Thread body: connect to port 22 from inside the host's netns until sshd greets.
+
+        From inside, because the root namespace cannot reach isolated hosts.
+        """
         sshd = self._runtime[host.name].sshd
         try:
             _enter_netns(host.netns)  # this thread only; it ends with the probe
@@ -426,17 +448,17 @@ class TestCluster:
                 if sshd is not None and sshd.poll() is not None:
                     results[host.name] = f"sshd exited with status {sshd.returncode}"
                     return
-                if _accepts(host.address, 22):
+                if _greets(host.address, 22):
                     results[host.name] = None
                     return
                 if time.monotonic() > deadline:
-                    results[host.name] = f"no TCP accept on port 22 within {READY_TIMEOUT:.0f}s"
+                    results[host.name] = f"no SSH banner on port 22 within {READY_TIMEOUT:.0f}s"
                     return
                 time.sleep(0.02)
         except OSError as error:
             results[host.name] = f"probe failed: {error}"
 
-    def _sshd_failure(self, host: TestHost, reason: str | None) -> str:
+    def _sshd_failure(self, host: TestHost, reason: str) -> str:
         log = _tail(host.state_dir / "sshd.log")
         return f"sshd on {host.name} ({host.address}): {reason}; sshd.log ends:\n{log}"
 
@@ -479,6 +501,12 @@ class TestCluster:
             lines.append(f"{host.address} {keytype} {blob}")
         return "\n".join(lines)
 
+    def accepted_logins(self, name: str) -> int:
+        """How many SSH logins the host's sshd has accepted since start() (from its log)."""
+        log = self.host(name).state_dir / "sshd.log"
+        text = log.read_text(errors="replace") if log.exists() else ""
+        return sum(1 for line in text.splitlines() if line.startswith("Accepted publickey for "))
+
     def write_known_hosts(self, path: Path, names: list[str] | None = None) -> Path:
         """A known_hosts file for the named hosts (default: all, isolated ones included)."""
         chosen = names if names is not None else [h.name for h in self.all_hosts]
@@ -505,7 +533,7 @@ class TestCluster:
     # ----------------------------------------------------------------- faults and state
 
     def cut(self, name: str) -> None:
-        """Set the host's links down: packets are dropped, so connects time out."""
+        """Set the host's links down (the bastion's both): packets are dropped, connects time out."""
         for leg in self._legs[self.host(name).name]:
             _ip("link", "set", leg.link, "down")
 
@@ -520,7 +548,7 @@ class TestCluster:
     def _apply_hardware(self, host: TestHost, state: str) -> None:
         bin_dir = host.state_dir / "bin"
         folder = bin_dir / "recordings" / state
-        if not folder.is_dir():
+        if not STATE_PATTERN.fullmatch(state) or not folder.is_dir():
             known = sorted(p.name for p in (bin_dir / "recordings").iterdir() if p.is_dir())
             raise ValueError(f"no hardware state {state!r}; known: {', '.join(known)}")
         absent = _absent_tools(folder / "absent")
@@ -609,7 +637,7 @@ def _prefixed_netns(prefix: str) -> list[str]:
 
 
 def _prefixed_links(prefix: str) -> list[str]:
-    pattern = re.compile(rf"{re.escape(prefix)}(br[01]|[vbx]\d+)")
+    pattern = re.compile(rf"{re.escape(prefix)}(br[01]|nu[lp]|[vbx]\d+)")
     return sorted(n for n in os.listdir("/sys/class/net") if pattern.fullmatch(n))
 
 
@@ -729,7 +757,8 @@ def _reap(proc: subprocess.Popen[bytes]) -> None:
         proc.wait(timeout=KILL_TIMEOUT)
     except subprocess.TimeoutExpired:
         proc.kill()
-        proc.wait(timeout=KILL_TIMEOUT)
+        with contextlib.suppress(subprocess.TimeoutExpired):  # stuck in the kernel: give up
+            proc.wait(timeout=KILL_TIMEOUT)
 
 
 # --------------------------------------------------------------------- commands and files
@@ -781,10 +810,11 @@ def _enter_netns(netns: str) -> None:
         os.close(fd)
 
 
-def _accepts(address: str, port: int) -> bool:
+def _greets(address: str, port: int) -> bool:
+    """Whether an SSH server there accepts a connection and sends its banner."""
     try:
-        with socket.create_connection((address, port), timeout=0.5):
-            return True
+        with socket.create_connection((address, port), timeout=1) as connection:
+            return connection.recv(4) == b"SSH-"
     except OSError:
         return False
 

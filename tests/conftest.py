@@ -1,0 +1,35 @@
+"""Shared fixtures. The test cluster is built once per session and always torn down."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.testcluster import TestCluster, capability_problem
+
+IN_CI = os.environ.get("CI", "").lower() == "true"
+
+
+@pytest.fixture(scope="session")
+def test_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[TestCluster]:
+    """Four hosts on a bridge plus one reachable only through h0 (the bastion)."""
+    problem = capability_problem()
+    if problem is not None:
+        if IN_CI:
+            pytest.fail(f"CI=true but the test cluster cannot be built here: {problem}")
+        pytest.skip(f"test cluster unavailable: {problem}")
+    cluster = TestCluster(tmp_path_factory.mktemp("cluster"), hosts=4, isolated=1)
+    try:
+        cluster.start()
+        yield cluster
+    finally:
+        cluster.stop()
+
+
+@pytest.fixture
+def known_hosts(test_cluster: TestCluster, tmp_path: Path) -> Path:
+    """A known_hosts that trusts every host's current keys."""
+    return test_cluster.write_known_hosts(tmp_path / "known_hosts")
