@@ -169,6 +169,9 @@ class SSHTransport(Transport):
         transport = client.get_transport()
         assert transport is not None
         transport.set_keepalive(max(1, int(self.node.keepalive)))
+        if isinstance(transport.sock, socket.socket):
+            # small request/reply messages: Nagle plus delayed ACKs would add ~40 ms to each
+            transport.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         self.connections_opened += 1
         return client
 
@@ -398,7 +401,11 @@ def _read_available(channel: paramiko.Channel) -> list[tuple[str, bytes]] | None
     # paramiko handles messages in order: by the exit status, all output is in the buffers
     if channel.exit_status_ready() or channel.closed:
         return None
-    select.select([channel], [], [], _POLL)
+    if channel.eof_received:
+        # after EOF paramiko keeps the channel's poll pipe readable for good: select would spin
+        channel.status_event.wait(_POLL)
+    else:
+        select.select([channel], [], [], _POLL)
     return chunks
 
 

@@ -177,6 +177,7 @@ class TestCluster:
                 shutil.rmtree(path, ignore_errors=True)
                 path.mkdir(parents=True)
             install_standins(host.state_dir / "bin")
+            (host.state_dir / "home").mkdir(mode=0o700)
             keygens += host_keygens(host)
         run_parallel(keygens, "generate keys")
         authorized = self.client_key.with_suffix(".pub").read_text()
@@ -209,8 +210,12 @@ class TestCluster:
     def _spawn_anchor(self, host: TestHost) -> subprocess.Popen[bytes]:
         # Private propagation keeps the bind mounts out of the root namespace. /run/netns is
         # replaced by an empty one so the host neither lists nor pins the other hosts' netns.
+        # Each host also gets its own empty /root: files left in ~ on one host are not on the
+        # others, and the developer's shell start-up files (pyenv, conda: ~0.1 s a session, as
+        # bash sources ~/.bashrc for sshd) do not leak into the hosts.
         script = (
             'set -e; hostname "$1"; mount --bind "$2" "$3"; mount --bind "$4" /usr/local/sbin; '
+            'mount --bind "$5" /root; '
             "if umount -R -l /run/netns; then mount -t tmpfs netns /run/netns; fi; "
             "exec sleep infinity"
         )
@@ -218,7 +223,7 @@ class TestCluster:
             "ip", "netns", "exec", host.netns,
             "unshare", "--mount", "--uts", "--propagation", "private", "--",
             "sh", "-c", script, "anchor", host.hostname, str(host.storage),
-            self.node_storage_path, str(host.state_dir / "bin"),
+            self.node_storage_path, str(host.state_dir / "bin"), str(host.state_dir / "home"),
         ]
         with (host.state_dir / "anchor.log").open("ab") as log:
             return subprocess.Popen(
