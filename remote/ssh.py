@@ -370,7 +370,7 @@ class SSHStream(CommandStream):
         if channel is None:
             return
         pending = {"stdout": b"", "stderr": b""}
-        while not channel.closed:
+        while True:
             chunks = _read_available(channel)
             if chunks is None:
                 break
@@ -391,6 +391,10 @@ class SSHStream(CommandStream):
 
 def _read_available(channel: paramiko.Channel) -> list[tuple[str, bytes]] | None:
     """Output ready within one poll step; None once the command is over and all is read."""
+    # Look at the exit status *before* the buffers: paramiko handles messages in order, so once
+    # the status is in, every byte sent before it is buffered. Looking after could miss output
+    # that arrived together with the status.
+    finished = channel.exit_status_ready() or channel.closed
     chunks: list[tuple[str, bytes]] = []
     if channel.recv_ready():
         chunks.append(("stdout", channel.recv(65536)))
@@ -398,8 +402,7 @@ def _read_available(channel: paramiko.Channel) -> list[tuple[str, bytes]] | None
         chunks.append(("stderr", channel.recv_stderr(65536)))
     if chunks:
         return chunks
-    # paramiko handles messages in order: by the exit status, all output is in the buffers
-    if channel.exit_status_ready() or channel.closed:
+    if finished:
         return None
     if channel.eof_received:
         # after EOF paramiko keeps the channel's poll pipe readable for good: select would spin
