@@ -32,10 +32,11 @@ class NodePool:
                 self._transports[spec.name] = self._make(spec)
             return self._transports[spec.name]
 
-    def _make(self, node: NodeSpec) -> Transport:
+    def _make(self, node: NodeSpec, trusted_via: str | None = None) -> Transport:
         if node.transport == "local":
             return LocalTransport(node)
-        return SSHTransport(node, ssh_config=self._ssh_config, jump=self._jump_for(node))
+        return SSHTransport(node, ssh_config=self._ssh_config, jump=self._jump_for(node),
+                            trusted_via=trusted_via)
 
     def _jump_for(self, node: NodeSpec) -> SSHTransport | None:
         """The transport of the bastion in front of `node`: a cluster node, or a pooled hop of its own."""
@@ -44,15 +45,15 @@ class NodePool:
             return None
         names = {n.name for n in self.cluster.nodes}
         hop = self.cluster.node(spec) if spec in names else jump_node(spec, node)
-        jump = self.transport(hop) if spec in names else self._hop(hop)
+        jump = self.transport(hop) if spec in names else self._hop(hop, node.name)
         if not isinstance(jump, SSHTransport):
             raise ValueError(f"{node.name}: proxy_jump {spec!r} names a local node")
         return jump
 
-    def _hop(self, hop: NodeSpec) -> Transport:
+    def _hop(self, hop: NodeSpec, behind: str) -> Transport:
         with self._lock:
             if hop.name not in self._transports:
-                self._transports[hop.name] = self._make(hop)
+                self._transports[hop.name] = self._make(hop, trusted_via=behind)
             return self._transports[hop.name]
 
     def connections_opened(self) -> int:

@@ -130,10 +130,13 @@ class SSHTransport(Transport):
         *,
         ssh_config: paramiko.SSHConfig | None = None,
         jump: SSHTransport | None = None,
+        trusted_via: str | None = None,
     ) -> None:
+        """`trusted_via`: for a ProxyJump hop, a cluster node whose `trust` also trusts the hop."""
         self.node = node
         self.target = resolve_target(node, ssh_config)
         self.jump = jump
+        self.trust_name = trusted_via or node.name
         self.connections_opened = 0
         self._client: paramiko.SSHClient | None = None
         self._lock = threading.Lock()
@@ -195,7 +198,7 @@ class SSHTransport(Transport):
                 f"jump host {self.target.address} could not reach {host}:{port}: {exc}") from exc
 
     def _failure(self, exc: BaseException) -> ConnectFailure:
-        return ConnectFailure(*describe_connect_error(exc, self.node, self.target))
+        return ConnectFailure(*describe_connect_error(exc, self))
 
     def _drop(self) -> None:
         if self._client is not None:
@@ -349,7 +352,7 @@ class SSHTransport(Transport):
             finally:
                 probe.close()
         except (ConnectFailure, paramiko.SSHException, OSError, EOFError) as exc:
-            return None, None, describe_connect_error(exc, self.node, target)[1]
+            return None, None, describe_connect_error(exc, self)[1]
         return check_key(target.known_hosts, target.known_as, key), key, ""
 
     def close(self) -> None:
@@ -448,10 +451,9 @@ def _makedirs(sftp: paramiko.SFTPClient, directory: PurePosixPath) -> None:
         sftp.mkdir(str(path))
 
 
-def describe_connect_error(
-    exc: BaseException, node: NodeSpec, target: SSHTarget
-) -> tuple[ErrorKind, str]:
+def describe_connect_error(exc: BaseException, transport: SSHTransport) -> tuple[ErrorKind, str]:
     """The error kind and a message that says what happened and what to do about it."""
+    node, target = transport.node, transport.target
     where = target.address
     if isinstance(exc, ConnectFailure):
         return exc.kind, exc.message
@@ -460,14 +462,14 @@ def describe_connect_error(
             f"{where}: unknown host key {exc.key.get_name()} {fingerprint(exc.key)}; "
             f"not in {target.known_hosts}. Check it on the server "
             f"(ssh-keygen -lf /etc/ssh/ssh_host_*_key.pub) and accept it with: "
-            f"ascend-console trust {node.name}")
+            f"ascend-console trust {transport.trust_name}")
     if isinstance(exc, paramiko.BadHostKeyException):
         return ErrorKind.HOST_KEY, (
             f"{where}: HOST KEY CHANGED: known_hosts has {fingerprint(exc.expected_key)}, "
             f"the server offered {exc.key.get_name()} {fingerprint(exc.key)}. Refusing to connect: "
             f"this is a reinstalled server or someone in the middle. If the change is expected, "
             f"remove the old key with `ssh-keygen -f {target.known_hosts} -R '{target.known_as}'` "
-            f"and run: ascend-console trust {node.name}")
+            f"and run: ascend-console trust {transport.trust_name}")
     if isinstance(exc, paramiko.AuthenticationException):
         keys = ", ".join(target.identity_files) or "the agent and ~/.ssh/id_*"
         return ErrorKind.AUTH, f"{where}: authentication failed (tried {keys}): {exc}"

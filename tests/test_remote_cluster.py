@@ -277,3 +277,21 @@ def wait_until(condition: Callable[[], bool], timeout: float = 10.0) -> bool:
             return True
         time.sleep(0.1)
     return False
+
+
+def test_trusting_a_node_behind_a_bastion_trusts_the_bastion_too(
+        test_cluster: TestCluster, tmp_path: Path):
+    inner, bastion = test_cluster.isolated_hosts[0], test_cluster.host("h0")
+    empty = tmp_path / "known_hosts"
+    file = test_cluster.cluster_yaml(tmp_path / "c.yaml", [inner.name], known_hosts=empty,
+                                     extra_defaults={"proxy_jump": f"root@{bastion.address}"})
+    with NodePool(load_cluster(file)) as pool:
+        refused = pool.transport(inner.name).run(["true"])
+    assert refused.error is ErrorKind.HOST_KEY
+    assert bastion.address in refused.message and f"ascend-console trust {inner.name}" in refused.message
+    trusted = console("trust", "-c", str(file), "--yes", "--json", inner.name)
+    assert trusted.returncode == 0, trusted.stderr
+    states = [(r["known_as"], r["state"]) for r in json.loads(trusted.stdout)["nodes"]]
+    assert states == [(bastion.address, "added"), (inner.address, "added")]
+    done = console("run", "-c", str(file), "--", "hostname")
+    assert done.returncode == 0 and done.stdout.strip() == f"{inner.name}: {inner.hostname}"

@@ -33,17 +33,30 @@ def execute(args: argparse.Namespace, cluster: Cluster) -> int:
     records: list[dict[str, object]] = []
     code = exitcodes.OK
     with NodePool(cluster) as pool:
+        seen: set[tuple[Path, str]] = set()
         for node in nodes:
             transport = pool.transport(node)
             if not isinstance(transport, SSHTransport):
                 records.append({"node": node.name, "state": "local"})
                 continue
-            record, node_code = _trust_one(node, transport, args, err if args.json else out)
-            records.append(record)
-            code = max(code, node_code)
+            for hop in _jump_chain(transport):
+                if (hop.target.known_hosts, hop.target.known_as) in seen:
+                    continue
+                seen.add((hop.target.known_hosts, hop.target.known_as))
+                record, node_code = _trust_one(hop.node, hop, args, err if args.json else out)
+                records.append(record)
+                code = max(code, node_code)
     if args.json:
         print_json({"cluster": cluster.name, "nodes": records})
     return code
+
+
+def _jump_chain(transport: SSHTransport) -> list[SSHTransport]:
+    """The bastions in front of a node, outermost first, then the node: each must be trusted."""
+    chain = [transport]
+    while chain[0].jump is not None:
+        chain.insert(0, chain[0].jump)
+    return chain
 
 
 def _trust_one(
