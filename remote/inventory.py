@@ -6,6 +6,7 @@ import difflib
 import fnmatch
 import os
 import re
+import sys
 from collections.abc import Callable
 from dataclasses import dataclass
 from importlib import resources
@@ -23,6 +24,7 @@ from remote.yamlsource import (
 )
 
 TRANSPORTS = ("ssh", "local")
+BACKENDS = ("npu", "cpu")
 DEFAULT_FANOUT = 64
 USER_CLUSTER_ENV = "ASCEND_CONSOLE_CLUSTER"
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
@@ -47,9 +49,26 @@ class NodeSpec:
     proxy_jump: str | None = None
     workdir: str = "/home/work"
     devices: int = 8
+    backend: str = "npu"
+    container: str | None = None
+    python: str = "python3"
     connect_timeout: float = 10.0
     command_timeout: float = 120.0
     keepalive: float = 15.0
+
+
+@dataclass(frozen=True)
+class HealthThresholds:
+    """Where a reading turns a node from OK to WARN; the cluster file's `health:` may change each."""
+
+    temperature_c: float = 85.0
+    """An NPU hotter than this is WARN."""
+    disk_free_gb: float = 100.0
+    """Less free space than this under the workdir is WARN (DeepSeek-V3 weights alone are 1.4 TB)."""
+    clock_offset_s: float = 1.0
+    """A node clock further than this from the console's is WARN (logs and timeouts disagree)."""
+    hbm_busy_mb: int = 8192
+    """HBM used above this on an NPU with no process of ours is WARN "busy" (idle 910B shows ~3.3 GB)."""
 
 
 @dataclass(frozen=True)
@@ -59,6 +78,7 @@ class Cluster:
     source: str
     ssh_config: str | None = "~/.ssh/config"
     fanout: int = DEFAULT_FANOUT
+    health: HealthThresholds = HealthThresholds()
 
     def node(self, name: str) -> NodeSpec:
         for node in self.nodes:
@@ -114,6 +134,19 @@ def _is_seconds(value: Any) -> str | None:
     return None if ok else f"must be a number of seconds > 0 (got {value!r})"
 
 
+def _is_backend(value: Any) -> str | None:
+    return None if value in BACKENDS else f"must be one of {', '.join(BACKENDS)} (got {value!r})"
+
+
+def _is_positive_number(value: Any) -> str | None:
+    ok = isinstance(value, (int, float)) and not isinstance(value, bool) and value >= 0
+    return None if ok else f"must be a number >= 0 (got {value!r})"
+
+
+def _is_health(value: Any) -> str | None:
+    return None if isinstance(value, dict) else "must be a mapping of thresholds"
+
+
 def _is_transport(value: Any) -> str | None:
     return None if value in TRANSPORTS else f"must be one of {', '.join(TRANSPORTS)} (got {value!r})"
 
@@ -134,6 +167,9 @@ NODE_FIELDS: dict[str, Checker] = {
     "workdir": _is_str,
     "devices": _is_positive_int,
     "transport": _is_transport,
+    "backend": _is_backend,
+    "container": _is_str,
+    "python": _is_str,
     "connect_timeout": _is_seconds,
     "command_timeout": _is_seconds,
     "keepalive": _is_seconds,
@@ -146,6 +182,10 @@ TOP_FIELDS: dict[str, Checker] = {
     "nodes": lambda v: None if isinstance(v, list) and v else "must be a non-empty list of nodes",
     "ssh_config": _is_str,
     "fanout": _is_positive_int,
+    "health": _is_health,
+}
+HEALTH_FIELDS: dict[str, Checker] = {
+    name: _is_positive_number for name in HealthThresholds.__dataclass_fields__
 }
 
 
@@ -197,6 +237,8 @@ def _parse(doc: LocatedDocument) -> Cluster:
             problems.append(doc.problem((), f"missing required field {required!r}"))
     defaults: dict[str, Any] = data["defaults"] if isinstance(data.get("defaults"), dict) else {}
     _check_fields(doc, defaults, ("defaults",), NODE_FIELDS, problems=problems, misplaced=NODE_ONLY_FIELDS)
+    health: dict[str, Any] = data["health"] if isinstance(data.get("health"), dict) else {}
+    _check_fields(doc, health, ("health",), HEALTH_FIELDS, problems=problems)
     raw_nodes: list[Any] = data["nodes"] if isinstance(data.get("nodes"), list) else []
     nodes = [_parse_node(doc, i, raw, defaults, problems) for i, raw in enumerate(raw_nodes)]
     _check_unique_names(doc, raw_nodes, problems)
@@ -208,6 +250,7 @@ def _parse(doc: LocatedDocument) -> Cluster:
         source=doc.source,
         ssh_config=data.get("ssh_config", "~/.ssh/config"),
         fanout=data.get("fanout", DEFAULT_FANOUT),
+        health=HealthThresholds(**health),
     )
 
 
@@ -264,6 +307,11 @@ def _parse_node(
         return None
     host = merged.get("host", "localhost")
     fields = {k: v for k, v in merged.items() if k not in ("host", "cluster_ip")}
+    # a local node is this machine: it computes on the CPU unless the file says otherwise
+    fields.setdefault("backend", "cpu" if transport == "local" else "npu")
+    if transport == "local":
+        # ...and runs its ranks with the console's own interpreter, unless told otherwise
+        fields.setdefault("python", sys.executable)
     return NodeSpec(host=host, cluster_ip=merged.get("cluster_ip", host), **fields)
 
 

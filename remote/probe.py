@@ -1,0 +1,110 @@
+"""One round trip per node collects everything the health model needs, as marked sections."""
+
+from __future__ import annotations
+
+import re
+import secrets
+import time
+from dataclasses import dataclass
+
+from remote.inventory import NodeSpec
+from remote.transport import RunResult, Transport
+
+# The script is a constant: everything node-specific arrives as positional parameters, so no
+# cluster-file text is ever pasted into shell code. Each section ends with its exit code.
+PROBE_SCRIPT = r"""
+marker=$1 workdir=$2 devices=$3 backend=$4 container=$5 python=$6
+PATH="$PATH:/usr/local/sbin:/usr/local/bin:/usr/local/Ascend/driver/tools"
+export PATH LC_ALL=C
+section() {
+  name=$1; shift
+  printf '%s begin %s\n' "$marker" "$name"
+  "$@" 2>&1
+  printf '\n%s end %s %s\n' "$marker" "$name" "$?"
+}
+existing() { d=$1; while [ ! -e "$d" ] && [ "$d" != / ]; do d=$(dirname "$d"); done; printf %s "$d"; }
+section clock date +%s.%N
+section uname uname -n -r -m
+section nproc nproc
+section meminfo cat /proc/meminfo
+section loadavg cat /proc/loadavg
+section df df -Pk "$(existing "$workdir")"
+if [ "$backend" = npu ]; then
+  section npu-smi npu-smi info
+  section board npu-smi info -t board -i 0
+  i=0
+  while [ "$i" -lt "$devices" ]; do
+    section "link $i" hccn_tool -i "$i" -link -g
+    section "net_health $i" hccn_tool -i "$i" -net_health -g
+    section "ip $i" hccn_tool -i "$i" -ip -g
+    i=$((i + 1))
+  done
+fi
+version='import importlib.metadata as m; print(m.version("mindspore"))'
+if [ -n "$container" ]; then
+  section docker docker ps -a --filter "name=^$container\$" --format '{{.Names}}\t{{.State}}\t{{.Status}}'
+  section mindspore docker exec "$container" "$python" -c "$version"
+else
+  section mindspore "$python" -c "$version"
+fi
+"""
+
+
+@dataclass(frozen=True)
+class Section:
+    """What one probe command printed (stdout and stderr together) and how it exited."""
+
+    name: str
+    text: str
+    exit_code: int | None
+
+
+@dataclass(frozen=True)
+class ProbeOutput:
+    """A node's raw probe result: the sections, or the reason there are none."""
+
+    node: str
+    sections: dict[str, Section]
+    result: RunResult
+    sent_at: float
+    received_at: float
+
+    def text(self, name: str) -> str:
+        section = self.sections.get(name)
+        return section.text if section else ""
+
+    def exit_code(self, name: str) -> int | None:
+        section = self.sections.get(name)
+        return section.exit_code if section else None
+
+
+def probe_argv(node: NodeSpec, marker: str) -> list[str]:
+    return [
+        "sh", "-c", PROBE_SCRIPT, "ascend-probe", marker, node.workdir, str(node.devices),
+        node.backend, node.container or "", node.python,
+    ]
+
+
+def run_probe(transport: Transport, *, timeout: float | None = None) -> ProbeOutput:
+    """Run the probe script on one node. A node that cannot be reached comes back with no sections."""
+    marker = f"@@ascend-{secrets.token_hex(6)}"
+    sent_at = time.time()
+    result = transport.run(probe_argv(transport.node, marker), timeout=timeout)
+    received_at = time.time()
+    sections = split_sections(result.stdout, marker) if result.error is None else {}
+    return ProbeOutput(transport.node.name, sections, result, sent_at, received_at)
+
+
+def split_sections(text: str, marker: str) -> dict[str, Section]:
+    """Cut the script's output at its markers; a section cut short keeps what it printed."""
+    pattern = re.compile(
+        rf"^{re.escape(marker)} begin (?P<name>[^\n]+)\n(?P<body>.*?)"
+        rf"(?:\n{re.escape(marker)} end (?P=name) (?P<code>\d+)$|\Z)",
+        re.MULTILINE | re.DOTALL,
+    )
+    sections: dict[str, Section] = {}
+    for match in pattern.finditer(text):
+        code = match.group("code")
+        sections[match.group("name")] = Section(
+            match.group("name"), match.group("body"), int(code) if code is not None else None)
+    return sections
