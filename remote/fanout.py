@@ -6,6 +6,7 @@ import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from concurrent.futures import as_completed
 from dataclasses import dataclass
+from typing import TypeVar
 
 from remote import nodeset
 from remote.inventory import NodeSpec
@@ -13,6 +14,7 @@ from remote.pool import NodePool
 from remote.transport import ErrorKind, RunResult
 
 NodeCommand = Sequence[str] | Callable[[NodeSpec], Sequence[str]]
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -87,7 +89,15 @@ def fan_out(
         argv = command(node) if callable(command) else command
         return pool.transport(node).run(argv, timeout=timeout, env=env, cwd=cwd)
 
-    futures = [pool.executor.submit(run_one, node) for node in nodes]
+    return map_nodes(pool, nodes, run_one)
+
+
+def map_nodes(pool: NodePool, nodes: Sequence[NodeSpec], work: Callable[[NodeSpec], T]) -> Iterator[T]:
+    """`work(node)` for every node on the pool's threads; results in the order they finish.
+
+    Stopping early (closing the iterator) cancels the work not yet started.
+    """
+    futures = [pool.executor.submit(work, node) for node in nodes]
     try:
         for future in as_completed(futures):
             yield future.result()

@@ -1,0 +1,344 @@
+"""The health model: probe output in, a status with human reasons per NPU, link and node out."""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field, replace
+from enum import Enum
+
+from remote.inventory import HealthThresholds, NodeSpec
+from remote.probe import ProbeOutput
+from remote.probes.hccn import parse_ip, parse_link, parse_net_health
+from remote.probes.npusmi import (
+    Npu,
+    NpuProcess,
+    npu_smi_error,
+    parse_npu_smi_detail,
+    parse_npu_smi_info,
+)
+from remote.probes.system import (
+    ContainerState,
+    DiskUsage,
+    parse_df,
+    parse_docker_ps,
+    parse_loadavg,
+    parse_meminfo,
+)
+
+
+class Status(str, Enum):
+    OK = "OK"
+    UNKNOWN = "UNKNOWN"
+    WARN = "WARN"
+    FAIL = "FAIL"
+    UNREACHABLE = "UNREACHABLE"
+
+    @property
+    def rank(self) -> int:
+        return list(Status).index(self)
+
+
+def worst(statuses: Iterable[Status]) -> Status:
+    return max(statuses, key=lambda s: s.rank, default=Status.OK)
+
+
+@dataclass(frozen=True)
+class Finding:
+    """One reason a node is not simply OK."""
+
+    status: Status
+    text: str
+
+
+@dataclass(frozen=True)
+class NpuReport:
+    npu: Npu
+    status: Status
+    reasons: tuple[str, ...]
+    processes: tuple[NpuProcess, ...]
+
+
+@dataclass(frozen=True)
+class LinkReport:
+    device: int
+    link: str
+    net_health: str
+    ip: str | None
+    status: Status
+
+
+@dataclass(frozen=True)
+class SystemReport:
+    backend: str
+    hostname: str = ""
+    kernel: str = ""
+    machine: str = ""
+    cpus: int | None = None
+    memory_total_kb: int | None = None
+    memory_available_kb: int | None = None
+    load: tuple[float, float, float] | None = None
+    disk: DiskUsage | None = None
+    driver_version: str | None = None
+    firmware_version: str | None = None
+    mindspore_version: str | None = None
+    container: ContainerState | None = None
+    clock_offset_s: float | None = None
+
+
+@dataclass(frozen=True)
+class NodeHealth:
+    """A node's health at one moment. `stale`: the node stopped answering; values are the last good ones."""
+
+    node: str
+    host: str
+    status: Status
+    findings: tuple[Finding, ...]
+    npus: tuple[NpuReport, ...] = ()
+    links: tuple[LinkReport, ...] = ()
+    system: SystemReport | None = None
+    raw: dict[str, str] = field(default_factory=dict)
+    checked_at: float = 0.0
+    elapsed: float = 0.0
+    stale: bool = False
+
+    @property
+    def reasons(self) -> tuple[str, ...]:
+        return tuple(f.text for f in self.findings)
+
+
+# --- one node ------------------------------------------------------------------------------------
+
+
+def assess(
+    node: NodeSpec,
+    probe: ProbeOutput,
+    thresholds: HealthThresholds,
+    own_pids: frozenset[int] = frozenset(),
+) -> NodeHealth:
+    """Judge one node from its probe output. Pure: the same input always gives the same verdict."""
+    base = NodeHealth(node.name, node.host, Status.UNREACHABLE, (), checked_at=probe.received_at,
+                      elapsed=probe.result.elapsed)
+    if probe.result.error is not None:
+        return replace(base, findings=(Finding(Status.UNREACHABLE, probe.result.message),))
+    findings: list[Finding] = []
+    system = _system(node, probe, thresholds, findings)
+    npus: tuple[NpuReport, ...] = ()
+    links: tuple[LinkReport, ...] = ()
+    if node.backend == "npu":
+        npus, driver = _npus(node, probe, thresholds, own_pids, findings)
+        system = replace(system, driver_version=driver)
+        links = _links(node, probe, findings)
+    raw = {name: section.text for name, section in probe.sections.items()}
+    status = worst(f.status for f in findings)
+    return replace(base, status=status, findings=tuple(findings), npus=npus, links=links,
+                   system=system, raw=raw)
+
+
+def _system(
+    node: NodeSpec, probe: ProbeOutput, thresholds: HealthThresholds, findings: list[Finding]
+) -> SystemReport:
+    hostname, kernel, machine = ([*probe.text("uname").split(), "", "", ""])[:3]
+    memory = parse_meminfo(probe.text("meminfo"))
+    disk = parse_df(probe.text("df"))
+    system = SystemReport(
+        backend=node.backend, hostname=hostname, kernel=kernel, machine=machine,
+        cpus=_int(probe.text("nproc")),
+        memory_total_kb=memory.total_kb if memory else None,
+        memory_available_kb=memory.available_kb if memory else None,
+        load=parse_loadavg(probe.text("loadavg")), disk=disk,
+        firmware_version=parse_npu_smi_detail(probe.text("board")).get("Firmware Version"),
+        mindspore_version=_first_line(probe.text("mindspore")) if probe.exit_code("mindspore") == 0 else None,
+        container=parse_docker_ps(probe.text("docker")) if node.container else None,
+        clock_offset_s=_clock_offset(probe),
+    )
+    _judge_system(node, probe, system, thresholds, findings)
+    return system
+
+
+def _judge_system(
+    node: NodeSpec, probe: ProbeOutput, system: SystemReport, thresholds: HealthThresholds,
+    findings: list[Finding],
+) -> None:
+    disk = system.disk
+    if disk is not None and disk.avail_kb < thresholds.disk_free_gb * 1024 * 1024:
+        findings.append(Finding(Status.WARN, f"disk: {disk.avail_kb / 1024 / 1024:.1f} GB free on "
+                                             f"{disk.mount} (< {thresholds.disk_free_gb:g} GB)"))
+    if node.container and (system.container is None or not system.container.running):
+        state = system.container.status if system.container else _first_line(probe.text("docker"))
+        findings.append(Finding(Status.WARN, f"container {node.container} not running ({state or 'absent'})"))
+    low, high = _clock_bounds(probe)
+    if low is not None and high is not None and (
+            low > thresholds.clock_offset_s or high < -thresholds.clock_offset_s):
+        findings.append(Finding(Status.WARN, f"clock: {(low + high) / 2:+.1f} s from the console's"))
+
+
+def _npus(
+    node: NodeSpec, probe: ProbeOutput, thresholds: HealthThresholds, own_pids: frozenset[int],
+    findings: list[Finding],
+) -> tuple[tuple[NpuReport, ...], str | None]:
+    """Each NPU's report, and the driver version the table's title line names."""
+    text = probe.text("npu-smi")
+    error = npu_smi_error(text, "", probe.exit_code("npu-smi"))
+    if error is not None:
+        findings.append(Finding(Status.FAIL, f"npu-smi: {error}"))
+        return (), None
+    info = parse_npu_smi_info(text)
+    if not info.parsed:
+        findings.append(Finding(Status.UNKNOWN, f"npu-smi: {info.problem}"))
+        return (), None
+    reports = tuple(_npu(npu, info.processes, thresholds, own_pids) for npu in info.npus)
+    for report in reports:
+        findings.extend(Finding(report.status, f"NPU {report.npu.id}: {r}") for r in report.reasons)
+    visible = len({npu.id for npu in info.npus})
+    if visible < node.devices:
+        findings.append(Finding(Status.FAIL, f"only {visible} of {node.devices} NPUs visible"))
+    return reports, info.version
+
+
+def _npu(
+    npu: Npu, processes: tuple[NpuProcess, ...], thresholds: HealthThresholds, own_pids: frozenset[int]
+) -> NpuReport:
+    mine = tuple(p for p in processes if p.npu_id == npu.id and p.chip == npu.chip)
+    found: list[Finding] = []
+    if npu.health == "Warning":
+        found.append(Finding(Status.WARN, "health Warning"))
+    elif npu.health != "OK":
+        found.append(Finding(Status.FAIL, f"health {npu.health}"))
+    if npu.temp_c is not None and npu.temp_c > thresholds.temperature_c:
+        found.append(Finding(Status.WARN, f"{npu.temp_c:g} C (> {thresholds.temperature_c:g} C)"))
+    foreign = [p for p in mine if p.pid not in own_pids]
+    if foreign:
+        pids = ", ".join(f"{p.pid}{f' {p.name}' if p.name else ''}" for p in foreign)
+        found.append(Finding(Status.WARN, f"busy: {len(foreign)} foreign process(es) ({pids})"))
+    elif not mine and (npu.hbm_used_mb or 0) > thresholds.hbm_busy_mb:
+        found.append(Finding(Status.WARN, f"busy: {npu.hbm_used_mb} MB HBM in use by no visible process"))
+    return NpuReport(npu, worst(f.status for f in found), tuple(f.text for f in found), mine)
+
+
+def _links(node: NodeSpec, probe: ProbeOutput, findings: list[Finding]) -> tuple[LinkReport, ...]:
+    if node.devices and probe.exit_code("link 0") == 127:
+        findings.append(Finding(Status.FAIL, "hccn_tool not found: links cannot be checked"))
+        return ()
+    reports = []
+    for device in range(node.devices):
+        link = parse_link(probe.text(f"link {device}")).state
+        health = parse_net_health(probe.text(f"net_health {device}"))
+        status = _link_status(device, link, health.word, health.ok, findings)
+        ip = parse_ip(probe.text(f"ip {device}")).ip
+        reports.append(LinkReport(device, link, health.word, ip, status))
+    return tuple(reports)
+
+
+def _link_status(device: int, link: str, word: str, ok: bool, findings: list[Finding]) -> Status:
+    if link != "UP":
+        findings.append(Finding(Status.FAIL, f"link {device} {link}"))
+        return Status.FAIL
+    if word == "Init":
+        # the normal state of a NIC whose peer-detect address was never set: cannot be verified
+        findings.append(Finding(Status.WARN, f"link {device}: net_health Init (no detect IP set)"))
+        return Status.WARN
+    if not ok:
+        findings.append(Finding(Status.FAIL, f"link {device}: net_health {word}"))
+        return Status.FAIL
+    return Status.OK
+
+
+def _clock_bounds(probe: ProbeOutput) -> tuple[float | None, float | None]:
+    """The node's clock read at some moment between sending and receiving: offset lies in [low, high]."""
+    try:
+        remote = float(probe.text("clock").strip())
+    except ValueError:
+        return None, None
+    return remote - probe.received_at, remote - probe.sent_at
+
+
+def _clock_offset(probe: ProbeOutput) -> float | None:
+    low, high = _clock_bounds(probe)
+    return None if low is None or high is None else (low + high) / 2
+
+
+def _int(text: str) -> int | None:
+    try:
+        return int(text.strip())
+    except ValueError:
+        return None
+
+
+def _first_line(text: str) -> str:
+    return text.strip().splitlines()[0] if text.strip() else ""
+
+
+# --- the fleet -----------------------------------------------------------------------------------
+
+
+def with_drift(reports: Sequence[NodeHealth]) -> list[NodeHealth]:
+    """Nodes whose driver, firmware or MindSpore differ from the majority get a WARN "drift"."""
+    fields = ("driver_version", "firmware_version", "mindspore_version")
+    majorities = {name: _majority(reports, name) for name in fields}
+    result = []
+    for report in reports:
+        extra = [
+            Finding(Status.WARN, f"drift: {name.replace('_version', '')} {value} "
+                                 f"(most nodes: {majorities[name]})")
+            for name in fields
+            if majorities[name] is not None and report.system is not None and not report.stale
+            and (value := getattr(report.system, name)) is not None and value != majorities[name]
+        ]
+        findings = report.findings + tuple(extra)
+        result.append(replace(report, findings=findings, status=worst(f.status for f in findings))
+                      if extra else report)
+    return result
+
+
+def _majority(reports: Sequence[NodeHealth], name: str) -> str | None:
+    values = Counter(getattr(r.system, name) for r in reports if r.system is not None and not r.stale)
+    values.pop(None, None)
+    if not values:
+        return None
+    [(value, count)] = values.most_common(1)
+    return value if count > len(reports) / 2 else None
+
+
+def keep_last_good(previous: NodeHealth | None, current: NodeHealth) -> NodeHealth:
+    """A node that stops answering keeps its last good readings, marked stale."""
+    if current.status is not Status.UNREACHABLE or previous is None or previous.system is None:
+        return current
+    return replace(previous, status=Status.UNREACHABLE, findings=current.findings,
+                   stale=True, elapsed=current.elapsed)
+
+
+@dataclass(frozen=True)
+class FleetSummary:
+    nodes: int
+    nodes_ok: int
+    npus: int
+    npus_ok: int
+    links: int
+    links_down: int
+    unreachable: int
+
+    @property
+    def text(self) -> str:
+        parts = [f"{self.nodes_ok}/{self.nodes} nodes OK"]
+        if self.npus:
+            parts.append(f"{self.npus_ok}/{self.npus} NPUs")
+        if self.links_down:
+            parts.append(f"{self.links_down} link{'s' if self.links_down > 1 else ''} down")
+        if self.unreachable:
+            parts.append(f"{self.unreachable} unreachable")
+        return " · ".join(parts)
+
+
+def summarize(reports: Sequence[NodeHealth]) -> FleetSummary:
+    npus = [n for r in reports for n in r.npus]
+    links = [link for r in reports for link in r.links]
+    return FleetSummary(
+        nodes=len(reports),
+        nodes_ok=sum(r.status is Status.OK for r in reports),
+        npus=len(npus),
+        npus_ok=sum(n.status is Status.OK for n in npus),
+        links=len(links),
+        links_down=sum(link.link != "UP" for link in links),
+        unreachable=sum(r.status is Status.UNREACHABLE for r in reports),
+    )
