@@ -1,72 +1,121 @@
-"""`ascend-console check`: can every node be reached, and what is it?"""
+"""`ascend-console check`: every node's NPUs, links and system, judged OK / WARN / FAIL."""
 
 from __future__ import annotations
 
 import argparse
 import time
 
+from rich.console import Console, Group
+from rich.markup import escape
 from rich.table import Table
 
 from console import exitcodes
-from console.render import STATUS_STYLE, print_json, stderr_console, stdout_console
-from remote.fanout import FanoutResult, collect, fan_out
-from remote.inventory import Cluster
+from console.healthdoc import (
+    check_document,
+    disk_cell,
+    hbm_cell,
+    links_cell,
+    max_cell,
+    npus_cell,
+    versions_cell,
+)
+from console.render import print_json, stderr_console, stdout_console
+from remote.checker import check_nodes
+from remote.health import NodeHealth, Status, keep_last_good, summarize
+from remote.inventory import Cluster, NodeSpec
 from remote.pool import NodePool
-from remote.transport import RunResult
 
-HELP = "check that every node answers (reachability, login, hostname, kernel)"
-IDENTITY_COMMAND = ["uname", "-n", "-r", "-m"]
+HELP = "check every node's NPUs (npu-smi), links (hccn_tool), disk, versions and clock"
+STATUS_STYLE = {
+    Status.OK: "green", Status.WARN: "yellow", Status.UNKNOWN: "magenta",
+    Status.FAIL: "bold red", Status.UNREACHABLE: "red",
+}
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--nodes", metavar="SET", help="node set (default: every node)")
-    parser.add_argument("--json", action="store_true", help="print the results as JSON")
-    parser.add_argument("--timeout", type=float, default=20.0, metavar="SECONDS",
-                        help="per node (default: 20)")
+    parser.add_argument("--json", action="store_true", help="print the stable JSON document")
+    parser.add_argument("-v", "--verbose", action="store_true", help="one row per NPU as well")
+    parser.add_argument("--watch", type=float, metavar="SECONDS",
+                        help="check again every SECONDS over the same connections (Ctrl-C stops)")
+    parser.add_argument("--timeout", type=float, default=30.0, metavar="SECONDS",
+                        help="per node (default: 30)")
 
 
 def execute(args: argparse.Namespace, cluster: Cluster) -> int:
     nodes = cluster.select(args.nodes)
-    started = time.monotonic()
-    with NodePool(cluster) as pool, stderr_console().status(f"checking {len(nodes)} nodes…"):
-        outcome = collect(
-            fan_out(pool, nodes, IDENTITY_COMMAND, timeout=args.timeout), nodes, started)
-    rows = [node_record(cluster, r) for r in outcome.results]
+    out = stdout_console()
+    with NodePool(cluster) as pool:
+        reports = _check(pool, nodes, args.timeout)
+        _show(out, args, cluster, nodes, reports)
+        while args.watch:
+            time.sleep(args.watch)
+            previous = {r.node: r for r in reports}
+            reports = [keep_last_good(previous.get(r.node), r) for r in _check(pool, nodes, args.timeout)]
+            if not args.json:
+                out.clear()
+            _show(out, args, cluster, nodes, reports)
+    return exit_code(reports)
+
+
+def _check(pool: NodePool, nodes: tuple[NodeSpec, ...], timeout: float) -> list[NodeHealth]:
+    with stderr_console().status(f"checking {len(nodes)} nodes…"):
+        return check_nodes(pool, nodes, timeout=timeout)
+
+
+def exit_code(reports: list[NodeHealth]) -> int:
+    statuses = {r.status for r in reports}
+    if statuses & {Status.FAIL, Status.UNREACHABLE}:
+        return exitcodes.UNREACHABLE
+    return exitcodes.NODE_FAILED if statuses & {Status.WARN, Status.UNKNOWN} else exitcodes.OK
+
+
+def _show(out: Console, args: argparse.Namespace, cluster: Cluster, nodes: tuple[NodeSpec, ...],
+          reports: list[NodeHealth]) -> None:
+    summary = summarize(reports)
     if args.json:
-        print_json({"cluster": cluster.name, "source": cluster.source, "nodes": rows,
-                    "summary": outcome.summary()})
-    else:
-        stdout_console().print(_table(cluster, rows, outcome))
-    return exitcodes.OK if outcome.all_ok else exitcodes.UNREACHABLE
+        print_json(check_document(cluster.name, reports, summary))
+        return
+    devices = {n.name: n.devices for n in nodes}
+    parts = [node_table(cluster.name, summary.text, reports, devices)]
+    if args.verbose:
+        parts += [npu_table(r) for r in reports if r.npus]
+    out.print(Group(*parts))
 
 
-def node_record(cluster: Cluster, result: RunResult) -> dict[str, object]:
-    node = cluster.node(result.node)
-    hostname, kernel, machine = ([*result.stdout.split(), "", "", ""])[:3] if result.ok else ("", "", "")
-    return {
-        "name": node.name,
-        "host": node.host,
-        "transport": node.transport,
-        "status": result.status,
-        "hostname": hostname,
-        "kernel": kernel,
-        "machine": machine,
-        "answer_ms": round(result.elapsed * 1000, 1),
-        "reason": result.message or result.stderr.strip(),
-    }
-
-
-def _table(cluster: Cluster, rows: list[dict[str, object]], outcome: FanoutResult) -> Table:
-    counts = outcome.summary()
-    table = Table(title=f"{cluster.name}: {counts['ok']}/{counts['nodes']} nodes answer",
-                  title_justify="left")
-    for column in ("node", "host", "status", "hostname", "kernel", "ms", "reason"):
+def node_table(title: str, summary: str, reports: list[NodeHealth], devices: dict[str, int]) -> Table:
+    table = Table(title=f"{title}: {summary}", title_justify="left")
+    for column in ("node", "status", "NPUs", "HBM", "temp", "power", "AICore", "links", "disk free",
+                   "versions", "reasons"):
         table.add_column(column, overflow="fold")
-    for row in rows:
-        status = str(row["status"])
+    for r in reports:
+        style = STATUS_STYLE[r.status]
+        status = f"[{style}]{r.status.value}[/]" + (" [dim](stale)[/]" if r.stale else "")
         table.add_row(
-            str(row["name"]), str(row["host"]),
-            f"[{STATUS_STYLE.get(status, 'red')}]{status}[/]",
-            str(row["hostname"]), str(row["kernel"]), f"{row['answer_ms']:.0f}", str(row["reason"]),
+            escape(r.node), status, npus_cell(r, devices[r.node]), hbm_cell(r),
+            max_cell([n.npu.temp_c for n in r.npus], " C"),
+            max_cell([n.npu.power_w for n in r.npus], " W"),
+            max_cell([n.npu.aicore_pct for n in r.npus], "%"),
+            links_cell(r), disk_cell(r), escape(versions_cell(r)), escape("; ".join(r.reasons)),
         )
     return table
+
+
+def npu_table(report: NodeHealth) -> Table:
+    table = Table(title=f"{report.node}: NPUs", title_justify="left")
+    for column in ("NPU", "chip", "name", "health", "HBM MB", "temp C", "power W", "AICore %",
+                   "processes", "reasons"):
+        table.add_column(column, overflow="fold")
+    for n in report.npus:
+        npu = n.npu
+        processes = ", ".join(f"{p.pid} {p.name}".strip() for p in n.processes)
+        table.add_row(
+            str(npu.id), str(npu.chip), escape(npu.name), f"[{STATUS_STYLE[n.status]}]{npu.health}[/]",
+            f"{npu.hbm_used_mb}/{npu.hbm_total_mb}", _num(npu.temp_c), _num(npu.power_w),
+            _num(npu.aicore_pct), escape(processes), escape("; ".join(n.reasons)),
+        )
+    return table
+
+
+def _num(value: float | None) -> str:
+    return "–" if value is None else f"{value:g}"
