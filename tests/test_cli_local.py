@@ -15,13 +15,20 @@ def console(*args: str, env: dict[str, str] | None = None) -> subprocess.Complet
     return subprocess.run([*CONSOLE, *args], capture_output=True, text=True, timeout=60, env=environment)
 
 
-def test_check_on_the_embedded_cluster_reaches_both_nodes():
+def test_check_on_the_embedded_cluster_reports_two_honest_cpu_nodes():
     done = console("check", "--json", env={"XDG_CONFIG_HOME": "/nonexistent"})
-    assert done.returncode == 0, done.stderr
     report = json.loads(done.stdout)
     assert report["cluster"] == "local"
-    assert [(n["name"], n["status"]) for n in report["nodes"]] == [("node0", "ok"), ("node1", "ok")]
-    assert report["nodes"][0]["hostname"] == os.uname().nodename
+    statuses = [n["status"] for n in report["nodes"]]
+    assert [n["name"] for n in report["nodes"]] == ["node0", "node1"]
+    # a nearly full disk may warn on a small machine; anything worse is a defect
+    assert set(statuses) <= {"OK", "WARN"}, report
+    assert done.returncode == (0 if statuses == ["OK", "OK"] else 1), done.stderr
+    for node in report["nodes"]:
+        assert node["npus"] == [] and node["links"] == []
+        assert node["system"]["backend"] == "cpu"
+        assert node["system"]["hostname"] == os.uname().nodename
+        assert node["system"]["cpus"] == os.cpu_count()
 
 
 def test_run_labels_each_line_and_exits_1_when_a_command_fails():
