@@ -28,21 +28,39 @@ class _Parser(argparse.ArgumentParser):
         sys.exit(exitcodes.USAGE)
 
 
+CLUSTER_HELP = ("cluster file (default: $ASCEND_CONSOLE_CLUSTER, "
+                "~/.config/ascend-console/cluster.yaml, else the embedded local cluster)")
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(
         prog="ascend-console",
-        description="Train and serve DeepSeek-V3-class models with MindSpore on Ascend clusters.",
+        description="Train and serve DeepSeek-V3-class models with MindSpore on Ascend clusters. "
+                    "Without a command: the live dashboard.",
     )
+    parser.add_argument("-c", "--cluster", type=Path, metavar="FILE", help=CLUSTER_HELP)
+    parser.add_argument("--refresh", type=_seconds, default=5.0, metavar="SECONDS",
+                        help="dashboard: check every node every SECONDS (default: 5)")
+    parser.add_argument("--timeout", type=_seconds, default=15.0, metavar="SECONDS",
+                        help="dashboard: give up on a node's check after SECONDS (default: 15)")
     commands = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
     for name, module in COMMANDS.items():
         sub = commands.add_parser(name, help=module.HELP, description=module.HELP)
-        sub.add_argument(
-            "-c", "--cluster", type=Path, metavar="FILE",
-            help="cluster file (default: $ASCEND_CONSOLE_CLUSTER, "
-                 "~/.config/ascend-console/cluster.yaml, else the embedded local cluster)",
-        )
+        # SUPPRESS: a -c given before the command is not reset by the subcommand's default
+        sub.add_argument("-c", "--cluster", type=Path, metavar="FILE", default=argparse.SUPPRESS,
+                         help=CLUSTER_HELP)
         module.add_arguments(sub)
     return parser
+
+
+def _seconds(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number of seconds") from None
+    if not value > 0:
+        raise argparse.ArgumentTypeError(f"{text!r}: want more than 0 seconds")
+    return value
 
 
 def load_cluster_arg(path: Path | None) -> Cluster:
@@ -52,23 +70,37 @@ def load_cluster_arg(path: Path | None) -> Cluster:
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
-    if args.command is None:
-        parser.print_help()
-        return exitcodes.OK
     try:
         cluster = load_cluster_arg(args.cluster)
+        if args.command is None:
+            return run_dashboard(args, cluster)
         code: int = COMMANDS[args.command].execute(args, cluster)
     except InventoryError as exc:
         for problem in exc.problems:
             print(f"error: {problem}", file=sys.stderr)
         return exitcodes.CONFIG
     except exitcodes.UsageError as exc:
-        print(f"ascend-console {args.command}: {exc}", file=sys.stderr)
+        print(f"{' '.join(filter(None, ['ascend-console', args.command]))}: {exc}", file=sys.stderr)
         return exitcodes.USAGE
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return exitcodes.INTERRUPTED
     return code
+
+
+def run_dashboard(args: argparse.Namespace, cluster: Cluster) -> int:
+    """The Textual app on the cluster; it closes the node pool when it goes away."""
+    from console.app import make_app
+    from console.health_poller import ClusterHealth
+    from remote.pool import NodePool
+
+    pool = NodePool(cluster)
+    try:
+        source = ClusterHealth(pool, cluster.nodes, timeout=args.timeout)
+        make_app(cluster, source, refresh=args.refresh).run()
+    finally:
+        pool.close()
+    return exitcodes.OK
 
 
 if __name__ == "__main__":

@@ -1,0 +1,161 @@
+"""The dashboard: a summary line, the node table or the fleet view, and the highlighted node's reasons."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from typing import ClassVar
+
+from textual.app import ComposeResult
+from textual.binding import Binding, BindingType
+from textual.containers import Horizontal, Vertical
+from textual.screen import Screen
+from textual.widgets import ContentSwitcher, DataTable, Footer, Static
+
+from console.clock import clock_text
+from console.health_poller import HealthPoller, HealthSnapshot, HealthSource
+from console.screens.node_detail import NodeDetailScreen
+from console.widgets.fleet import FleetView
+from console.widgets.fleet_cells import FleetNode
+from console.widgets.node_table import NodeTable
+from remote.health import NodeHealth, Status, summarize, worst
+from remote.inventory import Cluster
+
+STATUS_CLASSES = tuple(f"-{s.value.lower()}" for s in Status)
+
+
+def checked_line(snapshot: HealthSnapshot) -> str:
+    took = f" ({snapshot.elapsed:.1f} s)" if snapshot.elapsed >= 0.05 else ""
+    return f"checked {clock_text(snapshot.finished_at)}{took}"
+
+
+def reasons_line(report: NodeHealth | None) -> str:
+    if report is None:
+        return ""
+    reasons = "; ".join(report.reasons)
+    if report.stale:
+        return f"{report.node}: {reasons} (showing readings from {clock_text(report.checked_at)})"
+    return f"{report.node}: {reasons or 'no problems found'}"
+
+
+class DashboardScreen(Screen[None]):
+    """Live health of every node of the cluster."""
+
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("f", "show_fleet", "Fleet view", id="dashboard.fleet"),
+        Binding("f", "show_table", "Table view", id="dashboard.table"),
+        Binding("r", "refresh", "Refresh now", id="dashboard.refresh"),
+    ]
+
+    def __init__(self, cluster: Cluster, source: HealthSource, *, interval: float,
+                 clock: Callable[[], float] = time.time) -> None:
+        super().__init__()
+        self.cluster = cluster
+        self._source = source
+        self._interval = interval
+        self._clock = clock
+        self.snapshot: HealthSnapshot | None = None
+
+    def compose(self) -> ComposeResult:
+        nodes = self.cluster.nodes
+        with Horizontal(id="header"):
+            yield Static(f"{self.cluster.name} · checking {len(nodes)} nodes…", id="summary", markup=False)
+            yield Static("", id="checked", markup=False)
+        with Vertical(id="main"):
+            with ContentSwitcher(initial="node-table", id="views"):
+                yield NodeTable({n.name: n.devices for n in nodes}, id="node-table")
+                yield FleetView([FleetNode(n.name, n.devices, n.backend == "cpu") for n in nodes],
+                                temperature_c=self.cluster.health.temperature_c, id="fleet")
+            yield Static("", id="reasons")
+        yield HealthPoller(self._source, interval=self._interval, clock=self._clock, id="poller")
+        yield Footer()
+
+    # ----------------------------------------------------------------- rounds in
+
+    def on_health_poller_checked(self, message: HealthPoller.Checked) -> None:
+        snapshot = self.snapshot = message.snapshot
+        summary = self.query_one("#summary", Static)
+        summary.update(f"{self.cluster.name} · {summarize(snapshot.reports).text}")
+        self.query_one("#checked", Static).update(checked_line(snapshot))
+        self._set_status_class(summary, worst(r.status for r in snapshot.reports))
+        self.query_one(NodeTable).show(snapshot.reports)
+        self.query_one(FleetView).show(snapshot.reports)
+        self._show_reasons()
+        for screen in self.app.screen_stack:
+            if isinstance(screen, NodeDetailScreen) and (report := self.report(screen.node)):
+                screen.show(report)
+
+    def on_health_poller_failed(self, message: HealthPoller.Failed) -> None:
+        summary = self.query_one("#summary", Static)
+        summary.update(f"{self.cluster.name} · health check failed: {message.error} "
+                       f"(retrying every {self._interval:g} s)")
+        self._set_status_class(summary, Status.FAIL)
+
+    @staticmethod
+    def _set_status_class(widget: Static, status: Status) -> None:
+        widget.remove_class(*STATUS_CLASSES)
+        widget.add_class(f"-{status.value.lower()}")
+
+    def report(self, node: str | None) -> NodeHealth | None:
+        if self.snapshot is None or node is None:
+            return None
+        return next((r for r in self.snapshot.reports if r.node == node), None)
+
+    # ----------------------------------------------------------------- the highlighted node
+
+    @property
+    def highlighted_node(self) -> str | None:
+        if self.query_one(ContentSwitcher).current == "fleet":
+            return self.query_one(FleetView).highlighted_node
+        return self.query_one(NodeTable).highlighted_key
+
+    def _show_reasons(self) -> None:
+        report = self.report(self.highlighted_node)
+        reasons = self.query_one("#reasons", Static)
+        reasons.update(reasons_line(report))
+        self._set_status_class(reasons, report.status if report else Status.OK)
+
+    def on_data_table_row_highlighted(self, _message: DataTable.RowHighlighted) -> None:
+        self._show_reasons()
+
+    def on_fleet_view_node_highlighted(self, _message: FleetView.NodeHighlighted) -> None:
+        self._show_reasons()
+
+    def on_data_table_row_selected(self, message: DataTable.RowSelected) -> None:
+        self.open_detail(message.row_key.value)
+
+    def on_fleet_view_node_selected(self, message: FleetView.NodeSelected) -> None:
+        self.open_detail(message.node)
+
+    def open_detail(self, node: str | None) -> None:
+        report = self.report(node)
+        if report is not None:
+            self.app.push_screen(NodeDetailScreen(report))
+        elif node is not None:
+            self.notify(f"{node}: not checked yet", timeout=3)
+
+    # ----------------------------------------------------------------- actions
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        showing = self.query_one(ContentSwitcher).current if self.is_mounted else "node-table"
+        if action == "show_fleet":
+            return showing != "fleet"
+        if action == "show_table":
+            return showing == "fleet"
+        return True
+
+    def action_show_fleet(self) -> None:
+        self._switch("fleet")
+
+    def action_show_table(self) -> None:
+        self._switch("node-table")
+
+    def _switch(self, view: str) -> None:
+        self.query_one(ContentSwitcher).current = view
+        self.query_one(f"#{view}").focus()
+        self._show_reasons()
+        self.refresh_bindings()
+
+    def action_refresh(self) -> None:
+        self.query_one(HealthPoller).poll_now()
+        self.notify("checking now…", timeout=2)

@@ -1,0 +1,93 @@
+"""The node table: one row per node, keyed by node name, with the `check` command's columns."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import ClassVar
+
+from textual.binding import Binding, BindingType
+
+from console.healthdoc import disk_cell, hbm_cell, links_cell, max_cell, npus_cell, versions_cell
+from console.widgets.keyed_table import Cell, Column, KeyedTable, Row
+from remote.health import NodeHealth, Status
+
+REASONS_WIDTH = 48
+
+
+def status_tone(status: Status) -> str:
+    return status.value.lower()
+
+
+def status_cell(report: NodeHealth) -> Cell:
+    text = report.status.value + (" (stale)" if report.stale else "")
+    return Cell(text, status_tone(report.status))
+
+
+def node_row(report: NodeHealth, devices: int) -> Row:
+    """The row `check` prints for a node; a stale row's readings are dimmed: they are old."""
+    npus = [n.npu for n in report.npus]
+    reading = "stale" if report.stale else ""
+    reasons = "; ".join(report.reasons)
+    if len(reasons) > REASONS_WIDTH:
+        reasons = reasons[: REASONS_WIDTH - 1] + "…"
+    return (
+        Cell(report.node, status_tone(report.status)),
+        status_cell(report),
+        Cell(npus_cell(report, devices), reading),
+        Cell(hbm_cell(report), reading),
+        Cell(max_cell([n.temp_c for n in npus], " C"), reading),
+        Cell(max_cell([n.power_w for n in npus], " W"), reading),
+        Cell(max_cell([n.aicore_pct for n in npus], "%"), reading),
+        Cell(links_cell(report), reading),
+        Cell(disk_cell(report), reading),
+        Cell(versions_cell(report), reading),
+        Cell(reasons, reading),
+    )
+
+
+def waiting_row(node: str) -> Row:
+    """A node not yet heard from."""
+    return (Cell(node), Cell("checking…", "waiting"), *(Cell("") for _ in NodeTable.COLUMNS[2:]))
+
+
+class NodeTable(KeyedTable):
+    """Every node's health at a glance; Enter opens the highlighted node."""
+
+    COLUMNS = (
+        Column("node", "node"), Column("status", "status"), Column("npus", "NPUs"),
+        Column("hbm", "HBM"), Column("temp", "temp"), Column("power", "power"),
+        Column("aicore", "AICore"), Column("links", "links"), Column("disk", "disk free"),
+        Column("versions", "versions"), Column("reasons", "reasons"),
+    )
+    TONE_PREFIX = "node-table--"
+    COMPONENT_CLASSES: ClassVar[set[str]] = {
+        f"node-table--{tone}" for tone in ("ok", "warn", "fail", "unknown", "unreachable", "stale", "waiting")
+    }
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("enter", "select_cursor", "Details", id="node-table.details"),
+    ]
+    DEFAULT_CSS = """
+    NodeTable { scrollbar-size-horizontal: 1; }
+    NodeTable > .node-table--ok { color: $text-success; }
+    NodeTable > .node-table--warn { color: $text-warning; }
+    NodeTable > .node-table--unknown { color: $text-accent; }
+    NodeTable > .node-table--fail { color: $text-error; text-style: bold; }
+    NodeTable > .node-table--unreachable { color: $text-error; }
+    NodeTable > .node-table--stale { color: $text-muted; text-style: italic; }
+    NodeTable > .node-table--waiting { color: $text-muted; }
+    """
+
+    def __init__(self, devices: Mapping[str, int], *, id: str | None = None) -> None:
+        super().__init__(id=id)
+        self._devices = dict(devices)
+
+    def first_rows(self) -> Sequence[tuple[str, Row]]:
+        return [(node, waiting_row(node)) for node in self._devices]
+
+    def show(self, reports: Sequence[NodeHealth]) -> None:
+        """Show a new round of reports; nodes keep their place and the cursor its row."""
+        by_node = {r.node: r for r in reports}
+        self.show_rows([
+            (node, node_row(by_node[node], devices) if node in by_node else waiting_row(node))
+            for node, devices in self._devices.items()
+        ])
