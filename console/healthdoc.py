@@ -8,6 +8,8 @@ from typing import Any
 from remote.health import FleetSummary, NodeHealth, NpuReport, Status
 
 JSON_VERSION = 1
+# what a cell shows when there is nothing to show (an en dash)
+NOTHING = "\u2013"
 
 
 def node_document(health: NodeHealth) -> dict[str, Any]:
@@ -53,9 +55,9 @@ def check_document(cluster: str, reports: list[NodeHealth], summary: FleetSummar
 def npus_cell(health: NodeHealth, devices: int) -> str:
     if health.system is not None and health.system.backend == "cpu":
         cpus = health.system.cpus
-        return f"CPU ×{cpus}" if cpus else "CPU"
+        return f"CPU x{cpus}" if cpus else "CPU"
     if not health.npus:
-        return "–"
+        return NOTHING
     ok = sum(n.status is Status.OK for n in health.npus)
     return f"{ok}/{max(devices, len(health.npus))}"
 
@@ -64,31 +66,31 @@ def hbm_cell(health: NodeHealth) -> str:
     used = [n.npu.hbm_used_mb for n in health.npus if n.npu.hbm_used_mb is not None]
     total = [n.npu.hbm_total_mb for n in health.npus if n.npu.hbm_total_mb is not None]
     if not used or not total:
-        return "–"
+        return NOTHING
     return f"{sum(used) / 1024:.0f}/{sum(total) / 1024:.0f} GB"
 
 
 def max_cell(values: list[float | None], unit: str) -> str:
     known = [v for v in values if v is not None]
-    return f"{max(known):g}{unit}" if known else "–"
+    return f"{max(known):g}{unit}" if known else NOTHING
 
 
 def links_cell(health: NodeHealth) -> str:
     if not health.links:
-        return "–"
+        return NOTHING
     up = sum(link.link == "UP" for link in health.links)
     return f"{up}/{len(health.links)}"
 
 
 def disk_cell(health: NodeHealth) -> str:
     disk = health.system.disk if health.system else None
-    return f"{disk.avail_kb / 1024 / 1024:.0f} GB" if disk else "–"
+    return f"{disk.avail_kb / 1024 / 1024:.0f} GB" if disk else NOTHING
 
 
 def versions_cell(health: NodeHealth) -> str:
     system = health.system
     if system is None:
-        return "–"
+        return NOTHING
     parts = [f"drv {system.driver_version}" if system.driver_version else "",
              f"ms {system.mindspore_version}" if system.mindspore_version else ""]
-    return " ".join(p for p in parts if p) or "–"
+    return " ".join(p for p in parts if p) or NOTHING

@@ -87,7 +87,11 @@ def fan_out(
 
     def run_one(node: NodeSpec) -> RunResult:
         argv = command(node) if callable(command) else command
-        return pool.transport(node).run(argv, timeout=timeout, env=env, cwd=cwd)
+        try:
+            return pool.transport(node).run(argv, timeout=timeout, env=env, cwd=cwd)
+        except Exception as exc:  # noqa: BLE001 - one node's surprise must not sink the other 127
+            return RunResult.failure(node=node.name, command=" ".join(argv), kind=ErrorKind.IO,
+                                     message=f"internal error: {exc!r}", elapsed=0.0)
 
     return map_nodes(pool, nodes, run_one)
 

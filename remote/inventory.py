@@ -242,6 +242,7 @@ def _parse(doc: LocatedDocument) -> Cluster:
     raw_nodes: list[Any] = data["nodes"] if isinstance(data.get("nodes"), list) else []
     nodes = [_parse_node(doc, i, raw, defaults, problems) for i, raw in enumerate(raw_nodes)]
     _check_unique_names(doc, raw_nodes, problems)
+    _check_jump_loops(doc, [n for n in nodes if n is not None], problems)
     if problems:
         raise InventoryError(problems)
     return Cluster(
@@ -329,3 +330,16 @@ def _check_unique_names(doc: LocatedDocument, raw_nodes: list[Any], problems: li
             ))
         else:
             first_seen[name] = index
+
+
+def _check_jump_loops(doc: LocatedDocument, nodes: list[NodeSpec], problems: list[Problem]) -> None:
+    """proxy_jump may name another node; following those names must end at a node reached directly."""
+    jumps = {n.name: n.proxy_jump for n in nodes}
+    for index, node in enumerate(nodes):
+        chain, hop = [node.name], node.proxy_jump
+        while hop in jumps and hop not in chain:
+            chain.append(hop)
+            hop = jumps[hop]
+        if hop == node.name:
+            problems.append(doc.problem(("nodes", index, "proxy_jump"),
+                                        f"jump hosts loop: {' -> '.join([*chain, node.name])}"))

@@ -11,23 +11,22 @@ import subprocess
 import time
 from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
-from typing import IO, Literal
 
 from remote.inventory import NodeSpec
 from remote.transport import (
+    KILL_GRACE,
+    ChannelName,
     CommandStream,
     ErrorKind,
+    LineAssembler,
     RunResult,
     StreamLine,
     TransferResult,
     Transport,
     command_text,
     decode_output,
+    partial_name,
 )
-
-
-def expand_local(path: str) -> str:
-    return os.path.expanduser(path)
 
 
 class LocalTransport(Transport):
@@ -53,11 +52,12 @@ class LocalTransport(Transport):
             out, err = process.communicate(stdin, timeout=limit)
         except subprocess.TimeoutExpired:
             _kill_group(process)
-            out, err = process.communicate()
-            return RunResult(
-                self.node.name, text, process.returncode, decode_output(out), decode_output(err),
-                time.monotonic() - started, ErrorKind.TIMEOUT,
-                f"`{text}` did not finish within {limit:g}s and was killed",
+            out, err = _leftover_output(process)
+            return RunResult.failure(
+                node=self.node.name, command=text, exit_code=process.returncode,
+                stdout=decode_output(out), stderr=decode_output(err),
+                elapsed=time.monotonic() - started, kind=ErrorKind.TIMEOUT,
+                message=f"`{text}` did not finish within {limit:g}s and was killed",
             )
         return RunResult(
             self.node.name, text, process.returncode, decode_output(out), decode_output(err),
@@ -74,18 +74,13 @@ class LocalTransport(Transport):
                 stdin=subprocess.PIPE if with_stdin else subprocess.DEVNULL,
                 stdout=subprocess.PIPE,
                 stderr=subprocess.PIPE,
-                cwd=expand_local(cwd) if cwd else None,
+                cwd=os.path.expanduser(cwd) if cwd else None,
                 env={**os.environ, **env} if env else None,
                 start_new_session=True,
             )
-        except FileNotFoundError:
-            missing_dir = cwd is not None and not os.path.isdir(expand_local(cwd))
-            code, why = (2, f"cd: {cwd}: No such file or directory") if missing_dir else (
-                127, f"{argv[0]}: command not found")
+        except OSError as exc:
+            code, why = _as_a_shell_would_say(argv[0], cwd, exc)
             return RunResult(self.node.name, command_text(argv), code, "", why + "\n", 0.0)
-        except PermissionError:
-            return RunResult(
-                self.node.name, command_text(argv), 126, "", f"{argv[0]}: Permission denied\n", 0.0)
 
     def stream(
         self,
@@ -98,10 +93,10 @@ class LocalTransport(Transport):
         return LocalStream(self.node.name, command_text(argv), process)
 
     def put(self, local: Path, remote: str, *, timeout: float | None = None) -> TransferResult:
-        return _copy_atomically(self.node.name, Path(local), Path(expand_local(remote)))
+        return _copy_atomically(self.node.name, Path(local), Path(os.path.expanduser(remote)))
 
     def get(self, remote: str, local: Path, *, timeout: float | None = None) -> TransferResult:
-        return _copy_atomically(self.node.name, Path(expand_local(remote)), Path(local))
+        return _copy_atomically(self.node.name, Path(os.path.expanduser(remote)), Path(local))
 
     def close(self) -> None:
         """Nothing is held open between commands."""
@@ -132,28 +127,44 @@ class LocalStream(CommandStream):
             self._process.wait()
 
 
+def _as_a_shell_would_say(program: str, cwd: str | None, exc: OSError) -> tuple[int, str]:
+    """The exit code and message `sh -c` gives for a command that could not start."""
+    if cwd is not None and not os.path.isdir(os.path.expanduser(cwd)):
+        why = "Not a directory" if os.path.exists(os.path.expanduser(cwd)) else "No such file or directory"
+        return 2, f"cd: {cwd}: {why}"
+    if isinstance(exc, FileNotFoundError):
+        return 127, f"{program}: command not found"
+    return 126, f"{program}: {exc.strerror or exc}"
+
+
+def _leftover_output(process: subprocess.Popen[bytes]) -> tuple[bytes, bytes]:
+    """What a killed command had printed. A child that escaped the process group (setsid) may
+    hold the pipes open for ever, so this waits only briefly."""
+    try:
+        return process.communicate(timeout=KILL_GRACE)
+    except subprocess.TimeoutExpired:
+        for pipe in (process.stdout, process.stderr):
+            if pipe is not None:
+                pipe.close()
+        process.wait(timeout=KILL_GRACE)
+        return b"", b""
+
+
 def _read_lines(process: subprocess.Popen[bytes]) -> Iterator[StreamLine]:
     assert process.stdout is not None and process.stderr is not None
-    selector = selectors.DefaultSelector()
-    channels: dict[IO[bytes], Literal["stdout", "stderr"]] = {
-        process.stdout: "stdout", process.stderr: "stderr"}
-    pending = {name: b"" for name in channels.values()}
-    for source in channels:
-        selector.register(source, selectors.EVENT_READ, data=source)
-    while selector.get_map():
-        for key, _ in selector.select():
-            pipe: IO[bytes] = key.data
-            name = channels[pipe]
-            chunk = os.read(pipe.fileno(), 65536)
-            if not chunk:
-                selector.unregister(pipe)
-                if pending[name]:
-                    yield StreamLine(name, pending[name].decode("utf-8", "replace"))
-                continue
-            *lines, pending[name] = (pending[name] + chunk).split(b"\n")
-            for line in lines:
-                yield StreamLine(name, line.decode("utf-8", "replace"))
-    selector.close()
+    names: dict[int, ChannelName] = {process.stdout.fileno(): "stdout", process.stderr.fileno(): "stderr"}
+    assembler = LineAssembler()
+    with selectors.DefaultSelector() as selector:
+        for fd in names:
+            selector.register(fd, selectors.EVENT_READ)
+        while selector.get_map():
+            for key, _ in selector.select():
+                chunk = os.read(key.fd, 65536)
+                if chunk:
+                    yield from assembler.feed(names[key.fd], chunk)
+                else:
+                    selector.unregister(key.fd)
+    yield from assembler.flush()
 
 
 def _kill_group(process: subprocess.Popen[bytes]) -> None:
@@ -163,7 +174,7 @@ def _kill_group(process: subprocess.Popen[bytes]) -> None:
 
 def _copy_atomically(node: str, source: Path, destination: Path) -> TransferResult:
     started = time.monotonic()
-    partial = destination.with_name(f".{destination.name}.part")
+    partial = destination.with_name(partial_name(destination.name))
     try:
         destination.parent.mkdir(parents=True, exist_ok=True)
         shutil.copyfile(source, partial)
@@ -171,9 +182,10 @@ def _copy_atomically(node: str, source: Path, destination: Path) -> TransferResu
         partial.replace(destination)
         size = destination.stat().st_size
     except OSError as exc:
-        partial.unlink(missing_ok=True)
         return TransferResult(
             node, str(source), str(destination), 0, time.monotonic() - started, ErrorKind.IO,
             f"cannot copy {source} to {node}:{destination}: {exc.strerror or exc}",
         )
+    finally:
+        partial.unlink(missing_ok=True)
     return TransferResult(node, str(source), str(destination), size, time.monotonic() - started)

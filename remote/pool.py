@@ -9,7 +9,8 @@ import paramiko
 
 from remote.inventory import Cluster, NodeSpec
 from remote.local import LocalTransport
-from remote.ssh import SSHTransport, jump_node, load_ssh_config, resolve_target
+from remote.ssh import SSHTransport
+from remote.sshconfig import jump_node, load_ssh_config, resolve_target
 from remote.transport import Transport
 
 
@@ -27,34 +28,33 @@ class NodePool:
 
     def transport(self, node: NodeSpec | str) -> Transport:
         spec = self.cluster.node(node) if isinstance(node, str) else node
-        with self._lock:
-            if spec.name not in self._transports:
-                self._transports[spec.name] = self._make(spec)
-            return self._transports[spec.name]
+        return self._pooled(spec, trusted_via=None, chain=())
 
-    def _make(self, node: NodeSpec, trusted_via: str | None = None) -> Transport:
+    def _pooled(self, node: NodeSpec, *, trusted_via: str | None, chain: tuple[str, ...]) -> Transport:
+        with self._lock:
+            if node.name not in self._transports:
+                self._transports[node.name] = self._make(node, trusted_via, (*chain, node.name))
+            return self._transports[node.name]
+
+    def _make(self, node: NodeSpec, trusted_via: str | None, chain: tuple[str, ...]) -> Transport:
         if node.transport == "local":
             return LocalTransport(node)
-        return SSHTransport(node, ssh_config=self._ssh_config, jump=self._jump_for(node),
+        return SSHTransport(node, ssh_config=self._ssh_config, jump=self._jump_for(node, chain),
                             trusted_via=trusted_via)
 
-    def _jump_for(self, node: NodeSpec) -> SSHTransport | None:
+    def _jump_for(self, node: NodeSpec, chain: tuple[str, ...]) -> SSHTransport | None:
         """The transport of the bastion in front of `node`: a cluster node, or a pooled hop of its own."""
         spec = resolve_target(node, self._ssh_config).proxy_jump
         if spec is None:
             return None
-        names = {n.name for n in self.cluster.nodes}
-        hop = self.cluster.node(spec) if spec in names else jump_node(spec, node)
-        jump = self.transport(hop) if spec in names else self._hop(hop, node.name)
+        is_node = spec in {n.name for n in self.cluster.nodes}
+        hop = self.cluster.node(spec) if is_node else jump_node(spec, node)
+        if hop.name in chain:
+            raise ValueError(f"proxy_jump loops: {' -> '.join((*chain, hop.name))}")
+        jump = self._pooled(hop, trusted_via=None if is_node else node.name, chain=chain)
         if not isinstance(jump, SSHTransport):
             raise ValueError(f"{node.name}: proxy_jump {spec!r} names a local node")
         return jump
-
-    def _hop(self, hop: NodeSpec, behind: str) -> Transport:
-        with self._lock:
-            if hop.name not in self._transports:
-                self._transports[hop.name] = self._make(hop, trusted_via=behind)
-            return self._transports[hop.name]
 
     def connections_opened(self) -> int:
         with self._lock:

@@ -2,74 +2,55 @@
 
 from __future__ import annotations
 
-import getpass
-import select
+import contextlib
 import socket
 import stat
 import threading
 import time
-from collections.abc import Callable, Iterator, Mapping, Sequence
-from dataclasses import dataclass, replace
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path, PurePosixPath
 
 import paramiko
 
+from remote.channel import SSHStream, collect
 from remote.hostkeys import (
     HostKeyCheck,
     RejectUnknownHosts,
     UnknownHostKey,
     check_key,
     fingerprint,
-    known_hosts_name,
+    load_known_hosts,
 )
 from remote.inventory import NodeSpec
+from remote.sshconfig import SSHTarget, resolve_target
 from remote.transport import (
     KILL_GRACE,
-    OUTPUT_LIMIT,
     CommandStream,
     ErrorKind,
     RunResult,
-    StreamLine,
     TransferResult,
     Transport,
     command_text,
-    decode_output,
+    killed_by_limit,
+    partial_name,
     remote_command_line,
-    timed_out,
 )
 
-# Polling step while waiting on a channel: bounds how late a deadline or a close is noticed.
-_POLL = 0.2
-# Runs the streamed command beside a watcher that kills it when the console hangs up
-# (stdin closes), so a closed log pane never leaves a `tail -F` behind on the node.
-# (A background list gets /dev/null as stdin, hence the copy of the channel's stdin on fd 3.)
-_HANGUP_WATCH = (
-    'exec 3<&0; "$@" </dev/null & child=$!; '
-    '(while read -r _ <&3; do :; done; kill -TERM "$child" 2>/dev/null) & watcher=$!; '
+# OpenSSH's sshd allows 10 sessions per connection by default; stay under it, leaving room for
+# a few long-lived streams, and queue the rest rather than have the server refuse them.
+MAX_SESSIONS = 8
+# How long the console keeps reading after the remote `timeout` should have ended a command.
+COLLECT_GRACE = KILL_GRACE + 2.0
+# Runs the streamed command in its own process group beside a watcher that kills that group when
+# the console hangs up (stdin closes): a closed log pane never leaves a `tail -F` behind.
+# A background list gets /dev/null as stdin, hence the copy of the channel's stdin on fd 3;
+# setsid does not fork here (a background job is no group leader), so $! is the group's id.
+HANGUP_WATCH = (
+    'exec 3<&0; setsid "$@" </dev/null & child=$!; '
+    '(while read -r _ <&3; do :; done; kill -TERM -"$child" 2>/dev/null) & watcher=$!; '
     'wait "$child"; code=$?; kill "$watcher" 2>/dev/null; exit "$code"'
 )
 SftpAction = Callable[[paramiko.SFTPClient], int]
-
-
-@dataclass(frozen=True)
-class SSHTarget:
-    """Where and as whom to connect, after the cluster file and ~/.ssh/config are combined."""
-
-    hostname: str
-    port: int
-    user: str
-    identity_files: tuple[str, ...]
-    known_hosts: Path
-    proxy_jump: str | None
-    proxy_command: str | None
-
-    @property
-    def known_as(self) -> str:
-        return known_hosts_name(self.hostname, self.port)
-
-    @property
-    def address(self) -> str:
-        return f"{self.user}@{self.hostname}:{self.port}"
 
 
 class ConnectFailure(Exception):
@@ -77,48 +58,6 @@ class ConnectFailure(Exception):
         self.kind = kind
         self.message = message
         super().__init__(message)
-
-
-def load_ssh_config(path: str | None) -> paramiko.SSHConfig | None:
-    if not path:
-        return None
-    expanded = Path(path).expanduser()
-    return paramiko.SSHConfig.from_path(str(expanded)) if expanded.is_file() else None
-
-
-def resolve_target(node: NodeSpec, config: paramiko.SSHConfig | None) -> SSHTarget:
-    """The cluster file wins where it says something; ~/.ssh/config fills the rest, as `ssh -o` would."""
-    found = config.lookup(node.host) if config is not None else {"hostname": node.host}
-    identities = [node.identity_file] if node.identity_file else list(found.get("identityfile", []))
-    return SSHTarget(
-        hostname=str(found.get("hostname", node.host)),
-        port=node.port or int(found.get("port", 22)),
-        user=node.user or str(found.get("user") or getpass.getuser()),
-        identity_files=tuple(str(Path(p).expanduser()) for p in identities),
-        known_hosts=Path(node.known_hosts).expanduser(),
-        proxy_jump=node.proxy_jump or _none_if_none(found.get("proxyjump")),
-        proxy_command=None if node.proxy_jump else _none_if_none(found.get("proxycommand")),
-    )
-
-
-def _none_if_none(value: object) -> str | None:
-    return None if value is None or str(value).lower() == "none" else str(value)
-
-
-def jump_node(spec: str, behind: NodeSpec) -> NodeSpec:
-    """A node for one ProxyJump hop `[user@]host[:port]`; earlier hops of a chain become its own jump."""
-    *earlier, last = [hop.strip() for hop in spec.split(",")]
-    user, _, hostport = last.rpartition("@")
-    host, _, port = hostport.partition(":")
-    return replace(
-        behind,
-        name=f"jump:{last}",
-        host=host,
-        cluster_ip=host,
-        user=user or None,
-        port=int(port) if port else None,
-        proxy_jump=",".join(earlier) or None,
-    )
 
 
 class SSHTransport(Transport):
@@ -140,6 +79,7 @@ class SSHTransport(Transport):
         self.connections_opened = 0
         self._client: paramiko.SSHClient | None = None
         self._lock = threading.Lock()
+        self._sessions = threading.BoundedSemaphore(MAX_SESSIONS)
 
     # --- connection -----------------------------------------------------------------------------
 
@@ -148,7 +88,7 @@ class SSHTransport(Transport):
             client = self._client
             transport = client.get_transport() if client else None
             if client is None or transport is None or not transport.is_active():
-                self._drop()
+                self._drop(client)
                 client = self._client = self._connect()
             return client
 
@@ -168,15 +108,22 @@ class SSHTransport(Transport):
             )
         except (paramiko.SSHException, OSError, EOFError) as exc:
             client.close()
-            raise self._failure(exc) from exc
+            raise ConnectFailure(*describe_connect_error(exc, self)) from exc
         transport = client.get_transport()
         assert transport is not None
         transport.set_keepalive(max(1, int(self.node.keepalive)))
         if isinstance(transport.sock, socket.socket):
-            # small request/reply messages: Nagle plus delayed ACKs would add ~40 ms to each
-            transport.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+            self._tune(transport.sock)
         self.connections_opened += 1
         return client
+
+    def _tune(self, sock: socket.socket) -> None:
+        # small request/reply messages: Nagle plus delayed ACKs would add ~40 ms to each
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        # keepalives only send: without a limit on unacknowledged data a cut link is never
+        # noticed and every stream on it waits forever
+        dead_after = max(3 * self.node.keepalive, self.node.connect_timeout)
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_USER_TIMEOUT, int(dead_after * 1000))
 
     def _open_socket(self) -> paramiko.Channel | paramiko.ProxyCommand | None:
         if self.jump is not None:
@@ -197,29 +144,36 @@ class SSHTransport(Transport):
                 ErrorKind.UNREACHABLE,
                 f"jump host {self.target.address} could not reach {host}:{port}: {exc}") from exc
 
-    def _failure(self, exc: BaseException) -> ConnectFailure:
-        return ConnectFailure(*describe_connect_error(exc, self))
-
-    def _drop(self) -> None:
-        if self._client is not None:
-            self._client.close()
+    def _drop(self, client: paramiko.SSHClient | None) -> None:
+        """Close `client` if it is still the pooled one; another thread may have replaced it."""
+        if client is not None and client is self._client:
+            client.close()
             self._client = None
 
     def _session(self) -> paramiko.Channel:
         """A fresh channel on the pooled connection; one reconnect if the pooled one has died."""
-        for attempt in range(2):
-            transport = self._connected().get_transport()
+        for attempt in (1, 2):
+            client = self._connected()
+            transport = client.get_transport()
             assert transport is not None
             try:
                 return transport.open_session(timeout=self.node.connect_timeout)
+            except paramiko.ChannelException as exc:
+                # the connection is fine, the server just will not open one more session
+                raise ConnectFailure(ErrorKind.REFUSED, f"{self.target.address} refused a new "
+                                     f"session ({exc}); too many at once for its MaxSessions") from exc
             except (paramiko.SSHException, OSError, EOFError) as exc:
                 with self._lock:
-                    self._drop()
-                if attempt:
-                    raise ConnectFailure(
-                        ErrorKind.UNREACHABLE,
-                        f"connection to {self.target.address} lost: {exc}") from exc
-        raise AssertionError("unreachable")
+                    self._drop(client)
+                if attempt == 2:
+                    raise ConnectFailure(ErrorKind.UNREACHABLE,
+                                         f"connection to {self.target.address} lost: {exc}") from exc
+        raise ConnectFailure(ErrorKind.UNREACHABLE, f"no session to {self.target.address}")
+
+    def _connection_alive(self) -> bool:
+        client = self._client
+        transport = client.get_transport() if client else None
+        return transport is not None and transport.is_active()
 
     # --- commands -------------------------------------------------------------------------------
 
@@ -234,29 +188,53 @@ class SSHTransport(Transport):
     ) -> RunResult:
         text = command_text(argv)
         limit = timeout if timeout is not None else self.node.command_timeout
+        line = remote_command_line(argv, env=env, cwd=cwd, timeout=limit)
         started = time.monotonic()
+        if not self._sessions.acquire(timeout=limit):
+            return RunResult.failure(node=self.node.name, command=text, kind=ErrorKind.TIMEOUT,
+                                     message=f"no free session on {self.target.address} within {limit:g}s",
+                                     elapsed=time.monotonic() - started)
+        try:
+            return self._run_line(text, line, limit, stdin or b"", started)
+        finally:
+            self._sessions.release()
+
+    def _run_line(self, text: str, line: str, limit: float, stdin: bytes, started: float) -> RunResult:
+        def failed(kind: ErrorKind, message: str) -> RunResult:
+            return RunResult.failure(node=self.node.name, command=text, kind=kind, message=message,
+                                     elapsed=time.monotonic() - started)
         try:
             channel = self._session()
         except ConnectFailure as failure:
-            return RunResult(self.node.name, text, None, "", "", time.monotonic() - started,
-                             failure.kind, failure.message)
+            return failed(failure.kind, failure.message)
         try:
-            channel.exec_command(remote_command_line(argv, env=env, cwd=cwd, timeout=limit))
-            if stdin:
-                channel.sendall(stdin)
-            channel.shutdown_write()
-            out, err, code = _collect(channel, deadline=started + limit + KILL_GRACE + 2)
+            channel.exec_command(line)
+            done = collect(channel, stdin=stdin, deadline=started + limit + COLLECT_GRACE)
         except (paramiko.SSHException, OSError, EOFError) as exc:
-            return RunResult(self.node.name, text, None, "", "", time.monotonic() - started,
-                             ErrorKind.UNREACHABLE,
-                             f"connection to {self.target.address} lost while running `{text}`: {exc}")
+            return failed(ErrorKind.UNREACHABLE, f"connection to {self.target.address} lost "
+                                                 f"while running `{text}`: {exc}")
         finally:
             channel.close()
         elapsed = time.monotonic() - started
-        if code is None or timed_out(elapsed, limit, code):
-            return RunResult(self.node.name, text, code, out, err, elapsed, ErrorKind.TIMEOUT,
-                             f"`{text}` did not finish within {limit:g}s and was killed")
-        return RunResult(self.node.name, text, code, out, err, elapsed)
+        result = RunResult(self.node.name, text, done.exit_code, done.stdout, done.stderr, elapsed)
+        if not done.finished or killed_by_limit(elapsed, limit, done.exit_code):
+            return RunResult.failure(
+                node=self.node.name, command=text, kind=ErrorKind.TIMEOUT, elapsed=elapsed,
+                message=f"`{text}` did not finish within {limit:g}s and was killed",
+                exit_code=done.exit_code, stdout=done.stdout, stderr=done.stderr)
+        if done.exit_code is None:
+            return self._without_status(result)
+        return result
+
+    def _without_status(self, result: RunResult) -> RunResult:
+        """sshd reports a death by signal as exit-signal, which paramiko drops: say what we know."""
+        if not self._connection_alive():
+            return RunResult.failure(
+                node=result.node, command=result.command, kind=ErrorKind.UNREACHABLE,
+                elapsed=result.elapsed, stdout=result.stdout, stderr=result.stderr,
+                message=f"connection to {self.target.address} lost while running `{result.command}`")
+        return RunResult(result.node, result.command, None, result.stdout, result.stderr, result.elapsed,
+                         message=f"`{result.command}` ended without an exit status (killed by a signal)")
 
     def stream(
         self,
@@ -266,7 +244,7 @@ class SSHTransport(Transport):
         cwd: str | None = None,
     ) -> CommandStream:
         text = command_text(argv)
-        watched = ["sh", "-c", _HANGUP_WATCH, "sh", *argv]
+        watched = ["sh", "-c", HANGUP_WATCH, "sh", *argv]
         try:
             channel = self._session()
             channel.exec_command(remote_command_line(watched, env=env, cwd=cwd))
@@ -280,63 +258,66 @@ class SSHTransport(Transport):
     # --- files ----------------------------------------------------------------------------------
 
     def put(self, local: Path, remote: str, *, timeout: float | None = None) -> TransferResult:
-        destination = _sftp_path(remote)
-        partial = str(destination.with_name(f".{destination.name}.part"))
+        destination = sftp_path(remote)
+        partial = str(destination.with_name(partial_name(destination.name)))
 
         def upload(sftp: paramiko.SFTPClient) -> int:
-            _makedirs(sftp, destination.parent)
-            sftp.put(str(local), partial, confirm=True)
-            sftp.chmod(partial, stat.S_IMODE(Path(local).stat().st_mode))
-            sftp.posix_rename(partial, str(destination))
+            makedirs(sftp, destination.parent)
+            try:
+                sftp.put(str(local), partial, confirm=True)
+                sftp.chmod(partial, stat.S_IMODE(Path(local).stat().st_mode))
+                sftp.posix_rename(partial, str(destination))
+            except (OSError, paramiko.SSHException):
+                _remove_quietly(sftp, partial)
+                raise
             return Path(local).stat().st_size
 
         return self._transfer(str(local), f"{self.node.name}:{remote}", upload, timeout)
 
     def get(self, remote: str, local: Path, *, timeout: float | None = None) -> TransferResult:
         local = Path(local)
-        partial = local.with_name(f".{local.name}.part")
+        partial = local.with_name(partial_name(local.name))
 
         def download(sftp: paramiko.SFTPClient) -> int:
             local.parent.mkdir(parents=True, exist_ok=True)
-            sftp.get(str(_sftp_path(remote)), str(partial))
-            partial.replace(local)
+            try:
+                sftp.get(str(sftp_path(remote)), str(partial))
+                partial.replace(local)
+            finally:
+                partial.unlink(missing_ok=True)
             return local.stat().st_size
 
         return self._transfer(f"{self.node.name}:{remote}", str(local), download, timeout)
 
-    def _transfer(
-        self, source: str, destination: str,
-        action: SftpAction, timeout: float | None,
-    ) -> TransferResult:
+    def _transfer(self, source: str, destination: str, action: SftpAction,
+                  timeout: float | None) -> TransferResult:
         started = time.monotonic()
+
+        def failed(kind: ErrorKind, message: str) -> TransferResult:
+            return TransferResult(self.node.name, source, destination, 0, time.monotonic() - started,
+                                  kind, message)
+        limit = timeout or self.node.command_timeout
+        if not self._sessions.acquire(timeout=limit):
+            return failed(ErrorKind.TIMEOUT, f"no free session on {self.target.address} within {limit:g}s")
         try:
-            sftp = self._sftp(timeout or self.node.command_timeout)
-            try:
+            with self._sftp(limit) as sftp:
                 size = action(sftp)
-            finally:
-                sftp.close()
         except ConnectFailure as failure:
-            return TransferResult(self.node.name, source, destination, 0,
-                                  time.monotonic() - started, failure.kind, failure.message)
+            return failed(failure.kind, failure.message)
         except (paramiko.SSHException, OSError, EOFError) as exc:
             reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
             kind = ErrorKind.TIMEOUT if isinstance(exc, socket.timeout) else ErrorKind.IO
-            return TransferResult(self.node.name, source, destination, 0,
-                                  time.monotonic() - started, kind,
-                                  f"copying {source} to {destination} failed: {reason}")
+            return failed(kind, f"copying {source} to {destination} failed: {reason}")
+        finally:
+            self._sessions.release()
         return TransferResult(self.node.name, source, destination, size, time.monotonic() - started)
 
     def _sftp(self, timeout: float) -> paramiko.SFTPClient:
         """An SFTP session on the pooled connection; each transfer has its own, so threads never share."""
-        transport = self._connected().get_transport()
-        assert transport is not None
-        sftp = paramiko.SFTPClient.from_transport(transport)
-        if sftp is None:
-            raise paramiko.SSHException("the server refused the sftp subsystem")
-        channel = sftp.get_channel()
-        if channel is not None:
-            channel.settimeout(timeout)
-        return sftp
+        channel = self._session()
+        channel.settimeout(timeout)
+        channel.invoke_subsystem("sftp")
+        return paramiko.SFTPClient(channel)
 
     def scan_host_key(self) -> tuple[HostKeyCheck | None, paramiko.PKey | None, str]:
         """The key this node offers (no authentication) compared with known_hosts, or why not."""
@@ -345,6 +326,7 @@ class SSHTransport(Transport):
             sock = self._open_socket() or socket.create_connection(
                 (target.hostname, target.port), timeout=timeout)
             probe = paramiko.Transport(sock)
+            _prefer_known_key_types(probe, target)
             probe.banner_timeout = timeout
             try:
                 probe.start_client(timeout=timeout)
@@ -357,88 +339,27 @@ class SSHTransport(Transport):
 
     def close(self) -> None:
         with self._lock:
-            self._drop()
+            self._drop(self._client)
 
 
-class SSHStream(CommandStream):
-    def __init__(
-        self, node: str, command: str, channel: paramiko.Channel | None,
-        error: ErrorKind | None = None, message: str = "",
-    ) -> None:
-        self.node, self.command, self._channel = node, command, channel
-        self.error, self.message = error, message
-
-    def __iter__(self) -> Iterator[StreamLine]:
-        channel = self._channel
-        if channel is None:
-            return
-        pending = {"stdout": b"", "stderr": b""}
-        while True:
-            chunks = _read_available(channel)
-            if chunks is None:
-                break
-            for name, chunk in chunks:
-                *lines, pending[name] = (pending[name] + chunk).split(b"\n")
-                for line in lines:
-                    yield StreamLine(name, line.decode("utf-8", "replace"))  # type: ignore[arg-type]
-        for name, rest in pending.items():
-            if rest:
-                yield StreamLine(name, rest.decode("utf-8", "replace"))  # type: ignore[arg-type]
-        if channel.exit_status_ready():
-            self.exit_code = channel.recv_exit_status()
-
-    def close(self) -> None:
-        if self._channel is not None:
-            self._channel.close()
+def _prefer_known_key_types(probe: paramiko.Transport, target: SSHTarget) -> None:
+    """Ask for a key type known_hosts already has, as ssh does, so "other type" is not "changed"."""
+    known = load_known_hosts(target.known_hosts).lookup(target.known_as)
+    if not known:
+        return
+    options = probe.get_security_options()
+    preferred = [t for t in list(known) if t in options.key_types]
+    options.key_types = preferred + [t for t in options.key_types if t not in preferred]
 
 
-def _read_available(channel: paramiko.Channel) -> list[tuple[str, bytes]] | None:
-    """Output ready within one poll step; None once the command is over and all is read."""
-    # Look at the exit status *before* the buffers: paramiko handles messages in order, so once
-    # the status is in, every byte sent before it is buffered. Looking after could miss output
-    # that arrived together with the status.
-    finished = channel.exit_status_ready() or channel.closed
-    chunks: list[tuple[str, bytes]] = []
-    if channel.recv_ready():
-        chunks.append(("stdout", channel.recv(65536)))
-    if channel.recv_stderr_ready():
-        chunks.append(("stderr", channel.recv_stderr(65536)))
-    if chunks:
-        return chunks
-    if finished:
-        return None
-    if channel.eof_received:
-        # after EOF paramiko keeps the channel's poll pipe readable for good: select would spin
-        channel.status_event.wait(_POLL)
-    else:
-        select.select([channel], [], [], _POLL)
-    return chunks
-
-
-def _collect(channel: paramiko.Channel, *, deadline: float) -> tuple[str, str, int | None]:
-    """All of a command's output and its exit code; a None code when the deadline passed."""
-    out, err = bytearray(), bytearray()
-    while time.monotonic() < deadline:
-        chunks = _read_available(channel)
-        if chunks is None:
-            if not channel.exit_status_ready():
-                raise EOFError("the channel closed without an exit status")
-            return decode_output(bytes(out)), decode_output(bytes(err)), channel.recv_exit_status()
-        for name, chunk in chunks:
-            buffer = out if name == "stdout" else err
-            if len(buffer) <= OUTPUT_LIMIT:
-                buffer += chunk
-    return decode_output(bytes(out)), decode_output(bytes(err)), None
-
-
-def _sftp_path(remote: str) -> PurePosixPath:
+def sftp_path(remote: str) -> PurePosixPath:
     """SFTP starts in the login directory, so `~/x` is just `x` there."""
     if remote == "~":
         return PurePosixPath(".")
     return PurePosixPath(remote[2:] if remote.startswith("~/") else remote)
 
 
-def _makedirs(sftp: paramiko.SFTPClient, directory: PurePosixPath) -> None:
+def makedirs(sftp: paramiko.SFTPClient, directory: PurePosixPath) -> None:
     missing: list[PurePosixPath] = []
     while str(directory) not in ("", ".", "/"):
         try:
@@ -449,6 +370,12 @@ def _makedirs(sftp: paramiko.SFTPClient, directory: PurePosixPath) -> None:
             directory = directory.parent
     for path in reversed(missing):
         sftp.mkdir(str(path))
+
+
+def _remove_quietly(sftp: paramiko.SFTPClient, path: str) -> None:
+    # the copy already failed; that error is the one to report
+    with contextlib.suppress(OSError, paramiko.SSHException):
+        sftp.remove(path)
 
 
 def describe_connect_error(exc: BaseException, transport: SSHTransport) -> tuple[ErrorKind, str]:

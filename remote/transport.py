@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import os
+import re
+import secrets
 import shlex
 from abc import ABC, abstractmethod
 from collections.abc import Iterator, Mapping, Sequence
@@ -26,6 +29,8 @@ class ErrorKind(str, Enum):
     AUTH = "auth"
     TIMEOUT = "timeout"
     HOST_KEY = "host-key"
+    REFUSED = "refused"
+    """The node is up but would not open one more session (sshd's MaxSessions)."""
     IO = "io"
 
 
@@ -40,6 +45,13 @@ class RunResult:
     error: ErrorKind | None = None
     message: str = ""
 
+    @classmethod
+    def failure(
+        cls, *, node: str, command: str, kind: ErrorKind, message: str, elapsed: float,
+        exit_code: int | None = None, stdout: str = "", stderr: str = "",
+    ) -> RunResult:
+        return cls(node, command, exit_code, stdout, stderr, elapsed, kind, message)
+
     @property
     def ok(self) -> bool:
         return self.error is None and self.exit_code == 0
@@ -53,7 +65,7 @@ class RunResult:
 
     def describe(self) -> str:
         """One line a person can act on: node, what was run, what happened."""
-        if self.error is not None:
+        if self.error is not None or self.exit_code is None:
             return f"{self.node}: {self.message}"
         detail = self.stderr.strip().splitlines()[-1:] or [""]
         return f"{self.node}: `{self.command}` exited {self.exit_code} {detail[0]}".rstrip()
@@ -74,10 +86,31 @@ class TransferResult:
         return self.error is None
 
 
+ChannelName = Literal["stdout", "stderr"]
+
+
 @dataclass(frozen=True)
 class StreamLine:
-    channel: Literal["stdout", "stderr"]
+    channel: ChannelName
     text: str
+
+
+class LineAssembler:
+    """Bytes in as they arrive, whole lines out, per output channel."""
+
+    def __init__(self) -> None:
+        self._pending: dict[ChannelName, bytes] = {"stdout": b"", "stderr": b""}
+
+    def feed(self, channel: ChannelName, data: bytes) -> list[StreamLine]:
+        *lines, self._pending[channel] = (self._pending[channel] + data).split(b"\n")
+        return [StreamLine(channel, line.decode("utf-8", "replace")) for line in lines]
+
+    def flush(self) -> list[StreamLine]:
+        """The unterminated last lines, once the command is over."""
+        rest = [StreamLine(name, data.decode("utf-8", "replace"))
+                for name, data in self._pending.items() if data]
+        self._pending = {"stdout": b"", "stderr": b""}
+        return rest
 
 
 class CommandStream(ABC):
@@ -153,6 +186,9 @@ def remote_command_line(
 ) -> str:
     """The line handed to a node's shell: every user-supplied part goes through shlex.quote."""
     words: list[str] = []
+    if timeout is not None and timeout <= 0:
+        # `timeout 0` means "no limit" to coreutils: never let that through by accident
+        raise ValueError(f"a command timeout must be > 0 seconds (got {timeout})")
     if env:
         words += ["env", *(f"{_env_name(k)}={v}" for k, v in env.items())]
     if timeout is not None:
@@ -160,7 +196,7 @@ def remote_command_line(
         words += ["timeout", "-k", f"{KILL_GRACE:g}", f"{timeout:g}"]
     line = shlex.join([*words, *argv])
     if cwd is not None:
-        line = f"cd {quote_remote_path(cwd)} && exec {line}"
+        line = f"cd -- {quote_remote_path(cwd)} && exec {line}"
     return line
 
 
@@ -173,10 +209,18 @@ def quote_remote_path(path: str) -> str:
     return shlex.quote(path)
 
 
+_ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+
+
 def _env_name(name: str) -> str:
-    if not name.replace("_", "a").isalnum() or name[0].isdigit():
+    if not _ENV_NAME.fullmatch(name):
         raise ValueError(f"not an environment variable name: {name!r}")
     return name
+
+
+def partial_name(name: str) -> str:
+    """A hidden temporary name beside the destination; unique, so concurrent copies never mix."""
+    return f".{name}.{os.getpid()}.{secrets.token_hex(4)}.part"
 
 
 def decode_output(data: bytes) -> str:
@@ -184,6 +228,7 @@ def decode_output(data: bytes) -> str:
     return text + TRUNCATED_NOTE if len(data) > OUTPUT_LIMIT else text
 
 
-def timed_out(elapsed: float, timeout: float | None, exit_code: int | None) -> bool:
-    """A remote `timeout` ends the command with 124 (TERM) or 137 (KILL) once its time is up."""
-    return timeout is not None and elapsed >= timeout and exit_code in (124, 137, -15, -9)
+def killed_by_limit(elapsed: float, limit: float, exit_code: int | None) -> bool:
+    """The remote `timeout` ended it: 124 after TERM, 137 (or no status: it killed its own group
+    with KILL) after the grace period."""
+    return elapsed >= limit and exit_code in (124, 137, None)

@@ -1,6 +1,7 @@
 """LocalTransport behaves like a node over SSH: values for failures, killed on timeout, atomic copies."""
 
 import os
+import subprocess
 import time
 from pathlib import Path
 
@@ -67,3 +68,24 @@ def test_put_and_get_are_atomic_and_keep_the_mode(tmp_path: Path):
     assert not list(destination.parent.glob(".*.part"))
     failed = transport.get(str(tmp_path / "absent"), tmp_path / "back")
     assert failed.error is ErrorKind.IO and "absent" in failed.message and not (tmp_path / "back").exists()
+
+
+def test_a_detached_child_holding_the_pipes_does_not_hang_a_timeout(tmp_path: Path):
+    # without a bounded wait after the kill this would block for the child's 600 s
+    result = LocalTransport(NODE).run(["sh", "-c", "setsid sleep 600 & sleep 60"], timeout=0.5)
+    assert result.error is ErrorKind.TIMEOUT
+    subprocess.run(["pkill", "-f", "^sleep 600$"], check=False)
+
+
+def test_closing_a_stream_kills_its_command():
+    stream = LocalTransport(NODE).stream(["sh", "-c", "echo $$; exec sleep 300"])
+    pid = int(next(iter(stream)).text)
+    stream.close()
+    assert not Path(f"/proc/{pid}").exists() or Path(f"/proc/{pid}/stat").read_text().split()[2] == "Z"
+
+
+def test_a_cwd_that_is_a_file_is_a_value_not_an_exception(tmp_path: Path):
+    file = tmp_path / "plain"
+    file.write_text("")
+    result = LocalTransport(NODE).run(["true"], cwd=str(file))
+    assert result.exit_code == 2 and "Not a directory" in result.stderr

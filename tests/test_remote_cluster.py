@@ -6,6 +6,7 @@ import json
 import os
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -295,3 +296,110 @@ def test_trusting_a_node_behind_a_bastion_trusts_the_bastion_too(
     assert states == [(bastion.address, "added"), (inner.address, "added")]
     done = console("run", "-c", str(file), "--", "hostname")
     assert done.returncode == 0 and done.stdout.strip() == f"{inner.name}: {inner.hostname}"
+
+
+# --- what the review found -----------------------------------------------------------------------
+
+
+def test_a_long_stream_arrives_whole(cluster: Cluster):
+    with NodePool(cluster) as pool, pool.transport("h0").stream(["sh", "-c", "seq 1 300000; exit 7"]) as s:
+        count = sum(1 for line in s if line.channel == "stdout")
+    assert (count, s.exit_code) == (300000, 7)
+
+
+def test_stdin_is_fed_while_output_is_read(cluster: Cluster):
+    data = os.urandom(4 * 1024 * 1024)
+    with NodePool(cluster) as pool:
+        echoed = pool.transport("h1").run(["sh", "-c", "cat; echo done >&2"], stdin=data.hex().encode(),
+                                          timeout=60)
+    assert echoed.ok, echoed.describe()
+    assert echoed.stdout == data.hex() and echoed.stderr == "done\n"
+
+
+def test_sessions_over_the_servers_limit_are_refused_as_values(cluster: Cluster, test_cluster: TestCluster):
+    """sshd allows 10 sessions a connection by default: the 11th is refused, the 10 live on."""
+    with NodePool(cluster) as pool:
+        transport = pool.transport("h2")
+        streams = [transport.stream(["sleep", "300"]) for _ in range(10)]
+        refused = transport.stream(["true"])
+        assert refused.error is ErrorKind.REFUSED and "MaxSessions" in refused.message
+        blocked = transport.run(["true"])
+        assert blocked.error is ErrorKind.REFUSED
+        for stream in streams:
+            stream.close()
+        assert wait_until(lambda: transport.run(["true"]).ok)
+        assert isinstance(transport, SSHTransport) and transport.connections_opened == 1
+
+
+def test_a_command_killed_by_a_signal_says_so(cluster: Cluster):
+    with NodePool(cluster) as pool:
+        result = pool.transport("h3").run(["sh", "-c", "echo before; kill -SEGV $$"])
+    assert (result.status, result.exit_code, result.stdout) == ("failed", None, "before\n")
+    assert "killed by a signal" in result.message
+
+
+def test_a_command_that_ignores_term_is_still_a_timeout(cluster: Cluster):
+    with NodePool(cluster) as pool:
+        result = pool.transport("h3").run(["sh", "-c", "trap '' TERM; sleep 60"], timeout=1)
+    assert result.error is ErrorKind.TIMEOUT
+
+
+def test_closing_a_stream_stops_the_whole_remote_pipeline(cluster: Cluster, test_cluster: TestCluster):
+    tag = f"30{time.monotonic_ns() % 1000}"
+    with NodePool(cluster) as pool:
+        stream = pool.transport("h1").stream(["sh", "-c", f"echo first; sleep {tag}1 | sleep {tag}2"])
+        assert next(iter(stream)).text == "first"
+        running = test_cluster.exec("h1", ["pgrep", "-f", f"^sleep {tag}[12]$"]).stdout.split()
+        assert len(running) == 2
+        stream.close()
+    assert wait_until(lambda: test_cluster.exec("h1", ["pgrep", "-f", f"^sleep {tag}[12]$"]).returncode != 0)
+
+
+def test_a_cut_link_ends_a_stream_instead_of_hanging(test_cluster: TestCluster, tmp_path: Path,
+                                                     known_hosts: Path):
+    cluster = make_cluster(test_cluster, tmp_path / "c.yaml", known_hosts, ["h3"], keepalive=1)
+    lines: list[str] = []
+    with NodePool(cluster) as pool:
+        stream = pool.transport("h3").stream(["sh", "-c", "echo up; exec sleep 300"])
+        reader = threading.Thread(target=lambda: lines.extend(line.text for line in stream), daemon=True)
+        reader.start()
+        assert wait_until(lambda: lines == ["up"])
+        test_cluster.cut("h3")
+        try:
+            reader.join(timeout=60)
+            assert not reader.is_alive(), "the stream still waits on a dead link"
+        finally:
+            test_cluster.heal("h3")
+
+
+def test_failed_copies_leave_no_partial_files(cluster: Cluster, test_cluster: TestCluster, tmp_path: Path):
+    base = f"{TestCluster.node_storage_path}/partials-{time.monotonic_ns()}"
+    test_cluster.exec("h0", ["sh", "-c", f"mkdir -p {base} && echo x > {base}/file"])
+    source = tmp_path / "payload"
+    source.write_bytes(b"payload")
+    with NodePool(cluster) as pool:
+        into_a_file = pool.transport("h0").put(source, f"{base}/file/under-a-file")
+        missing = pool.transport("h0").get(f"{base}/absent", tmp_path / "local" / "absent")
+    assert into_a_file.error is ErrorKind.IO and missing.error is ErrorKind.IO
+    assert test_cluster.exec("h0", ["find", base, "-name", "*.part"]).stdout == ""
+    assert list((tmp_path / "local").iterdir()) == []
+
+
+def test_home_and_odd_workdirs(cluster: Cluster, test_cluster: TestCluster):
+    odd = f"{TestCluster.node_storage_path}/-P"
+    test_cluster.exec("h1", ["mkdir", "-p", "--", odd])
+    with NodePool(cluster) as pool:
+        home = pool.transport("h1").run(["pwd"], cwd="~")
+        dashed = pool.transport("h1").run(["pwd"], cwd=odd)
+    assert home.stdout.strip() == "/root" and dashed.stdout.strip() == odd
+
+
+def test_a_host_known_by_another_key_type_is_still_trusted(test_cluster: TestCluster, tmp_path: Path):
+    ecdsa_only = tmp_path / "known_hosts"
+    lines = test_cluster.host_key_line("h2").splitlines()
+    ecdsa_only.write_text("".join(f"{line}\n" for line in lines if "ecdsa" in line))
+    file = test_cluster.cluster_yaml(tmp_path / "c.yaml", ["h2"], known_hosts=ecdsa_only)
+    done = console("trust", "-c", str(file), "h2")
+    assert done.returncode == 0 and "already trusted" in done.stdout, done.stdout
+    with NodePool(load_cluster(file)) as pool:
+        assert pool.transport("h2").run(["true"]).ok

@@ -3,7 +3,7 @@
 import paramiko
 
 from remote.inventory import NodeSpec
-from remote.ssh import jump_node, resolve_target
+from remote.sshconfig import jump_node, resolve_target
 
 SSH_CONFIG = """\
 Host gpu*

@@ -10,7 +10,9 @@ from rich.markup import escape
 from rich.table import Table
 
 from console import exitcodes
+from console.arguments import positive_seconds
 from console.healthdoc import (
+    NOTHING,
     check_document,
     disk_cell,
     hbm_cell,
@@ -36,9 +38,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--nodes", metavar="SET", help="node set (default: every node)")
     parser.add_argument("--json", action="store_true", help="print the stable JSON document")
     parser.add_argument("-v", "--verbose", action="store_true", help="one row per NPU as well")
-    parser.add_argument("--watch", type=float, metavar="SECONDS",
+    parser.add_argument("--watch", type=positive_seconds, metavar="SECONDS",
                         help="check again every SECONDS over the same connections (Ctrl-C stops)")
-    parser.add_argument("--timeout", type=float, default=30.0, metavar="SECONDS",
+    parser.add_argument("--timeout", type=positive_seconds, default=30.0, metavar="SECONDS",
                         help="per node (default: 30)")
 
 
@@ -118,4 +120,4 @@ def npu_table(report: NodeHealth) -> Table:
 
 
 def _num(value: float | None) -> str:
-    return "–" if value is None else f"{value:g}"
+    return NOTHING if value is None else f"{value:g}"

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 from dataclasses import asdict
 
+from rich.markup import escape
 from rich.table import Table
 
 from console import exitcodes
@@ -26,11 +27,11 @@ def execute(args: argparse.Namespace, cluster: Cluster) -> int:
         print_json({"cluster": cluster.name, "source": cluster.source,
                     "nodes": [asdict(n) for n in nodes]})
         return exitcodes.OK
-    table = Table(title=f"{cluster.name} ({cluster.source})", title_justify="left")
+    table = Table(title=escape(f"{cluster.name} ({cluster.source})"), title_justify="left")
     for column in COLUMNS:
         table.add_column(column)
     for node in nodes:
         values = asdict(node)
-        table.add_row(*("" if values[c] is None else str(values[c]) for c in COLUMNS))
+        table.add_row(*("" if values[c] is None else escape(str(values[c])) for c in COLUMNS))
     stdout_console().print(table)
     return exitcodes.OK

@@ -9,6 +9,7 @@ from collections.abc import Iterator
 from rich.console import Console
 
 from console import exitcodes
+from console.arguments import positive_int, positive_seconds
 from console.render import (
     print_folded,
     print_json,
@@ -32,10 +33,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--fold", action="store_true",
                         help="print each distinct output once, under the node set that printed it")
     parser.add_argument("--json", action="store_true", help="print the results as JSON")
-    parser.add_argument("--timeout", type=float, metavar="SECONDS",
+    parser.add_argument("--timeout", type=positive_seconds, metavar="SECONDS",
                         help="per node; the command is killed when it expires "
                              "(default: the node's command_timeout)")
-    parser.add_argument("--fanout", type=int, metavar="N",
+    parser.add_argument("--fanout", type=positive_int, metavar="N",
                         help="nodes contacted at once (default: the cluster's fanout, 64)")
     parser.add_argument("--sh", metavar="LINE",
                         help="a shell line run with `sh -c LINE` on each node (for pipes and globs)")

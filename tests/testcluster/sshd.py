@@ -44,7 +44,6 @@ def sshd_config(host: TestHost, listen: Iterable[str]) -> str:
         "StrictModes no",  # authorized_keys may sit under /tmp, whose mode StrictModes rejects
         "Subsystem sftp internal-sftp",  # SFTP without an extra binary
         "AllowTcpForwarding yes",  # the bastion forwards for ProxyJump
-        "MaxSessions 64",
         "MaxStartups 100:30:200",  # fan-out benchmarks open many connections at once
         "LogLevel VERBOSE",
         "UseDNS no",  # no DNS here: a reverse lookup would only add a timeout

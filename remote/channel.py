@@ -1,0 +1,114 @@
+"""Reading a paramiko channel: output as it comes, stdin fed without deadlock, exit status."""
+
+from __future__ import annotations
+
+import select
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+import paramiko
+
+from remote.transport import (
+    OUTPUT_LIMIT,
+    ChannelName,
+    CommandStream,
+    ErrorKind,
+    LineAssembler,
+    StreamLine,
+    decode_output,
+)
+
+# Polling step while waiting on a channel: bounds how late a deadline or a close is noticed.
+POLL = 0.2
+# Feeding stdin polls faster: the remote side may be waiting for us.
+FEED_POLL = 0.01
+STDIN_CHUNK = 32 * 1024
+
+
+@dataclass(frozen=True)
+class Completion:
+    stdout: str
+    stderr: str
+    exit_code: int | None
+    """None: the channel ended without an exit status (killed by a signal, or the link died)."""
+    finished: bool
+    """False: the deadline passed first."""
+
+
+def read_available(channel: paramiko.Channel, poll: float = POLL) -> list[tuple[ChannelName, bytes]] | None:
+    """Output ready within one poll step; None once the command is over and all is read."""
+    # Look at the exit status *before* the buffers: paramiko handles messages in order, so once
+    # the status is in, every byte sent before it is buffered. Looking after could miss output
+    # that arrived together with the status.
+    finished = channel.exit_status_ready() or channel.closed
+    chunks: list[tuple[ChannelName, bytes]] = []
+    if channel.recv_ready():
+        chunks.append(("stdout", channel.recv(65536)))
+    if channel.recv_stderr_ready():
+        chunks.append(("stderr", channel.recv_stderr(65536)))
+    if chunks:
+        return chunks
+    if finished:
+        return None
+    if channel.eof_received:
+        # after EOF paramiko keeps the channel's poll pipe readable for good: select would spin
+        channel.status_event.wait(poll)
+    else:
+        select.select([channel], [], [], poll)
+    return chunks
+
+
+def collect(channel: paramiko.Channel, *, stdin: bytes, deadline: float) -> Completion:
+    """Feed stdin and gather all output until the command ends or the deadline passes.
+
+    Stdin goes in small pieces between reads: a command that answers while it reads would
+    otherwise fill the window one way while we block sending the other.
+    """
+    buffers: dict[ChannelName, bytearray] = {"stdout": bytearray(), "stderr": bytearray()}
+    sent = 0
+    if not stdin:
+        channel.shutdown_write()
+    while time.monotonic() < deadline:
+        if sent < len(stdin) and channel.send_ready():
+            sent += channel.send(stdin[sent : sent + STDIN_CHUNK])
+            if sent == len(stdin):
+                channel.shutdown_write()
+        chunks = read_available(channel, FEED_POLL if sent < len(stdin) else POLL)
+        if chunks is None:
+            code = channel.recv_exit_status() if channel.exit_status_ready() else None
+            return _completion(buffers, code if code != -1 else None, finished=True)
+        for name, chunk in chunks:
+            if len(buffers[name]) <= OUTPUT_LIMIT:
+                buffers[name] += chunk
+    return _completion(buffers, None, finished=False)
+
+
+def _completion(buffers: dict[ChannelName, bytearray], code: int | None, *, finished: bool) -> Completion:
+    return Completion(decode_output(bytes(buffers["stdout"])), decode_output(bytes(buffers["stderr"])),
+                      code, finished)
+
+
+class SSHStream(CommandStream):
+    def __init__(
+        self, node: str, command: str, channel: paramiko.Channel | None,
+        error: ErrorKind | None = None, message: str = "",
+    ) -> None:
+        self.node, self.command, self._channel = node, command, channel
+        self.error, self.message = error, message
+
+    def __iter__(self) -> Iterator[StreamLine]:
+        channel = self._channel
+        if channel is None:
+            return
+        assembler = LineAssembler()
+        while (chunks := read_available(channel)) is not None:
+            for name, chunk in chunks:
+                yield from assembler.feed(name, chunk)
+        yield from assembler.flush()
+        if channel.exit_status_ready() and channel.recv_exit_status() != -1:
+            self.exit_code = channel.recv_exit_status()
+
+    def close(self) -> None:
+        if self._channel is not None:
+            self._channel.close()
