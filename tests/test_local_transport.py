@@ -7,7 +7,7 @@ from pathlib import Path
 
 from remote.inventory import NodeSpec
 from remote.local import LocalTransport
-from remote.transport import ErrorKind
+from remote.transport import OUTPUT_LIMIT, TRUNCATED_NOTE, ErrorKind
 
 NODE = NodeSpec(name="node0", host="localhost", cluster_ip="127.0.0.1", transport="local")
 
@@ -89,3 +89,9 @@ def test_a_cwd_that_is_a_file_is_a_value_not_an_exception(tmp_path: Path):
     file.write_text("")
     result = LocalTransport(NODE).run(["true"], cwd=str(file))
     assert result.exit_code == 2 and "Not a directory" in result.stderr
+
+
+def test_huge_output_is_cut_with_a_note():
+    result = LocalTransport(NODE).run(["head", "-c", "9000000", "/dev/zero"])
+    assert result.stdout.endswith(TRUNCATED_NOTE)
+    assert len(result.stdout) == OUTPUT_LIMIT + len(TRUNCATED_NOTE)
