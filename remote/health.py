@@ -101,6 +101,8 @@ class NodeHealth:
     checked_at: float = 0.0
     elapsed: float = 0.0
     stale: bool = False
+    expected_npus: int = 0
+    """NPUs the cluster file says the node has: those not seen count as not OK."""
 
     @property
     def reasons(self) -> tuple[str, ...]:
@@ -118,7 +120,8 @@ def assess(
 ) -> NodeHealth:
     """Judge one node from its probe output. Pure: the same input always gives the same verdict."""
     base = NodeHealth(node.name, node.host, Status.UNREACHABLE, (), checked_at=probe.received_at,
-                      elapsed=probe.result.elapsed)
+                      elapsed=probe.result.elapsed,
+                      expected_npus=node.devices if node.backend == "npu" else 0)
     if probe.result.error is not None:
         return replace(base, findings=(Finding(Status.UNREACHABLE, probe.result.message),))
     findings: list[Finding] = []
@@ -297,7 +300,8 @@ def _majority(reports: Sequence[NodeHealth], name: str) -> str | None:
     if not values:
         return None
     [(value, count)] = values.most_common(1)
-    return value if count > len(reports) / 2 else None
+    # a majority of the nodes that report a version at all: a broken driver is not a vote
+    return value if count > values.total() / 2 else None
 
 
 def keep_last_good(previous: NodeHealth | None, current: NodeHealth) -> NodeHealth:
@@ -336,8 +340,8 @@ def summarize(reports: Sequence[NodeHealth]) -> FleetSummary:
     return FleetSummary(
         nodes=len(reports),
         nodes_ok=sum(r.status is Status.OK for r in reports),
-        npus=len(npus),
-        npus_ok=sum(n.status is Status.OK for n in npus),
+        npus=sum(max(r.expected_npus, len(r.npus)) for r in reports),
+        npus_ok=sum(n.status is Status.OK for r in reports if not r.stale for n in r.npus),
         links=len(links),
         links_down=sum(link.link != "UP" for link in links),
         unreachable=sum(r.status is Status.UNREACHABLE for r in reports),

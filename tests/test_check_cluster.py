@@ -1,0 +1,91 @@
+"""`ascend-console check` on real SSH hosts whose hardware stand-ins are put into each state."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from tests.testcluster import TestCluster
+
+pytestmark = pytest.mark.cluster
+HOSTS = ["h0", "h1", "h2", "h3"]
+
+
+@pytest.fixture
+def cluster_file(test_cluster: TestCluster, tmp_path: Path, known_hosts: Path) -> Iterator[Path]:
+    file = test_cluster.cluster_yaml(tmp_path / "c.yaml", HOSTS, known_hosts=known_hosts,
+                                     extra_defaults={"connect_timeout": 3})
+    document = yaml.safe_load(file.read_text())
+    document["health"] = {"disk_free_gb": 0.01}  # the hosts' storage shares this machine's disk
+    file.write_text(yaml.safe_dump(document))
+    try:
+        yield file
+    finally:
+        for host in HOSTS:
+            test_cluster.set_hardware(host, "healthy")
+
+
+def check(file: Path) -> tuple[int, dict[str, Any]]:
+    done = subprocess.run([sys.executable, "-m", "console.cli", "check", "-c", str(file), "--json"],
+                          capture_output=True, text=True, timeout=120, env={**os.environ})
+    report = json.loads(done.stdout)
+    return done.returncode, {node["name"]: node for node in report["nodes"]} | {"": report}
+
+
+def test_each_hardware_state_gets_its_status_and_reason(test_cluster: TestCluster, cluster_file: Path):
+    for host, state in zip(HOSTS, ["healthy", "alarm", "no-driver", "busy"], strict=True):
+        test_cluster.set_hardware(host, state)
+    code, nodes = check(cluster_file)
+    assert code == 2
+    healthy, alarm, no_driver, busy = (nodes[h] for h in HOSTS)
+
+    assert healthy["status"] == "OK", healthy["reasons"]
+    assert len(healthy["npus"]) == 8 and {n["health"] for n in healthy["npus"]} == {"OK"}
+    assert [link["link"] for link in healthy["links"]] == ["UP"] * 8
+    assert healthy["system"]["driver_version"] == "23.0.3"
+    assert healthy["system"]["hostname"] == test_cluster.host("h0").hostname
+
+    assert alarm["status"] == "FAIL"
+    assert "NPU 2: health Alarm" in alarm["reasons"] and "NPU 5: health Warning" in alarm["reasons"]
+    assert [n["status"] for n in alarm["npus"]].count("OK") == 6
+
+    assert no_driver["status"] == "FAIL" and no_driver["npus"] == []
+    assert any(r.startswith("npu-smi:") for r in no_driver["reasons"]), no_driver["reasons"]
+    assert "hccn_tool not found: links cannot be checked" in no_driver["reasons"]
+
+    assert busy["status"] == "WARN"
+    assert all("foreign process" in " ".join(n["reasons"]) for n in busy["npus"])
+    assert any(r.startswith("drift: driver 24.1.rc2") for r in busy["reasons"]), busy["reasons"]
+    assert nodes[""]["summary"]["text"].startswith("1/4 nodes OK · 14/32 NPUs")
+
+
+def test_link_down_and_unreachable(test_cluster: TestCluster, cluster_file: Path):
+    test_cluster.set_hardware("h1", "link-down")
+    test_cluster.cut("h3")
+    try:
+        code, nodes = check(cluster_file)
+    finally:
+        test_cluster.heal("h3")
+    assert code == 2
+    assert nodes["h0"]["status"] == "OK" and nodes["h2"]["status"] == "OK"
+    assert nodes["h1"]["status"] == "FAIL"
+    assert [f"link {d} DOWN" for d in range(8)] == [r for r in nodes["h1"]["reasons"] if "DOWN" in r]
+    assert nodes["h3"]["status"] == "UNREACHABLE"
+    assert "no answer within 3s" in nodes["h3"]["reasons"][0]
+    assert nodes[""]["summary"]["links_down"] == 8 and nodes[""]["summary"]["unreachable"] == 1
+
+
+def test_check_text_table_and_exit_codes(test_cluster: TestCluster, cluster_file: Path):
+    done = subprocess.run([sys.executable, "-m", "console.cli", "check", "-c", str(cluster_file), "-v"],
+                          capture_output=True, text=True, timeout=120, env={**os.environ, "COLUMNS": "200"})
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "actest: 4/4 nodes OK · 32/32 NPUs" in done.stdout
+    assert "h3: NPUs" in done.stdout and "910B2" in done.stdout

@@ -1,0 +1,81 @@
+"""The health model on recorded probe output: each rule gives its status and a reason a person can act on."""
+
+from dataclasses import replace
+
+from remote.health import Status, assess, keep_last_good, summarize, with_drift
+from remote.inventory import HealthThresholds
+from remote.probe import ProbeOutput, Section
+from tests.recorded_health import CLOCK, cpu_node, health, npu_node, probe_output
+
+NODE = npu_node("node0")
+
+
+def with_section(probe: ProbeOutput, name: str, text: str, code: int = 0) -> ProbeOutput:
+    return replace(probe, sections={**probe.sections, name: Section(name, text, code)})
+
+
+def test_a_healthy_node_is_ok_with_every_npu_and_link():
+    report = health(NODE, "healthy")
+    assert (report.status, report.reasons) == (Status.OK, ())
+    assert len(report.npus) == 8 and len(report.links) == 8
+    assert report.system is not None and report.system.driver_version == "23.0.3"
+
+
+def test_a_cpu_node_is_honest_about_having_no_npus():
+    report = health(cpu_node("node0"), "healthy")
+    assert report.status is Status.OK and report.npus == () and report.links == ()
+    assert report.system is not None and report.system.backend == "cpu" and report.system.cpus == 192
+
+
+def test_hot_npu_warns_with_the_threshold():
+    report = health(NODE, "healthy", thresholds=HealthThresholds(temperature_c=39.5))
+    assert report.status is Status.WARN
+    assert "NPU 0: 40 C (> 39.5 C)" in report.reasons
+
+
+def test_net_health_init_is_a_warning_not_a_failure():
+    probe = probe_output(NODE, "healthy")
+    for device in range(8):
+        probe = with_section(probe, f"net_health {device}", "net health status: Init\n")
+    report = assess(NODE, probe, HealthThresholds())
+    assert report.status is Status.WARN
+    assert "link 0: net_health Init (no detect IP set)" in report.reasons
+
+
+def test_clock_offset_is_judged_only_when_certain():
+    probe = with_section(probe_output(NODE, "healthy"), "clock", f"{CLOCK + 5:.3f}")
+    assert "clock: +5.0 s from the console's" in assess(NODE, probe, HealthThresholds()).reasons
+    # the node answered within a 10 s window: 5 s may be transit, not skew
+    slow = replace(probe, sent_at=CLOCK, received_at=CLOCK + 10)
+    assert not any(r.startswith("clock") for r in assess(NODE, slow, HealthThresholds()).reasons)
+
+
+def test_hbm_held_by_no_visible_process_is_busy():
+    report = health(NODE, "healthy", thresholds=HealthThresholds(hbm_busy_mb=3000))
+    assert report.status is Status.WARN
+    assert any("MB HBM in use by no visible process" in r for r in report.reasons)
+
+
+def test_missing_npus_fail():
+    report = health(replace(NODE, devices=16), "healthy")
+    assert report.status is Status.FAIL and "only 8 of 16 NPUs visible" in report.reasons
+
+
+def test_drift_is_judged_against_the_nodes_that_report_a_version():
+    reports = with_drift([health(npu_node("a"), "healthy"), health(npu_node("b"), "healthy"),
+                          health(npu_node("c"), "no-driver"), health(npu_node("d"), "busy")])
+    assert any(r.startswith("drift: driver 24.1.rc2 (most nodes: 23.0.3)") for r in reports[3].reasons)
+    assert not any(r.startswith("drift") for r in reports[0].reasons + reports[2].reasons)
+    # one each way is no majority: nobody drifts
+    pair = with_drift([health(npu_node("a"), "healthy"), health(npu_node("d"), "busy")])
+    assert not any(r.startswith("drift") for report in pair for r in report.reasons)
+
+
+def test_a_node_that_stops_answering_keeps_its_last_values_marked_stale():
+    good = health(NODE, "healthy")
+    lost = health(NODE, "unreachable")
+    kept = keep_last_good(good, lost)
+    assert kept.stale and kept.status is Status.UNREACHABLE and kept.npus == good.npus
+    assert kept.reasons == lost.reasons
+    summary = summarize([kept, health(npu_node("node1"), "healthy")])
+    assert summary.text == "1/2 nodes OK · 8/16 NPUs · 1 unreachable"
