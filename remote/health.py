@@ -335,7 +335,6 @@ class FleetSummary:
 
 
 def summarize(reports: Sequence[NodeHealth]) -> FleetSummary:
-    npus = [n for r in reports for n in r.npus]
     links = [link for r in reports for link in r.links]
     return FleetSummary(
         nodes=len(reports),
