@@ -103,7 +103,8 @@ class HealthPoller(Widget):
     def on_unmount(self) -> None:
         self._stopping.set()
         self._wake.set()
-        self._source.close()
+        # closing can wait for a connect in progress: never on the event loop's thread
+        threading.Thread(target=self._source.close, name="health-source-close", daemon=True).start()
 
     def poll_now(self) -> None:
         """Start the next round now (or right after the one running)."""

@@ -17,7 +17,7 @@ from console.health_poller import HealthPoller, HealthSnapshot, HealthSource
 from console.screens.node_detail import NodeDetailScreen
 from console.widgets.fleet import FleetView
 from console.widgets.fleet_cells import FleetNode
-from console.widgets.node_table import NodeTable
+from console.widgets.node_table import NodeTable, worst_first
 from remote.health import NodeHealth, Status, summarize, worst
 from remote.inventory import Cluster
 
@@ -32,7 +32,7 @@ def checked_line(snapshot: HealthSnapshot) -> str:
 def reasons_line(report: NodeHealth | None) -> str:
     if report is None:
         return ""
-    reasons = "; ".join(report.reasons)
+    reasons = worst_first(report)
     if report.stale:
         return f"{report.node}: {reasons} (showing readings from {clock_text(report.checked_at)})"
     return f"{report.node}: {reasons or 'no problems found'}"

@@ -9,7 +9,7 @@ from textual.app import App, ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Vertical
 from textual.screen import ModalScreen, Screen
-from textual.widgets import DataTable, Static
+from textual.widgets import DataTable
 
 
 @dataclass(frozen=True)
@@ -48,10 +48,10 @@ class HelpScreen(ModalScreen[None]):
         self._where = where
 
     def compose(self) -> ComposeResult:
-        with Vertical(id="help-box"):
-            yield Static(f"Keys on the {self._where}", id="help-title", markup=False)
+        with Vertical(id="help-box") as box:
+            box.border_title = f"Keys on the {self._where}"
+            box.border_subtitle = "esc / ? / q: close"
             yield DataTable(id="help-keys", cursor_type="row", show_cursor=False)
-            yield Static("Esc / ? / q  close", id="help-hint", markup=False)
 
     def on_mount(self) -> None:
         table: DataTable[str] = self.query_one("#help-keys", DataTable)

@@ -101,7 +101,7 @@ class NodeDetailScreen(Screen[None]):
         title = self.query_one("#detail-title", Static)
         title.update(title_line(health))
         title.remove_class(*STATUS_CLASSES).add_class(f"-{health.status.value.lower()}")
-        self._show_findings(health.findings)
+        self._show_findings(tuple(sorted(health.findings, key=lambda f: -f.status.rank)))
         self.query_one("#system", Static).update("\n".join(system_lines(health.system)))
         self.query_one(NpuTable).show(health)
         self.query_one(LinkTable).show(health)

@@ -14,6 +14,12 @@ from remote.health import NodeHealth, Status
 REASONS_WIDTH = 48
 
 
+def worst_first(report: NodeHealth) -> str:
+    """The node's reasons joined, the most serious first (a FAIL must not hide behind a disk WARN)."""
+    findings = sorted(report.findings, key=lambda f: -f.status.rank)
+    return "; ".join(f.text for f in findings)
+
+
 def status_tone(status: Status) -> str:
     return status.value.lower()
 
@@ -27,7 +33,7 @@ def node_row(report: NodeHealth, devices: int) -> Row:
     """The row `check` prints for a node; a stale row's readings are dimmed: they are old."""
     npus = [n.npu for n in report.npus]
     reading = "stale" if report.stale else ""
-    reasons = "; ".join(report.reasons)
+    reasons = worst_first(report)
     if len(reasons) > REASONS_WIDTH:
         reasons = reasons[: REASONS_WIDTH - 1] + "…"
     return (
