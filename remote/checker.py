@@ -2,31 +2,60 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+import time
+from collections.abc import Sequence
 
 from remote.fanout import map_nodes
-from remote.health import NodeHealth, assess, with_drift
+from remote.health import NodeHealth, assess, carry_static, keep_last_good, with_drift
 from remote.inventory import NodeSpec
 from remote.pool import NodePool
 from remote.probe import run_probe
 
 PROBE_TIMEOUT = 30.0
+# How often a repeated check also re-reads what rarely changes (versions, firmware, addresses).
+STATIC_EVERY = 300.0
 
 
-def check_as_they_come(
-    pool: NodePool,
-    nodes: Sequence[NodeSpec],
-    *,
-    own_pids: frozenset[int] = frozenset(),
-    timeout: float = PROBE_TIMEOUT,
-) -> Iterator[NodeHealth]:
-    """Each node's verdict as soon as it is in (drift needs them all: see `check_nodes`)."""
+class ClusterChecker:
+    """Repeated checks of the same nodes, as the dashboard and `check --watch` make them.
 
-    def check_one(node: NodeSpec) -> NodeHealth:
-        probe = run_probe(pool.transport(node), timeout=timeout)
-        return assess(node, probe, pool.cluster.health, own_pids)
+    The first check of a node is a full probe, later ones are quick unless the static facts are
+    older than `static_every`; a node that stops answering keeps its last values, marked stale.
+    Not for concurrent use: one refresh at a time (the callers never overlap their polls).
+    """
 
-    return map_nodes(pool, nodes, check_one)
+    def __init__(
+        self,
+        pool: NodePool,
+        nodes: Sequence[NodeSpec],
+        *,
+        timeout: float = PROBE_TIMEOUT,
+        static_every: float = STATIC_EVERY,
+        own_pids: frozenset[int] = frozenset(),
+    ) -> None:
+        self.pool = pool
+        self.nodes = tuple(nodes)
+        self.timeout = timeout
+        self.static_every = static_every
+        self.own_pids = own_pids
+        self._last: dict[str, NodeHealth] = {}
+        self._full_at: dict[str, float] = {}
+
+    def refresh(self) -> list[NodeHealth]:
+        """Every node's verdict, in cluster order, with version drift judged across them."""
+        by_name = {h.node: h for h in map_nodes(self.pool, self.nodes, self._check_one)}
+        reports = with_drift([by_name[n.name] for n in self.nodes])
+        self._last = {r.node: r for r in reports}
+        return reports
+
+    def _check_one(self, node: NodeSpec) -> NodeHealth:
+        previous = self._last.get(node.name)
+        full = time.monotonic() - self._full_at.get(node.name, -self.static_every) >= self.static_every
+        probe = run_probe(self.pool.transport(node), timeout=self.timeout, full=full)
+        if full and probe.result.error is None:
+            self._full_at[node.name] = time.monotonic()
+        current = assess(node, probe, self.pool.cluster.health, self.own_pids)
+        return keep_last_good(previous, current if full else carry_static(previous, current))
 
 
 def check_nodes(
@@ -36,6 +65,5 @@ def check_nodes(
     own_pids: frozenset[int] = frozenset(),
     timeout: float = PROBE_TIMEOUT,
 ) -> list[NodeHealth]:
-    """Every node's verdict, in cluster order, with version drift judged across them."""
-    by_name = {h.node: h for h in check_as_they_come(pool, nodes, own_pids=own_pids, timeout=timeout)}
-    return with_drift([by_name[n.name] for n in nodes])
+    """One full check of every node."""
+    return ClusterChecker(pool, nodes, timeout=timeout, own_pids=own_pids).refresh()

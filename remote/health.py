@@ -304,6 +304,23 @@ def _majority(reports: Sequence[NodeHealth], name: str) -> str | None:
     return value if count > values.total() / 2 else None
 
 
+STATIC_SYSTEM_FIELDS = ("hostname", "kernel", "machine", "cpus", "memory_total_kb", "firmware_version",
+                        "mindspore_version")
+
+
+def carry_static(previous: NodeHealth | None, current: NodeHealth) -> NodeHealth:
+    """A quick probe skips what rarely changes (versions, NIC addresses): take those from before."""
+    if previous is None or previous.system is None or current.system is None:
+        return current
+    system = replace(current.system, **{
+        name: getattr(previous.system, name) for name in STATIC_SYSTEM_FIELDS
+        if getattr(current.system, name) in (None, "")
+    })
+    addresses = {link.device: link.ip for link in previous.links}
+    links = tuple(replace(link, ip=link.ip or addresses.get(link.device)) for link in current.links)
+    return replace(current, system=system, links=links)
+
+
 def keep_last_good(previous: NodeHealth | None, current: NodeHealth) -> NodeHealth:
     """A node that stops answering keeps its last good readings, marked stale."""
     if current.status is not Status.UNREACHABLE or previous is None or previous.system is None:

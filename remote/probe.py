@@ -12,8 +12,10 @@ from remote.transport import RunResult, Transport
 
 # The script is a constant: everything node-specific arrives as positional parameters, so no
 # cluster-file text is ever pasted into shell code. Each section ends with its exit code.
+# A "full" probe also reads what rarely changes (versions, firmware, NIC addresses, kernel);
+# refreshes skip it: starting Python for the MindSpore version alone costs more than the rest.
 PROBE_SCRIPT = r"""
-marker=$1 workdir=$2 devices=$3 backend=$4 container=$5 python=$6
+marker=$1 workdir=$2 devices=$3 backend=$4 container=$5 python=$6 depth=$7
 PATH="$PATH:/usr/local/sbin:/usr/local/bin:/usr/local/Ascend/driver/tools"
 export PATH LC_ALL=C
 section() {
@@ -24,29 +26,35 @@ section() {
 }
 existing() { d=$1; while [ ! -e "$d" ] && [ "$d" != / ]; do d=$(dirname "$d"); done; printf %s "$d"; }
 section clock date +%s.%N
-section uname uname -n -r -m
-section nproc nproc
 section meminfo cat /proc/meminfo
 section loadavg cat /proc/loadavg
 section df df -Pk "$(existing "$workdir")"
+if [ "$depth" = full ]; then
+  section uname uname -n -r -m
+  section nproc nproc
+fi
 if [ "$backend" = npu ]; then
   section npu-smi npu-smi info
-  section board npu-smi info -t board -i 0
+  [ "$depth" = full ] && section board npu-smi info -t board -i 0
   i=0
   while [ "$i" -lt "$devices" ]; do
     section "link $i" hccn_tool -i "$i" -link -g
     section "net_health $i" hccn_tool -i "$i" -net_health -g
-    section "ip $i" hccn_tool -i "$i" -ip -g
+    [ "$depth" = full ] && section "ip $i" hccn_tool -i "$i" -ip -g
     i=$((i + 1))
   done
 fi
-version='import importlib.metadata as m; print(m.version("mindspore"))'
-if [ -n "$container" ]; then
-  section docker docker ps -a --filter "name=^$container\$" --format '{{.Names}}\t{{.State}}\t{{.Status}}'
-  section mindspore docker exec "$container" "$python" -c "$version"
-else
-  section mindspore "$python" -c "$version"
+[ -n "$container" ] && section docker docker ps -a --filter "name=^$container\$" \
+  --format '{{.Names}}\t{{.State}}\t{{.Status}}'
+if [ "$depth" = full ]; then
+  version='import importlib.metadata as m; print(m.version("mindspore"))'
+  if [ -n "$container" ]; then
+    section mindspore docker exec "$container" "$python" -c "$version"
+  else
+    section mindspore "$python" -c "$version"
+  fi
 fi
+exit 0
 """
 
 
@@ -68,6 +76,7 @@ class ProbeOutput:
     result: RunResult
     sent_at: float
     received_at: float
+    full: bool = True
 
     def text(self, name: str) -> str:
         section = self.sections.get(name)
@@ -78,21 +87,21 @@ class ProbeOutput:
         return section.exit_code if section else None
 
 
-def probe_argv(node: NodeSpec, marker: str) -> list[str]:
+def probe_argv(node: NodeSpec, marker: str, *, full: bool = True) -> list[str]:
     return [
         "sh", "-c", PROBE_SCRIPT, "ascend-probe", marker, node.workdir, str(node.devices),
-        node.backend, node.container or "", node.python,
+        node.backend, node.container or "", node.python, "full" if full else "quick",
     ]
 
 
-def run_probe(transport: Transport, *, timeout: float | None = None) -> ProbeOutput:
+def run_probe(transport: Transport, *, timeout: float | None = None, full: bool = True) -> ProbeOutput:
     """Run the probe script on one node. A node that cannot be reached comes back with no sections."""
     marker = f"@@ascend-{secrets.token_hex(6)}"
     sent_at = time.time()
-    result = transport.run(probe_argv(transport.node, marker), timeout=timeout)
+    result = transport.run(probe_argv(transport.node, marker, full=full), timeout=timeout)
     received_at = time.time()
     sections = split_sections(result.stdout, marker) if result.error is None else {}
-    return ProbeOutput(transport.node.name, sections, result, sent_at, received_at)
+    return ProbeOutput(transport.node.name, sections, result, sent_at, received_at, full)
 
 
 def split_sections(text: str, marker: str) -> dict[str, Section]:

@@ -13,6 +13,10 @@ from typing import Any
 import pytest
 import yaml
 
+from remote.checker import ClusterChecker
+from remote.health import Status
+from remote.inventory import load_cluster
+from remote.pool import NodePool
 from tests.testcluster import TestCluster
 
 pytestmark = pytest.mark.cluster
@@ -89,3 +93,18 @@ def test_check_text_table_and_exit_codes(test_cluster: TestCluster, cluster_file
     assert done.returncode == 0, done.stdout + done.stderr
     assert "actest: 4/4 nodes OK · 32/32 NPUs" in done.stdout
     assert "h3: NPUs" in done.stdout and "910B2" in done.stdout
+
+
+def test_refreshes_are_quick_and_keep_what_rarely_changes(test_cluster: TestCluster, cluster_file: Path):
+    cluster = load_cluster(cluster_file)
+    with NodePool(cluster) as pool:
+        checker = ClusterChecker(pool, cluster.nodes[:2])
+        first = checker.refresh()
+        again = checker.refresh()
+        assert pool.connections_opened() == 2
+    assert "uname" in first[0].raw and "uname" not in again[0].raw and "npu-smi" in again[0].raw
+    assert again[0].system is not None and first[0].system is not None
+    assert again[0].system.hostname == first[0].system.hostname == test_cluster.host("h0").hostname
+    assert [link.ip for link in again[0].links] == [link.ip for link in first[0].links]
+    assert all(link.ip for link in again[0].links)
+    assert [r.status for r in again] == [Status.OK, Status.OK]

@@ -22,8 +22,8 @@ from console.healthdoc import (
     versions_cell,
 )
 from console.render import print_json, stderr_console, stdout_console
-from remote.checker import check_nodes
-from remote.health import NodeHealth, Status, keep_last_good, summarize
+from remote.checker import ClusterChecker
+from remote.health import NodeHealth, Status, summarize
 from remote.inventory import Cluster, NodeSpec
 from remote.pool import NodePool
 
@@ -48,21 +48,21 @@ def execute(args: argparse.Namespace, cluster: Cluster) -> int:
     nodes = cluster.select(args.nodes)
     out = stdout_console()
     with NodePool(cluster) as pool:
-        reports = _check(pool, nodes, args.timeout)
+        checker = ClusterChecker(pool, nodes, timeout=args.timeout)
+        reports = _check(checker)
         _show(out, args, cluster, nodes, reports)
         while args.watch:
             time.sleep(args.watch)
-            previous = {r.node: r for r in reports}
-            reports = [keep_last_good(previous.get(r.node), r) for r in _check(pool, nodes, args.timeout)]
+            reports = _check(checker)
             if not args.json:
                 out.clear()
             _show(out, args, cluster, nodes, reports)
     return exit_code(reports)
 
 
-def _check(pool: NodePool, nodes: tuple[NodeSpec, ...], timeout: float) -> list[NodeHealth]:
-    with stderr_console().status(f"checking {len(nodes)} nodes…"):
-        return check_nodes(pool, nodes, timeout=timeout)
+def _check(checker: ClusterChecker) -> list[NodeHealth]:
+    with stderr_console().status(f"checking {len(checker.nodes)} nodes…"):
+        return checker.refresh()
 
 
 def exit_code(reports: list[NodeHealth]) -> int:
