@@ -8,6 +8,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from console import exitcodes
+from console.arguments import positive_seconds
 from console.commands import check, nodes, run, trust
 from remote.inventory import Cluster, InventoryError, default_cluster_path, load_cluster
 
@@ -39,9 +40,9 @@ def build_parser() -> argparse.ArgumentParser:
                     "Without a command: the live dashboard.",
     )
     parser.add_argument("-c", "--cluster", type=Path, metavar="FILE", help=CLUSTER_HELP)
-    parser.add_argument("--refresh", type=_seconds, default=5.0, metavar="SECONDS",
+    parser.add_argument("--refresh", type=positive_seconds, default=5.0, metavar="SECONDS",
                         help="dashboard: check every node every SECONDS (default: 5)")
-    parser.add_argument("--timeout", type=_seconds, default=15.0, metavar="SECONDS",
+    parser.add_argument("--timeout", type=positive_seconds, default=15.0, metavar="SECONDS",
                         help="dashboard: give up on a node's check after SECONDS (default: 15)")
     commands = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
     for name, module in COMMANDS.items():
@@ -51,16 +52,6 @@ def build_parser() -> argparse.ArgumentParser:
                          help=CLUSTER_HELP)
         module.add_arguments(sub)
     return parser
-
-
-def _seconds(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a number of seconds") from None
-    if not value > 0:
-        raise argparse.ArgumentTypeError(f"{text!r}: want more than 0 seconds")
-    return value
 
 
 def load_cluster_arg(path: Path | None) -> Cluster:

@@ -10,6 +10,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from enum import Enum
 
+from console.healthdoc import npus_cell
 from remote.health import NodeHealth, NpuReport, Status
 
 BARS = "▁▂▃▄▅▆▇█"
@@ -99,8 +100,7 @@ def node_glyphs(node: FleetNode, report: NodeHealth | None, mode: ColourMode, sl
     """
     width = area_width(slots, spaced)
     if node.cpu or (report is not None and report.system is not None and report.system.backend == "cpu"):
-        cpus = report.system.cpus if report is not None and report.system is not None else None
-        word = f"CPU \N{MULTIPLICATION SIGN}{cpus}" if cpus else "CPU"
+        word = npus_cell(report, node.devices) if report is not None else "CPU"
         word = word if len(word) <= width else "CPU"[:width]
         return tuple(Glyph(c, "cpu") for c in word.ljust(width))
     npus = report.npus if report is not None else ()
