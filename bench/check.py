@@ -15,7 +15,7 @@ import shlex
 import subprocess
 import sys
 
-from bench.common import CONSOLE, Bench, bench_cluster, figure_lines, ratio_lines, timed
+from bench.common import CONSOLE, Bench, bench_cluster, cpu_seconds, figure_lines, ratio_lines, timed
 from remote.checker import ClusterChecker
 from remote.health import Status
 from remote.inventory import load_cluster
@@ -55,14 +55,19 @@ def measure_side_by_side(bench: Bench, repeat: int) -> dict[str, float]:
     warm_pdsh()
     figures["pdsh quick probe, warm"] = timed(warm_pdsh, repeat)
     figures["ascend-console refresh, warm"] = measure_warm(bench, repeat)
+    # the test hosts share this machine's two cores, so wall time above is mostly the probe's own
+    # work on the "nodes"; CPU spent by the console side alone is what grows with a real fleet
+    figures["pdsh quick probe, warm: client CPU"] = cpu_seconds(warm_pdsh, repeat, children=True)
+    figures["ascend-console refresh, warm: client CPU"] = measure_warm(bench, repeat, cpu=True)
     return figures
 
 
-def measure_warm(bench: Bench, repeat: int) -> float:
+def measure_warm(bench: Bench, repeat: int, *, cpu: bool = False) -> float:
     with NodePool(load_cluster(bench.cluster_file)) as pool:
         checker = ClusterChecker(pool, pool.cluster.nodes)
         warm_refresh(checker)  # opens the pooled connections and reads the static facts
-        seconds = timed(lambda: warm_refresh(checker), repeat)
+        refresh = lambda: warm_refresh(checker)  # noqa: E731
+        seconds = cpu_seconds(refresh, repeat, children=False) if cpu else timed(refresh, repeat)
         if pool.connections_opened() != len(bench.addresses):
             raise SystemExit(f"warm refreshes reconnected: {pool.connections_opened()} connections")
     return seconds
@@ -79,8 +84,11 @@ def main() -> int:
     lines = [
         f"`check` on {args.hosts} hosts (real sshd, 8 stand-in NPUs each), median of {args.repeat} runs",
         *figure_lines(figures),
-        *ratio_lines(figures, [("cold", "ascend-console check, cold", "pdsh full probe, cold"),
-                               ("warm", "ascend-console refresh, warm", "pdsh quick probe, warm")]),
+        *ratio_lines(figures, [
+            ("cold", "ascend-console check, cold", "pdsh full probe, cold"),
+            ("warm", "ascend-console refresh, warm", "pdsh quick probe, warm"),
+            ("cpu", "ascend-console refresh, warm: client CPU", "pdsh quick probe, warm: client CPU"),
+        ]),
     ]
     for hosts in args.scale:
         with bench_cluster(hosts, prefix="acbench", subnet_base="10.203") as bench:

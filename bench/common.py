@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import resource
 import shutil
 import statistics
 import subprocess
@@ -26,6 +27,19 @@ def timed(action: Callable[[], None], repeat: int) -> float:
         started = time.perf_counter()
         action()
         samples.append(time.perf_counter() - started)
+    return statistics.median(samples)
+
+
+def cpu_seconds(action: Callable[[], None], repeat: int, *, children: bool) -> float:
+    """Median CPU time (user + system) this process, or its child processes, spent per run:
+    what the orchestrating side costs, apart from the work on the nodes."""
+    who = resource.RUSAGE_CHILDREN if children else resource.RUSAGE_SELF
+    samples = []
+    for _ in range(repeat):
+        before = resource.getrusage(who)
+        action()
+        after = resource.getrusage(who)
+        samples.append(after.ru_utime - before.ru_utime + after.ru_stime - before.ru_stime)
     return statistics.median(samples)
 
 

@@ -14,16 +14,19 @@ from remote.transport import RunResult, Transport
 # cluster-file text is ever pasted into shell code. Each section ends with its exit code.
 # A "full" probe also reads what rarely changes (versions, firmware, NIC addresses, kernel);
 # refreshes skip it: starting Python for the MindSpore version alone costs more than the rest.
+# Every tool runs under its own time limit (a dead chip can hang npu-smi), so the report can be
+# sent in one piece at the end: a few SSH packets instead of dozens, less work for the console.
 PROBE_SCRIPT = r"""
-marker=$1 workdir=$2 devices=$3 backend=$4 container=$5 python=$6 depth=$7
+marker=$1 workdir=$2 devices=$3 backend=$4 container=$5 python=$6 depth=$7 limit=$8
 PATH="$PATH:/usr/local/sbin:/usr/local/bin:/usr/local/Ascend/driver/tools"
 export PATH LC_ALL=C
 section() {
   name=$1; shift
   printf '%s begin %s\n' "$marker" "$name"
-  "$@" 2>&1
+  timeout -k 1 "$limit" "$@" 2>&1
   printf '\n%s end %s %s\n' "$marker" "$name" "$?"
 }
+probe() {
 existing() { d=$1; while [ ! -e "$d" ] && [ "$d" != / ]; do d=$(dirname "$d"); done; printf %s "$d"; }
 section clock date +%s.%N
 section meminfo cat /proc/meminfo
@@ -54,8 +57,14 @@ if [ "$depth" = full ]; then
     section mindspore "$python" -c "$version"
   fi
 fi
-exit 0
+}
+report=$(probe)
+printf '%s\n' "$report"
 """
+
+
+# Seconds one probe command (npu-smi, hccn_tool, ...) may take before it counts as hung.
+TOOL_TIMEOUT = 10
 
 
 @dataclass(frozen=True)
@@ -91,6 +100,7 @@ def probe_argv(node: NodeSpec, marker: str, *, full: bool = True) -> list[str]:
     return [
         "sh", "-c", PROBE_SCRIPT, "ascend-probe", marker, node.workdir, str(node.devices),
         node.backend, node.container or "", node.python, "full" if full else "quick",
+        f"{TOOL_TIMEOUT:g}",
     ]
 
 

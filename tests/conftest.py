@@ -11,6 +11,10 @@ import pytest
 from tests.testcluster import TestCluster, capability_problem
 
 IN_CI = os.environ.get("CI", "").lower() == "true"
+# A test run removes whatever an earlier run with the same prefix left behind: two runs at once on
+# one machine (two developers, or a run beside a benchmark) need different prefixes and subnets.
+PREFIX = os.environ.get("ASCEND_TEST_PREFIX", "actest")
+SUBNET = os.environ.get("ASCEND_TEST_SUBNET", "10.201")
 
 
 @pytest.fixture(scope="session")
@@ -21,7 +25,8 @@ def test_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[TestClust
         if IN_CI:
             pytest.fail(f"CI=true but the test cluster cannot be built here: {problem}")
         pytest.skip(f"test cluster unavailable: {problem}")
-    cluster = TestCluster(tmp_path_factory.mktemp("cluster"), hosts=4, isolated=1)
+    cluster = TestCluster(tmp_path_factory.mktemp("cluster"), hosts=4, isolated=1, prefix=PREFIX,
+                          subnet_base=SUBNET)
     try:
         cluster.start()
         yield cluster

@@ -91,7 +91,7 @@ def test_check_text_table_and_exit_codes(test_cluster: TestCluster, cluster_file
     done = subprocess.run([sys.executable, "-m", "console.cli", "check", "-c", str(cluster_file), "-v"],
                           capture_output=True, text=True, timeout=120, env={**os.environ, "COLUMNS": "200"})
     assert done.returncode == 0, done.stdout + done.stderr
-    assert "actest: 4/4 nodes OK · 32/32 NPUs" in done.stdout
+    assert f"{test_cluster.prefix}: 4/4 nodes OK · 32/32 NPUs" in done.stdout
     assert "h3: NPUs" in done.stdout and "910B2" in done.stdout
 
 
