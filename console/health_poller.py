@@ -19,7 +19,7 @@ from textual.message import Message
 from textual.widget import Widget
 from textual.worker import Worker, WorkerState, get_current_worker
 
-from remote.checker import check_nodes
+from remote.checker import ClusterChecker
 from remote.health import NodeHealth, keep_last_good
 from remote.inventory import NodeSpec
 from remote.pool import NodePool
@@ -36,15 +36,15 @@ class HealthSource(Protocol):
 
 
 class ClusterHealth:
-    """The real source: `check_nodes` over a node pool's pooled connections."""
+    """The real source: repeated checks over a node pool's pooled connections (quick ones after
+    the first: what rarely changes is re-read only now and then)."""
 
     def __init__(self, pool: NodePool, nodes: Sequence[NodeSpec], *, timeout: float) -> None:
         self._pool = pool
-        self._nodes = tuple(nodes)
-        self._timeout = timeout
+        self._checker = ClusterChecker(pool, nodes, timeout=timeout)
 
     def check(self) -> Sequence[NodeHealth]:
-        return check_nodes(self._pool, self._nodes, timeout=self._timeout)
+        return self._checker.refresh()
 
     def close(self) -> None:
         self._pool.close()

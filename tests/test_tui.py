@@ -79,6 +79,15 @@ async def rounds_done(pilot: Pilot[None], count: int, timeout: float = 10.0) -> 
     await pilot.pause()
 
 
+def eventually(condition: Callable[[], bool], timeout: float = 5.0) -> bool:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.02)
+    return True
+
+
 def drive(app: AscendConsole, script: Callable[[Pilot[None]], Awaitable[None]],
           size: tuple[int, int] = (80, 24)) -> None:
     async def main() -> None:
@@ -158,6 +167,50 @@ def test_a_node_that_stops_answering_keeps_its_last_readings_marked_stale():
         assert "no answer" in reasons and f"showing readings from {clock_text(CLOCK)}" in reasons
 
     drive(app_for(first, second), script)
+
+
+def test_status_colours_follow_the_theme():
+    async def script(pilot: Pilot[None]) -> None:
+        await rounds_done(pilot, 1)
+        table = pilot.app.screen.query_one(NodeTable)
+        dark = table.get_cell("node001", "status").style
+        pilot.app.theme = "textual-light"
+        await until(pilot, lambda: table.get_cell("node001", "status").style != dark)
+
+    drive(app_for(fleet(FOUR)), script)
+
+
+class Slow(Rounds):
+    """Counts how many checks ever ran at the same time."""
+
+    def __init__(self, reports: Sequence[NodeHealth]) -> None:
+        super().__init__(reports)
+        self.running = self.most = self.calls = 0
+
+    def check(self) -> Sequence[NodeHealth]:
+        with self._lock:
+            self.running += 1
+            self.calls += 1
+            self.most = max(self.most, self.running)
+        time.sleep(0.2)
+        with self._lock:
+            self.running -= 1
+        return super().check()
+
+
+def test_rounds_never_overlap_however_often_a_refresh_is_asked_for():
+    reports = fleet(FOUR)
+    source = Slow(reports)
+
+    async def script(pilot: Pilot[None]) -> None:
+        for _ in range(10):
+            await pilot.press("r")
+            await pilot.pause(0.05)
+        await until(pilot, lambda: source.calls >= 3)
+
+    drive(make_app(cluster_of(reports), source, refresh=0.1, clock=lambda: CLOCK), script)
+    assert source.most == 1
+    assert eventually(lambda: source.closed)  # the app closes its source as it goes away
 
 
 # --- detail and help -------------------------------------------------------------------------------
@@ -303,7 +356,7 @@ def test_the_dashboard_shows_each_test_host_with_its_real_status(
 
     try:
         drive(make_app(cluster, source, refresh=3600), script, size=(160, 50))
-        assert source.closed  # the app closed the pool when it went away
+        assert eventually(lambda: source.closed)  # the app closed the pool when it went away
     finally:
         pool.close()
         test_cluster.heal("h3")
