@@ -79,6 +79,9 @@ class HealthPoller(Widget):
             super().__init__()
             self.snapshot = snapshot
 
+    class RoundStarted(Message):
+        """A round began (the dashboard shows how long it runs when a node makes it slow)."""
+
     class Failed(Message):
         """A round raised instead of reporting; the poller tries again after the interval."""
 
@@ -115,6 +118,7 @@ class HealthPoller(Widget):
     def _poll(self) -> None:
         worker = get_current_worker()
         while not (worker.is_cancelled or self._stopping.is_set()):
+            self.post_message(self.RoundStarted())
             started = self._clock()
             began = time.monotonic()
             reports = carry_forward(self._previous, self._source.check())

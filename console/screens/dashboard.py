@@ -24,9 +24,22 @@ from remote.inventory import Cluster
 STATUS_CLASSES = tuple(f"-{s.value.lower()}" for s in Status)
 
 
-def checked_line(snapshot: HealthSnapshot) -> str:
-    took = f" ({snapshot.elapsed:.1f} s)" if snapshot.elapsed >= 0.05 else ""
-    return f"checked {clock_text(snapshot.finished_at)}{took}"
+SLOW_ROUND = 2.0  # seconds a round runs before the header says it is still checking
+
+
+def checked_line(snapshot: HealthSnapshot | None, running_for: float | None) -> str:
+    """When the last round finished (and took), and how long the current one runs if it is slow."""
+    parts = []
+    if snapshot is not None:
+        took = f" ({snapshot.elapsed:.1f} s)" if snapshot.elapsed >= 0.05 else ""
+        parts.append(f"checked {clock_text(snapshot.finished_at)}{took}")
+    if running_for is not None and running_for >= SLOW_ROUND:
+        parts.append(f"checking… {running_for:.0f} s")
+    return " · ".join(parts)
+
+
+def one_line(text: str) -> str:
+    return " ".join(text.split())
 
 
 def reasons_line(report: NodeHealth | None) -> str:
@@ -55,6 +68,7 @@ class DashboardScreen(Screen[None]):
         self._interval = interval
         self._clock = clock
         self.snapshot: HealthSnapshot | None = None
+        self._round_began: float | None = None  # monotonic
 
     def compose(self) -> ComposeResult:
         nodes = self.cluster.nodes
@@ -70,13 +84,24 @@ class DashboardScreen(Screen[None]):
         yield HealthPoller(self._source, interval=self._interval, clock=self._clock, id="poller")
         yield Footer()
 
+    def on_mount(self) -> None:
+        self.set_interval(1.0, self._show_checked)
+
     # ----------------------------------------------------------------- rounds in
+
+    def on_health_poller_round_started(self, _message: HealthPoller.RoundStarted) -> None:
+        self._round_began = time.monotonic()
+
+    def _show_checked(self) -> None:
+        running = time.monotonic() - self._round_began if self._round_began is not None else None
+        self.query_one("#checked", Static).update(checked_line(self.snapshot, running))
 
     def on_health_poller_checked(self, message: HealthPoller.Checked) -> None:
         snapshot = self.snapshot = message.snapshot
+        self._round_began = None
         summary = self.query_one("#summary", Static)
         summary.update(f"{self.cluster.name} · {summarize(snapshot.reports).text}")
-        self.query_one("#checked", Static).update(checked_line(snapshot))
+        self._show_checked()
         self._set_status_class(summary, worst(r.status for r in snapshot.reports))
         self.query_one(NodeTable).show(snapshot.reports)
         self.query_one(FleetView).show(snapshot.reports)
@@ -87,7 +112,7 @@ class DashboardScreen(Screen[None]):
 
     def on_health_poller_failed(self, message: HealthPoller.Failed) -> None:
         summary = self.query_one("#summary", Static)
-        summary.update(f"{self.cluster.name} · health check failed: {message.error} "
+        summary.update(f"{self.cluster.name} · health check failed: {one_line(message.error)} "
                        f"(retrying every {self._interval:g} s)")
         self._set_status_class(summary, Status.FAIL)
 

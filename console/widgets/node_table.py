@@ -17,7 +17,7 @@ REASONS_WIDTH = 48
 def worst_first(report: NodeHealth) -> str:
     """The node's reasons joined, the most serious first (a FAIL must not hide behind a disk WARN)."""
     findings = sorted(report.findings, key=lambda f: -f.status.rank)
-    return "; ".join(f.text for f in findings)
+    return "; ".join(" ".join(f.text.split()) for f in findings)
 
 
 def status_tone(status: Status) -> str:
