@@ -23,6 +23,7 @@ from remote.transport import (
     StreamLine,
     TransferResult,
     Transport,
+    brief,
     command_text,
     decode_output,
     partial_name,
@@ -57,7 +58,7 @@ class LocalTransport(Transport):
                 node=self.node.name, command=text, exit_code=process.returncode,
                 stdout=decode_output(out), stderr=decode_output(err),
                 elapsed=time.monotonic() - started, kind=ErrorKind.TIMEOUT,
-                message=f"`{text}` did not finish within {limit:g}s and was killed",
+                message=f"`{brief(text)}` did not finish within {limit:g}s and was killed",
             )
         return RunResult(
             self.node.name, text, process.returncode, decode_output(out), decode_output(err),

@@ -30,6 +30,7 @@ from remote.transport import (
     RunResult,
     TransferResult,
     Transport,
+    brief,
     command_text,
     killed_by_limit,
     partial_name,
@@ -78,6 +79,7 @@ class SSHTransport(Transport):
         self.trust_name = trusted_via or node.name
         self.connections_opened = 0
         self._client: paramiko.SSHClient | None = None
+        self._closed = False
         self._lock = threading.Lock()
         self._sessions = threading.BoundedSemaphore(MAX_SESSIONS)
 
@@ -85,11 +87,16 @@ class SSHTransport(Transport):
 
     def _connected(self) -> paramiko.SSHClient:
         with self._lock:
+            if self._closed:
+                raise ConnectFailure(ErrorKind.UNREACHABLE, f"{self.target.address}: transport closed")
             client = self._client
             transport = client.get_transport() if client else None
             if client is None or transport is None or not transport.is_active():
                 self._drop(client)
                 client = self._client = self._connect()
+                if self._closed:  # closed while we were connecting
+                    client.close()
+                    raise ConnectFailure(ErrorKind.UNREACHABLE, f"{self.target.address}: transport closed")
             return client
 
     def _connect(self) -> paramiko.SSHClient:
@@ -212,7 +219,7 @@ class SSHTransport(Transport):
             done = collect(channel, stdin=stdin, deadline=started + limit + COLLECT_GRACE)
         except (paramiko.SSHException, OSError, EOFError) as exc:
             return failed(ErrorKind.UNREACHABLE, f"connection to {self.target.address} lost "
-                                                 f"while running `{text}`: {exc}")
+                                                 f"while running `{brief(text)}`: {exc}")
         finally:
             channel.close()
         elapsed = time.monotonic() - started
@@ -220,7 +227,7 @@ class SSHTransport(Transport):
         if not done.finished or killed_by_limit(elapsed, limit, done.exit_code):
             return RunResult.failure(
                 node=self.node.name, command=text, kind=ErrorKind.TIMEOUT, elapsed=elapsed,
-                message=f"`{text}` did not finish within {limit:g}s and was killed",
+                message=f"`{brief(text)}` did not finish within {limit:g}s and was killed",
                 exit_code=done.exit_code, stdout=done.stdout, stderr=done.stderr)
         if done.exit_code is None:
             return self._without_status(result)
@@ -232,9 +239,10 @@ class SSHTransport(Transport):
             return RunResult.failure(
                 node=result.node, command=result.command, kind=ErrorKind.UNREACHABLE,
                 elapsed=result.elapsed, stdout=result.stdout, stderr=result.stderr,
-                message=f"connection to {self.target.address} lost while running `{result.command}`")
+                message=f"connection to {self.target.address} lost while running `{brief(result.command)}`")
+        why = f"`{brief(result.command)}` ended without an exit status (killed by a signal)"
         return RunResult(result.node, result.command, None, result.stdout, result.stderr, result.elapsed,
-                         message=f"`{result.command}` ended without an exit status (killed by a signal)")
+                         message=why)
 
     def stream(
         self,
@@ -252,7 +260,7 @@ class SSHTransport(Transport):
             return SSHStream(self.node.name, text, None, failure.kind, failure.message)
         except (paramiko.SSHException, OSError, EOFError) as exc:
             return SSHStream(self.node.name, text, None, ErrorKind.UNREACHABLE,
-                             f"could not start `{text}`: {exc}")
+                             f"could not start `{brief(text)}`: {exc}")
         return SSHStream(self.node.name, text, channel)
 
     # --- files ----------------------------------------------------------------------------------
@@ -338,8 +346,12 @@ class SSHTransport(Transport):
         return check_key(target.known_hosts, target.known_as, key), key, ""
 
     def close(self) -> None:
-        with self._lock:
-            self._drop(self._client)
+        """Close without waiting for the lock: a thread may hold it for a whole connect timeout,
+        and quitting must not wait for a node that does not answer."""
+        self._closed = True
+        client = self._client
+        if client is not None:
+            client.close()
 
 
 def _prefer_known_key_types(probe: paramiko.Transport, target: SSHTarget) -> None:

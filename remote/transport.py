@@ -172,6 +172,12 @@ class Transport(ABC):
     def close(self) -> None: ...
 
 
+def brief(command: str, width: int = 80) -> str:
+    """A command as messages quote it: one line, and long scripts cut short."""
+    flat = " ".join(command.split())
+    return flat if len(flat) <= width else flat[: width - 1] + "\u2026"
+
+
 def command_text(argv: Sequence[str]) -> str:
     """The shell-quoted form of argv: what a person would paste to run the same thing."""
     return shlex.join(argv)
