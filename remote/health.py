@@ -7,6 +7,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field, replace
 from enum import Enum
 
+from remote import nodeset
 from remote.inventory import HealthThresholds, NodeSpec
 from remote.probe import ProbeOutput
 from remote.probes.hccn import parse_ip, parse_link, parse_net_health
@@ -224,27 +225,36 @@ def _links(node: NodeSpec, probe: ProbeOutput, findings: list[Finding]) -> tuple
         findings.append(Finding(Status.FAIL, "hccn_tool not found: links cannot be checked"))
         return ()
     reports = []
+    problems: dict[tuple[Status, str], list[int]] = {}
     for device in range(node.devices):
         link = parse_link(probe.text(f"link {device}")).state
         health = parse_net_health(probe.text(f"net_health {device}"))
-        status = _link_status(device, link, health.word, health.ok, findings)
+        status, problem = _link_problem(link, health.word, health.ok)
+        if problem:
+            problems.setdefault((status, problem), []).append(device)
         ip = parse_ip(probe.text(f"ip {device}")).ip
         reports.append(LinkReport(device, link, health.word, ip, status))
+    # eight links down on one node is one problem to a person, not eight lines
+    findings.extend(Finding(status, f"{_devices(devices)} {problem}")
+                    for (status, problem), devices in problems.items())
     return tuple(reports)
 
 
-def _link_status(device: int, link: str, word: str, ok: bool, findings: list[Finding]) -> Status:
+def _link_problem(link: str, word: str, ok: bool) -> tuple[Status, str]:
     if link != "UP":
-        findings.append(Finding(Status.FAIL, f"link {device} {link}"))
-        return Status.FAIL
+        return Status.FAIL, link
     if word == "Init":
         # the normal state of a NIC whose peer-detect address was never set: cannot be verified
-        findings.append(Finding(Status.WARN, f"link {device}: net_health Init (no detect IP set)"))
-        return Status.WARN
+        return Status.WARN, "net_health Init (no detect IP set)"
     if not ok:
-        findings.append(Finding(Status.FAIL, f"link {device}: net_health {word}"))
-        return Status.FAIL
-    return Status.OK
+        return Status.FAIL, f"net_health {word}"
+    return Status.OK, ""
+
+
+def _devices(devices: list[int]) -> str:
+    """`link 3` or `links 0-3,6`."""
+    folded = nodeset.fold(str(d) for d in devices).strip("[]")
+    return f"link {folded}" if len(devices) == 1 else f"links {folded}"
 
 
 def _clock_bounds(probe: ProbeOutput) -> tuple[float | None, float | None]:

@@ -37,9 +37,12 @@ def test_net_health_init_is_a_warning_not_a_failure():
     probe = probe_output(NODE, "healthy")
     for device in range(8):
         probe = with_section(probe, f"net_health {device}", "net health status: Init\n")
+    single = assess(NODE, with_section(probe_output(NODE, "healthy"), "link 3", "link status: DOWN\n"),
+                    HealthThresholds())
+    assert single.status is Status.FAIL and single.reasons == ("link 3 DOWN",)
     report = assess(NODE, probe, HealthThresholds())
     assert report.status is Status.WARN
-    assert "link 0: net_health Init (no detect IP set)" in report.reasons
+    assert report.reasons == ("links 0-7 net_health Init (no detect IP set)",)
 
 
 def test_clock_offset_is_judged_only_when_certain():

@@ -79,27 +79,38 @@ def _show(out: Console, args: argparse.Namespace, cluster: Cluster, nodes: tuple
         print_json(check_document(cluster.name, reports, summary))
         return
     devices = {n.name: n.devices for n in nodes}
-    parts = [node_table(cluster.name, summary.text, reports, devices)]
+    parts = [node_table(cluster.name, summary.text, reports, devices, out.width)]
     if args.verbose:
         parts += [npu_table(r) for r in reports if r.npus]
     out.print(Group(*parts))
 
 
-def node_table(title: str, summary: str, reports: list[NodeHealth], devices: dict[str, int]) -> Table:
+# Columns a narrow terminal leaves out, so that the reasons keep room to be read.
+WIDE_ONLY = ("power", "AICore", "versions")
+WIDE = 130
+
+
+def node_table(title: str, summary: str, reports: list[NodeHealth], devices: dict[str, int],
+               width: int = WIDE) -> Table:
     table = Table(title=f"{title}: {summary}", title_justify="left")
-    for column in ("node", "status", "NPUs", "HBM", "temp", "power", "AICore", "links", "disk free",
-                   "versions", "reasons"):
-        table.add_column(column, overflow="fold")
+    columns = [c for c in ("node", "status", "NPUs", "HBM", "temp", "power", "AICore", "links", "disk",
+                           "versions") if width >= WIDE or c not in WIDE_ONLY]
+    # the readings stay on one line each; the reasons take whatever width is left
+    for column in columns:
+        table.add_column(column, no_wrap=True)
+    table.add_column("reasons", overflow="fold", ratio=1, min_width=16)
     for r in reports:
         style = STATUS_STYLE[r.status]
-        status = f"[{style}]{r.status.value}[/]" + (" [dim](stale)[/]" if r.stale else "")
-        table.add_row(
-            escape(r.node), status, npus_cell(r, devices[r.node]), hbm_cell(r),
-            max_cell([n.npu.temp_c for n in r.npus], " C"),
-            max_cell([n.npu.power_w for n in r.npus], " W"),
-            max_cell([n.npu.aicore_pct for n in r.npus], "%"),
-            links_cell(r), disk_cell(r), escape(versions_cell(r)), escape("; ".join(r.reasons)),
-        )
+        cells = {
+            "node": escape(r.node),
+            "status": f"[{style}]{r.status.value}[/]" + (" [dim](stale)[/]" if r.stale else ""),
+            "NPUs": npus_cell(r, devices[r.node]), "HBM": hbm_cell(r),
+            "temp": max_cell([n.npu.temp_c for n in r.npus], " C"),
+            "power": max_cell([n.npu.power_w for n in r.npus], " W"),
+            "AICore": max_cell([n.npu.aicore_pct for n in r.npus], "%"),
+            "links": links_cell(r), "disk": disk_cell(r), "versions": escape(versions_cell(r)),
+        }
+        table.add_row(*(cells[c] for c in columns), escape("; ".join(r.reasons)))
     return table
 
 
