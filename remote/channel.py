@@ -24,6 +24,8 @@ POLL = 0.2
 # Feeding stdin polls faster: the remote side may be waiting for us.
 FEED_POLL = 0.01
 STDIN_CHUNK = 32 * 1024
+# How long output may still arrive after the exit status (see ChannelReader).
+EOF_GRACE = 2.0
 
 
 @dataclass(frozen=True)
@@ -36,27 +38,49 @@ class Completion:
     """False: the deadline passed first."""
 
 
-def read_available(channel: paramiko.Channel, poll: float = POLL) -> list[tuple[ChannelName, bytes]] | None:
-    """Output ready within one poll step; None once the command is over and all is read."""
-    # Look at the exit status *before* the buffers: paramiko handles messages in order, so once
-    # the status is in, every byte sent before it is buffered. Looking after could miss output
-    # that arrived together with the status.
-    finished = channel.exit_status_ready() or channel.closed
-    chunks: list[tuple[ChannelName, bytes]] = []
-    if channel.recv_ready():
-        chunks.append(("stdout", channel.recv(65536)))
-    if channel.recv_stderr_ready():
-        chunks.append(("stderr", channel.recv_stderr(65536)))
-    if chunks:
+class ChannelReader:
+    """Reads a command's channel until its output is complete.
+
+    Complete means EOF and an exit status. sshd may send the status while output still waits for
+    flow-control window, so the status alone does not mean "all read"; the EOF does (it follows
+    the last byte). A process the command left in the background can hold the output open and
+    keep the EOF away for ever, so after the status the EOF is awaited only for a grace period.
+    """
+
+    def __init__(self, channel: paramiko.Channel) -> None:
+        self.channel = channel
+        self._status_seen: float | None = None
+
+    def _complete(self) -> bool:
+        channel = self.channel
+        if channel.closed or (channel.eof_received and channel.exit_status_ready()):
+            return True
+        if not channel.exit_status_ready():
+            return False
+        if self._status_seen is None:
+            self._status_seen = time.monotonic()
+        return time.monotonic() - self._status_seen > EOF_GRACE
+
+    def read(self, poll: float = POLL) -> list[tuple[ChannelName, bytes]] | None:
+        """Output ready within one poll step; None once the output is complete and all read."""
+        channel = self.channel
+        # judged before the buffers are read: every byte before the EOF is buffered by then
+        complete = self._complete()
+        chunks: list[tuple[ChannelName, bytes]] = []
+        if channel.recv_ready():
+            chunks.append(("stdout", channel.recv(65536)))
+        if channel.recv_stderr_ready():
+            chunks.append(("stderr", channel.recv_stderr(65536)))
+        if chunks:
+            return chunks
+        if complete:
+            return None
+        if channel.eof_received:
+            # after EOF paramiko keeps the channel's poll pipe readable for good: select would spin
+            channel.status_event.wait(poll)
+        else:
+            select.select([channel], [], [], poll)
         return chunks
-    if finished:
-        return None
-    if channel.eof_received:
-        # after EOF paramiko keeps the channel's poll pipe readable for good: select would spin
-        channel.status_event.wait(poll)
-    else:
-        select.select([channel], [], [], poll)
-    return chunks
 
 
 def collect(channel: paramiko.Channel, *, stdin: bytes, deadline: float) -> Completion:
@@ -66,6 +90,7 @@ def collect(channel: paramiko.Channel, *, stdin: bytes, deadline: float) -> Comp
     otherwise fill the window one way while we block sending the other.
     """
     buffers: dict[ChannelName, bytearray] = {"stdout": bytearray(), "stderr": bytearray()}
+    reader = ChannelReader(channel)
     sent = 0
     if not stdin:
         channel.shutdown_write()
@@ -74,7 +99,7 @@ def collect(channel: paramiko.Channel, *, stdin: bytes, deadline: float) -> Comp
             sent += channel.send(stdin[sent : sent + STDIN_CHUNK])
             if sent == len(stdin):
                 channel.shutdown_write()
-        chunks = read_available(channel, FEED_POLL if sent < len(stdin) else POLL)
+        chunks = reader.read(FEED_POLL if sent < len(stdin) else POLL)
         if chunks is None:
             code = channel.recv_exit_status() if channel.exit_status_ready() else None
             return _completion(buffers, code if code != -1 else None, finished=True)
@@ -102,7 +127,8 @@ class SSHStream(CommandStream):
         if channel is None:
             return
         assembler = LineAssembler()
-        while (chunks := read_available(channel)) is not None:
+        reader = ChannelReader(channel)
+        while (chunks := reader.read()) is not None:
             for name, chunk in chunks:
                 yield from assembler.feed(name, chunk)
         yield from assembler.flush()

@@ -403,3 +403,9 @@ def test_a_host_known_by_another_key_type_is_still_trusted(test_cluster: TestClu
     assert done.returncode == 0 and "already trusted" in done.stdout, done.stdout
     with NodePool(load_cluster(file)) as pool:
         assert pool.transport("h2").run(["true"]).ok
+
+
+def test_a_background_process_holding_the_output_does_not_hold_the_result(cluster: Cluster):
+    with NodePool(cluster) as pool:
+        result = pool.transport("h0").run(["sh", "-c", "sleep 30 & echo hi"], timeout=20)
+    assert result.ok and result.stdout == "hi\n", result.describe()
