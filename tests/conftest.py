@@ -17,14 +17,19 @@ PREFIX = os.environ.get("ASCEND_TEST_PREFIX", "actest")
 SUBNET = os.environ.get("ASCEND_TEST_SUBNET", "10.201")
 
 
-@pytest.fixture(scope="session")
-def test_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[TestCluster]:
-    """Four hosts on a bridge plus one reachable only through h0 (the bastion)."""
+def require_cluster_capability() -> None:
+    """Skip a test that needs the namespace cluster where it cannot be built; under CI, fail."""
     problem = capability_problem()
     if problem is not None:
         if IN_CI:
             pytest.fail(f"CI=true but the test cluster cannot be built here: {problem}")
         pytest.skip(f"test cluster unavailable: {problem}")
+
+
+@pytest.fixture(scope="session")
+def test_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[TestCluster]:
+    """Four hosts on a bridge plus one reachable only through h0 (the bastion)."""
+    require_cluster_capability()
     cluster = TestCluster(tmp_path_factory.mktemp("cluster"), hosts=4, isolated=1, prefix=PREFIX,
                           subnet_base=SUBNET)
     try:

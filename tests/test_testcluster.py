@@ -16,12 +16,12 @@ from pathlib import Path
 import pytest
 import yaml
 
+from tests.conftest import require_cluster_capability
 from tests.testcluster import (
     STANDINS,
     ClusterError,
     TestCluster,
     TestHost,
-    capability_problem,
     leftovers,
 )
 
@@ -36,18 +36,9 @@ FAIL_SUBNET = "10.204"
 REPO = Path(__file__).resolve().parent.parent
 
 
-def _require_capability() -> None:
-    problem = capability_problem()
-    if problem is None:
-        return
-    if os.environ.get("CI") == "true":
-        pytest.fail(f"the test cluster cannot be built on CI: {problem}")
-    pytest.skip(problem)
-
-
 @pytest.fixture(scope="module")
 def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[TestCluster]:
-    _require_capability()
+    require_cluster_capability()
     built = TestCluster(tmp_path_factory.mktemp("cluster"), hosts=3, isolated=1,
                         prefix=PREFIX, subnet_base=SUBNET)
     try:
@@ -245,7 +236,7 @@ time.sleep(600)
 
 
 def test_start_removes_a_crashed_runs_leftovers_and_stop_removes_everything(tmp_path):
-    _require_capability()
+    require_cluster_capability()
     crashed = subprocess.Popen(
         [sys.executable, "-c", CRASHING_RUN, str(tmp_path / "crashed"), CRASH_PREFIX, CRASH_SUBNET],
         cwd=REPO, stdout=subprocess.PIPE, text=True,
@@ -272,7 +263,7 @@ def test_start_removes_a_crashed_runs_leftovers_and_stop_removes_everything(tmp_
 
 
 def test_a_failed_start_says_why_and_leaves_nothing_behind(tmp_path, monkeypatch):
-    _require_capability()
+    require_cluster_capability()
     config = TestCluster._sshd_config
 
     def broken_on_h1(self: TestCluster, host: TestHost) -> str:
