@@ -337,8 +337,8 @@ def test_the_dashboard_shows_each_test_host_with_its_real_status(
     document["health"] = {"disk_free_gb": 1}  # this machine's free disk is not under test
     path.write_text(yaml.safe_dump(document, sort_keys=False))
     cluster = load_cluster(path)
-    test_cluster.set_hardware("h1", "alarm")
-    test_cluster.set_hardware("h2", "link-down")
+    for host, state in (("h0", "busy"), ("h1", "alarm"), ("h2", "link-down"), ("h3", "no-driver")):
+        test_cluster.set_hardware(host, state)
     pool = NodePool(cluster)
     source = WatchedHealth(pool, cluster.nodes, timeout=5)
 
@@ -346,21 +346,24 @@ def test_the_dashboard_shows_each_test_host_with_its_real_status(
         await rounds_done(pilot, 1, timeout=60)
         table = pilot.app.screen.query_one(NodeTable)
         statuses = [cell(table, n, "status") for n in ("h0", "h1", "h2", "h3")]
-        assert statuses == ["OK", "FAIL", "FAIL", "OK"], statuses
+        assert statuses == ["WARN", "FAIL", "FAIL", "FAIL"], statuses
         assert cell(table, "h1", "npus") == "6/8" and cell(table, "h2", "links") == "0/8"
-        test_cluster.cut("h3")
+        assert "busy" in cell(table, "h0", "reasons") and "npu-smi" in cell(table, "h3", "reasons")
+        test_cluster.set_hardware("h1", "healthy")
+        test_cluster.cut("h2")
         await pilot.press("r")
         await rounds_done(pilot, 2, timeout=60)
-        assert cell(table, "h3", "status") == "UNREACHABLE (stale)"
-        assert cell(table, "h3", "npus") == "8/8"  # its last good readings, dimmed
+        assert cell(table, "h1", "status") == "OK"
+        assert cell(table, "h2", "status") == "UNREACHABLE (stale)"
+        assert cell(table, "h2", "links") == "0/8"  # its last good readings, dimmed
 
     try:
         drive(make_app(cluster, source, refresh=3600), script, size=(160, 50))
         assert eventually(lambda: source.closed)  # the app closed the pool when it went away
     finally:
         pool.close()
-        test_cluster.heal("h3")
-        for host in ("h1", "h2"):
+        test_cluster.heal("h2")
+        for host in ("h0", "h1", "h2", "h3"):
             test_cluster.set_hardware(host, "healthy")
 
 
