@@ -1,0 +1,453 @@
+"""MindFormers job configs in their three dialects, read into one typed, frozen spec.
+
+The dialects name the same facts differently (see docs in /work/shared/reference/deepseek-v3.md):
+research era (`model.model_config` + `moe_config` + `parallel_config`), mcore (`use_legacy: False`,
+Hugging Face names under `model.model_config`) and pynative (`model:` + `parallelism:` + `training:`).
+Each dialect is a table from spec field to document path. A field the document leaves out takes
+DeepSeek-V3's published value (the dataclass default) and is listed in `JobSpec.defaulted`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field, fields
+from enum import Enum
+from pathlib import Path
+from typing import Any, Literal
+
+from remote.yamlsource import (
+    FieldPath,
+    LocatedDocument,
+    Problem,
+    SourceError,
+    dotted,
+    load_located,
+    load_located_file,
+)
+
+# `offset`: one int for every stage, one int per stage, or (with pp_interleave_num) one list per chunk
+Offset = int | tuple[int, ...] | tuple[tuple[int, ...], ...]
+Scoring = Literal["sigmoid", "softmax"]
+Recompute = Literal["none", "selective", "full"]
+
+
+class Dialect(str, Enum):
+    """Which MindFormers layout a config file uses."""
+
+    RESEARCH = "research"
+    MCORE = "mcore"
+    PYNATIVE = "pynative"
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    """The architecture. Defaults are DeepSeek-V3's published 671B values, so `ModelSpec()` is that model."""
+
+    num_layers: int = 61
+    """Transformer blocks in the main model (MTP modules not counted)."""
+    hidden_size: int = 7168
+    num_heads: int = 128
+    vocab_size: int = 129280
+    """Embedding and output head are separate (not tied)."""
+    seq_length: int = 4096
+    max_position_embeddings: int = 163840
+    intermediate_size: int = 18432
+    """SwiGLU intermediate size of the dense MLP in the first `first_k_dense_replace` layers."""
+    q_lora_rank: int = 1536
+    kv_lora_rank: int = 512
+    qk_nope_head_dim: int = 128
+    qk_rope_head_dim: int = 64
+    v_head_dim: int = 128
+    n_routed_experts: int = 256
+    n_shared_experts: int = 1
+    num_experts_per_tok: int = 8
+    """Top-k routed experts per token."""
+    moe_intermediate_size: int = 2048
+    first_k_dense_replace: int = 3
+    """The first k layers use a dense MLP instead of MoE."""
+    n_group: int = 8
+    topk_group: int = 4
+    routed_scaling_factor: float = 2.5
+    scoring_func: Scoring = "sigmoid"
+    mtp_depth: int = 1
+    """Multi-token prediction modules (0 = none)."""
+    mtp_loss_factor: float = 0.3
+    offset: Offset = 0
+    """Extra layers per pipeline stage on top of num_layers // pipeline_stage."""
+
+
+@dataclass(frozen=True)
+class ParallelSpec:
+    """The parallel layout. Defaults are 'no parallelism', MindFormers' own defaults."""
+
+    data_parallel: int = 1
+    """-1 (pynative `data_parallel_shard`) means: whatever devices the other axes leave."""
+    model_parallel: int = 1
+    """Tensor parallel."""
+    pipeline_stage: int = 1
+    expert_parallel: int = 1
+    context_parallel: int = 1
+    micro_batch_num: int = 1
+    use_seq_parallel: bool = False
+    optimizer_weight_shard_size: int = -1
+    """Parallel-optimizer shard group; -1 shards across the whole data-parallel group."""
+    pp_interleave_num: int = 1
+
+
+@dataclass(frozen=True)
+class TrainingSpec:
+    """What the run trains with: batch sizes, dtypes, memory limit and the paths it reads."""
+
+    batch_size: int = 1
+    """Micro-batch size per data-parallel rank."""
+    global_batch_size: int | None = None
+    params_dtype: str = "float32"
+    compute_dtype: str = "bfloat16"
+    recompute: Recompute = "none"
+    max_device_memory: str | None = None
+    """MindSpore's `context.max_device_memory`, e.g. '58GB'; None means the device's HBM."""
+    data_path: tuple[str, ...] = ()
+    """As written: a Megatron blend alternates weights and path prefixes (`['1', '/data/wiki']`)."""
+    load_checkpoint: str | None = None
+    lr_schedule: str | None = None
+
+    @property
+    def data_prefixes(self) -> tuple[str, ...]:
+        """The dataset path prefixes, without the blend weights."""
+        paths = self.data_path
+        if len(paths) % 2 == 0 and all(_is_number(p) for p in paths[::2]):
+            return paths[1::2]
+        return paths
+
+
+@dataclass(frozen=True)
+class Location:
+    """Where a spec field was read: the dotted document path and its 1-based line."""
+
+    path: str
+    line: int | None
+
+
+@dataclass(frozen=True)
+class JobSpec:
+    """One job config, whatever its dialect."""
+
+    source: str
+    dialect: Dialect
+    model: ModelSpec
+    parallel: ParallelSpec
+    training: TrainingSpec
+    defaulted: frozenset[str]
+    """Spec fields (`model.n_group`, `parallel.context_parallel`) the file left out."""
+    locations: Mapping[str, Location] = field(default_factory=dict, compare=False, hash=False)
+    """Spec field -> where the file set it; for error messages that point into the file."""
+
+    def location(self, spec_field: str) -> Location | None:
+        return self.locations.get(spec_field)
+
+
+REQUIRED = frozenset({"model.num_layers", "model.hidden_size", "model.num_heads"})
+
+
+class _Invalid(ValueError):
+    """A value of the wrong type; the message says what would be valid."""
+
+
+def _is_number(text: str) -> bool:
+    try:
+        float(text)
+    except ValueError:
+        return False
+    return True
+
+
+def _describe(value: Any) -> str:
+    return f"{value!r} ({type(value).__name__})" if not isinstance(value, str) else repr(value)
+
+
+def _int(value: Any) -> int:
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise _Invalid(f"expected an integer, got {_describe(value)}")
+    return value
+
+
+def _float(value: Any) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise _Invalid(f"expected a number, got {_describe(value)}")
+    return float(value)
+
+
+def _bool(value: Any) -> bool:
+    if not isinstance(value, bool):
+        raise _Invalid(f"expected True or False, got {_describe(value)}")
+    return value
+
+
+def _str(value: Any) -> str:
+    if not isinstance(value, str):
+        raise _Invalid(f"expected a string, got {_describe(value)}")
+    return value
+
+
+def _optional_str(value: Any) -> str | None:
+    return None if value is None or value == "" else _str(value)
+
+
+def _optional_int(value: Any) -> int | None:
+    return None if value is None else _int(value)
+
+
+def _str_list(value: Any) -> tuple[str, ...]:
+    if isinstance(value, str):
+        return (value,)
+    if not isinstance(value, list) or not all(isinstance(v, (str, int, float)) for v in value):
+        raise _Invalid(f"expected a list of paths (and blend weights), got {_describe(value)}")
+    return tuple(str(v) for v in value)
+
+
+def _offset(value: Any) -> Offset:
+    try:
+        return _int(value)
+    except _Invalid:
+        pass
+    if isinstance(value, list) and all(not isinstance(v, list) for v in value):
+        try:
+            return tuple(_int(v) for v in value)
+        except _Invalid:
+            pass
+    if isinstance(value, list) and all(isinstance(v, list) for v in value):
+        try:
+            return tuple(tuple(_int(x) for x in v) for v in value)
+        except _Invalid:
+            pass
+    raise _Invalid(f"expected an integer, a list of integers (one per stage) or a list of such lists, "
+                   f"got {_describe(value)}")
+
+
+def _scoring(value: Any) -> Scoring:
+    if value in ("sigmoid", "softmax"):
+        return value  # type: ignore[no-any-return]
+    raise _Invalid(f"expected 'sigmoid' or 'softmax', got {_describe(value)}")
+
+
+def _scoring_from_gating(value: Any) -> Scoring:
+    """Research era: `use_gating_sigmoid: True` means a sigmoid router."""
+    return "sigmoid" if _bool(value) else "softmax"
+
+
+def _recompute(value: Any) -> Recompute:
+    """`recompute_config` (`recompute`: bool, int or per-stage list; `select_recompute`) or a level name."""
+    if value in ("none", "selective", "full"):
+        return value  # type: ignore[no-any-return]
+    if not isinstance(value, dict):
+        raise _Invalid(f"expected a recompute_config mapping or none/selective/full, got {_describe(value)}")
+    if _truthy(value.get("recompute")):
+        return "full"
+    return "selective" if _truthy(value.get("select_recompute")) else "none"
+
+
+def _truthy(value: Any) -> bool:
+    if isinstance(value, list):
+        return any(_truthy(v) for v in value)
+    return bool(value)
+
+
+Parse = Callable[[Any], object]
+
+
+@dataclass(frozen=True)
+class _Field:
+    target: str
+    """`section.name` in the spec, e.g. `model.num_layers`."""
+    path: FieldPath
+    parse: Parse
+
+
+def _table(rows: list[tuple[str, str, Parse]]) -> tuple[_Field, ...]:
+    return tuple(_Field(target, tuple(path.split(".")), parse) for target, path, parse in rows)
+
+
+_SHARED_PARALLEL: list[tuple[str, str, Parse]] = [
+    ("parallel.data_parallel", "parallel_config.data_parallel", _int),
+    ("parallel.model_parallel", "parallel_config.model_parallel", _int),
+    ("parallel.pipeline_stage", "parallel_config.pipeline_stage", _int),
+    ("parallel.expert_parallel", "parallel_config.expert_parallel", _int),
+    ("parallel.context_parallel", "parallel_config.context_parallel", _int),
+    ("parallel.micro_batch_num", "parallel_config.micro_batch_num", _int),
+    ("parallel.use_seq_parallel", "parallel_config.use_seq_parallel", _bool),
+    ("parallel.optimizer_weight_shard_size",
+     "parallel.parallel_optimizer_config.optimizer_weight_shard_size", _int),
+    ("training.batch_size", "runner_config.batch_size", _int),
+    ("training.recompute", "recompute_config", _recompute),
+    ("training.max_device_memory", "context.max_device_memory", _optional_str),
+    ("training.data_path", "train_dataset.data_loader.config.data_path", _str_list),
+    ("training.load_checkpoint", "load_checkpoint", _optional_str),
+    ("training.lr_schedule", "lr_schedule.type", _optional_str),
+]
+
+_MLA: list[tuple[str, str, Parse]] = [
+    (f"model.{name}", f"model.model_config.{name}", _int)
+    for name in ("vocab_size", "seq_length", "max_position_embeddings", "intermediate_size",
+                 "q_lora_rank", "kv_lora_rank", "qk_nope_head_dim", "qk_rope_head_dim", "v_head_dim")
+]
+
+_RESEARCH = _table([
+    ("model.num_layers", "model.model_config.num_layers", _int),
+    ("model.hidden_size", "model.model_config.hidden_size", _int),
+    ("model.num_heads", "model.model_config.num_heads", _int),
+    *_MLA,
+    ("model.n_routed_experts", "moe_config.expert_num", _int),
+    ("model.n_shared_experts", "moe_config.shared_expert_num", _int),
+    ("model.num_experts_per_tok", "moe_config.num_experts_chosen", _int),
+    ("model.moe_intermediate_size", "moe_config.moe_intermediate_size", _int),
+    ("model.first_k_dense_replace", "moe_config.first_k_dense_replace", _int),
+    ("model.n_group", "moe_config.n_group", _int),
+    ("model.topk_group", "moe_config.topk_group", _int),
+    ("model.routed_scaling_factor", "moe_config.routed_scaling_factor", _float),
+    ("model.scoring_func", "moe_config.use_gating_sigmoid", _scoring_from_gating),
+    ("model.mtp_depth", "model.model_config.mtp_depth", _int),
+    ("model.mtp_loss_factor", "model.model_config.mtp_loss_factor", _float),
+    ("model.offset", "model.model_config.offset", _offset),
+    ("parallel.pp_interleave_num", "model.model_config.pp_interleave_num", _int),
+    ("training.params_dtype", "model.model_config.param_init_type", _str),
+    ("training.compute_dtype", "model.model_config.compute_dtype", _str),
+    *_SHARED_PARALLEL,
+])
+
+_MCORE = _table([
+    ("model.num_layers", "model.model_config.num_hidden_layers", _int),
+    ("model.hidden_size", "model.model_config.hidden_size", _int),
+    ("model.num_heads", "model.model_config.num_attention_heads", _int),
+    *_MLA,
+    *[(f"model.{name}", f"model.model_config.{name}", _int)
+      for name in ("n_routed_experts", "n_shared_experts", "num_experts_per_tok", "moe_intermediate_size",
+                   "first_k_dense_replace", "n_group", "topk_group")],
+    ("model.routed_scaling_factor", "model.model_config.routed_scaling_factor", _float),
+    ("model.scoring_func", "model.model_config.scoring_func", _scoring),
+    ("model.mtp_depth", "model.model_config.num_nextn_predict_layers", _int),
+    ("model.mtp_loss_factor", "model.model_config.mtp_loss_factor", _float),
+    ("model.offset", "model.model_config.offset", _offset),
+    ("parallel.pp_interleave_num", "model.model_config.pp_interleave_num", _int),
+    ("training.params_dtype", "model.model_config.params_dtype", _str),
+    ("training.compute_dtype", "model.model_config.compute_dtype", _str),
+    *_SHARED_PARALLEL,
+])
+
+_PYNATIVE = _table([
+    ("model.num_layers", "model.num_hidden_layers", _int),
+    ("model.hidden_size", "model.hidden_size", _int),
+    ("model.num_heads", "model.num_attention_heads", _int),
+    *[(f"model.{name}", f"model.{name}", _int)
+      for name in ("vocab_size", "seq_length", "max_position_embeddings", "intermediate_size",
+                   "q_lora_rank", "kv_lora_rank", "qk_nope_head_dim", "qk_rope_head_dim", "v_head_dim",
+                   "n_routed_experts", "n_shared_experts", "num_experts_per_tok", "moe_intermediate_size",
+                   "first_k_dense_replace", "n_group", "topk_group")],
+    ("model.routed_scaling_factor", "model.routed_scaling_factor", _float),
+    ("model.scoring_func", "model.scoring_func", _scoring),
+    ("model.mtp_depth", "model.num_nextn_predict_layers", _int),
+    ("model.mtp_loss_factor", "model.mtp_loss_scaling_factor", _float),
+    ("parallel.data_parallel", "parallelism.data_parallel_shard", _int),
+    ("parallel.model_parallel", "parallelism.tensor_parallel", _int),
+    ("parallel.pipeline_stage", "parallelism.pipeline_parallel", _int),
+    ("parallel.expert_parallel", "parallelism.expert_parallel", _int),
+    ("parallel.context_parallel", "parallelism.context_parallel", _int),
+    ("parallel.use_seq_parallel", "parallelism.sequence_parallel", _bool),
+    ("training.batch_size", "training.local_batch_size", _int),
+    ("training.global_batch_size", "training.global_batch_size", _optional_int),
+    ("training.params_dtype", "model.params_dtype", _str),
+    ("training.compute_dtype", "model.compute_dtype", _str),
+    ("training.recompute", "training.recompute", _recompute),
+    ("training.max_device_memory", "context.max_device_memory", _optional_str),
+    ("training.data_path", "train_dataset.dataloader.data_path", _str_list),
+    ("training.load_checkpoint", "checkpoint.load_path", _optional_str),
+    ("training.lr_schedule", "lr_scheduler.type", _optional_str),
+])
+
+DIALECT_FIELDS: Mapping[Dialect, tuple[_Field, ...]] = {
+    Dialect.RESEARCH: _RESEARCH,
+    Dialect.MCORE: _MCORE,
+    Dialect.PYNATIVE: _PYNATIVE,
+}
+
+
+def detect_dialect(doc: LocatedDocument) -> Dialect:
+    """research: `model.model_config`; mcore: the same with `use_legacy: False`;
+    pynative: `model` + `parallelism`."""
+    data = doc.data
+    model = data.get("model") if isinstance(data, dict) else None
+    if isinstance(model, dict) and isinstance(model.get("model_config"), dict):
+        return Dialect.MCORE if data.get("use_legacy") is False else Dialect.RESEARCH
+    if isinstance(model, dict) and isinstance(data.get("parallelism"), dict):
+        return Dialect.PYNATIVE
+    raise SourceError([doc.problem((), "unknown config dialect: expected model.model_config (research era, "
+                                       "or mcore with use_legacy: False) or model + parallelism (pynative)")])
+
+
+def load_spec(path: Path) -> JobSpec:
+    """Read a MindFormers job config file into a JobSpec; every problem in it in one SourceError."""
+    return spec_from_document(load_located_file(path))
+
+
+def parse_spec(text: str, source: str) -> JobSpec:
+    return spec_from_document(load_located(text, source))
+
+
+def spec_from_document(doc: LocatedDocument) -> JobSpec:
+    dialect = detect_dialect(doc)
+    values: dict[str, object] = {}
+    locations: dict[str, Location] = {}
+    problems: list[Problem] = []
+    for spec_field in DIALECT_FIELDS[dialect]:
+        before = len(problems)
+        found, raw = _lookup(doc, spec_field.path, problems)
+        if not found:
+            if spec_field.target in REQUIRED and len(problems) == before:
+                message = f"missing: {dotted(spec_field.path)} is required in the {dialect.value} dialect"
+                problems.append(doc.problem(spec_field.path, message))
+            continue
+        try:
+            values[spec_field.target] = spec_field.parse(raw)
+        except _Invalid as exc:
+            problems.append(doc.problem(spec_field.path, str(exc)))
+        locations[spec_field.target] = Location(dotted(spec_field.path), doc.line_of(spec_field.path))
+    if problems:
+        raise SourceError(list(dict.fromkeys(problems)))
+    return _build(doc.source, dialect, values, locations)
+
+
+def _lookup(doc: LocatedDocument, path: FieldPath, problems: list[Problem]) -> tuple[bool, Any]:
+    node: Any = doc.data
+    for depth, part in enumerate(path):
+        if not isinstance(node, dict):
+            if node is not None:
+                problems.append(doc.problem(path[:depth], f"expected a mapping, got {_describe(node)}"))
+            return False, None
+        if part not in node:
+            return False, None
+        node = node[part]
+    return True, node
+
+
+def _build(source: str, dialect: Dialect, values: dict[str, object],
+           locations: dict[str, Location]) -> JobSpec:
+    sections: dict[str, dict[str, Any]] = {"model": {}, "parallel": {}, "training": {}}
+    for target, value in values.items():
+        section, name = target.split(".")
+        sections[section][name] = value
+    every = {f"{section}.{name}" for section, cls in _SECTIONS.items() for name in _field_names(cls)}
+    return JobSpec(
+        source=source,
+        dialect=dialect,
+        model=ModelSpec(**sections["model"]),
+        parallel=ParallelSpec(**sections["parallel"]),
+        training=TrainingSpec(**sections["training"]),
+        defaulted=frozenset(every - values.keys()),
+        locations=locations,
+    )
+
+
+def _field_names(cls: type) -> list[str]:
+    return [f.name for f in fields(cls)]
+
+
+_SECTIONS: Mapping[str, type] = {"model": ModelSpec, "parallel": ParallelSpec, "training": TrainingSpec}

@@ -1,0 +1,276 @@
+"""MindFormers config dialects into one spec, and derived configs that keep comments and anchors."""
+
+from __future__ import annotations
+
+import dataclasses
+import re
+from pathlib import Path
+
+import pytest
+import yaml
+
+from model.config import Dialect, JobSpec, Location, ModelSpec, load_spec, parse_spec
+from model.overrides import TUTORIAL_1B_OVERRIDES, apply_overrides, derive, parse_override
+from remote.yamlsource import SourceError
+
+ROOT = Path(__file__).resolve().parent.parent
+TEMPLATE_671B = ROOT / "configs" / "jobs" / "pretrain_deepseek3_671b.yaml"
+DERIVED_1B = ROOT / "configs" / "jobs" / "pretrain_deepseek3_1b.yaml"
+SAMPLES = Path(__file__).resolve().parent / "samples" / "configs"
+MCORE_1B = SAMPLES / "deepseek3_1b_mcore.yaml"
+PYNATIVE_1B = SAMPLES / "deepseek3_1b_pynative.yaml"
+
+
+def comments(text: str) -> list[str]:
+    """Every comment in a file, as written (none of ours has a '#' inside a string)."""
+    return [line[line.index("#"):] for line in text.splitlines() if "#" in line]
+
+
+def derive_text(path: Path, overrides: list[str]) -> str:
+    return apply_overrides(path.read_text(), str(path), [parse_override(o) for o in overrides])
+
+
+# --- dialects ---------------------------------------------------------------------------------------
+
+
+def test_the_671b_template_is_deepseek_v3_as_published():
+    spec = load_spec(TEMPLATE_671B)
+    assert spec.dialect is Dialect.RESEARCH
+    assert spec.model == dataclasses.replace(ModelSpec(), offset=(0, *[1] * 13, 0, 0))
+    published = (61, 7168, 128, 129280, 18432, 1536, 512, 128, 64, 128, 256, 1, 8, 2048, 3, 8, 4)
+    m = spec.model
+    assert (m.num_layers, m.hidden_size, m.num_heads, m.vocab_size, m.intermediate_size, m.q_lora_rank,
+            m.kv_lora_rank, m.qk_nope_head_dim, m.qk_rope_head_dim, m.v_head_dim, m.n_routed_experts,
+            m.n_shared_experts, m.num_experts_per_tok, m.moe_intermediate_size, m.first_k_dense_replace,
+            m.n_group, m.topk_group) == published
+    assert (m.scoring_func, m.routed_scaling_factor, m.mtp_depth) == ("sigmoid", 2.5, 1)
+    assert not {name for name in spec.defaulted if name.startswith("model.")}
+    p = spec.parallel
+    assert p.data_parallel * p.model_parallel * p.pipeline_stage == 128 * 8
+
+
+@pytest.mark.parametrize("path", [MCORE_1B, PYNATIVE_1B], ids=["mcore", "pynative"])
+def test_every_dialect_reads_the_tutorial_1b_model_into_the_same_spec(path: Path):
+    research = load_spec(DERIVED_1B)
+    other = load_spec(path)
+    assert research.dialect is Dialect.RESEARCH
+    assert other.model == research.model
+    shared = ("data_parallel", "model_parallel", "pipeline_stage", "expert_parallel", "context_parallel",
+              "use_seq_parallel")
+    assert [getattr(other.parallel, n) for n in shared] == [getattr(research.parallel, n) for n in shared]
+    for name in ("batch_size", "params_dtype", "compute_dtype", "recompute", "max_device_memory",
+                 "data_path", "lr_schedule"):
+        assert getattr(other.training, name) == getattr(research.training, name), name
+
+
+def test_mcore_reads_like_research_down_to_the_parallel_and_training_fields():
+    research, mcore = load_spec(DERIVED_1B), load_spec(MCORE_1B)
+    assert mcore.dialect is Dialect.MCORE
+    assert (mcore.parallel, mcore.training) == (research.parallel, research.training)
+
+
+def test_the_pynative_dialect_says_what_it_left_out():
+    spec = load_spec(PYNATIVE_1B)
+    assert spec.dialect is Dialect.PYNATIVE
+    left_out = {"parallel.micro_batch_num", "parallel.optimizer_weight_shard_size", "model.offset"}
+    assert left_out <= spec.defaulted
+    assert spec.training.global_batch_size == 8
+    line = PYNATIVE_1B.read_text().splitlines().index("  data_parallel_shard: 2 # -1 = whatever devices "
+                                                      "the other axes leave") + 1
+    assert spec.location("parallel.data_parallel") == Location("parallelism.data_parallel_shard", line)
+
+
+def test_fields_left_out_take_deepseek_v3_defaults_and_are_recorded():
+    text = "model:\n  model_config:\n    num_layers: 4\n    hidden_size: 1024\n    num_heads: 16\n"
+    spec = parse_spec(text, "small.yaml")
+    assert spec.model == ModelSpec(num_layers=4, hidden_size=1024, num_heads=16)
+    assert spec.model.kv_lora_rank == 512 and spec.model.n_routed_experts == 256
+    assert "model.kv_lora_rank" in spec.defaulted and "model.num_layers" not in spec.defaulted
+    assert "parallel.data_parallel" in spec.defaulted
+    loc = spec.location("model.num_layers")
+    assert loc is not None and (loc.path, loc.line) == ("model.model_config.num_layers", 3)
+    assert spec.location("model.kv_lora_rank") is None
+
+
+def test_the_research_dialect_maps_its_own_names():
+    text = (
+        "model:\n  model_config:\n    num_layers: 4\n    hidden_size: 1024\n    num_heads: 16\n"
+        "    param_init_type: bfloat16\n    offset: [1, -1]\n"
+        "moe_config:\n  use_gating_sigmoid: False\n  expert_num: 8\n  num_experts_chosen: 2\n"
+        "recompute_config:\n  recompute: [0, 0]\n  select_recompute: True\n"
+    )
+    spec = parse_spec(text, "r.yaml")
+    assert (spec.model.scoring_func, spec.model.n_routed_experts, spec.model.num_experts_per_tok) == (
+        "softmax", 8, 2)
+    assert spec.model.offset == (1, -1)
+    assert (spec.training.params_dtype, spec.training.recompute) == ("bfloat16", "selective")
+
+
+def test_mcore_offset_is_one_list_per_interleave_chunk():
+    text = MCORE_1B.read_text().replace("pp_interleave_num: 1", "pp_interleave_num: 2").replace(
+        "offset: 0", "offset: [[1, 0], [0, -1]]")
+    spec = parse_spec(text, "mcore.yaml")
+    assert spec.model.offset == ((1, 0), (0, -1))
+    assert spec.parallel.pp_interleave_num == 2
+
+
+def test_data_prefixes_drop_the_blend_weights():
+    spec = load_spec(DERIVED_1B)
+    assert spec.training.data_prefixes == ("/path/wiki103-megatron_text_document",)
+    assert dataclasses.replace(spec.training, data_path=("/a", "/b")).data_prefixes == ("/a", "/b")
+
+
+def test_a_spec_is_frozen():
+    spec: JobSpec = load_spec(DERIVED_1B)
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        spec.model.num_layers = 4  # type: ignore[misc]
+
+
+# --- derived configs --------------------------------------------------------------------------------
+
+
+def test_the_1b_config_is_the_671b_template_with_the_tutorial_overrides():
+    assert derive(TEMPLATE_671B, TUTORIAL_1B_OVERRIDES) == DERIVED_1B.read_text()
+
+
+def test_the_tutorial_overrides_give_the_tutorial_model():
+    spec = load_spec(DERIVED_1B)
+    m, p = spec.model, spec.parallel
+    assert (m.hidden_size, m.num_layers, m.num_heads, m.intermediate_size, m.offset) == (2048, 3, 8, 6144, 0)
+    assert (m.n_routed_experts, m.first_k_dense_replace) == (16, 1)
+    assert (p.data_parallel, p.model_parallel, p.pipeline_stage, p.expert_parallel) == (2, 2, 2, 2)
+    assert (p.micro_batch_num, p.optimizer_weight_shard_size) == (4, 8)
+    assert spec.training.lr_schedule == "ConstantWarmUpLR"
+    lr = yaml.safe_load(DERIVED_1B.read_text())["lr_schedule"]
+    assert lr["warmup_steps"] == 20
+
+
+def test_no_overrides_writes_the_template_back_unchanged():
+    text = derive(TEMPLATE_671B, [])
+    assert text.split("\n", 2)[2] == TEMPLATE_671B.read_text()
+    for sample in (MCORE_1B, PYNATIVE_1B):
+        assert derive_text(sample, []) == sample.read_text()
+
+
+@pytest.mark.parametrize(("path", "overrides", "expected"), [
+    (TEMPLATE_671B, ["model.model_config.num_layers=5", "parallel_config.use_seq_parallel=False",
+                     "model.model_config.offset=[1, 0, 0]", "context.max_device_memory=56GB"],
+     {"model.num_layers": 5, "parallel.use_seq_parallel": False, "model.offset": (1, 0, 0),
+      "training.max_device_memory": "56GB"}),
+    (MCORE_1B, ["model.model_config.num_hidden_layers=7", "model.model_config.scoring_func=softmax",
+                "train_dataset.data_loader.config.data_path[1]=/data/other_text_document"],
+     {"model.num_layers": 7, "model.scoring_func": "softmax",
+      "training.data_path": ("1", "/data/other_text_document")}),
+    (PYNATIVE_1B, ["parallelism.data_parallel_shard=-1", "model.routed_scaling_factor=1.5",
+                   "training.global_batch_size=64"],
+     {"parallel.data_parallel": -1, "model.routed_scaling_factor": 1.5, "training.global_batch_size": 64}),
+], ids=["research", "mcore", "pynative"])
+def test_round_trip_gives_the_overrides_and_keeps_every_comment(path: Path, overrides, expected):
+    original = path.read_text()
+    written = derive_text(path, overrides)
+    spec = parse_spec(written, "derived.yaml")
+    for name, value in expected.items():
+        section, field = name.split(".")
+        assert getattr(getattr(spec, section), field) == value, name
+    assert comments(written) == comments(original)
+    # nothing but the overridden lines changed
+    assert len(written.splitlines()) == len(original.splitlines())
+    pairs = zip(original.splitlines(), written.splitlines(), strict=True)
+    changed = [new for old, new in pairs if old != new]
+    assert len(changed) == len(overrides)
+
+
+def test_overriding_an_anchored_value_keeps_its_aliases_linked():
+    written = derive_text(TEMPLATE_671B, ["model.model_config.num_layers=5", "moe_config.expert_num=32"])
+    assert "num_layers: &num_layers 5" in written and "num_layers: *num_layers" in written
+    assert "expert_num: &expert_num 32" in written and "expert_num: *expert_num" in written
+    callback = yaml.safe_load(written)["callbacks"][1]
+    assert (callback["type"], callback["num_layers"], callback["expert_num"]) == (
+        "TopkBiasBalanceCallback", 5, 32)
+
+
+def test_booleans_are_written_the_mindformers_way():
+    written = derive_text(TEMPLATE_671B, ["recompute_config.recompute=false"])
+    assert "  recompute: False\n" in written and "  select_recompute: False\n" in written
+    assert "true" not in written and "false" not in written
+
+
+# --- bad input --------------------------------------------------------------------------------------
+
+
+def error_of(text: str, tmp_path: Path) -> str:
+    path = tmp_path / "job.yaml"
+    path.write_text(text)
+    with pytest.raises(SourceError) as caught:
+        load_spec(path)
+    return str(caught.value)
+
+
+def test_malformed_yaml_names_file_and_line(tmp_path: Path):
+    message = error_of("model:\n  model_config:\n    num_layers: [3\n    hidden_size: 2\n", tmp_path)
+    assert re.match(rf"{re.escape(str(tmp_path / 'job.yaml'))}:\d+: not valid YAML", message), message
+
+
+def test_a_wrong_type_names_file_line_and_field(tmp_path: Path):
+    text = "model:\n  model_config:\n    num_layers: three\n    hidden_size: 2048\n    num_heads: 8\n"
+    message = error_of(text, tmp_path)
+    assert message == (f"{tmp_path / 'job.yaml'}:3: model.model_config.num_layers: "
+                       "expected an integer, got 'three'")
+
+
+def test_every_wrong_field_is_reported_at_once(tmp_path: Path):
+    text = ("model:\n  model_config:\n    num_layers: 3\n    hidden_size: 2.5\n    num_heads: 8\n"
+            "parallel_config:\n  use_seq_parallel: yes please\n")
+    lines = error_of(text, tmp_path).splitlines()
+    assert [line.split(": ", 2)[1] for line in lines] == [
+        "model.model_config.hidden_size", "parallel_config.use_seq_parallel"]
+    assert lines[0].startswith(f"{tmp_path / 'job.yaml'}:4: ")
+
+
+def test_an_unknown_dialect_is_one_clear_error(tmp_path: Path):
+    message = error_of("trainer:\n  type: CausalLanguageModelingTrainer\n", tmp_path)
+    assert message.startswith(f"{tmp_path / 'job.yaml'}:1: unknown config dialect")
+    assert "model.model_config" in message and "parallelism" in message
+
+
+def test_a_missing_required_field_names_it(tmp_path: Path):
+    text = "seed: 0\nmodel:\n  model_config:\n    num_layers: 3\n    hidden_size: 2048\n"
+    message = error_of(text, tmp_path)
+    assert message == (f"{tmp_path / 'job.yaml'}:3: model.model_config.num_heads: "
+                       "missing: model.model_config.num_heads is required in the research dialect")
+
+
+def test_a_section_of_the_wrong_shape_is_reported_once(tmp_path: Path):
+    text = ("model:\n  model_config:\n    num_layers: 3\n    hidden_size: 2048\n    num_heads: 8\n"
+            "moe_config: 16\n")
+    message = error_of(text, tmp_path)
+    assert message == f"{tmp_path / 'job.yaml'}:6: moe_config: expected a mapping, got 16 (int)"
+
+
+def test_an_unknown_override_path_names_the_nearest_key():
+    with pytest.raises(SourceError) as caught:
+        derive(TEMPLATE_671B, ["model.model_config.num_layer=3"])
+    line = TEMPLATE_671B.read_text().splitlines().index("  model_config:") + 1
+    assert str(caught.value) == (
+        f"{TEMPLATE_671B}:{line}: model.model_config.num_layer: no key 'num_layer' under model.model_config; "
+        "nearest existing key: model.model_config.num_layers")
+
+
+@pytest.mark.parametrize(("override", "expected"), [
+    ("model.model_config.num_layers", "expected PATH=VALUE"),
+    ("model..x=1", "expected PATH=VALUE"),
+    ("model.model_config.offset=[1, 2", "value is not valid YAML"),
+    ("callbacks[7].type=X", "callbacks has 3 items; no index 7"),
+    ("seed.x=1", "seed is a value; cannot take 'x'"),
+    ("zzz=1", "no key 'zzz' under the top level; it has: seed,"),
+])
+def test_bad_overrides_say_what_is_wrong(override: str, expected: str):
+    with pytest.raises(SourceError) as caught:
+        derive(TEMPLATE_671B, [override])
+    assert expected in str(caught.value)
+
+
+def test_several_bad_overrides_are_reported_together_and_nothing_is_returned():
+    with pytest.raises(SourceError) as caught:
+        derive(TEMPLATE_671B, ["moe_config.expert_nums=8", "parallel_config.pipeline=4"])
+    assert [p.field for p in caught.value.problems] == ["moe_config.expert_nums", "parallel_config.pipeline"]
