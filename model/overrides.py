@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import yaml
 from ruamel.yaml import YAML
 from ruamel.yaml.comments import CommentedMap, CommentedSeq
 from ruamel.yaml.error import YAMLError
@@ -86,20 +87,20 @@ def _parse_path(name: str) -> FieldPath | None:
 
 def round_trip_yaml() -> YAML:
     """The one YAML reader/writer for derived configs, in MindFormers' style (`True`, indented lists)."""
-    yaml = YAML(typ="rt")
-    yaml.preserve_quotes = True
-    yaml.width = 4096
-    yaml.indent(mapping=2, sequence=4, offset=2)
+    writer = YAML(typ="rt")
+    writer.preserve_quotes = True
+    writer.width = 4096
+    writer.indent(mapping=2, sequence=4, offset=2)
     # read by ruamel's represent_bool, but not declared on YAML
-    yaml.boolean_representation = ["False", "True"]  # type: ignore[attr-defined]
-    return yaml
+    writer.boolean_representation = ["False", "True"]  # type: ignore[attr-defined]
+    return writer
 
 
 def apply_overrides(text: str, source: str, overrides: Sequence[Override]) -> str:
     """`text` with every override applied, everything else written back as it was."""
-    yaml = round_trip_yaml()
+    rt = round_trip_yaml()
     try:
-        document = yaml.load(text)
+        document = rt.load(text)
     except YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         line = mark.line + 1 if mark is not None else None
@@ -114,7 +115,7 @@ def apply_overrides(text: str, source: str, overrides: Sequence[Override]) -> st
     if problems:
         raise SourceError(problems)
     out = io.StringIO()
-    yaml.dump(document, out)
+    rt.dump(document, out)
     return out.getvalue()
 
 
@@ -184,12 +185,36 @@ def _anchor_of(value: Any) -> str | None:
 
 def _parse_value(override: Override, anchor: str | None) -> Any:
     """The value as YAML would type it; carrying `anchor` when it replaces an anchored value."""
-    text = override.value_text
+    text = mindformers_scalar(override.value_text)
     try:
         return round_trip_yaml().load(f"&{anchor} {text}" if anchor else text)
     except YAMLError as exc:
         raise SourceError([Problem(SET_SOURCE, None, dotted(override.path),
                                    f"value is not valid YAML: {text!r}")]) from exc
+
+
+def mindformers_scalar(text: str) -> str:
+    """A scalar written so that MindFormers (PyYAML, YAML 1.1) reads what a person meant by it.
+
+    PyYAML reads `1e-5` as a string (a float needs a dot and a signed exponent: `1.0e-5`), and
+    `yes`/`on` as booleans; these are written `1.0e-5` and `True`. Other text is left as written.
+    """
+    stripped = text.strip()
+    try:
+        meant = yaml.safe_load(stripped)
+    except yaml.YAMLError:
+        return text  # ruamel reports it with the override's path
+    if isinstance(meant, bool):
+        return str(meant)
+    if isinstance(meant, str) and _FLOAT_TEXT.fullmatch(stripped):
+        mantissa, _, exponent = stripped.lower().partition("e")
+        mantissa = mantissa if "." in mantissa else f"{mantissa}.0"
+        exponent = exponent if exponent[:1] in ("+", "-") else f"+{exponent}"
+        return f"{mantissa}e{exponent}"
+    return text
+
+
+_FLOAT_TEXT = re.compile(r"[-+]?(\d+\.?\d*|\.\d+)[eE][-+]?\d+")
 
 
 def _replace_everywhere(node: Any, old: Any, new: Any) -> None:

@@ -195,6 +195,16 @@ def test_booleans_are_written_the_mindformers_way():
     assert "true" not in written and "false" not in written
 
 
+@pytest.mark.parametrize(("text", "written", "read"), [
+    ("1e-5", "1.0e-5", 1e-5), ("2E4", "2.0e+4", 2e4), ("1.5e-3", "1.5e-3", 1.5e-3), ("yes", "True", True),
+    ("off", "False", False), ("'yes'", "'yes'", "yes"), ("0.001", "0.001", 0.001),
+])
+def test_override_scalars_are_written_so_mindformers_reads_what_was_meant(text: str, written: str, read):
+    derived = derive_text(TEMPLATE_671B, [f"lr_schedule.learning_rate={text}"])
+    assert f"  learning_rate: {written}\n" in derived
+    assert yaml.safe_load(derived)["lr_schedule"]["learning_rate"] == read
+
+
 # --- bad input --------------------------------------------------------------------------------------
 
 
@@ -274,3 +284,13 @@ def test_several_bad_overrides_are_reported_together_and_nothing_is_returned():
     with pytest.raises(SourceError) as caught:
         derive(TEMPLATE_671B, ["moe_config.expert_nums=8", "parallel_config.pipeline=4"])
     assert [p.field for p in caught.value.problems] == ["moe_config.expert_nums", "parallel_config.pipeline"]
+
+
+def test_a_malformed_template_is_reported_with_its_line(tmp_path: Path):
+    template = tmp_path / "t.yaml"
+    template.write_text("a: 1\nb: [2\nc: 3\n")
+    with pytest.raises(SourceError) as caught:
+        derive(template, ["a=2"])
+    assert re.match(rf"{re.escape(str(template))}:\d+: not valid YAML", str(caught.value))
+    with pytest.raises(SourceError, match="cannot read"):
+        derive(tmp_path / "missing.yaml", ["a=2"])
