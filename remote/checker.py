@@ -6,7 +6,15 @@ import time
 from collections.abc import Sequence
 
 from remote.fanout import map_nodes
-from remote.health import NodeHealth, assess, carry_static, keep_last_good, with_drift
+from remote.health import (
+    Finding,
+    NodeHealth,
+    Status,
+    assess,
+    carry_static,
+    keep_last_good,
+    with_drift,
+)
 from remote.inventory import NodeSpec
 from remote.pool import NodePool
 from remote.probe import run_probe
@@ -49,6 +57,13 @@ class ClusterChecker:
         return reports
 
     def _check_one(self, node: NodeSpec) -> NodeHealth:
+        try:
+            return self._probe_and_judge(node)
+        except Exception as exc:  # noqa: BLE001 - one node's surprise must not blank the whole fleet
+            return NodeHealth(node.name, node.host, Status.UNKNOWN,
+                              (Finding(Status.UNKNOWN, f"internal error while checking: {exc!r}"),))
+
+    def _probe_and_judge(self, node: NodeSpec) -> NodeHealth:
         previous = self._last.get(node.name)
         full = time.monotonic() - self._full_at.get(node.name, -self.static_every) >= self.static_every
         probe = run_probe(self.pool.transport(node), timeout=self.timeout, full=full)

@@ -10,7 +10,8 @@ from enum import Enum
 from remote import nodeset
 from remote.inventory import HealthThresholds, NodeSpec
 from remote.probe import ProbeOutput
-from remote.probes.hccn import parse_ip, parse_link, parse_net_health
+from remote.probes import UNKNOWN
+from remote.probes.hccn import LinkStatus, NetHealth, parse_ip, parse_link, parse_net_health
 from remote.probes.npusmi import (
     Npu,
     NpuProcess,
@@ -125,6 +126,10 @@ def assess(
                       expected_npus=node.devices if node.backend == "npu" else 0)
     if probe.result.error is not None:
         return replace(base, findings=(Finding(Status.UNREACHABLE, probe.result.message),))
+    if not probe.sections:
+        why = _first_line(probe.result.stderr) or _first_line(probe.result.stdout) or "no output"
+        failed = Finding(Status.FAIL, f"probe did not run (exit {probe.result.exit_code}): {why}")
+        return replace(base, status=Status.FAIL, findings=(failed,))
     findings: list[Finding] = []
     system = _system(node, probe, thresholds, findings)
     npus: tuple[NpuReport, ...] = ()
@@ -191,6 +196,7 @@ def _npus(
     if not info.parsed:
         findings.append(Finding(Status.UNKNOWN, f"npu-smi: {info.problem}"))
         return (), None
+    findings.extend(Finding(Status.WARN, f"npu-smi: {warning}") for warning in info.warnings)
     reports = tuple(_npu(npu, info.processes, thresholds, own_pids) for npu in info.npus)
     for report in reports:
         findings.extend(Finding(report.status, f"NPU {report.npu.id}: {r}") for r in report.reasons)
@@ -221,33 +227,41 @@ def _npu(
 
 
 def _links(node: NodeSpec, probe: ProbeOutput, findings: list[Finding]) -> tuple[LinkReport, ...]:
-    if node.devices and probe.exit_code("link 0") == 127:
+    devices = sorted(int(name.split()[1]) for name in probe.sections if name.startswith("link "))
+    if node.devices and not devices:
+        findings.append(Finding(Status.UNKNOWN, "links not read: the probe ran out of time before them"))
+        return ()
+    if any(probe.exit_code(f"link {d}") == 127 for d in devices):
         findings.append(Finding(Status.FAIL, "hccn_tool not found: links cannot be checked"))
         return ()
     reports = []
     problems: dict[tuple[Status, str], list[int]] = {}
-    for device in range(node.devices):
-        link = parse_link(probe.text(f"link {device}")).state
+    for device in devices:
+        link = parse_link(probe.text(f"link {device}"))
         health = parse_net_health(probe.text(f"net_health {device}"))
-        status, problem = _link_problem(link, health.word, health.ok)
+        status, problem = _link_problem(link, health)
         if problem:
             problems.setdefault((status, problem), []).append(device)
         ip = parse_ip(probe.text(f"ip {device}")).ip
-        reports.append(LinkReport(device, link, health.word, ip, status))
+        reports.append(LinkReport(device, link.state, health.word, ip, status))
     # eight links down on one node is one problem to a person, not eight lines
     findings.extend(Finding(status, f"{_devices(devices)} {problem}")
                     for (status, problem), devices in problems.items())
     return tuple(reports)
 
 
-def _link_problem(link: str, word: str, ok: bool) -> tuple[Status, str]:
-    if link != "UP":
-        return Status.FAIL, link
-    if word == "Init":
+def _link_problem(link: LinkStatus, health: NetHealth) -> tuple[Status, str]:
+    if link.state == "DOWN":
+        return Status.FAIL, "DOWN"
+    if link.state != "UP":
+        return Status.UNKNOWN, f"state unknown: {link.problem or link.state}"
+    if health.word == "Init":
         # the normal state of a NIC whose peer-detect address was never set: cannot be verified
         return Status.WARN, "net_health Init (no detect IP set)"
-    if not ok:
-        return Status.FAIL, f"net_health {word}"
+    if health.word == UNKNOWN:
+        return Status.UNKNOWN, f"net_health unknown: {health.problem}"
+    if not health.ok:
+        return Status.FAIL, f"net_health {health.word}"
     return Status.OK, ""
 
 
@@ -258,12 +272,22 @@ def _devices(devices: list[int]) -> str:
 
 
 def _clock_bounds(probe: ProbeOutput) -> tuple[float | None, float | None]:
-    """The node's clock read at some moment between sending and receiving: offset lies in [low, high]."""
-    try:
-        remote = float(probe.text("clock").strip())
-    except ValueError:
+    """The node's clock read when the probe began and when it ended: the offset lies in [low, high].
+
+    The first reading happened after we sent, the last before we received; a probe cut short by
+    its budget has no last reading, and the bound is looser.
+    """
+    start, end = _seconds(probe.text("clock")), _seconds(probe.text("clock_end"))
+    if start is None:
         return None, None
-    return remote - probe.received_at, remote - probe.sent_at
+    return (end if end is not None else start) - probe.received_at, start - probe.sent_at
+
+
+def _seconds(text: str) -> float | None:
+    try:
+        return float(text.strip())
+    except ValueError:
+        return None
 
 
 def _clock_offset(probe: ProbeOutput) -> float | None:
@@ -369,6 +393,6 @@ def summarize(reports: Sequence[NodeHealth]) -> FleetSummary:
         npus=sum(max(r.expected_npus, len(r.npus)) for r in reports),
         npus_ok=sum(n.status is Status.OK for r in reports if not r.stale for n in r.npus),
         links=len(links),
-        links_down=sum(link.link != "UP" for link in links),
+        links_down=sum(link.link == "DOWN" for link in links),
         unreachable=sum(r.status is Status.UNREACHABLE for r in reports),
     )

@@ -8,6 +8,7 @@ import selectors
 import shutil
 import signal
 import subprocess
+import threading
 import time
 from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
@@ -33,6 +34,8 @@ from remote.transport import (
 class LocalTransport(Transport):
     def __init__(self, node: NodeSpec) -> None:
         self.node = node
+        self._running: set[subprocess.Popen[bytes]] = set()
+        self._lock = threading.Lock()
 
     def run(
         self,
@@ -49,6 +52,16 @@ class LocalTransport(Transport):
         process = self._spawn(argv, env, cwd, stdin is not None)
         if isinstance(process, RunResult):
             return process
+        with self._lock:
+            self._running.add(process)
+        try:
+            return self._wait(process, text, limit, stdin, started)
+        finally:
+            with self._lock:
+                self._running.discard(process)
+
+    def _wait(self, process: subprocess.Popen[bytes], text: str, limit: float, stdin: bytes | None,
+              started: float) -> RunResult:
         try:
             out, err = process.communicate(stdin, timeout=limit)
         except subprocess.TimeoutExpired:
@@ -100,7 +113,11 @@ class LocalTransport(Transport):
         return _copy_atomically(self.node.name, Path(os.path.expanduser(remote)), Path(local))
 
     def close(self) -> None:
-        """Nothing is held open between commands."""
+        """Kill what is still running: quitting must not wait for a slow command."""
+        with self._lock:
+            running = list(self._running)
+        for process in running:
+            _kill_group(process)
 
 
 class LocalStream(CommandStream):

@@ -82,3 +82,28 @@ def test_a_node_that_stops_answering_keeps_its_last_values_marked_stale():
     assert kept.reasons == lost.reasons
     summary = summarize([kept, health(npu_node("node1"), "healthy")])
     assert summary.text == "1/2 nodes OK · 8/16 NPUs · 1 unreachable"
+
+
+def test_a_probe_that_did_not_run_says_why():
+    from remote.transport import RunResult
+    probe = replace(probe_output(NODE, "healthy"), sections={},
+                    result=RunResult("node0", "sh -c <probe>", 127, "", "sh: 1: timeout: not found\n", 0.1))
+    report = assess(NODE, probe, HealthThresholds())
+    assert report.status is Status.FAIL
+    assert report.reasons == ("probe did not run (exit 127): sh: 1: timeout: not found",)
+
+
+def test_an_unreadable_link_is_unknown_not_down():
+    probe = with_section(probe_output(NODE, "healthy"), "link 3", "", 124)
+    report = assess(NODE, probe, HealthThresholds())
+    assert report.status is Status.UNKNOWN
+    assert any(r.startswith("link 3 state unknown") for r in report.reasons), report.reasons
+    assert summarize([report]).links_down == 0
+
+
+def test_clock_offset_uses_both_readings():
+    at = CLOCK
+    probe = replace(probe_output(NODE, "healthy", at), sent_at=at - 3, received_at=at + 3)
+    probe = with_section(with_section(probe, "clock", f"{at - 2:.3f}"), "clock_end", f"{at + 2:.3f}")
+    report = assess(NODE, probe, HealthThresholds())
+    assert report.system is not None and report.system.clock_offset_s == 0.0

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import json
 import time
 
 from rich.console import Console, Group
@@ -76,7 +77,12 @@ def _show(out: Console, args: argparse.Namespace, cluster: Cluster, nodes: tuple
           reports: list[NodeHealth]) -> None:
     summary = summarize(reports)
     if args.json:
-        print_json(check_document(cluster.name, reports, summary))
+        document = check_document(cluster.name, reports, summary)
+        if args.watch:
+            # one document per line, so a consumer can read the stream line by line
+            print(json.dumps(document), flush=True)
+        else:
+            print_json(document)
         return
     devices = {n.name: n.devices for n in nodes}
     parts = [node_table(cluster.name, summary.text, reports, devices, out.width)]
@@ -124,7 +130,7 @@ def npu_table(report: NodeHealth) -> Table:
         processes = ", ".join(f"{p.pid} {p.name}".strip() for p in n.processes)
         table.add_row(
             str(npu.id), str(npu.chip), escape(npu.name), f"[{STATUS_STYLE[n.status]}]{npu.health}[/]",
-            f"{npu.hbm_used_mb}/{npu.hbm_total_mb}", _num(npu.temp_c), _num(npu.power_w),
+            f"{_num(npu.hbm_used_mb)}/{_num(npu.hbm_total_mb)}", _num(npu.temp_c), _num(npu.power_w),
             _num(npu.aicore_pct), escape(processes), escape("; ".join(n.reasons)),
         )
     return table

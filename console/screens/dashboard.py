@@ -80,7 +80,7 @@ class DashboardScreen(Screen[None]):
                 yield NodeTable({n.name: n.devices for n in nodes}, id="node-table")
                 yield FleetView([FleetNode(n.name, n.devices, n.backend == "cpu") for n in nodes],
                                 temperature_c=self.cluster.health.temperature_c, id="fleet")
-            yield Static("", id="reasons")
+            yield Static("", id="reasons", markup=False)
         yield HealthPoller(self._source, interval=self._interval, clock=self._clock, id="poller")
         yield Footer()
 
