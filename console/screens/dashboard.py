@@ -69,6 +69,7 @@ class DashboardScreen(Screen[None]):
         self._clock = clock
         self.snapshot: HealthSnapshot | None = None
         self._round_began: float | None = None  # monotonic
+        self._checked_text = ""
 
     def compose(self) -> ComposeResult:
         nodes = self.cluster.nodes
@@ -94,7 +95,10 @@ class DashboardScreen(Screen[None]):
 
     def _show_checked(self) -> None:
         running = time.monotonic() - self._round_began if self._round_began is not None else None
-        self.query_one("#checked", Static).update(checked_line(self.snapshot, running))
+        line = checked_line(self.snapshot, running)
+        if line != self._checked_text:  # the clock ticks every second; redraw only on change
+            self._checked_text = line
+            self.query_one("#checked", Static).update(line)
 
     def on_health_poller_checked(self, message: HealthPoller.Checked) -> None:
         snapshot = self.snapshot = message.snapshot
