@@ -1,0 +1,188 @@
+"""Parallel-layout and model-shape checks of a job config against the devices it will run on.
+
+Each rule gives the field a person must change, how bad it is, and what would be valid, so a
+mistake shows up here, in a second, instead of at launch on 128 servers minutes later.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal
+
+from model.config import JobSpec, ModelSpec, ParallelSpec
+
+Severity = Literal["error", "warning"]
+
+# Where each spec field lives when the file does not say (research-era names, the tutorial's).
+DEFAULT_PATHS = {
+    "parallel.data_parallel": "parallel_config.data_parallel",
+    "parallel.model_parallel": "parallel_config.model_parallel",
+    "parallel.pipeline_stage": "parallel_config.pipeline_stage",
+    "parallel.expert_parallel": "parallel_config.expert_parallel",
+    "parallel.context_parallel": "parallel_config.context_parallel",
+    "parallel.micro_batch_num": "parallel_config.micro_batch_num",
+    "parallel.optimizer_weight_shard_size": "parallel.parallel_optimizer_config.optimizer_weight_shard_size",
+    "model.num_layers": "model.model_config.num_layers",
+    "model.offset": "model.model_config.offset",
+    "model.first_k_dense_replace": "moe_config.first_k_dense_replace",
+    "model.n_routed_experts": "moe_config.expert_num",
+    "model.num_heads": "model.model_config.num_heads",
+    "model.vocab_size": "model.model_config.vocab_size",
+    "model.seq_length": "model.model_config.seq_length",
+}
+
+
+@dataclass(frozen=True)
+class ConfigProblem:
+    path: str
+    """The dotted path in the config file (its own dialect's name for the field)."""
+    severity: Severity
+    message: str
+    line: int | None = None
+
+    def __str__(self) -> str:
+        where = f":{self.line}" if self.line else ""
+        return f"{self.severity}{where}: {self.path}: {self.message}"
+
+
+class _Report:
+    """Collects problems, naming each field as the job's own file names it."""
+
+    def __init__(self, job: JobSpec) -> None:
+        self.job = job
+        self.problems: list[ConfigProblem] = []
+
+    def add(self, spec_field: str, severity: Severity, message: str) -> None:
+        location = self.job.location(spec_field)
+        path = location.path if location else DEFAULT_PATHS.get(spec_field, spec_field)
+        self.problems.append(ConfigProblem(path, severity, message, location.line if location else None))
+
+
+def validate(job: JobSpec, *, nodes: int, devices_per_node: int) -> list[ConfigProblem]:
+    """Every problem of `job` on `nodes` servers with `devices_per_node` devices each."""
+    report = _Report(job)
+    _check_device_count(report, job.parallel, nodes * devices_per_node, nodes, devices_per_node)
+    _check_experts(report, job.model, job.parallel)
+    _check_tensor_parallel(report, job.model, job.parallel)
+    _check_pipeline(report, job.model, job.parallel)
+    _check_optimizer_shard(report, job.parallel, devices=nodes * devices_per_node)
+    return report.problems
+
+
+def data_parallel(parallel: ParallelSpec, devices: int) -> int:
+    """The data-parallel size, resolving -1 (pynative: "whatever the other axes leave")."""
+    if parallel.data_parallel != -1:
+        return parallel.data_parallel
+    others = parallel.model_parallel * parallel.pipeline_stage * parallel.context_parallel
+    return devices // others if others and devices % others == 0 else 0
+
+
+def _check_device_count(report: _Report, parallel: ParallelSpec, devices: int, nodes: int,
+                        per_node: int) -> None:
+    dp = data_parallel(parallel, devices)
+    others = parallel.model_parallel * parallel.pipeline_stage * parallel.context_parallel
+    if dp * others == devices:
+        return
+    axes = f"data_parallel x model_parallel x pipeline_stage x context_parallel ({dp or '?'} x " \
+           f"{parallel.model_parallel} x {parallel.pipeline_stage} x {parallel.context_parallel} = " \
+           f"{dp * others})"
+    fix = (f"; set data_parallel to {devices // others}" if devices % others == 0
+           else f"; {devices} is not a multiple of the other axes ({others})")
+    report.add("parallel.data_parallel", "error",
+               f"{axes} must equal the devices the job uses ({nodes} node{'s' * (nodes > 1)} x "
+               f"{per_node} = {devices}){fix}")
+
+
+def _check_experts(report: _Report, model: ModelSpec, parallel: ParallelSpec) -> None:
+    moe_layers = model.num_layers - model.first_k_dense_replace
+    if model.n_routed_experts and model.first_k_dense_replace >= model.num_layers:
+        report.add("model.first_k_dense_replace", "error",
+                   f"first_k_dense_replace ({model.first_k_dense_replace}) must be below num_layers "
+                   f"({model.num_layers}), or no layer is MoE")
+    if not model.n_routed_experts or moe_layers <= 0:
+        return
+    ep = parallel.expert_parallel
+    if model.n_routed_experts % ep:
+        report.add("parallel.expert_parallel", "error",
+                   f"expert_num ({model.n_routed_experts}) must be divisible by expert_parallel ({ep}); "
+                   f"valid: {_divisors(model.n_routed_experts)}")
+    dp_mp = parallel.data_parallel * parallel.model_parallel
+    if parallel.data_parallel > 0 and dp_mp % ep:
+        report.add("parallel.expert_parallel", "error",
+                   f"expert_parallel ({ep}) must divide data_parallel x model_parallel ({dp_mp})")
+
+
+def _check_tensor_parallel(report: _Report, model: ModelSpec, parallel: ParallelSpec) -> None:
+    mp = parallel.model_parallel
+    if model.num_heads % mp:
+        report.add("parallel.model_parallel", "error",
+                   f"num_heads ({model.num_heads}) must be divisible by model_parallel ({mp})")
+    if model.vocab_size % mp:
+        report.add("parallel.model_parallel", "error",
+                   f"vocab_size ({model.vocab_size}) must be divisible by model_parallel ({mp})")
+    if parallel.use_seq_parallel and model.seq_length % mp:
+        report.add("model.seq_length", "error",
+                   f"with sequence parallel on, seq_length ({model.seq_length}) must be divisible by "
+                   f"model_parallel ({mp})")
+    if model.seq_length % parallel.context_parallel:
+        report.add("model.seq_length", "error",
+                   f"seq_length ({model.seq_length}) must be divisible by context_parallel "
+                   f"({parallel.context_parallel})")
+
+
+def _check_pipeline(report: _Report, model: ModelSpec, parallel: ParallelSpec) -> None:
+    pp = parallel.pipeline_stage
+    if pp > model.num_layers:
+        report.add("parallel.pipeline_stage", "error",
+                   f"pipeline_stage ({pp}) cannot exceed num_layers ({model.num_layers})")
+        return
+    if pp > 1 and parallel.micro_batch_num < pp:
+        report.add("parallel.micro_batch_num", "error",
+                   f"micro_batch_num ({parallel.micro_batch_num}) must be at least pipeline_stage ({pp}), "
+                   f"or stages sit idle; set it to {pp} or more")
+    problem = offset_problem(model, parallel)
+    if problem:
+        report.add("model.offset", "error", problem)
+
+
+def offset_problem(model: ModelSpec, parallel: ParallelSpec) -> str | None:
+    """Why `offset` does not fit the pipeline, or None.
+
+    A single number is always placeable (MindFormers spreads the layers itself). A list needs one
+    number per stage (one list per stage per interleave chunk). How MindFormers sums a list
+    against num_layers (and the MTP layer) is not checked here: the published configs are the
+    only reference we have for it.
+    """
+    pp, chunks = parallel.pipeline_stage, parallel.pp_interleave_num
+    offset = model.offset
+    if isinstance(offset, int):
+        return None
+    rows: list[object] = list(offset) if chunks > 1 else [offset]
+    shape_ok = len(rows) == chunks and all(isinstance(row, tuple) and len(row) == pp for row in rows)
+    if shape_ok:
+        return None
+    shape = f"{chunks} lists of {pp} numbers" if chunks > 1 else f"{pp} numbers"
+    return f"offset must be one number, or {shape} (one per pipeline stage); got {list(offset)}"
+
+
+def _check_optimizer_shard(report: _Report, parallel: ParallelSpec, devices: int) -> None:
+    shard = parallel.optimizer_weight_shard_size
+    dp = data_parallel(parallel, devices)
+    if shard == -1 or dp <= 0:
+        return
+    if shard < 1 or shard & (shard - 1):
+        report.add("parallel.optimizer_weight_shard_size", "error",
+                   f"optimizer_weight_shard_size ({shard}) must be -1 (the whole data-parallel group) "
+                   f"or a power of two")
+    elif shard > dp:
+        report.add("parallel.optimizer_weight_shard_size", "warning",
+                   f"optimizer_weight_shard_size ({shard}) is larger than data_parallel ({dp}): "
+                   f"optimizer states are sharded over {dp} devices only")
+    elif dp % shard:
+        report.add("parallel.optimizer_weight_shard_size", "error",
+                   f"optimizer_weight_shard_size ({shard}) must divide data_parallel ({dp})")
+
+
+def _divisors(number: int) -> str:
+    found = [d for d in range(1, min(number, 256) + 1) if number % d == 0]
+    return ", ".join(map(str, found))

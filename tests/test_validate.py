@@ -1,0 +1,92 @@
+"""Parallel-layout validation: each rule both ways, with the field and the fix in the message."""
+
+from dataclasses import replace
+from pathlib import Path
+
+import pytest
+
+from model.config import JobSpec, ParallelSpec, load_spec
+from model.validate import validate
+
+JOBS = Path(__file__).resolve().parent.parent / "configs" / "jobs"
+
+
+@pytest.fixture(scope="module")
+def tutorial_1b() -> JobSpec:
+    return load_spec(JOBS / "pretrain_deepseek3_1b.yaml")
+
+
+def errors(job: JobSpec, nodes: int = 1, devices: int = 8) -> list[str]:
+    return [str(p) for p in validate(job, nodes=nodes, devices_per_node=devices) if p.severity == "error"]
+
+
+def with_parallel(job: JobSpec, **changes: object) -> JobSpec:
+    return replace(job, parallel=replace(job.parallel, **changes))
+
+
+def with_model(job: JobSpec, **changes: object) -> JobSpec:
+    return replace(job, model=replace(job.model, **changes))
+
+
+def test_the_tutorial_1b_config_fits_one_8_npu_node(tutorial_1b: JobSpec):
+    assert errors(tutorial_1b) == []
+
+
+def test_on_two_nodes_it_names_data_parallel_and_the_fix(tutorial_1b: JobSpec):
+    [problem] = validate(tutorial_1b, nodes=2, devices_per_node=8)[:1]
+    assert problem.path == "parallel_config.data_parallel" and problem.severity == "error"
+    assert problem.line is not None and "set data_parallel to 4" in problem.message
+    assert "(2 nodes x 8 = 16)" in problem.message
+
+
+def test_the_671b_template_fits_128_servers_and_not_one():
+    job = load_spec(JOBS / "pretrain_deepseek3_671b.yaml")
+    assert errors(job, nodes=128) == []
+    assert any("8 is not a multiple of the other axes" in e for e in errors(job, nodes=1))
+
+
+def test_pynative_minus_one_takes_the_rest(tutorial_1b: JobSpec):
+    assert errors(with_parallel(tutorial_1b, data_parallel=-1), nodes=2) == []
+
+
+@pytest.mark.parametrize(("changes", "expected"), [
+    ({"expert_parallel": 3}, "expert_num (16) must be divisible by expert_parallel (3)"),
+    ({"expert_parallel": 8}, "expert_parallel (8) must divide data_parallel x model_parallel (4)"),
+    ({"micro_batch_num": 1}, "micro_batch_num (1) must be at least pipeline_stage (2)"),
+    ({"optimizer_weight_shard_size": 3}, "must be -1 (the whole data-parallel group) or a power of two"),
+])
+def test_parallel_rules(tutorial_1b: JobSpec, changes: dict[str, object], expected: str):
+    found = errors(with_parallel(tutorial_1b, **changes))
+    assert any(expected in e for e in found), found
+
+
+def test_tensor_parallel_must_split_heads_vocab_and_sequence(tutorial_1b: JobSpec):
+    job = with_parallel(with_model(tutorial_1b, num_heads=6, vocab_size=129279, seq_length=4097),
+                        model_parallel=4, data_parallel=1, expert_parallel=1)
+    found = " | ".join(errors(job))
+    assert "num_heads (6) must be divisible by model_parallel (4)" in found
+    assert "vocab_size (129279) must be divisible by model_parallel (4)" in found
+    assert "seq_length (4097) must be divisible by model_parallel (4)" in found
+
+
+def test_pipeline_and_layer_rules(tutorial_1b: JobSpec):
+    deep = with_parallel(tutorial_1b, pipeline_stage=4, data_parallel=1, micro_batch_num=4, expert_parallel=1)
+    assert any("pipeline_stage (4) cannot exceed num_layers (3)" in e for e in errors(deep))
+    dense = with_model(tutorial_1b, first_k_dense_replace=3)
+    assert any("first_k_dense_replace (3) must be below num_layers (3)" in e for e in errors(dense))
+    listed = with_model(tutorial_1b, offset=(1, 0, 0))
+    assert any("offset must be one number, or 2 numbers" in e for e in errors(listed))
+    assert errors(with_model(tutorial_1b, offset=(1, 0))) == []
+
+
+def test_an_oversized_optimizer_shard_is_only_a_warning(tutorial_1b: JobSpec):
+    [warning] = [p for p in validate(tutorial_1b, nodes=1, devices_per_node=8) if p.severity == "warning"]
+    assert warning.path == "parallel.parallel_optimizer_config.optimizer_weight_shard_size"
+    assert "sharded over 2 devices only" in warning.message
+
+
+def test_defaulted_fields_are_named_as_the_research_layout_names_them():
+    job = load_spec(JOBS / "pretrain_deepseek3_1b.yaml")
+    job = replace(job, parallel=ParallelSpec(data_parallel=3), locations={})
+    [problem] = [p for p in validate(job, nodes=1, devices_per_node=8) if p.severity == "error"]
+    assert problem.path == "parallel_config.data_parallel" and problem.line is None
