@@ -2,6 +2,7 @@
 
 from dataclasses import replace
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -20,11 +21,11 @@ def errors(job: JobSpec, nodes: int = 1, devices: int = 8) -> list[str]:
     return [str(p) for p in validate(job, nodes=nodes, devices_per_node=devices) if p.severity == "error"]
 
 
-def with_parallel(job: JobSpec, **changes: object) -> JobSpec:
+def with_parallel(job: JobSpec, **changes: Any) -> JobSpec:
     return replace(job, parallel=replace(job.parallel, **changes))
 
 
-def with_model(job: JobSpec, **changes: object) -> JobSpec:
+def with_model(job: JobSpec, **changes: Any) -> JobSpec:
     return replace(job, model=replace(job.model, **changes))
 
 
@@ -55,7 +56,7 @@ def test_pynative_minus_one_takes_the_rest(tutorial_1b: JobSpec):
     ({"micro_batch_num": 1}, "micro_batch_num (1) must be at least pipeline_stage (2)"),
     ({"optimizer_weight_shard_size": 3}, "must be -1 (the whole data-parallel group) or a power of two"),
 ])
-def test_parallel_rules(tutorial_1b: JobSpec, changes: dict[str, object], expected: str):
+def test_parallel_rules(tutorial_1b: JobSpec, changes: dict[str, Any], expected: str):
     found = errors(with_parallel(tutorial_1b, **changes))
     assert any(expected in e for e in found), found
 
