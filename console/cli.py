@@ -9,7 +9,7 @@ from pathlib import Path
 
 from console import exitcodes
 from console.arguments import positive_seconds
-from console.commands import check, nodes, run, trust
+from console.commands import check, derive, nodes, run, trust
 from remote.inventory import Cluster, InventoryError, default_cluster_path, load_cluster
 
 COMMANDS = {
@@ -17,6 +17,7 @@ COMMANDS = {
     "check": check,
     "trust": trust,
     "nodes": nodes,
+    "derive": derive,
 }
 
 

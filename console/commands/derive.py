@@ -1,0 +1,67 @@
+"""`ascend-console derive`: a job config derived from a template by `--set` overrides, validated."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import tempfile
+from pathlib import Path
+
+from rich.markup import escape
+
+from console import exitcodes
+from console.jobargs import add_layout_arguments, job_layout
+from console.render import print_json, stderr_console
+from model.config import parse_spec
+from model.overrides import derive
+from model.validate import validate
+from remote.inventory import Cluster
+from remote.yamlsource import SourceError
+
+HELP = "write a job config derived from a template (comments and anchors kept) and validate it"
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("template", type=Path, help="the job config to start from")
+    parser.add_argument("-o", "--output", type=Path, required=True, help="where to write the result")
+    add_layout_arguments(parser)
+    parser.add_argument("--json", action="store_true", help="print the validation problems as JSON")
+
+
+def execute(args: argparse.Namespace, cluster: Cluster) -> int:
+    err = stderr_console()
+    try:
+        text = derive(args.template, args.set or [])
+        job = parse_spec(text, str(args.output))
+    except SourceError as exc:
+        for source_problem in exc.problems:
+            err.print(f"[red]error[/]: {escape(str(source_problem))}")
+        return exitcodes.CONFIG
+    write_atomically(args.output, text)
+    nodes, per_node = job_layout(args, cluster)
+    problems = validate(job, nodes=nodes, devices_per_node=per_node)
+    if args.json:
+        print_json({"output": str(args.output), "nodes": nodes, "devices_per_node": per_node,
+                    "problems": [{"path": p.path, "severity": p.severity, "message": p.message,
+                                  "line": p.line} for p in problems]})
+    else:
+        err.print(f"wrote {escape(str(args.output))}; checked for {nodes} node(s) x {per_node} devices")
+        for problem in problems:
+            style = "red" if problem.severity == "error" else "yellow"
+            err.print(f"[{style}]{problem.severity}[/]: {escape(str(args.output))}"
+                      f"{f':{problem.line}' if problem.line else ''}: {escape(problem.path)}: "
+                      f"{escape(problem.message)}")
+    return exitcodes.NODE_FAILED if any(p.severity == "error" for p in problems) else exitcodes.OK
+
+
+def write_atomically(path: Path, text: str) -> None:
+    """The file appears whole or not at all: a failed write never leaves half a config."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".part")
+    try:
+        with os.fdopen(handle, "w", encoding="utf-8") as out:
+            out.write(text)
+        os.replace(temporary, path)
+    except BaseException:
+        Path(temporary).unlink(missing_ok=True)
+        raise
