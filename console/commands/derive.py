@@ -10,7 +10,7 @@ from pathlib import Path
 from rich.markup import escape
 
 from console import exitcodes
-from console.jobargs import add_layout_arguments, job_layout
+from console.jobargs import add_layout_arguments, add_path_check_argument, job_layout, path_problems
 from console.render import print_json, stderr_console
 from model.config import parse_spec
 from model.overrides import derive
@@ -25,6 +25,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("template", type=Path, help="the job config to start from")
     parser.add_argument("-o", "--output", type=Path, required=True, help="where to write the result")
     add_layout_arguments(parser)
+    add_path_check_argument(parser)
     parser.add_argument("--json", action="store_true", help="print the validation problems as JSON")
 
 
@@ -40,6 +41,8 @@ def execute(args: argparse.Namespace, cluster: Cluster) -> int:
     write_atomically(args.output, text)
     nodes, per_node = job_layout(args, cluster)
     problems = validate(job, nodes=nodes, devices_per_node=per_node)
+    if args.check_paths:
+        problems += path_problems(job, cluster)
     if args.json:
         print_json({"output": str(args.output), "nodes": nodes, "devices_per_node": per_node,
                     "problems": [{"path": p.path, "severity": p.severity, "message": p.message,
