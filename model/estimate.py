@@ -1,0 +1,415 @@
+"""Parameter, memory and FLOP estimates for a DeepSeek-V3-shaped job: pure functions over the typed spec.
+
+Every formula, its source and where it is knowingly rough: docs/estimates.md.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+from model.config import JobSpec, ModelSpec, ParallelSpec, TrainingSpec
+
+GIB = 1 << 30
+HBM_910B_BYTES = 64 * GIB
+"""HBM per Ascend 910B NPU (64 GB)."""
+PEAK_FLOPS_910B_BF16 = 313e12
+"""Assumed dense bf16 peak per 910B NPU. An assumption (the variants differ), not a verified spec: pass
+your own `peak_flops_per_device` to `mfu`."""
+WORKSPACE_BYTES = 2 * GIB
+"""Allowance per device for what the formulas leave out: HCCL buffers, the framework's workspace,
+fragmentation, transient bf16 casts of fp32 weights."""
+
+DTYPE_BYTES = {"float32": 4, "fp32": 4, "float16": 2, "fp16": 2, "bfloat16": 2, "bf16": 2,
+               "float8": 1, "fp8": 1, "int8": 1}
+
+
+def dtype_bytes(name: str) -> int:
+    """Bytes per element of a MindSpore dtype name ('bfloat16', 'float32'); unknown names raise ValueError."""
+    try:
+        return DTYPE_BYTES[name.lower().removeprefix("mstype.")]
+    except KeyError:
+        known = ", ".join(sorted(DTYPE_BYTES))
+        raise ValueError(f"unknown dtype {name!r}; expected one of {known}") from None
+
+
+# ---------------------------------------------------------------- parameters
+
+
+@dataclass(frozen=True)
+class ParamCount:
+    """Parameters by part. `total` is the main model (MTP excluded), as the DeepSeek-V3 report counts."""
+
+    embedding: int
+    attention: int
+    """MLA in every main-model layer, including its two latent RMSNorms (q and kv)."""
+    dense_mlp: int
+    routed_experts: int
+    shared_experts: int
+    router: int
+    """Router weights (n_routed x hidden) plus the per-expert selection bias b_i, per MoE layer."""
+    norms: int
+    """The two per-layer RMSNorms (before attention, before the MLP) and the final norm."""
+    output_head: int
+    mtp: int
+    """All MTP modules: per module the 2d x d projection, two RMSNorms, one full MoE block and its own
+    output norm. Embedding and head are shared with the main model, so not counted here."""
+    total: int
+    total_with_mtp: int
+    activated: int
+    """Per token: attention + dense MLP + shared experts + top-k routed experts + router + norms + head.
+    The embedding is a lookup, not counted (the convention that gives the report's 37B)."""
+    checkpoint_mtp_copies: int
+    """Embedding + head copies the released checkpoint stores with each MTP module (685B = total_with_mtp
+    plus these); not parameters of their own."""
+
+
+def mla_params(model: ModelSpec) -> int:
+    """One layer's MLA: the reference's per-layer formula, latent norms included."""
+    m = model
+    qk = m.qk_nope_head_dim + m.qk_rope_head_dim
+    return (m.hidden_size * m.q_lora_rank + m.q_lora_rank
+            + m.q_lora_rank * m.num_heads * qk
+            + m.hidden_size * (m.kv_lora_rank + m.qk_rope_head_dim) + m.kv_lora_rank
+            + m.kv_lora_rank * m.num_heads * (m.qk_nope_head_dim + m.v_head_dim)
+            + m.num_heads * m.v_head_dim * m.hidden_size)
+
+
+def expert_params(model: ModelSpec) -> int:
+    """One SwiGLU expert: gate, up and down matrices of hidden x moe_intermediate."""
+    return 3 * model.hidden_size * model.moe_intermediate_size
+
+
+def router_params(model: ModelSpec) -> int:
+    """One MoE layer's router: n_routed x hidden weights plus the n_routed selection biases."""
+    return model.n_routed_experts * model.hidden_size + model.n_routed_experts
+
+
+def moe_block_params(model: ModelSpec) -> int:
+    """One MoE feed-forward: every routed expert, the shared experts and the router."""
+    return (model.n_routed_experts + model.n_shared_experts) * expert_params(model) + router_params(model)
+
+
+def mtp_module_params(model: ModelSpec) -> int:
+    """One MTP module: projection 2d x d, two RMSNorms, one MoE transformer block, its own final norm."""
+    d = model.hidden_size
+    block = mla_params(model) + 2 * d + moe_block_params(model)
+    return 2 * d * d + 2 * d + block + d
+
+
+def count_params(model: ModelSpec) -> ParamCount:
+    """Every weight of the model, by part; see ParamCount for the conventions."""
+    m = model
+    dense_layers = min(m.first_k_dense_replace, m.num_layers)
+    moe_layers = m.num_layers - dense_layers
+    embedding = output_head = m.vocab_size * m.hidden_size
+    attention = m.num_layers * mla_params(m)
+    dense_mlp = dense_layers * 3 * m.hidden_size * m.intermediate_size
+    routed = moe_layers * m.n_routed_experts * expert_params(m)
+    shared = moe_layers * m.n_shared_experts * expert_params(m)
+    router = moe_layers * router_params(m)
+    norms = (2 * m.num_layers + 1) * m.hidden_size
+    total = embedding + attention + dense_mlp + routed + shared + router + norms + output_head
+    mtp = m.mtp_depth * mtp_module_params(m)
+    activated_routed = moe_layers * m.num_experts_per_tok * expert_params(m)
+    activated = attention + dense_mlp + shared + activated_routed + router + norms + output_head
+    return ParamCount(
+        embedding=embedding, attention=attention, dense_mlp=dense_mlp, routed_experts=routed,
+        shared_experts=shared, router=router, norms=norms, output_head=output_head, mtp=mtp,
+        total=total, total_with_mtp=total + mtp, activated=activated,
+        checkpoint_mtp_copies=m.mtp_depth * (embedding + output_head),
+    )
+
+
+def mtp_activated_params(model: ModelSpec) -> int:
+    """Per token through all MTP modules: as mtp_module_params with top-k instead of all routed experts."""
+    idle = (model.n_routed_experts - model.num_experts_per_tok) * expert_params(model)
+    return model.mtp_depth * (mtp_module_params(model) - idle)
+
+
+# ---------------------------------------------------------------- pipeline stages
+
+
+@dataclass(frozen=True)
+class Stage:
+    """Which main-model layers one pipeline stage holds, and what else sits on it."""
+
+    index: int
+    first_layer: int
+    num_layers: int
+    dense_layers: int
+    moe_layers: int
+    has_embedding: bool
+    has_head: bool
+    """The last stage: final norm, output head and the MTP modules."""
+
+
+def layers_per_stage(model: ModelSpec, pipeline_stage: int) -> tuple[int, ...]:
+    """num_layers // pp plus each stage's offset (summed over interleave chunks). If the result does not add
+    up to num_layers (validate.py reports that), the difference is spread over the last stages."""
+    pp = max(pipeline_stage, 1)
+    offsets = _stage_offsets(model.offset, pp)
+    counts = [max(model.num_layers // pp + o, 0) for o in offsets]
+    step = 1 if sum(counts) < model.num_layers else -1
+    stage = pp - 1
+    while sum(counts) != model.num_layers:
+        if step > 0 or counts[stage] > 0:
+            counts[stage] += step
+        stage = stage - 1 if stage > 0 else pp - 1
+    return tuple(counts)
+
+
+def _stage_offsets(offset: int | tuple[int, ...] | tuple[tuple[int, ...], ...], pp: int) -> list[int]:
+    if isinstance(offset, int):
+        return [offset] * pp
+    per_stage = [0] * pp
+    for i, item in enumerate(offset):
+        for j, extra in enumerate(item if isinstance(item, tuple) else (0,) * i + (item,)):
+            if j < pp:
+                per_stage[j] += extra
+    return per_stage
+
+
+def pipeline_stages(model: ModelSpec, pipeline_stage: int) -> tuple[Stage, ...]:
+    """The stages in order; the first first_k_dense_replace layers are the dense ones."""
+    counts = layers_per_stage(model, pipeline_stage)
+    stages, first = [], 0
+    for i, n in enumerate(counts):
+        dense = max(0, min(first + n, model.first_k_dense_replace) - first)
+        stages.append(Stage(index=i, first_layer=first, num_layers=n, dense_layers=dense,
+                            moe_layers=n - dense, has_embedding=i == 0, has_head=i == len(counts) - 1))
+        first += n
+    return tuple(stages)
+
+
+# ---------------------------------------------------------------- training memory
+
+
+@dataclass(frozen=True)
+class StageMemory:
+    """Bytes per device on one pipeline stage."""
+
+    stage: int
+    num_layers: int
+    weights: int
+    gradients: int
+    optimizer: int
+    activations: int
+    """Per micro-batch activations x micro-batches in flight, plus the stage-wide extras."""
+    micro_batches_in_flight: int
+    workspace: int
+    total: int
+    headroom: int
+    """limit - total; negative when the stage does not fit."""
+
+
+@dataclass(frozen=True)
+class MemoryEstimate:
+    stages: tuple[StageMemory, ...]
+    limit_bytes: int
+    limit_source: str
+    """'max_device_memory 58GB' or 'HBM'."""
+    fits: bool
+    tightest_stage: int
+    headroom: int
+    """Of the tightest stage: limit - its total; negative by how much it does not fit."""
+
+
+@dataclass(frozen=True)
+class _StageParams:
+    """A stage's parameters split by how they shard: over tp, over ep (routed experts), not at all."""
+
+    tp_sharded: int
+    expert: int
+    replicated: int
+
+
+def _stage_params(model: ModelSpec, stage: Stage) -> _StageParams:
+    m, d = model, model.hidden_size
+    latent_norms = m.q_lora_rank + m.kv_lora_rank
+    tp = stage.num_layers * (mla_params(m) - latent_norms)
+    tp += stage.dense_layers * 3 * d * m.intermediate_size
+    tp += stage.moe_layers * m.n_shared_experts * expert_params(m)
+    replicated = stage.num_layers * (2 * d + latent_norms) + stage.moe_layers * router_params(m)
+    expert = stage.moe_layers * m.n_routed_experts * expert_params(m)
+    if stage.has_embedding:
+        tp += m.vocab_size * d
+    if stage.has_head:
+        tp += m.vocab_size * d
+        replicated += d
+        mtp_norms = 5 * d + latent_norms
+        mtp_experts = m.n_routed_experts * expert_params(m)
+        mtp_replicated = mtp_norms + router_params(m)
+        tp += m.mtp_depth * (mtp_module_params(m) - mtp_experts - mtp_replicated)
+        replicated += m.mtp_depth * mtp_replicated
+        expert += m.mtp_depth * mtp_experts
+    return _StageParams(tp_sharded=tp, expert=expert, replicated=replicated)
+
+
+def _shard(parallel: ParallelSpec, group: int) -> int:
+    """The parallel-optimizer shard within a data-parallel group of `group` devices."""
+    size = parallel.optimizer_weight_shard_size
+    return max(1, group if size in (-1, 0) else min(size, group))
+
+
+def _state_bytes(params: int, training: TrainingSpec, shard: int) -> tuple[int, int, int]:
+    """(weights, gradients, optimizer) bytes for `params` parameters on one device."""
+    p_bytes = dtype_bytes(training.params_dtype)
+    master = 4 if p_bytes < 4 else 0
+    return params * p_bytes, params * p_bytes, params * (8 + master) // shard
+
+
+def _stage_state_bytes(job: JobSpec, stage: Stage) -> tuple[int, int, int]:
+    par = job.parallel
+    tp, ep, dp = max(par.model_parallel, 1), max(par.expert_parallel, 1), max(par.data_parallel, 1)
+    params = _stage_params(job.model, stage)
+    dense = params.tp_sharded // tp + params.replicated
+    parts = (_state_bytes(dense, job.training, _shard(par, dp)),
+             _state_bytes(params.expert // ep, job.training, _shard(par, max(dp * tp // ep, 1))))
+    return sum(p[0] for p in parts), sum(p[1] for p in parts), sum(p[2] for p in parts)
+
+
+def layer_activation_bytes(model: ModelSpec, parallel: ParallelSpec, training: TrainingSpec, *,
+                           moe: bool, flash_attention: bool = True) -> int:
+    """One layer's stored activations for one micro-batch without recompute (Korthikanti et al. 2022,
+    adapted to MLA and SwiGLU/MoE; no dropout). Sequence-parallel divides the norm/residual terms by tp."""
+    m, a = model, dtype_bytes(training.compute_dtype)
+    tp = max(parallel.model_parallel, 1)
+    sb = m.seq_length // max(parallel.context_parallel, 1) * training.batch_size
+    sp = tp if parallel.use_seq_parallel else 1
+    d, heads = m.hidden_size, m.num_heads
+    qk = m.qk_nope_head_dim + m.qk_rope_head_dim
+    norms = 4 * d // sp  # both norm inputs and outputs
+    latents = (2 * m.q_lora_rank + 2 * m.kv_lora_rank + m.qk_rope_head_dim) // sp
+    heads_part = heads * (2 * qk + 2 * m.v_head_dim) // tp  # q, k, v, context
+    stored = sb * a * (norms + latents + heads_part)
+    if not flash_attention and training.recompute != "selective":
+        stored += a * training.batch_size * heads * (m.seq_length // max(parallel.context_parallel, 1)) \
+            * m.seq_length // tp
+    if not moe:
+        return stored + sb * a * 4 * m.intermediate_size // tp
+    k, ff = m.num_experts_per_tok, m.moe_intermediate_size
+    routed = 4 * sb * m.n_routed_experts + sb * a * k * (2 * d + 4 * ff)
+    shared = sb * a * 4 * m.n_shared_experts * ff // tp
+    return stored + routed + shared
+
+
+def _stage_activation_bytes(job: JobSpec, stage: Stage, in_flight: int, flash_attention: bool) -> int:
+    m, par, tr = job.model, job.parallel, job.training
+    dense = layer_activation_bytes(m, par, tr, moe=False, flash_attention=flash_attention)
+    moe = layer_activation_bytes(m, par, tr, moe=True, flash_attention=flash_attention)
+    full = stage.dense_layers * dense + stage.moe_layers * moe
+    sb = m.seq_length // max(par.context_parallel, 1) * tr.batch_size
+    if tr.recompute == "full":
+        sp = max(par.model_parallel, 1) if par.use_seq_parallel else 1
+        kept = stage.num_layers * sb * dtype_bytes(tr.compute_dtype) * m.hidden_size // sp
+        per_micro_batch, once = kept, max(dense if stage.dense_layers else 0, moe if stage.moe_layers else 0)
+    else:
+        per_micro_batch, once = full, 0
+    if stage.has_head:
+        per_micro_batch += m.mtp_depth * moe
+        once += (1 + m.mtp_depth) * sb * m.vocab_size * 6 // max(par.model_parallel, 1)
+    return per_micro_batch * in_flight + once
+
+
+def micro_batches_in_flight(parallel: ParallelSpec, stage: int) -> int:
+    """1F1B: stage i holds the activations of pp - i micro-batches (at most micro_batch_num)."""
+    pp = max(parallel.pipeline_stage, 1)
+    return max(1, min(pp - stage, max(parallel.micro_batch_num, 1)))
+
+
+def parse_memory_size(text: str) -> int:
+    """MindSpore's `max_device_memory` ('58GB', '1024MB'); GB means 2**30 bytes, as MindSpore reads it."""
+    match = re.fullmatch(r"\s*(\d+(?:\.\d+)?)\s*([KMGT]?)B?\s*", text, re.IGNORECASE)
+    if match is None:
+        raise ValueError(f"unreadable memory size {text!r}; expected a number and a unit, e.g. '58GB'")
+    power = " KMGT".index(match.group(2).upper() or " ")
+    return int(float(match.group(1)) * (1 << (10 * power)))
+
+
+def training_memory(job: JobSpec, devices_per_node: int, hbm_bytes: int = HBM_910B_BYTES, *,
+                    workspace_bytes: int = WORKSPACE_BYTES, flash_attention: bool = True) -> MemoryEstimate:
+    """Bytes per device for each pipeline stage, compared with max_device_memory (else `hbm_bytes`).
+
+    `devices_per_node` is accepted for the CLI's sake; the per-device figures do not depend on it."""
+    del devices_per_node
+    limit, source = hbm_bytes, "HBM"
+    if job.training.max_device_memory:
+        limit = min(parse_memory_size(job.training.max_device_memory), hbm_bytes)
+        source = f"max_device_memory {job.training.max_device_memory}"
+    stages = []
+    for stage in pipeline_stages(job.model, job.parallel.pipeline_stage):
+        weights, grads, optimizer = _stage_state_bytes(job, stage)
+        in_flight = micro_batches_in_flight(job.parallel, stage.index)
+        activations = _stage_activation_bytes(job, stage, in_flight, flash_attention)
+        total = weights + grads + optimizer + activations + workspace_bytes
+        stages.append(StageMemory(
+            stage=stage.index, num_layers=stage.num_layers, weights=weights, gradients=grads,
+            optimizer=optimizer, activations=activations, micro_batches_in_flight=in_flight,
+            workspace=workspace_bytes, total=total, headroom=limit - total))
+    tightest = min(stages, key=lambda s: s.headroom)
+    return MemoryEstimate(stages=tuple(stages), limit_bytes=limit, limit_source=source,
+                          fits=tightest.headroom >= 0, tightest_stage=tightest.stage,
+                          headroom=tightest.headroom)
+
+
+# ---------------------------------------------------------------- inference memory
+
+
+@dataclass(frozen=True)
+class InferenceMemory:
+    """Bytes per device for inference."""
+
+    weights: int
+    kv_cache: int
+    total: int
+
+
+def kv_cache_bytes(model: ModelSpec, batch: int, seq_len: int, dtype_bytes: int) -> int:
+    """MLA caches c_kv and k_rope: (kv_lora_rank + qk_rope_head_dim) values per token per layer. The latent
+    is shared by all heads, so tensor parallelism does not divide it."""
+    per_token = model.num_layers * (model.kv_lora_rank + model.qk_rope_head_dim)
+    return batch * seq_len * per_token * dtype_bytes
+
+
+def inference_memory(model: ModelSpec, tp: int, batch: int, seq_len: int,
+                     dtype_bytes: int) -> InferenceMemory:
+    """Main-model weights split over tp (experts included) plus the full MLA KV cache on every device."""
+    weights = count_params(model).total * dtype_bytes // max(tp, 1)
+    cache = kv_cache_bytes(model, batch, seq_len, dtype_bytes)
+    return InferenceMemory(weights=weights, kv_cache=cache, total=weights + cache)
+
+
+# ---------------------------------------------------------------- FLOPs and MFU
+
+
+@dataclass(frozen=True)
+class TrainingFlops:
+    """Training FLOPs per token (forward + backward)."""
+
+    matmul: int
+    """6 x activated parameters of the main model."""
+    attention: int
+    """6 x layers x seq x heads x (qk_nope + qk_rope + v): QK^T and AV, full (non-causal) square."""
+    mtp: int
+    """The same two terms for the MTP modules."""
+    total: int
+
+
+def training_flops_per_token(model: ModelSpec, seq_len: int | None = None) -> TrainingFlops:
+    """FLOPs per trained token; `seq_len` defaults to the model's seq_length."""
+    s = model.seq_length if seq_len is None else seq_len
+    per_layer_attention = 6 * s * model.num_heads * (
+        model.qk_nope_head_dim + model.qk_rope_head_dim + model.v_head_dim)
+    matmul = 6 * count_params(model).activated
+    attention = model.num_layers * per_layer_attention
+    mtp = 6 * mtp_activated_params(model) + model.mtp_depth * per_layer_attention
+    return TrainingFlops(matmul=matmul, attention=attention, mtp=mtp, total=matmul + attention + mtp)
+
+
+def mfu(flops_per_token: float, tokens_per_step: int, step_seconds: float, devices: int,
+        peak_flops_per_device: float = PEAK_FLOPS_910B_BF16) -> float:
+    """Model FLOPs utilisation: achieved FLOP/s over the devices' peak (0..1)."""
+    if step_seconds <= 0 or devices <= 0 or peak_flops_per_device <= 0:
+        raise ValueError("step_seconds, devices and peak_flops_per_device must be positive")
+    return flops_per_token * tokens_per_step / step_seconds / (devices * peak_flops_per_device)
