@@ -160,14 +160,14 @@ def layers_per_stage(model: ModelSpec, pipeline_stage: int) -> tuple[int, ...]:
 
 
 def _stage_offsets(offset: int | tuple[int, ...] | tuple[tuple[int, ...], ...], pp: int) -> list[int]:
+    """Extra layers per stage: one int for all, one int per stage, or one per-stage list per chunk."""
     if isinstance(offset, int):
         return [offset] * pp
-    per_stage = [0] * pp
-    for i, item in enumerate(offset):
-        for j, extra in enumerate(item if isinstance(item, tuple) else (0,) * i + (item,)):
-            if j < pp:
-                per_stage[j] += extra
-    return per_stage
+    chunks = [item if isinstance(item, tuple) else None for item in offset]
+    if any(chunk is None for chunk in chunks):
+        flat = [item for item in offset if isinstance(item, int)]
+        return (flat + [0] * pp)[:pp]
+    return [sum(chunk[i] for chunk in chunks if chunk is not None and i < len(chunk)) for i in range(pp)]
 
 
 def pipeline_stages(model: ModelSpec, pipeline_stage: int) -> tuple[Stage, ...]:
