@@ -1,0 +1,130 @@
+"""`ascend-console estimate`: parameters, memory per device per pipeline stage, FLOPs, and problems."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+from typing import Any
+
+from rich.console import Group
+from rich.markup import escape
+from rich.table import Table
+
+from console import exitcodes
+from console.jobargs import add_layout_arguments, add_path_check_argument, job_layout, path_problems
+from console.render import print_json, stderr_console, stdout_console
+from model.config import JobSpec, parse_spec
+from model.estimate import (
+    GIB,
+    MemoryEstimate,
+    ParamCount,
+    count_params,
+    training_flops_per_token,
+    training_memory,
+)
+from model.overrides import apply_overrides, parse_override
+from model.validate import ConfigProblem, validate
+from remote.inventory import Cluster
+from remote.yamlsource import Problem, SourceError
+
+HELP = "estimate a job's parameters, memory per device and FLOPs, and check its parallel layout"
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("job", type=Path, help="a MindFormers job config (any of the three layouts)")
+    add_layout_arguments(parser)
+    add_path_check_argument(parser)
+    parser.add_argument("--json", action="store_true", help="print the estimate as JSON")
+
+
+def load_job(path: Path, overrides: list[str]) -> JobSpec:
+    """The job as the file says, with `--set` overrides applied in memory (lines stay where they are)."""
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise SourceError([Problem(str(path), None, "", f"cannot read: {exc.strerror}")]) from exc
+    if overrides:
+        text = apply_overrides(text, str(path), [parse_override(o) for o in overrides])
+    return parse_spec(text, str(path))
+
+
+def execute(args: argparse.Namespace, cluster: Cluster) -> int:
+    try:
+        job = load_job(args.job, args.set or [])
+    except SourceError as exc:
+        for problem in exc.problems:
+            stderr_console().print(f"[red]error[/]: {escape(str(problem))}")
+        return exitcodes.CONFIG
+    nodes, per_node = job_layout(args, cluster)
+    problems = validate(job, nodes=nodes, devices_per_node=per_node)
+    if args.check_paths:
+        problems += path_problems(job, cluster)
+    params, memory = count_params(job.model), training_memory(job, per_node)
+    document = estimate_document(job, params, memory, problems, nodes=nodes, per_node=per_node)
+    if args.json:
+        print_json(document)
+    else:
+        stdout_console().print(Group(*_tables(job, params, memory, problems, document)))
+    errors = any(p.severity == "error" for p in problems)
+    return exitcodes.NODE_FAILED if errors or not memory.fits else exitcodes.OK
+
+
+def estimate_document(job: JobSpec, params: ParamCount, memory: MemoryEstimate,
+                      problems: list[ConfigProblem], *, nodes: int, per_node: int) -> dict[str, Any]:
+    flops = training_flops_per_token(job.model, job.model.seq_length)
+    return {
+        "job": job.source,
+        "dialect": job.dialect.value,
+        "nodes": nodes,
+        "devices_per_node": per_node,
+        "params_total": params.total,
+        "params_total_with_mtp": params.total_with_mtp,
+        "params_activated": params.activated,
+        "params": {name: getattr(params, name) for name in params.__dataclass_fields__},
+        "memory_per_device_bytes": [stage.total for stage in memory.stages],
+        "memory_stages": [{name: getattr(stage, name) for name in stage.__dataclass_fields__}
+                          for stage in memory.stages],
+        "memory_limit_bytes": memory.limit_bytes,
+        "memory_limit_source": memory.limit_source,
+        "fits": memory.fits,
+        "tightest_stage": memory.tightest_stage,
+        "flops_per_token": flops.total,
+        "problems": [{"path": p.path, "severity": p.severity, "message": p.message, "line": p.line}
+                     for p in problems],
+        "defaulted": sorted(job.defaulted),
+    }
+
+
+def _tables(job: JobSpec, params: ParamCount, memory: MemoryEstimate, problems: list[ConfigProblem],
+            document: dict[str, Any]) -> list[Any]:
+    summary = Table(title=f"{job.source} ({job.dialect.value}) on {document['nodes']} x "
+                          f"{document['devices_per_node']} devices", title_justify="left", show_header=False)
+    summary.add_column("what")
+    summary.add_column("value", justify="right")
+    summary.add_row("parameters, main model", _billions(params.total))
+    summary.add_row("parameters, with MTP", _billions(params.total_with_mtp))
+    summary.add_row("activated per token", _billions(params.activated))
+    summary.add_row("training FLOPs per token", f"{document['flops_per_token'] / 1e9:.1f} GFLOP")
+    verdict = "fits" if memory.fits else "does NOT fit"
+    summary.add_row("memory", f"{verdict} in {memory.limit_source} "
+                              f"({memory.headroom / GIB:+.1f} GiB on stage {memory.tightest_stage})")
+    stages = Table(title="memory per device, by pipeline stage (GiB)", title_justify="left")
+    for column in ("stage", "layers", "weights", "grads", "optimizer", "activations", "workspace",
+                   "total", "headroom"):
+        stages.add_column(column, justify="right")
+    for stage in memory.stages:
+        stages.add_row(str(stage.stage), str(stage.num_layers), *(
+            f"{value / GIB:.1f}" for value in (stage.weights, stage.gradients, stage.optimizer,
+                                              stage.activations, stage.workspace, stage.total,
+                                              stage.headroom)))
+    parts: list[Any] = [summary, stages]
+    for problem in problems:
+        style = "red" if problem.severity == "error" else "yellow"
+        where = f":{problem.line}" if problem.line else ""
+        parts.append(f"[{style}]{problem.severity}[/]: {escape(job.source)}{where}: "
+                     f"{escape(problem.path)}: {escape(problem.message)}")
+    return parts
+
+
+def _billions(count: int) -> str:
+    return f"{count / 1e9:,.2f} B"

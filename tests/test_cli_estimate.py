@@ -1,0 +1,49 @@
+"""`ascend-console estimate` end to end on the shipped job templates."""
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+JOBS = Path(__file__).resolve().parent.parent / "configs" / "jobs"
+
+
+def estimate(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "console.cli", "estimate", *args],
+                          capture_output=True, text=True, timeout=60, env={**os.environ})
+
+
+def test_the_1b_tutorial_config_on_one_node(tmp_path: Path):
+    done = estimate(str(JOBS / "pretrain_deepseek3_1b.yaml"), "--nodes", "1", "--devices-per-node", "8",
+                    "--json")
+    assert done.returncode == 0, done.stderr
+    report = json.loads(done.stdout)
+    assert report["fits"] is True and len(report["memory_per_device_bytes"]) == 2
+    assert 0.9e9 < report["params_total"] < 1.1e9
+    assert [p["severity"] for p in report["problems"]] == ["warning"]
+
+
+def test_the_671b_template_counts_671b_and_37b():
+    report = json.loads(estimate(str(JOBS / "pretrain_deepseek3_671b.yaml"), "--nodes", "128",
+                                 "--devices-per-node", "8", "--json").stdout)
+    assert round(report["params_total"] / 1e9) == 671
+    assert 36e9 < report["params_activated"] < 38e9
+    assert len(report["memory_per_device_bytes"]) == 16
+
+
+def test_overrides_and_errors_exit_non_zero():
+    done = estimate(str(JOBS / "pretrain_deepseek3_1b.yaml"), "--set", "parallel_config.data_parallel=4",
+                    "--nodes", "1", "--devices-per-node", "8", "--json")
+    assert done.returncode == 1
+    [error] = [p for p in json.loads(done.stdout)["problems"] if p["severity"] == "error"]
+    assert error["path"] == "parallel_config.data_parallel" and error["line"] is not None
+
+
+def test_a_wrong_type_is_one_clear_error_with_file_and_line(tmp_path: Path):
+    bad = tmp_path / "bad.yaml"
+    text = (JOBS / "pretrain_deepseek3_1b.yaml").read_text()
+    bad.write_text(text.replace("num_layers: &num_layers 3", "num_layers: &num_layers three"))
+    done = estimate(str(bad))
+    assert done.returncode == 78
+    assert f"{bad}:" in done.stderr and "num_layers" in done.stderr and "three" in done.stderr
