@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal
 
-from model.config import JobSpec, ModelSpec, ParallelSpec
+from model.config import Dialect, JobSpec, ModelSpec, ParallelSpec
 
 Severity = Literal["error", "warning"]
 
@@ -29,6 +29,11 @@ DEFAULT_PATHS = {
     "model.num_heads": "model.model_config.num_heads",
     "model.vocab_size": "model.model_config.vocab_size",
     "model.seq_length": "model.model_config.seq_length",
+    "model.n_group": "moe_config.n_group",
+    "model.topk_group": "moe_config.topk_group",
+    "model.num_experts_per_tok": "moe_config.num_experts_chosen",
+    "training.batch_size": "runner_config.batch_size",
+    "model.hidden_size": "model.model_config.hidden_size",
 }
 
 
@@ -61,12 +66,45 @@ class _Report:
 def validate(job: JobSpec, *, nodes: int, devices_per_node: int) -> list[ConfigProblem]:
     """Every problem of `job` on `nodes` servers with `devices_per_node` devices each."""
     report = _Report(job)
+    _check_sizes(report, job)
+    if report.problems:
+        return report.problems  # the other rules divide by these sizes
     _check_device_count(report, job.parallel, nodes * devices_per_node, nodes, devices_per_node)
     _check_experts(report, job.model, job.parallel)
     _check_tensor_parallel(report, job.model, job.parallel)
     _check_pipeline(report, job.model, job.parallel)
     _check_optimizer_shard(report, job.parallel, devices=nodes * devices_per_node)
     return report.problems
+
+
+# Sizes that must be whole numbers >= 1; -1 also allowed where MindFormers gives it a meaning.
+POSITIVE_SIZES = {
+    "parallel.data_parallel": True, "parallel.model_parallel": False, "parallel.pipeline_stage": False,
+    "parallel.expert_parallel": False, "parallel.context_parallel": False,
+    "parallel.micro_batch_num": False, "parallel.pp_interleave_num": False,
+    "parallel.optimizer_weight_shard_size": True, "training.batch_size": False,
+    "model.num_layers": False, "model.hidden_size": False, "model.num_heads": False,
+    "model.vocab_size": False, "model.seq_length": False,
+}
+
+
+def impossible_sizes(job: JobSpec) -> list[str]:
+    """Spec fields whose value can never be right (zero, or negative where -1 means nothing)."""
+    bad = []
+    for name, minus_one_ok in POSITIVE_SIZES.items():
+        section, attribute = name.split(".")
+        value = getattr(getattr(job, section), attribute)
+        if value < 1 and not (minus_one_ok and value == -1):
+            bad.append(name)
+    return bad
+
+
+def _check_sizes(report: _Report, job: JobSpec) -> None:
+    for name in impossible_sizes(job):
+        section, attribute = name.split(".")
+        value = getattr(getattr(job, section), attribute)
+        allowed = " (or -1)" if POSITIVE_SIZES[name] else ""
+        report.add(name, "error", f"{attribute} must be a whole number >= 1{allowed}, got {value}")
 
 
 def data_parallel(parallel: ParallelSpec, devices: int) -> int:
@@ -101,6 +139,7 @@ def _check_experts(report: _Report, model: ModelSpec, parallel: ParallelSpec) ->
                    f"({model.num_layers}), or no layer is MoE")
     if not model.n_routed_experts or moe_layers <= 0:
         return
+    _check_routing(report, model)
     ep = parallel.expert_parallel
     if model.n_routed_experts % ep:
         report.add("parallel.expert_parallel", "error",
@@ -110,6 +149,22 @@ def _check_experts(report: _Report, model: ModelSpec, parallel: ParallelSpec) ->
     if parallel.data_parallel > 0 and dp_mp % ep:
         report.add("parallel.expert_parallel", "error",
                    f"expert_parallel ({ep}) must divide data_parallel x model_parallel ({dp_mp})")
+
+
+def _check_routing(report: _Report, model: ModelSpec) -> None:
+    experts, groups = model.n_routed_experts, max(model.n_group, 1)
+    if experts % groups:
+        report.add("model.n_routed_experts", "error",
+                   f"expert_num ({experts}) must be divisible by n_group ({groups}); valid: "
+                   f"{_divisors(experts)}")
+    if model.topk_group > groups:
+        report.add("model.topk_group", "error",
+                   f"topk_group ({model.topk_group}) cannot exceed n_group ({groups})")
+    reachable = model.topk_group * (experts // groups) if model.topk_group else experts
+    if model.num_experts_per_tok > reachable:
+        report.add("model.num_experts_per_tok", "error",
+                   f"top-k ({model.num_experts_per_tok}) is more than the experts in the "
+                   f"{model.topk_group} chosen group(s) ({reachable})")
 
 
 def _check_tensor_parallel(report: _Report, model: ModelSpec, parallel: ParallelSpec) -> None:
@@ -136,7 +191,8 @@ def _check_pipeline(report: _Report, model: ModelSpec, parallel: ParallelSpec) -
         report.add("parallel.pipeline_stage", "error",
                    f"pipeline_stage ({pp}) cannot exceed num_layers ({model.num_layers})")
         return
-    if pp > 1 and parallel.micro_batch_num < pp:
+    if pp > 1 and parallel.micro_batch_num < pp and report.job.dialect is not Dialect.PYNATIVE:
+        # (pynative configs set the micro-batch count through their schedule, not this field)
         report.add("parallel.micro_batch_num", "error",
                    f"micro_batch_num ({parallel.micro_batch_num}) must be at least pipeline_stage ({pp}), "
                    f"or stages sit idle; set it to {pp} or more")

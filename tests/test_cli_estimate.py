@@ -47,3 +47,22 @@ def test_a_wrong_type_is_one_clear_error_with_file_and_line(tmp_path: Path):
     done = estimate(str(bad))
     assert done.returncode == 78
     assert f"{bad}:" in done.stderr and "num_layers" in done.stderr and "three" in done.stderr
+
+
+def test_impossible_sizes_and_unknown_units_are_errors_not_tracebacks():
+    base = [str(JOBS / "pretrain_deepseek3_1b.yaml"), "--nodes", "1", "--devices-per-node", "8"]
+    for override, expected in [
+        ("parallel_config.model_parallel=0", "model_parallel must be a whole number >= 1, got 0"),
+        ("runner_config.batch_size=-1", "batch_size must be a whole number >= 1, got -1"),
+        ("model.model_config.param_init_type=float64", "unknown dtype 'float64'"),
+        ("context.max_device_memory=58GiB", "unreadable memory size '58GiB'"),
+    ]:
+        done = estimate(*base, "--set", override)
+        assert done.returncode in (1, 78) and expected in done.stderr, (override, done.stderr)
+        assert "Traceback" not in done.stderr
+
+
+def test_the_pynative_sample_with_two_stages_is_not_held_to_micro_batch_num():
+    done = estimate(str(Path(__file__).parent / "samples" / "configs" / "deepseek3_1b_pynative.yaml"),
+                    "--nodes", "1", "--devices-per-node", "8", "--json")
+    assert done.returncode == 0, done.stdout + done.stderr

@@ -91,3 +91,12 @@ def test_defaulted_fields_are_named_as_the_research_layout_names_them():
     job = replace(job, parallel=ParallelSpec(data_parallel=3), locations={})
     [problem] = [p for p in validate(job, nodes=1, devices_per_node=8) if p.severity == "error"]
     assert problem.path == "parallel_config.data_parallel" and problem.line is None
+
+
+def test_moe_routing_shapes(tutorial_1b: JobSpec):
+    found = " | ".join(errors(with_model(tutorial_1b, n_routed_experts=12)))
+    assert "expert_num (12) must be divisible by n_group (8)" in found
+    wide = " ".join(errors(with_model(tutorial_1b, topk_group=9)))
+    assert "topk_group (9) cannot exceed n_group (8)" in wide
+    too_many = errors(with_model(tutorial_1b, num_experts_per_tok=9))
+    assert any("top-k (9) is more than the experts in the 4 chosen group(s) (8)" in e for e in too_many)

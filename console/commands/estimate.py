@@ -23,7 +23,7 @@ from model.estimate import (
     training_memory,
 )
 from model.overrides import apply_overrides, parse_override
-from model.validate import ConfigProblem, validate
+from model.validate import ConfigProblem, impossible_sizes, validate
 from remote.inventory import Cluster
 from remote.yamlsource import Problem, SourceError
 
@@ -59,7 +59,14 @@ def execute(args: argparse.Namespace, cluster: Cluster) -> int:
     problems = validate(job, nodes=nodes, devices_per_node=per_node)
     if args.check_paths:
         problems += path_problems(job, cluster)
-    params, memory = count_params(job.model), training_memory(job, per_node)
+    if impossible_sizes(job):
+        _print_problems(job, problems)
+        return exitcodes.NODE_FAILED
+    try:
+        params, memory = count_params(job.model), training_memory(job, per_node)
+    except ValueError as exc:  # an unknown dtype or memory size: the config is what is wrong
+        stderr_console().print(f"[red]error[/]: {escape(job.source)}: {escape(str(exc))}")
+        return exitcodes.CONFIG
     document = estimate_document(job, params, memory, problems, nodes=nodes, per_node=per_node)
     if args.json:
         print_json(document)
@@ -117,13 +124,22 @@ def _tables(job: JobSpec, params: ParamCount, memory: MemoryEstimate, problems: 
             f"{value / GIB:.1f}" for value in (stage.weights, stage.gradients, stage.optimizer,
                                               stage.activations, stage.workspace, stage.total,
                                               stage.headroom)))
-    parts: list[Any] = [summary, stages]
+    return [summary, stages, *_problem_lines(job, problems)]
+
+
+def _problem_lines(job: JobSpec, problems: list[ConfigProblem]) -> list[str]:
+    lines = []
     for problem in problems:
         style = "red" if problem.severity == "error" else "yellow"
         where = f":{problem.line}" if problem.line else ""
-        parts.append(f"[{style}]{problem.severity}[/]: {escape(job.source)}{where}: "
+        lines.append(f"[{style}]{problem.severity}[/]: {escape(job.source)}{where}: "
                      f"{escape(problem.path)}: {escape(problem.message)}")
-    return parts
+    return lines
+
+
+def _print_problems(job: JobSpec, problems: list[ConfigProblem]) -> None:
+    for line in _problem_lines(job, problems):
+        stderr_console().print(line)
 
 
 def _billions(count: int) -> str:
