@@ -126,10 +126,21 @@ def derive(template_path: Path, overrides: Sequence[str]) -> str:
         text = template_path.read_text(encoding="utf-8")
     except OSError as exc:
         raise SourceError([Problem(str(template_path), None, "", f"cannot read: {exc.strerror}")]) from exc
-    body = apply_overrides(text, str(template_path), parsed)
+    body = _without_derivation_header(apply_overrides(text, str(template_path), parsed))
     header = [f"# Derived from {template_path.name} with:"]
     header += [f"#   --set {override}" for override in parsed] or ["#   (no overrides)"]
     return "\n".join(header) + "\n" + body
+
+
+def _without_derivation_header(text: str) -> str:
+    """A template that was itself derived keeps one header, the new one, not a stack of them."""
+    lines = text.split("\n")
+    if not lines or not lines[0].startswith("# Derived from "):
+        return text
+    end = 1
+    while end < len(lines) and lines[end].startswith("#   "):
+        end += 1
+    return "\n".join(lines[end:])
 
 
 def _apply(document: Any, source: str, override: Override) -> None:

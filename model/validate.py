@@ -70,7 +70,7 @@ def validate(job: JobSpec, *, nodes: int, devices_per_node: int) -> list[ConfigP
     if report.problems:
         return report.problems  # the other rules divide by these sizes
     _check_device_count(report, job.parallel, nodes * devices_per_node, nodes, devices_per_node)
-    _check_experts(report, job.model, job.parallel)
+    _check_experts(report, job.model, job.parallel, data_parallel(job.parallel, nodes * devices_per_node))
     _check_tensor_parallel(report, job.model, job.parallel)
     _check_pipeline(report, job.model, job.parallel)
     _check_optimizer_shard(report, job.parallel, devices=nodes * devices_per_node)
@@ -131,7 +131,7 @@ def _check_device_count(report: _Report, parallel: ParallelSpec, devices: int, n
                f"{per_node} = {devices}){fix}")
 
 
-def _check_experts(report: _Report, model: ModelSpec, parallel: ParallelSpec) -> None:
+def _check_experts(report: _Report, model: ModelSpec, parallel: ParallelSpec, devices_dp: int) -> None:
     moe_layers = model.num_layers - model.first_k_dense_replace
     if model.n_routed_experts and model.first_k_dense_replace >= model.num_layers:
         report.add("model.first_k_dense_replace", "error",
@@ -145,8 +145,8 @@ def _check_experts(report: _Report, model: ModelSpec, parallel: ParallelSpec) ->
         report.add("parallel.expert_parallel", "error",
                    f"expert_num ({model.n_routed_experts}) must be divisible by expert_parallel ({ep}); "
                    f"valid: {_divisors(model.n_routed_experts)}")
-    dp_mp = parallel.data_parallel * parallel.model_parallel
-    if parallel.data_parallel > 0 and dp_mp % ep:
+    dp_mp = devices_dp * parallel.model_parallel
+    if devices_dp > 0 and dp_mp % ep:
         report.add("parallel.expert_parallel", "error",
                    f"expert_parallel ({ep}) must divide data_parallel x model_parallel ({dp_mp})")
 
@@ -214,7 +214,8 @@ def offset_problem(model: ModelSpec, parallel: ParallelSpec) -> str | None:
     if isinstance(offset, int):
         return None
     rows: list[object] = list(offset) if chunks > 1 else [offset]
-    shape_ok = len(rows) == chunks and all(isinstance(row, tuple) and len(row) == pp for row in rows)
+    shape_ok = len(rows) == chunks and all(
+        isinstance(row, tuple) and len(row) == pp and all(isinstance(n, int) for n in row) for row in rows)
     if shape_ok:
         return None
     shape = f"{chunks} lists of {pp} numbers" if chunks > 1 else f"{pp} numbers"

@@ -100,3 +100,10 @@ def test_moe_routing_shapes(tutorial_1b: JobSpec):
     assert "topk_group (9) cannot exceed n_group (8)" in wide
     too_many = errors(with_model(tutorial_1b, num_experts_per_tok=9))
     assert any("top-k (9) is more than the experts in the 4 chosen group(s) (8)" in e for e in too_many)
+
+
+def test_nested_offsets_need_interleave_and_minus_one_dp_still_checks_experts(tutorial_1b: JobSpec):
+    nested = with_model(tutorial_1b, offset=((0, 0), (0, 0)))
+    assert any("offset must be one number, or 2 numbers" in e for e in errors(nested))
+    rest = with_parallel(tutorial_1b, data_parallel=-1, expert_parallel=8)
+    assert any("expert_parallel (8) must divide data_parallel x model_parallel (4)" in e for e in errors(rest))
