@@ -45,7 +45,7 @@ def test_a_bad_override_writes_nothing(tmp_path: Path):
 def test_deriving_from_a_derived_config_keeps_one_header(tmp_path: Path):
     out = tmp_path / "again.yaml"
     done = derive(str(JOBS / "pretrain_deepseek3_1b.yaml"), "--set", "parallel_config.micro_batch_num=8",
-                  "-o", str(out))
+                  "-o", str(out), "--nodes", "1", "--devices-per-node", "8")
     assert done.returncode == 0, done.stderr
     text = out.read_text()
     assert text.count("# Derived from") == 1 and "micro_batch_num=8" in text.splitlines()[1]
