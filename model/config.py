@@ -91,6 +91,8 @@ class ParallelSpec:
     use_seq_parallel: bool = False
     optimizer_weight_shard_size: int = -1
     """Parallel-optimizer shard group; -1 shards across the whole data-parallel group."""
+    parallel_optimizer: bool = False
+    """`parallel.enable_parallel_optimizer` (MindSpore's default is off)."""
     pp_interleave_num: int = 1
 
 
@@ -277,6 +279,7 @@ _SHARED_PARALLEL: list[tuple[str, str, Parse]] = [
     ("parallel.use_seq_parallel", "parallel_config.use_seq_parallel", _bool),
     ("parallel.optimizer_weight_shard_size",
      "parallel.parallel_optimizer_config.optimizer_weight_shard_size", _int),
+    ("parallel.parallel_optimizer", "parallel.enable_parallel_optimizer", _bool),
     ("training.batch_size", "runner_config.batch_size", _int),
     ("training.recompute", "recompute_config", _recompute),
     ("training.max_device_memory", "context.max_device_memory", _optional_str),

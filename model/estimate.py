@@ -9,6 +9,7 @@ import re
 from dataclasses import dataclass
 
 from model.config import JobSpec, ModelSpec, ParallelSpec, TrainingSpec
+from model.validate import data_parallel
 
 GIB = 1 << 30
 HBM_910B_BYTES = 64 * GIB
@@ -247,7 +248,9 @@ def _stage_params(model: ModelSpec, stage: Stage) -> _StageParams:
 
 
 def _shard(parallel: ParallelSpec, group: int) -> int:
-    """The parallel-optimizer shard within a data-parallel group of `group` devices."""
+    """The parallel-optimizer shard within a data-parallel group of `group` devices (1 when off)."""
+    if not parallel.parallel_optimizer:
+        return 1
     size = parallel.optimizer_weight_shard_size
     return max(1, group if size in (-1, 0) else min(size, group))
 
@@ -259,9 +262,10 @@ def _state_bytes(params: int, training: TrainingSpec, shard: int) -> tuple[int, 
     return params * p_bytes, params * p_bytes, params * (8 + master) // shard
 
 
-def _stage_state_bytes(job: JobSpec, stage: Stage) -> tuple[int, int, int]:
+def _stage_state_bytes(job: JobSpec, stage: Stage, devices: int | None) -> tuple[int, int, int]:
     par = job.parallel
-    tp, ep, dp = max(par.model_parallel, 1), max(par.expert_parallel, 1), max(par.data_parallel, 1)
+    dp = data_parallel(par, devices) if devices else par.data_parallel
+    tp, ep, dp = max(par.model_parallel, 1), max(par.expert_parallel, 1), max(dp, 1)
     params = _stage_params(job.model, stage)
     dense = params.tp_sharded // tp + params.replicated
     parts = (_state_bytes(dense, job.training, _shard(par, dp)),
@@ -328,7 +332,8 @@ def parse_memory_size(text: str) -> int:
 
 
 def training_memory(job: JobSpec, devices_per_node: int, hbm_bytes: int = HBM_910B_BYTES, *,
-                    workspace_bytes: int = WORKSPACE_BYTES, flash_attention: bool = True) -> MemoryEstimate:
+                    workspace_bytes: int = WORKSPACE_BYTES, flash_attention: bool = True,
+                    devices: int | None = None) -> MemoryEstimate:
     """Bytes per device for each pipeline stage, compared with max_device_memory (else `hbm_bytes`).
 
     `devices_per_node` is accepted for the CLI's sake; the per-device figures do not depend on it."""
@@ -339,7 +344,7 @@ def training_memory(job: JobSpec, devices_per_node: int, hbm_bytes: int = HBM_91
         source = f"max_device_memory {job.training.max_device_memory}"
     stages = []
     for stage in pipeline_stages(job.model, job.parallel.pipeline_stage):
-        weights, grads, optimizer = _stage_state_bytes(job, stage)
+        weights, grads, optimizer = _stage_state_bytes(job, stage, devices)
         in_flight = micro_batches_in_flight(job.parallel, stage.index)
         activations = _stage_activation_bytes(job, stage, in_flight, flash_attention)
         total = weights + grads + optimizer + activations + workspace_bytes

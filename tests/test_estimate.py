@@ -1,6 +1,8 @@
+
 """Estimates: parameter counts against the published figures and an independent count of every weight,
 memory per stage and per device, FLOPs and MFU."""
 
+from dataclasses import replace
 from math import prod
 from pathlib import Path
 
@@ -177,7 +179,8 @@ def test_state_bytes_follow_dtypes_and_shards():
                       first_k_dense_replace=1, mtp_depth=0)
     def job(params_dtype: str, shard: int) -> JobSpec:
         return JobSpec(source="t", dialect=job_1b().dialect, model=model,
-                       parallel=ParallelSpec(data_parallel=4, optimizer_weight_shard_size=shard),
+                       parallel=ParallelSpec(data_parallel=4, optimizer_weight_shard_size=shard,
+                                             parallel_optimizer=True),
                        training=TrainingSpec(params_dtype=params_dtype), defaulted=frozenset())
     fp32 = training_memory(job("float32", 1), 8).stages[0]
     bf16 = training_memory(job("bfloat16", 1), 8).stages[0]
@@ -187,6 +190,10 @@ def test_state_bytes_follow_dtypes_and_shards():
     assert fp32.optimizer == 8 * params  # two fp32 moments, no master copy
     assert bf16.weights == 2 * params and bf16.optimizer == 12 * params  # plus an fp32 master
     assert sharded.optimizer == 8 * params // 4
+    off = replace(job("float32", -1), parallel=ParallelSpec(data_parallel=4, parallel_optimizer=False))
+    assert training_memory(off, 8).stages[0].optimizer == 8 * params  # sharding switched off
+    rest = replace(job("float32", -1), parallel=ParallelSpec(data_parallel=-1, parallel_optimizer=True))
+    assert training_memory(rest, 8, devices=4).stages[0].optimizer == 8 * params // 4  # -1 resolved
 
 
 def test_full_recompute_needs_less_activation_memory():

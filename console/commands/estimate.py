@@ -63,7 +63,8 @@ def execute(args: argparse.Namespace, cluster: Cluster) -> int:
         _print_problems(job, problems)
         return exitcodes.NODE_FAILED
     try:
-        params, memory = count_params(job.model), training_memory(job, per_node)
+        memory = training_memory(job, per_node, devices=nodes * per_node)
+        params = count_params(job.model)
     except ValueError as exc:  # an unknown dtype or memory size: the config is what is wrong
         stderr_console().print(f"[red]error[/]: {escape(job.source)}: {escape(str(exc))}")
         return exitcodes.CONFIG
