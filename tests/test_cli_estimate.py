@@ -66,3 +66,13 @@ def test_the_pynative_sample_with_two_stages_is_not_held_to_micro_batch_num():
     done = estimate(str(Path(__file__).parent / "samples" / "configs" / "deepseek3_1b_pynative.yaml"),
                     "--nodes", "1", "--devices-per-node", "8", "--json")
     assert done.returncode == 0, done.stdout + done.stderr
+
+
+def test_a_measured_step_time_gives_mfu():
+    done = estimate(str(JOBS / "pretrain_deepseek3_1b.yaml"), "--nodes", "1", "--devices-per-node", "8",
+                    "--step-seconds", "0.5", "--peak-tflops", "100", "--json")
+    report = json.loads(done.stdout)
+    # 4096 tokens x batch 1 x 4 micro-batches x dp 2
+    assert report["tokens_per_step"] == 32768
+    expected = report["flops_per_token"] * 32768 / 0.5 / (8 * 100e12)
+    assert abs(report["mfu"] - expected) < 1e-12

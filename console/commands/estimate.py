@@ -11,19 +11,22 @@ from rich.markup import escape
 from rich.table import Table
 
 from console import exitcodes
+from console.arguments import positive_seconds
 from console.jobargs import add_layout_arguments, add_path_check_argument, job_layout, path_problems
 from console.render import print_json, stderr_console, stdout_console
 from model.config import JobSpec, parse_spec
 from model.estimate import (
     GIB,
+    PEAK_FLOPS_910B_BF16,
     MemoryEstimate,
     ParamCount,
     count_params,
+    mfu,
     training_flops_per_token,
     training_memory,
 )
 from model.overrides import apply_overrides, parse_override
-from model.validate import ConfigProblem, impossible_sizes, validate
+from model.validate import ConfigProblem, data_parallel, impossible_sizes, validate
 from remote.inventory import Cluster
 from remote.yamlsource import Problem, SourceError
 
@@ -34,6 +37,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("job", type=Path, help="a MindFormers job config (any of the three layouts)")
     add_layout_arguments(parser)
     add_path_check_argument(parser)
+    parser.add_argument("--step-seconds", type=positive_seconds, metavar="S",
+                        help="a measured training step time: also report MFU")
+    parser.add_argument("--peak-tflops", type=positive_seconds, default=PEAK_FLOPS_910B_BF16 / 1e12,
+                        metavar="T", help="peak bf16 TFLOPS per device for MFU (default: "
+                                          f"{PEAK_FLOPS_910B_BF16 / 1e12:g}, an assumption for 910B)")
     parser.add_argument("--json", action="store_true", help="print the estimate as JSON")
 
 
@@ -69,6 +77,10 @@ def execute(args: argparse.Namespace, cluster: Cluster) -> int:
         stderr_console().print(f"[red]error[/]: {escape(job.source)}: {escape(str(exc))}")
         return exitcodes.CONFIG
     document = estimate_document(job, params, memory, problems, nodes=nodes, per_node=per_node)
+    if args.step_seconds:
+        document["tokens_per_step"] = tokens_per_step(job, nodes * per_node)
+        document["mfu"] = mfu(document["flops_per_token"], document["tokens_per_step"], args.step_seconds,
+                              nodes * per_node, args.peak_tflops * 1e12)
     if args.json:
         print_json(document)
     else:
@@ -113,6 +125,9 @@ def _tables(job: JobSpec, params: ParamCount, memory: MemoryEstimate, problems: 
     summary.add_row("parameters, with MTP", _billions(params.total_with_mtp))
     summary.add_row("activated per token", _billions(params.activated))
     summary.add_row("training FLOPs per token", f"{document['flops_per_token'] / 1e9:.1f} GFLOP")
+    if "mfu" in document:
+        summary.add_row("MFU at the given step time", f"{document['mfu']:.1%} "
+                        f"({document['tokens_per_step']:,} tokens a step)")
     verdict = "fits" if memory.fits else "does NOT fit"
     summary.add_row("memory", f"{verdict} in {memory.limit_source} "
                               f"({memory.headroom / GIB:+.1f} GiB on stage {memory.tightest_stage})")
@@ -141,6 +156,14 @@ def _problem_lines(job: JobSpec, problems: list[ConfigProblem]) -> list[str]:
 def _print_problems(job: JobSpec, problems: list[ConfigProblem]) -> None:
     for line in _problem_lines(job, problems):
         stderr_console().print(line)
+
+
+def tokens_per_step(job: JobSpec, devices: int) -> int:
+    """Tokens one optimizer step consumes: sequence x micro-batch x micro-batches x data-parallel."""
+    parallel = job.parallel
+    dp = max(data_parallel(parallel, devices), 1)
+    micro_batches = parallel.micro_batch_num if parallel.pipeline_stage > 1 else 1
+    return job.model.seq_length * job.training.batch_size * micro_batches * dp
 
 
 def _billions(count: int) -> str:
