@@ -146,18 +146,30 @@ class Stage:
 
 
 def layers_per_stage(model: ModelSpec, pipeline_stage: int) -> tuple[int, ...]:
-    """num_layers // pp plus each stage's offset (summed over interleave chunks). If the result does not add
-    up to num_layers (validate.py reports that), the difference is spread over the last stages."""
+    """Main-model layers on each stage, as MindFormers' LayerSetting places them.
+
+    MindFormers places num_layers + mtp_depth layers (the MTP layers take the last ids, so they sit
+    on the last stage): (num_layers + mtp_depth) // pp per stage plus that stage's offset. The MTP
+    layers are then taken off the last stages here, since the estimate counts the MTP module apart.
+    If the offsets do not add up (validate.py reports that as an error), the difference is spread
+    over the last stages so that an estimate can still be shown.
+    """
     pp = max(pipeline_stage, 1)
-    offsets = _stage_offsets(model.offset, pp)
-    counts = [max(model.num_layers // pp + o, 0) for o in offsets]
-    step = 1 if sum(counts) < model.num_layers else -1
-    stage = pp - 1
-    while sum(counts) != model.num_layers:
+    placed = model.num_layers + model.mtp_depth
+    counts = [max(placed // pp + o, 0) for o in _stage_offsets(model.offset, pp)]
+    _make_sum(counts, placed)
+    _make_sum(counts, model.num_layers)
+    return tuple(counts)
+
+
+def _make_sum(counts: list[int], total: int) -> None:
+    """Add or take layers from the last stages backwards until `counts` sums to `total`."""
+    stage = len(counts) - 1
+    while sum(counts) != total:
+        step = 1 if sum(counts) < total else -1
         if step > 0 or counts[stage] > 0:
             counts[stage] += step
-        stage = stage - 1 if stage > 0 else pp - 1
-    return tuple(counts)
+        stage = stage - 1 if stage > 0 else len(counts) - 1
 
 
 def _stage_offsets(offset: int | tuple[int, ...] | tuple[tuple[int, ...], ...], pp: int) -> list[int]:

@@ -152,6 +152,8 @@ def _check_experts(report: _Report, model: ModelSpec, parallel: ParallelSpec, de
 
 
 def _check_routing(report: _Report, model: ModelSpec) -> None:
+    if "model.n_group" in report.job.defaulted:
+        return  # no group-limited routing in this file (research-era configs have none)
     experts, groups = model.n_routed_experts, max(model.n_group, 1)
     if experts % groups:
         report.add("model.n_routed_experts", "error",
@@ -202,24 +204,33 @@ def _check_pipeline(report: _Report, model: ModelSpec, parallel: ParallelSpec) -
 
 
 def offset_problem(model: ModelSpec, parallel: ParallelSpec) -> str | None:
-    """Why `offset` does not fit the pipeline, or None.
+    """Why `offset` does not place the layers on the stages, or None.
 
-    A single number is always placeable (MindFormers spreads the layers itself). A list needs one
-    number per stage (one list per stage per interleave chunk). How MindFormers sums a list
-    against num_layers (and the MTP layer) is not checked here: the published configs are the
-    only reference we have for it.
+    MindFormers (LayerSetting) places num_layers + mtp_depth layers: (that // (pp x interleave)) on
+    every stage slot plus the slot's offset, and requires the offsets to sum to the remainder. A
+    single number is used for every slot.
     """
-    pp, chunks = parallel.pipeline_stage, parallel.pp_interleave_num
+    pp, chunks = parallel.pipeline_stage, max(parallel.pp_interleave_num, 1)
+    placed = model.num_layers + model.mtp_depth
+    spare = placed % (pp * chunks)
     offset = model.offset
     if isinstance(offset, int):
-        return None
+        if offset * pp * chunks == spare:
+            return None
+        return (f"offset {offset} on each of {pp * chunks} stage slots places "
+                f"{(placed // (pp * chunks) + offset) * pp * chunks} layers, not the {placed} of "
+                f"num_layers + mtp_depth; give a list of {pp} numbers that sum to {spare}")
     rows: list[object] = list(offset) if chunks > 1 else [offset]
     shape_ok = len(rows) == chunks and all(
         isinstance(row, tuple) and len(row) == pp and all(isinstance(n, int) for n in row) for row in rows)
-    if shape_ok:
-        return None
-    shape = f"{chunks} lists of {pp} numbers" if chunks > 1 else f"{pp} numbers"
-    return f"offset must be one number, or {shape} (one per pipeline stage); got {list(offset)}"
+    if not shape_ok:
+        shape = f"{chunks} lists of {pp} numbers" if chunks > 1 else f"{pp} numbers"
+        return f"offset must be one number, or {shape} (one per pipeline stage); got {list(offset)}"
+    total = sum(n for row in rows if isinstance(row, tuple) for n in row)
+    if total != spare:
+        return (f"offset numbers sum to {total} but must sum to {spare}: the remainder of num_layers + "
+                f"mtp_depth ({placed}) over {pp * chunks} stage slots")
+    return None
 
 
 def _check_optimizer_shard(report: _Report, parallel: ParallelSpec, devices: int) -> None:

@@ -77,7 +77,14 @@ def test_pipeline_and_layer_rules(tutorial_1b: JobSpec):
     assert any("first_k_dense_replace (3) must be below num_layers (3)" in e for e in errors(dense))
     listed = with_model(tutorial_1b, offset=(1, 0, 0))
     assert any("offset must be one number, or 2 numbers" in e for e in errors(listed))
-    assert errors(with_model(tutorial_1b, offset=(1, 0))) == []
+    assert errors(with_model(tutorial_1b, offset=(1, -1))) == []
+    uneven = errors(with_model(tutorial_1b, offset=(1, 0)))
+    assert any("offset numbers sum to 1 but must sum to 0" in e for e in uneven)
+    # 61 layers + 1 MTP over 16 stages: the published offsets sum to the remainder, 14
+    job = load_spec(JOBS / "pretrain_deepseek3_671b.yaml")
+    assert not [e for e in errors(job, nodes=128) if "offset" in e]
+    wrong = errors(with_model(job, offset=(0, *[1] * 13, 0, 0)), nodes=128)
+    assert any("sum to 13 but must sum to 14" in e for e in wrong)
 
 
 def test_an_oversized_optimizer_shard_is_only_a_warning(tutorial_1b: JobSpec):
