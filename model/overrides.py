@@ -8,6 +8,7 @@ anchor on the new value, so every alias (`num_layers: *num_layers` in a callback
 from __future__ import annotations
 
 import difflib
+import functools
 import io
 import re
 from collections.abc import Sequence
@@ -20,6 +21,7 @@ from ruamel.yaml import YAML
 from ruamel.yaml.comments import CommentedMap, CommentedSeq
 from ruamel.yaml.error import YAMLError
 
+from model.config import DIALECT_FIELDS
 from remote.yamlsource import FieldPath, Problem, SourceError, dotted
 
 SET_SOURCE = "--set"
@@ -145,6 +147,9 @@ def _without_derivation_header(text: str) -> str:
 
 def _apply(document: Any, source: str, override: Override) -> None:
     parent, key = _locate(document, source, override.path)
+    if isinstance(parent, CommentedMap) and key not in parent:
+        parent[key] = _parse_value(override, None)  # a field the spec knows, added
+        return
     old = parent[key]
     anchor = _anchor_of(old)
     value = _parse_value(override, anchor)
@@ -161,6 +166,8 @@ def _locate(document: Any, source: str, path: FieldPath) -> tuple[Any, str | int
         here = path[:depth]
         if isinstance(node, CommentedMap) and isinstance(part, str):
             if part not in node:
+                if depth == len(path) - 1 and path in known_field_paths():
+                    return node, part  # absent from this file, but a field every reader knows
                 raise SourceError([Problem(source, line, dotted(path), _unknown_key(node, part, here))])
             line = node.lc.key(part)[0] + 1
         elif isinstance(node, CommentedSeq) and isinstance(part, int):
@@ -177,6 +184,13 @@ def _locate(document: Any, source: str, path: FieldPath) -> tuple[Any, str | int
             return node, part
         node = node[part]
     raise AssertionError("empty override path")  # parse_override never makes one
+
+
+@functools.cache
+def known_field_paths() -> frozenset[FieldPath]:
+    """Document paths the spec reads in some dialect: `--set` may add these where they are absent
+    (turning on context parallel or interleave in a template that never mentioned them)."""
+    return frozenset(spec_field.path for fields in DIALECT_FIELDS.values() for spec_field in fields)
 
 
 def _unknown_key(node: CommentedMap, part: str, here: FieldPath) -> str:

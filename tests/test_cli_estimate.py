@@ -76,3 +76,13 @@ def test_a_measured_step_time_gives_mfu():
     assert report["tokens_per_step"] == 32768
     expected = report["flops_per_token"] * 32768 / 0.5 / (8 * 100e12)
     assert abs(report["mfu"] - expected) < 1e-12
+
+
+def test_set_may_add_a_field_the_spec_knows_but_not_a_typo():
+    base = [str(JOBS / "pretrain_deepseek3_1b.yaml"), "--nodes", "1", "--devices-per-node", "8", "--json"]
+    added = estimate(*base, "--set", "parallel_config.context_parallel=2",
+                     "--set", "parallel_config.data_parallel=1")
+    assert added.returncode == 0, added.stderr
+    assert not [p for p in json.loads(added.stdout)["problems"] if p["severity"] == "error"]
+    typo = estimate(*base, "--set", "parallel_config.contxt_parallel=2")
+    assert typo.returncode == 78 and "no key 'contxt_parallel'" in typo.stderr
