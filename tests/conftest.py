@@ -30,13 +30,9 @@ def require_cluster_capability() -> None:
 def test_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[TestCluster]:
     """Four hosts on a bridge plus one reachable only through h0 (the bastion)."""
     require_cluster_capability()
-    cluster = TestCluster(tmp_path_factory.mktemp("cluster"), hosts=4, isolated=1, prefix=PREFIX,
-                          subnet_base=SUBNET)
-    try:
-        cluster.start()
+    with TestCluster(tmp_path_factory.mktemp("cluster"), hosts=4, isolated=1, prefix=PREFIX,
+                     subnet_base=SUBNET) as cluster:  # stopped even when a test fails
         yield cluster
-    finally:
-        cluster.stop()
 
 
 @pytest.fixture

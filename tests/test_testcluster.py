@@ -39,13 +39,9 @@ REPO = Path(__file__).resolve().parent.parent
 @pytest.fixture(scope="module")
 def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[TestCluster]:
     require_cluster_capability()
-    built = TestCluster(tmp_path_factory.mktemp("cluster"), hosts=3, isolated=1,
-                        prefix=PREFIX, subnet_base=SUBNET)
-    try:
-        built.start()
+    with TestCluster(tmp_path_factory.mktemp("cluster"), hosts=3, isolated=1,
+                     prefix=PREFIX, subnet_base=SUBNET) as built:
         yield built
-    finally:
-        built.stop()
 
 
 @pytest.fixture
