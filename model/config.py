@@ -73,7 +73,21 @@ class ModelSpec:
     """Multi-token prediction modules (0 = none)."""
     mtp_loss_factor: float = 0.3
     offset: Offset = 0
-    """Extra layers per pipeline stage on top of num_layers // pipeline_stage."""
+    """Extra layers per pipeline stage on top of (num_layers + mtp_depth) // pipeline_stage."""
+    bias_update_rate: float = 0.001
+    """Auxiliary-loss-free balancing: after each step b_i += rate * sign(mean load - load_i)
+    (research `moe_config.topk_bias_update_rate`, mcore/pynative `moe_router_bias_update_rate`)."""
+    balance_via_bias: bool = True
+    """Whether the per-expert selection bias b_i is used and updated (research
+    `moe_config.balance_via_topk_bias`, mcore/pynative `moe_router_enable_expert_bias`)."""
+    aux_loss_factor: float = 0.0001
+    """Factor of the sequence-wise balance loss (research: the first of `moe_config.aux_loss_factors`,
+    mcore/pynative `moe_aux_loss_coeff`)."""
+    norm_topk_prob: bool = True
+    """Whether the chosen experts' sigmoid scores are normalised to sum to 1 before routed_scaling_factor."""
+    rms_norm_eps: float = 1e-6
+    rope_theta: float = 10000.0
+    """RoPE base (research `model_config.theta`)."""
 
 
 @dataclass(frozen=True)
@@ -185,6 +199,15 @@ def _bool(value: Any) -> bool:
     return value
 
 
+def _first_float(value: Any) -> float:
+    """Research-era `aux_loss_factors`: one per `aux_loss_types`; the first is the sequence-wise one."""
+    if isinstance(value, list):
+        if not value:
+            raise _Invalid("expected a list of at least one number, got []")
+        return _float(value[0])
+    return _float(value)
+
+
 def _str(value: Any) -> str:
     if not isinstance(value, str):
         raise _Invalid(f"expected a string, got {_describe(value)}")
@@ -294,6 +317,18 @@ _MLA: list[tuple[str, str, Parse]] = [
                  "q_lora_rank", "kv_lora_rank", "qk_nope_head_dim", "qk_rope_head_dim", "v_head_dim")
 ]
 
+def _hf_router_fields(prefix: str) -> list[tuple[str, str, Parse]]:
+    """mcore and pynative name the balancing, norm and RoPE fields alike, under `prefix`."""
+    return [
+        ("model.bias_update_rate", f"{prefix}moe_router_bias_update_rate", _float),
+        ("model.balance_via_bias", f"{prefix}moe_router_enable_expert_bias", _bool),
+        ("model.aux_loss_factor", f"{prefix}moe_aux_loss_coeff", _float),
+        ("model.norm_topk_prob", f"{prefix}norm_topk_prob", _bool),
+        ("model.rms_norm_eps", f"{prefix}rms_norm_eps", _float),
+        ("model.rope_theta", f"{prefix}rope_theta", _float),
+    ]
+
+
 _RESEARCH = _table([
     ("model.num_layers", "model.model_config.num_layers", _int),
     ("model.hidden_size", "model.model_config.hidden_size", _int),
@@ -311,6 +346,12 @@ _RESEARCH = _table([
     ("model.mtp_depth", "model.model_config.mtp_depth", _int),
     ("model.mtp_loss_factor", "model.model_config.mtp_loss_factor", _float),
     ("model.offset", "model.model_config.offset", _offset),
+    ("model.bias_update_rate", "moe_config.topk_bias_update_rate", _float),
+    ("model.balance_via_bias", "moe_config.balance_via_topk_bias", _bool),
+    ("model.aux_loss_factor", "moe_config.aux_loss_factors", _first_float),
+    ("model.norm_topk_prob", "moe_config.norm_topk_prob", _bool),
+    ("model.rms_norm_eps", "model.model_config.rms_norm_eps", _float),
+    ("model.rope_theta", "model.model_config.theta", _float),
     ("parallel.pp_interleave_num", "model.model_config.pp_interleave_num", _int),
     ("training.params_dtype", "model.model_config.param_init_type", _str),
     ("training.compute_dtype", "model.model_config.compute_dtype", _str),
@@ -330,6 +371,7 @@ _MCORE = _table([
     ("model.mtp_depth", "model.model_config.num_nextn_predict_layers", _int),
     ("model.mtp_loss_factor", "model.model_config.mtp_loss_factor", _float),
     ("model.offset", "model.model_config.offset", _offset),
+    *_hf_router_fields("model.model_config."),
     ("parallel.pp_interleave_num", "model.model_config.pp_interleave_num", _int),
     ("training.params_dtype", "model.model_config.params_dtype", _str),
     ("training.compute_dtype", "model.model_config.compute_dtype", _str),
@@ -349,6 +391,7 @@ _PYNATIVE = _table([
     ("model.scoring_func", "model.scoring_func", _scoring),
     ("model.mtp_depth", "model.num_nextn_predict_layers", _int),
     ("model.mtp_loss_factor", "model.mtp_loss_scaling_factor", _float),
+    *_hf_router_fields("model."),
     ("parallel.data_parallel", "parallelism.data_parallel_shard", _int),
     ("parallel.model_parallel", "parallelism.tensor_parallel", _int),
     ("parallel.pipeline_stage", "parallelism.pipeline_parallel", _int),

@@ -294,3 +294,34 @@ def test_a_malformed_template_is_reported_with_its_line(tmp_path: Path):
     assert re.match(rf"{re.escape(str(template))}:\d+: not valid YAML", str(caught.value))
     with pytest.raises(SourceError, match="cannot read"):
         derive(tmp_path / "missing.yaml", ["a=2"])
+
+
+ROUTER_AND_NORM = {"bias_update_rate": 0.002, "balance_via_bias": False, "aux_loss_factor": 0.0003,
+                   "norm_topk_prob": False, "rms_norm_eps": 1e-5, "rope_theta": 50000.0}
+HF_ROUTER_AND_NORM = ("moe_router_bias_update_rate", "moe_router_enable_expert_bias", "moe_aux_loss_coeff",
+                      "norm_topk_prob", "rms_norm_eps", "rope_theta")
+
+
+@pytest.mark.parametrize(("path", "names"), [
+    (TEMPLATE_671B, ["moe_config.topk_bias_update_rate", "moe_config.balance_via_topk_bias",
+                     "moe_config.aux_loss_factors", "moe_config.norm_topk_prob",
+                     "model.model_config.rms_norm_eps", "model.model_config.theta"]),
+    (MCORE_1B, [f"model.model_config.{name}" for name in HF_ROUTER_AND_NORM]),
+    (PYNATIVE_1B, [f"model.{name}" for name in HF_ROUTER_AND_NORM]),
+], ids=["research", "mcore", "pynative"])
+def test_balancing_norm_and_rope_fields_are_read_under_each_dialects_names(path: Path, names: list[str]):
+    original = load_spec(path).model
+    assert all(getattr(original, field) == getattr(ModelSpec(), field) for field in ROUTER_AND_NORM)
+    pairs = zip(names, ROUTER_AND_NORM.values(), strict=True)
+    overrides = [f"{n}=[{v}]" if n.endswith("aux_loss_factors") else f"{n}={v}" for n, v in pairs]
+    spec = parse_spec(derive_text(path, overrides), "d.yaml")
+    assert {field: getattr(spec.model, field) for field in ROUTER_AND_NORM} == ROUTER_AND_NORM
+    assert not {f"model.{field}" for field in ROUTER_AND_NORM} & spec.defaulted
+
+
+def test_deepseek_v3_defaults_for_balancing_norm_and_rope():
+    m = ModelSpec()
+    assert (m.bias_update_rate, m.balance_via_bias, m.aux_loss_factor, m.norm_topk_prob, m.rms_norm_eps,
+            m.rope_theta) == (0.001, True, 0.0001, True, 1e-6, 10000.0)
+    with pytest.raises(SourceError, match="aux_loss_factors: expected a list of at least one number"):
+        parse_spec(derive_text(TEMPLATE_671B, ["moe_config.aux_loss_factors=[]"]), "d.yaml")
