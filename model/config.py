@@ -9,12 +9,20 @@ DeepSeek-V3's published value (the dataclass default) and is listed in `JobSpec.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, fields
 from enum import Enum
 from pathlib import Path
 from typing import Any, Literal
 
+from model.placement import (
+    LayerPlan,
+    Offset,
+    even_counts,
+    offsets_from_counts,
+    parse_layers_per_stage,
+)
 from remote.yamlsource import (
     FieldPath,
     LocatedDocument,
@@ -26,7 +34,7 @@ from remote.yamlsource import (
 )
 
 # `offset`: one int for every stage, one int per stage, or (with pp_interleave_num) one list per chunk
-Offset = int | tuple[int, ...] | tuple[tuple[int, ...], ...]
+# (Offset is defined in model.placement)
 Scoring = Literal["sigmoid", "softmax"]
 Recompute = Literal["none", "selective", "full"]
 
@@ -157,6 +165,9 @@ class JobSpec:
     """Spec fields (`model.n_group`, `parallel.context_parallel`) the file left out."""
     locations: Mapping[str, Location] = field(default_factory=dict, compare=False, hash=False)
     """Spec field -> where the file set it; for error messages that point into the file."""
+    derived: Mapping[str, str] = field(default_factory=dict, compare=False, hash=False)
+    """Spec fields computed from other fields rather than read (pynative micro_batch_num from the batch
+    sizes), each with how; their `locations` point at the field they were computed from."""
 
     def location(self, spec_field: str) -> Location | None:
         return self.locations.get(spec_field)
@@ -271,6 +282,21 @@ def _recompute(value: Any) -> Recompute:
     return "selective" if _truthy(value.get("select_recompute")) else "none"
 
 
+def _recompute_mode(value: Any) -> Recompute:
+    """Pynative `recompute.mode`: None, 'full' or 'select' (MindFormers' RecomputeConfig)."""
+    modes: dict[Any, Recompute] = {None: "none", "None": "none", "full": "full", "select": "selective"}
+    if isinstance(value, (str, type(None))) and value in modes:
+        return modes[value]
+    raise _Invalid(f"expected None, 'full' or 'select', got {_describe(value)}")
+
+
+def _layer_plan(value: Any) -> LayerPlan | None:
+    try:
+        return parse_layers_per_stage(value)
+    except ValueError as exc:
+        raise _Invalid(str(exc)) from None
+
+
 def _truthy(value: Any) -> bool:
     if isinstance(value, list):
         return any(_truthy(v) for v in value)
@@ -278,6 +304,8 @@ def _truthy(value: Any) -> bool:
 
 
 Parse = Callable[[Any], object]
+_LAYER_PLAN = "pynative.layer_plan"
+"""A table target that is not a spec field: the parsed `pipeline_parallel_layers_per_stage`."""
 
 
 @dataclass(frozen=True)
@@ -397,14 +425,15 @@ _PYNATIVE = _table([
     ("parallel.pipeline_stage", "parallelism.pipeline_parallel", _int),
     ("parallel.expert_parallel", "parallelism.expert_parallel", _int),
     ("parallel.context_parallel", "parallelism.context_parallel", _int),
-    ("parallel.use_seq_parallel", "parallelism.sequence_parallel", _bool),
+    ("parallel.pp_interleave_num", "parallelism.pipeline_parallel_interleave_num", _int),
+    (_LAYER_PLAN, "parallelism.pipeline_parallel_layers_per_stage", _layer_plan),
     ("training.batch_size", "training.local_batch_size", _int),
     ("training.global_batch_size", "training.global_batch_size", _optional_int),
     ("training.params_dtype", "model.params_dtype", _str),
     ("training.compute_dtype", "model.compute_dtype", _str),
-    ("training.recompute", "training.recompute", _recompute),
+    ("training.recompute", "recompute.mode", _recompute_mode),
     ("training.max_device_memory", "context.max_device_memory", _optional_str),
-    ("training.data_path", "train_dataset.dataloader.data_path", _str_list),
+    ("training.data_path", "train_dataset.dataloader.config.data_path", _str_list),
     ("training.load_checkpoint", "checkpoint.load_path", _optional_str),
     ("training.lr_schedule", "lr_scheduler.type", _optional_str),
 ])
@@ -456,9 +485,12 @@ def spec_from_document(doc: LocatedDocument) -> JobSpec:
         except _Invalid as exc:
             problems.append(doc.problem(spec_field.path, str(exc)))
         locations[spec_field.target] = Location(dotted(spec_field.path), doc.line_of(spec_field.path))
+    derived: dict[str, str] = {}
+    if dialect is Dialect.PYNATIVE and not problems:
+        _derive_pynative(doc, values, locations, derived, problems)
     if problems:
         raise SourceError(list(dict.fromkeys(problems)))
-    return _build(doc.source, dialect, values, locations)
+    return _build(doc.source, dialect, values, locations, derived)
 
 
 def _lookup(doc: LocatedDocument, path: FieldPath, problems: list[Problem]) -> tuple[bool, Any]:
@@ -474,8 +506,87 @@ def _lookup(doc: LocatedDocument, path: FieldPath, problems: list[Problem]) -> t
     return True, node
 
 
+# ---------------------------------------------------------------- pynative: fields computed, not read
+
+_LAYERS_PER_STAGE: FieldPath = ("parallelism", "pipeline_parallel_layers_per_stage")
+AUTO_PLACEMENT = "even placement (pipeline_parallel_layers_per_stage is auto or left out)"
+
+
+def _derive_pynative(doc: LocatedDocument, values: dict[str, object], locations: dict[str, Location],
+                     derived: dict[str, str], problems: list[Problem]) -> None:
+    """What MindFormers' pynative trainer computes instead of reading (checked against its source,
+    mindformers/pynative: config/config.py, trainer/trainer.py, distributed/pipeline_parallel.py):
+
+    - sequence parallel: on whenever tensor_parallel > 1. `parallelism.sequence_parallel` is a declared
+      key of its ParallelismConfig (its sample YAMLs set it even with tp 1), but we could not confirm that
+      anything reads it, and the pynative tensor-parallel plan shards the sequence with the tensors; we
+      derive it from tp and ignore the key.
+    - micro-batches: global_batch_size // (dp x local_batch_size) (the trainer's accumulation steps, which
+      the pipeline schedule runs as micro-batches), when the file gives global_batch_size and a dp other
+      than -1. MindFormers takes dp as world_size // (tp x pp x cp); we take `data_parallel_shard`.
+    - layer placement: `pipeline_parallel_layers_per_stage` as research-era offsets (model/placement.py).
+    """
+    get = functools.partial(_value_or_default, values)
+    tp = get("parallel.model_parallel")
+    values["parallel.use_seq_parallel"] = tp > 1
+    derived["parallel.use_seq_parallel"] = f"on when tensor_parallel > 1 (tensor_parallel {tp})"
+    _point_at(locations, "parallel.use_seq_parallel", "parallel.model_parallel")
+    global_batch, dp, local = values.get("training.global_batch_size"), get("parallel.data_parallel"), \
+        get("training.batch_size")
+    if isinstance(global_batch, int) and dp > 0 and local > 0:
+        values["parallel.micro_batch_num"] = global_batch // (dp * local)
+        derived["parallel.micro_batch_num"] = (f"global_batch_size // (data_parallel_shard x "
+                                               f"local_batch_size) = {global_batch} // ({dp} x {local})")
+        _point_at(locations, "parallel.micro_batch_num", "training.global_batch_size")
+    _derive_offset(doc, values, locations, derived, problems)
+
+
+def _derive_offset(doc: LocatedDocument, values: dict[str, object], locations: dict[str, Location],
+                   derived: dict[str, str], problems: list[Problem]) -> None:
+    plan, location = values.pop(_LAYER_PLAN, None), locations.pop(_LAYER_PLAN, None)
+    get = functools.partial(_value_or_default, values)
+    layers, pp = get("model.num_layers"), get("parallel.pipeline_stage")
+    chunks = get("parallel.pp_interleave_num")
+    if min(layers, pp, chunks) < 1:
+        return  # validate.py reports the impossible size
+    if isinstance(plan, LayerPlan):
+        problem = _plan_problem(plan, layers, pp, chunks)
+        if problem:
+            problems.append(doc.problem(_LAYERS_PER_STAGE, problem))
+            return
+        counts, derived["model.offset"] = plan.counts, "from pipeline_parallel_layers_per_stage"
+    else:
+        counts, derived["model.offset"] = even_counts(layers, pp, chunks), AUTO_PLACEMENT
+    values["model.offset"] = offsets_from_counts(counts, layers, get("model.mtp_depth"))
+    locations["model.offset"] = location or Location(dotted(_LAYERS_PER_STAGE), None)
+
+
+def _plan_problem(plan: LayerPlan, layers: int, pp: int, chunks: int) -> str | None:
+    if len(plan.counts[0]) != pp:
+        return f"has {len(plan.counts[0])} entries; pipeline_parallel is {pp}: give one per pipeline stage"
+    if len(plan.counts) != chunks:
+        return (f"gives {len(plan.counts)} chunk(s) per stage; pipeline_parallel_interleave_num is {chunks}: "
+                f"give one 'start-end' range per chunk, separated by commas")
+    held = sum(sum(chunk) for chunk in plan.counts)
+    if held != layers:
+        return f"the stages hold {held} layers, but num_hidden_layers is {layers}"
+    return None
+
+
+def _value_or_default(values: Mapping[str, object], target: str) -> Any:
+    if target in values:
+        return values[target]
+    section, name = target.split(".")
+    return next(f.default for f in fields(_SECTIONS[section]) if f.name == name)
+
+
+def _point_at(locations: dict[str, Location], target: str, source: str) -> None:
+    if source in locations:
+        locations[target] = locations[source]
+
+
 def _build(source: str, dialect: Dialect, values: dict[str, object],
-           locations: dict[str, Location]) -> JobSpec:
+           locations: dict[str, Location], derived: dict[str, str]) -> JobSpec:
     sections: dict[str, dict[str, Any]] = {"model": {}, "parallel": {}, "training": {}}
     for target, value in values.items():
         section, name = target.split(".")
@@ -489,6 +600,7 @@ def _build(source: str, dialect: Dialect, values: dict[str, object],
         training=TrainingSpec(**sections["training"]),
         defaulted=frozenset(every - values.keys()),
         locations=locations,
+        derived=derived,
     )
 
 

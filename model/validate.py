@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal
 
-from model.config import Dialect, JobSpec, ModelSpec, ParallelSpec
+from model.config import AUTO_PLACEMENT, Dialect, JobSpec, ModelSpec, ParallelSpec
 
 Severity = Literal["error", "warning"]
 
@@ -104,7 +104,13 @@ def _check_sizes(report: _Report, job: JobSpec) -> None:
         section, attribute = name.split(".")
         value = getattr(getattr(job, section), attribute)
         allowed = " (or -1)" if POSITIVE_SIZES[name] else ""
-        report.add(name, "error", f"{attribute} must be a whole number >= 1{allowed}, got {value}")
+        report.add(name, "error", f"{attribute} must be a whole number >= 1{allowed}, got {value}"
+                                  f"{_how_derived(job, name)}")
+
+
+def _how_derived(job: JobSpec, spec_field: str) -> str:
+    how = job.derived.get(spec_field)
+    return f" (computed: {how})" if how else ""
 
 
 def data_parallel(parallel: ParallelSpec, devices: int) -> int:
@@ -193,14 +199,38 @@ def _check_pipeline(report: _Report, model: ModelSpec, parallel: ParallelSpec) -
         report.add("parallel.pipeline_stage", "error",
                    f"pipeline_stage ({pp}) cannot exceed num_layers ({model.num_layers})")
         return
-    if pp > 1 and parallel.micro_batch_num < pp and report.job.dialect is not Dialect.PYNATIVE:
-        # (pynative configs set the micro-batch count through their schedule, not this field)
+    job = report.job
+    # a pynative file without global_batch_size (or with data_parallel_shard -1) says nothing of it
+    unknown = job.dialect is Dialect.PYNATIVE and "parallel.micro_batch_num" in job.defaulted
+    if pp > 1 and parallel.micro_batch_num < pp and not unknown:
+        derived = "parallel.micro_batch_num" in job.derived
+        fix = "raise global_batch_size" if derived else f"set it to {pp} or more"
         report.add("parallel.micro_batch_num", "error",
                    f"micro_batch_num ({parallel.micro_batch_num}) must be at least pipeline_stage ({pp}), "
-                   f"or stages sit idle; set it to {pp} or more")
-    problem = offset_problem(model, parallel)
+                   f"or stages sit idle{_how_derived(job, 'parallel.micro_batch_num')}; {fix}")
+    if job.derived.get("model.offset") == AUTO_PLACEMENT:
+        problem = _pynative_placement_problem(model, parallel)
+    else:  # pynative layer ranges were checked when the file was read; the offsets are ours
+        problem = offset_problem(model, parallel) if job.dialect is not Dialect.PYNATIVE else None
     if problem:
         report.add("model.offset", "error", problem)
+
+
+def _pynative_placement_problem(model: ModelSpec, parallel: ParallelSpec) -> str | None:
+    """MindFormers' pynative `auto` placement refuses layers that do not split evenly over the stages.
+    (Explicit layer ranges were checked against num_hidden_layers when the file was read.)"""
+    slots = parallel.pipeline_stage * max(parallel.pp_interleave_num, 1)
+    if model.num_layers % slots == 0:
+        return None
+    return (f"num_hidden_layers ({model.num_layers}) does not split evenly over {slots} pipeline stage "
+            f"slot(s); give one 'start-end' layer range per stage, e.g. "
+            f"{_example_ranges(model.num_layers, parallel.pipeline_stage)}")
+
+
+def _example_ranges(layers: int, pp: int) -> list[str]:
+    counts = [layers // pp + (1 if i < layers % pp else 0) for i in range(pp)]
+    starts = [sum(counts[:i]) for i in range(pp)]
+    return [f"{s}-{s + n - 1}" if n > 1 else str(s) for s, n in zip(starts, counts, strict=True)]
 
 
 def offset_problem(model: ModelSpec, parallel: ParallelSpec) -> str | None:

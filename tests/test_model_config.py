@@ -10,7 +10,9 @@ import pytest
 import yaml
 
 from model.config import Dialect, JobSpec, Location, ModelSpec, load_spec, parse_spec
+from model.estimate import layers_per_stage
 from model.overrides import TUTORIAL_1B_OVERRIDES, apply_overrides, derive, parse_override
+from model.validate import offset_problem
 from remote.yamlsource import SourceError
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -24,6 +26,10 @@ PYNATIVE_1B = SAMPLES / "deepseek3_1b_pynative.yaml"
 def comments(text: str) -> list[str]:
     """Every comment in a file, as written (none of ours has a '#' inside a string)."""
     return [line[line.index("#"):] for line in text.splitlines() if "#" in line]
+
+
+def layers_per_stage_of(spec: JobSpec) -> tuple[int, ...]:
+    return layers_per_stage(spec.model, spec.parallel.pipeline_stage)
 
 
 def derive_text(path: Path, overrides: list[str]) -> str:
@@ -56,7 +62,7 @@ def test_every_dialect_reads_the_tutorial_1b_model_into_the_same_spec(path: Path
     assert research.dialect is Dialect.RESEARCH
     assert other.model == research.model
     shared = ("data_parallel", "model_parallel", "pipeline_stage", "expert_parallel", "context_parallel",
-              "use_seq_parallel")
+              "use_seq_parallel", "micro_batch_num")
     assert [getattr(other.parallel, n) for n in shared] == [getattr(research.parallel, n) for n in shared]
     for name in ("batch_size", "params_dtype", "compute_dtype", "recompute", "max_device_memory",
                  "data_path", "lr_schedule"):
@@ -69,15 +75,86 @@ def test_mcore_reads_like_research_down_to_the_parallel_and_training_fields():
     assert (mcore.parallel, mcore.training) == (research.parallel, research.training)
 
 
-def test_the_pynative_dialect_says_what_it_left_out():
+def test_the_pynative_dialect_says_what_it_left_out_and_what_it_computed():
     spec = load_spec(PYNATIVE_1B)
     assert spec.dialect is Dialect.PYNATIVE
-    left_out = {"parallel.micro_batch_num", "parallel.optimizer_weight_shard_size", "model.offset"}
-    assert left_out <= spec.defaulted
+    assert "parallel.optimizer_weight_shard_size" in spec.defaulted
     assert spec.training.global_batch_size == 8
     line = PYNATIVE_1B.read_text().splitlines().index("  data_parallel_shard: 2 # -1 = whatever devices "
                                                       "the other axes leave") + 1
     assert spec.location("parallel.data_parallel") == Location("parallelism.data_parallel_shard", line)
+    computed = {"parallel.micro_batch_num", "parallel.use_seq_parallel", "model.offset"}
+    assert computed <= spec.derived.keys() and not computed & spec.defaulted
+    assert "8 // (2 x 1)" in spec.derived["parallel.micro_batch_num"]
+    where = spec.location("parallel.micro_batch_num")
+    assert where is not None and where.path == "training.global_batch_size"
+
+
+def pynative(*overrides: str) -> JobSpec:
+    return parse_spec(derive_text(PYNATIVE_1B, list(overrides)), "p.yaml")
+
+
+@pytest.mark.parametrize(("mode", "level"), [("None", "none"), ("null", "none"), ("full", "full"),
+                                             ("select", "selective")])
+def test_pynative_recompute_is_recompute_mode(mode: str, level: str):
+    assert pynative(f"recompute.mode={mode}").training.recompute == level
+
+
+def test_pynative_recompute_mode_names_the_valid_values():
+    with pytest.raises(SourceError, match=r"recompute.mode: expected None, 'full' or 'select', got 'select"):
+        pynative("recompute.mode=selective")
+
+
+def test_pynative_sequence_parallel_follows_tensor_parallel_not_its_switch():
+    assert pynative("parallelism.sequence_parallel=False").parallel.use_seq_parallel is True
+    alone = pynative("parallelism.tensor_parallel=1", "parallelism.sequence_parallel=True")
+    assert alone.parallel.use_seq_parallel is False
+    assert "tensor_parallel 1" in alone.derived["parallel.use_seq_parallel"]
+
+
+def test_pynative_micro_batches_come_from_the_batch_sizes_when_dp_is_known():
+    spec = pynative("training.global_batch_size=32", "training.local_batch_size=2")
+    assert spec.parallel.micro_batch_num == 8
+    unknown = pynative("parallelism.data_parallel_shard=-1")
+    assert "parallel.micro_batch_num" in unknown.defaulted
+    assert "parallel.micro_batch_num" not in unknown.derived
+
+
+@pytest.mark.parametrize(("value", "layers", "counts"), [
+    ('["0-1", "2"]', 3, (2, 1)),
+    ('["0", "1-2"]', 3, (1, 2)),
+    ("[1, 2]", 3, (1, 2)),
+    ("auto", 4, (2, 2)),
+    ("null", 6, (3, 3)),
+])
+def test_pynative_layers_per_stage_place_the_layers(value: str, layers: int, counts: tuple[int, ...]):
+    spec = pynative(f"parallelism.pipeline_parallel_layers_per_stage={value}",
+                    f"model.num_hidden_layers={layers}")
+    assert layers_per_stage_of(spec) == counts
+    assert offset_problem(spec.model, spec.parallel) is None  # research-era offsets that MindFormers accepts
+
+
+def test_pynative_interleaved_ranges_become_one_offset_row_per_chunk():
+    spec = pynative("parallelism.pipeline_parallel_layers_per_stage=['0-1,4', '2-3,5']",
+                    "parallelism.pipeline_parallel_interleave_num=2", "model.num_hidden_layers=6")
+    # 6 + 1 MTP layers over 4 slots: 1 each, plus the offsets; the MTP layer joins the last slot
+    assert spec.model.offset == ((1, 1), (0, 1))
+    assert offset_problem(spec.model, spec.parallel) is None
+
+
+@pytest.mark.parametrize(("value", "expected"), [
+    ('["0-2"]', "has 1 entries; pipeline_parallel is 2: give one per pipeline stage"),
+    ('["0-1", "3"]', "stage 1 chunk 0 starts at layer 3, but layer 2 is next"),
+    ('["0-1", "2-3"]', "the stages hold 4 layers, but num_hidden_layers is 3"),
+    ('["0-1,2", "3"]', "every stage needs the same number of comma-separated chunks"),
+    ('["0-x", "2"]', "'0-x' is not a layer range"),
+    ("[[0, 1], [2]]", "expected 'auto', a list with one 'start-end' range string per pipeline stage"),
+])
+def test_bad_pynative_layers_per_stage_say_what_is_valid(value: str, expected: str):
+    with pytest.raises(SourceError) as caught:
+        pynative(f"parallelism.pipeline_parallel_layers_per_stage={value}")
+    assert "parallelism.pipeline_parallel_layers_per_stage: " in str(caught.value)
+    assert expected in str(caught.value)
 
 
 def test_fields_left_out_take_deepseek_v3_defaults_and_are_recorded():

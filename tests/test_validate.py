@@ -6,7 +6,8 @@ from typing import Any
 
 import pytest
 
-from model.config import JobSpec, ParallelSpec, load_spec
+from model.config import JobSpec, ParallelSpec, load_spec, parse_spec
+from model.overrides import apply_overrides, parse_override
 from model.validate import validate
 
 JOBS = Path(__file__).resolve().parent.parent / "configs" / "jobs"
@@ -115,3 +116,33 @@ def test_nested_offsets_need_interleave_and_minus_one_dp_still_checks_experts(tu
     rest = with_parallel(tutorial_1b, data_parallel=-1, expert_parallel=8)
     expected = "expert_parallel (8) must divide data_parallel x model_parallel (4)"
     assert any(expected in e for e in errors(rest))
+
+
+PYNATIVE_1B = Path(__file__).resolve().parent / "samples" / "configs" / "deepseek3_1b_pynative.yaml"
+
+
+def pynative_job(*overrides: str) -> JobSpec:
+    text = apply_overrides(PYNATIVE_1B.read_text(), str(PYNATIVE_1B), [parse_override(o) for o in overrides])
+    return parse_spec(text, str(PYNATIVE_1B))
+
+
+def test_the_pynative_sample_is_valid_on_one_8_npu_node():
+    assert errors(pynative_job()) == []
+
+
+def test_pynative_auto_placement_needs_layers_that_split_evenly():
+    [problem] = [p for p in validate(pynative_job("parallelism.pipeline_parallel_layers_per_stage=auto"),
+                                     nodes=1, devices_per_node=8) if p.severity == "error"]
+    assert problem.path == "parallelism.pipeline_parallel_layers_per_stage" and problem.line is not None
+    assert "num_hidden_layers (3) does not split evenly over 2" in problem.message
+    assert "['0-1', '2']" in problem.message
+    assert errors(pynative_job("parallelism.pipeline_parallel_layers_per_stage=auto",
+                               "model.num_hidden_layers=4")) == []
+
+
+def test_pynative_micro_batches_too_few_for_the_pipeline_name_global_batch_size():
+    job = pynative_job("training.global_batch_size=2")
+    [problem] = [p for p in validate(job, nodes=1, devices_per_node=8) if p.severity == "error"]
+    assert problem.path == "training.global_batch_size" and problem.line is not None
+    assert "micro_batch_num (1) must be at least pipeline_stage (2)" in problem.message
+    assert "2 // (2 x 1)" in problem.message and problem.message.endswith("raise global_batch_size")
