@@ -116,6 +116,14 @@ class ParallelSpec:
     parallel_optimizer: bool = False
     """`parallel.enable_parallel_optimizer` (MindSpore's default is off)."""
     pp_interleave_num: int = 1
+    vocab_emb_dp: bool = False
+    """True: the embedding and the output head are replicated over tensor parallel, not split (research
+    `parallel_config.vocab_emb_dp`, whose MindFormers default is True; mcore converts it to False and
+    pynative always splits the vocabulary)."""
+    expert_tensor_parallel: int | None = None
+    """How many ways each routed expert's matrices are split. None: over model_parallel, as research-era and
+    mcore MoE shard them (experts over expert_parallel, each over model_parallel); pynative reads
+    `parallelism.expert_tensor_parallel` (MindFormers' default 1)."""
 
 
 @dataclass(frozen=True)
@@ -128,6 +136,10 @@ class TrainingSpec:
     params_dtype: str = "float32"
     compute_dtype: str = "bfloat16"
     recompute: Recompute = "none"
+    """The level of every layer, or with `full_recompute_layers` of the layers not fully recomputed."""
+    full_recompute_layers: tuple[int, ...] | None = None
+    """Per pipeline stage, how many of its layers (the first ones) are fully recomputed; None: all or none,
+    as `recompute` says."""
     max_device_memory: str | None = None
     """MindSpore's `context.max_device_memory`, e.g. '58GB'; None means the device's HBM."""
     data_path: tuple[str, ...] = ()
@@ -277,9 +289,22 @@ def _recompute(value: Any) -> Recompute:
         return value  # type: ignore[no-any-return]
     if not isinstance(value, dict):
         raise _Invalid(f"expected a recompute_config mapping or none/selective/full, got {_describe(value)}")
-    if _truthy(value.get("recompute")):
+    recompute = value.get("recompute")
+    if not isinstance(recompute, list) and _truthy(recompute):
         return "full"
     return "selective" if _truthy(value.get("select_recompute")) else "none"
+
+
+def _full_recompute_layers(value: Any) -> tuple[int, ...] | None:
+    """`recompute_config.recompute` as a list: how many layers of each pipeline stage are fully recomputed
+    (the published 671b config: [3, 4, ..., 3, 2, 0]). None when it is one switch for every layer."""
+    recompute = value.get("recompute") if isinstance(value, dict) else None
+    if not isinstance(recompute, list):
+        return None
+    if not all(type(n) is int and n >= 0 for n in recompute):
+        raise _Invalid(f"recompute: expected True/False or a list of layer counts, one per pipeline stage, "
+                       f"got {_describe(recompute)}")
+    return tuple(n for n in recompute if isinstance(n, int))
 
 
 def _recompute_mode(value: Any) -> Recompute:
@@ -333,6 +358,7 @@ _SHARED_PARALLEL: list[tuple[str, str, Parse]] = [
     ("parallel.parallel_optimizer", "parallel.enable_parallel_optimizer", _bool),
     ("training.batch_size", "runner_config.batch_size", _int),
     ("training.recompute", "recompute_config", _recompute),
+    ("training.full_recompute_layers", "recompute_config", _full_recompute_layers),
     ("training.max_device_memory", "context.max_device_memory", _optional_str),
     ("training.data_path", "train_dataset.data_loader.config.data_path", _str_list),
     ("training.load_checkpoint", "load_checkpoint", _optional_str),
@@ -359,6 +385,7 @@ def _hf_router_fields(prefix: str) -> list[tuple[str, str, Parse]]:
 
 _RESEARCH = _table([
     ("model.num_layers", "model.model_config.num_layers", _int),
+    ("parallel.vocab_emb_dp", "parallel_config.vocab_emb_dp", _bool),
     ("model.hidden_size", "model.model_config.hidden_size", _int),
     ("model.num_heads", "model.model_config.num_heads", _int),
     *_MLA,
@@ -426,6 +453,7 @@ _PYNATIVE = _table([
     ("parallel.expert_parallel", "parallelism.expert_parallel", _int),
     ("parallel.context_parallel", "parallelism.context_parallel", _int),
     ("parallel.pp_interleave_num", "parallelism.pipeline_parallel_interleave_num", _int),
+    ("parallel.expert_tensor_parallel", "parallelism.expert_tensor_parallel", _int),
     (_LAYER_PLAN, "parallelism.pipeline_parallel_layers_per_stage", _layer_plan),
     ("training.batch_size", "training.local_batch_size", _int),
     ("training.global_batch_size", "training.global_batch_size", _optional_int),
@@ -488,6 +516,9 @@ def spec_from_document(doc: LocatedDocument) -> JobSpec:
     derived: dict[str, str] = {}
     if dialect is Dialect.PYNATIVE and not problems:
         _derive_pynative(doc, values, locations, derived, problems)
+    if dialect is Dialect.RESEARCH and "parallel.vocab_emb_dp" not in values:
+        values["parallel.vocab_emb_dp"] = True
+        derived["parallel.vocab_emb_dp"] = "MindFormers' default when parallel_config leaves it out"
     if problems:
         raise SourceError(list(dict.fromkeys(problems)))
     return _build(doc.source, dialect, values, locations, derived)
@@ -527,6 +558,7 @@ def _derive_pynative(doc: LocatedDocument, values: dict[str, object], locations:
     - layer placement: `pipeline_parallel_layers_per_stage` as research-era offsets (model/placement.py).
     """
     get = functools.partial(_value_or_default, values)
+    values.setdefault("parallel.expert_tensor_parallel", 1)  # MindFormers' pynative default
     tp = get("parallel.model_parallel")
     values["parallel.use_seq_parallel"] = tp > 1
     derived["parallel.use_seq_parallel"] = f"on when tensor_parallel > 1 (tensor_parallel {tp})"

@@ -230,11 +230,28 @@ class MemoryEstimate:
 
 @dataclass(frozen=True)
 class _StageParams:
-    """A stage's parameters split by how they shard: over tp, over ep (routed experts), not at all."""
+    """A stage's parameters split by how they shard: over tp, the vocabulary (over tp unless vocab_emb_dp),
+    routed experts (over ep and inside each expert), not at all."""
 
     tp_sharded: int
+    vocab: int
     expert: int
     replicated: int
+
+    def on_device(self, parallel: ParallelSpec, dp: int) -> tuple[int, int]:
+        """(non-expert, routed-expert) parameters on one device of the stage."""
+        tp = max(parallel.model_parallel, 1)
+        vocab = self.vocab if parallel.vocab_emb_dp else self.vocab // tp
+        return self.tp_sharded // tp + vocab + self.replicated, self.expert // expert_split(parallel, dp)
+
+
+def expert_split(parallel: ParallelSpec, dp: int) -> int:
+    """Ways the routed experts of a layer are split: over expert_parallel, and each expert's matrices over
+    expert_tensor_parallel (research/mcore: model_parallel; MindFormers shards expert weights (ep, mp, 1)).
+    Never more ways than the stage has devices (dp x tp)."""
+    tp = max(parallel.model_parallel, 1)
+    etp = tp if parallel.expert_tensor_parallel is None else max(parallel.expert_tensor_parallel, 1)
+    return max(1, min(max(parallel.expert_parallel, 1) * etp, max(dp, 1) * tp))
 
 
 def _stage_params(model: ModelSpec, stage: Stage) -> _StageParams:
@@ -245,10 +262,8 @@ def _stage_params(model: ModelSpec, stage: Stage) -> _StageParams:
     tp += stage.moe_layers * m.n_shared_experts * expert_params(m)
     replicated = stage.num_layers * (2 * d + latent_norms) + stage.moe_layers * router_params(m)
     expert = stage.moe_layers * m.n_routed_experts * expert_params(m)
-    if stage.has_embedding:
-        tp += m.vocab_size * d
+    vocab = m.vocab_size * d * (int(stage.has_embedding) + int(stage.has_head))
     if stage.has_head:
-        tp += m.vocab_size * d
         replicated += d
         mtp_norms = 5 * d + latent_norms
         mtp_experts = m.n_routed_experts * expert_params(m)
@@ -256,7 +271,7 @@ def _stage_params(model: ModelSpec, stage: Stage) -> _StageParams:
         tp += m.mtp_depth * (mtp_module_params(m) - mtp_experts - mtp_replicated)
         replicated += m.mtp_depth * mtp_replicated
         expert += m.mtp_depth * mtp_experts
-    return _StageParams(tp_sharded=tp, expert=expert, replicated=replicated)
+    return _StageParams(tp_sharded=tp, vocab=vocab, expert=expert, replicated=replicated)
 
 
 def _shard(parallel: ParallelSpec, group: int) -> int:
@@ -276,12 +291,11 @@ def _state_bytes(params: int, training: TrainingSpec, shard: int) -> tuple[int, 
 
 def _stage_state_bytes(job: JobSpec, stage: Stage, devices: int | None) -> tuple[int, int, int]:
     par = job.parallel
-    dp = data_parallel(par, devices) if devices else par.data_parallel
-    tp, ep, dp = max(par.model_parallel, 1), max(par.expert_parallel, 1), max(dp, 1)
-    params = _stage_params(job.model, stage)
-    dense = params.tp_sharded // tp + params.replicated
+    dp = max(data_parallel(par, devices) if devices else par.data_parallel, 1)
+    dense, experts = _stage_params(job.model, stage).on_device(par, dp)
+    expert_replicas = max(dp * max(par.model_parallel, 1) // expert_split(par, dp), 1)
     parts = (_state_bytes(dense, job.training, _shard(par, dp)),
-             _state_bytes(params.expert // ep, job.training, _shard(par, max(dp * tp // ep, 1))))
+             _state_bytes(experts, job.training, _shard(par, expert_replicas)))
     return sum(p[0] for p in parts), sum(p[1] for p in parts), sum(p[2] for p in parts)
 
 
@@ -310,21 +324,32 @@ def layer_activation_bytes(model: ModelSpec, parallel: ParallelSpec, training: T
     return stored + routed + shared
 
 
+def recomputed_layers(training: TrainingSpec, stage: Stage) -> int:
+    """How many of the stage's layers are fully recomputed: its entry of a per-stage list (the first layers
+    of the stage), else all of them under full recompute, else none."""
+    if training.full_recompute_layers is not None:
+        counts = training.full_recompute_layers
+        return min(counts[stage.index] if stage.index < len(counts) else 0, stage.num_layers)
+    return stage.num_layers if training.recompute == "full" else 0
+
+
 def _stage_activation_bytes(job: JobSpec, stage: Stage, in_flight: int, flash_attention: bool) -> int:
     m, par, tr = job.model, job.parallel, job.training
     dense = layer_activation_bytes(m, par, tr, moe=False, flash_attention=flash_attention)
     moe = layer_activation_bytes(m, par, tr, moe=True, flash_attention=flash_attention)
-    full = stage.dense_layers * dense + stage.moe_layers * moe
+    recomputed = recomputed_layers(tr, stage)
+    dense_recomputed = min(recomputed, stage.dense_layers)  # the stage's first layers are the dense ones
+    moe_recomputed = recomputed - dense_recomputed
     sb = m.seq_length // max(par.context_parallel, 1) * tr.batch_size
-    if tr.recompute == "full":
-        sp = max(par.model_parallel, 1) if par.use_seq_parallel else 1
-        kept = stage.num_layers * sb * dtype_bytes(tr.compute_dtype) * m.hidden_size // sp
-        per_micro_batch, once = kept, max(dense if stage.dense_layers else 0, moe if stage.moe_layers else 0)
-    else:
-        per_micro_batch, once = full, 0
+    sp = max(par.model_parallel, 1) if par.use_seq_parallel else 1
+    kept_inputs = recomputed * sb * dtype_bytes(tr.compute_dtype) * m.hidden_size // sp
+    per_micro_batch = kept_inputs + (stage.dense_layers - dense_recomputed) * dense \
+        + (stage.moe_layers - moe_recomputed) * moe
+    once = max(dense if dense_recomputed else 0, moe if moe_recomputed else 0)  # the layer being recomputed
     if stage.has_head:
         per_micro_batch += m.mtp_depth * moe
-        once += (1 + m.mtp_depth) * sb * m.vocab_size * 6 // max(par.model_parallel, 1)
+        logits_split = 1 if par.vocab_emb_dp else max(par.model_parallel, 1)
+        once += (1 + m.mtp_depth) * sb * m.vocab_size * 6 // logits_split
     return per_micro_batch * in_flight + once
 
 

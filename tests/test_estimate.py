@@ -251,3 +251,53 @@ def test_mfu_is_achieved_over_peak():
     assert mfu(1e9, tokens_per_step=1000, step_seconds=2.0, devices=4, peak_flops_per_device=1e12) == 0.125
     with pytest.raises(ValueError):
         mfu(1e9, tokens_per_step=1, step_seconds=0, devices=1)
+
+
+# ---- sharding refinements
+
+
+SMALL_MOE = ModelSpec(num_layers=2, hidden_size=256, num_heads=4, vocab_size=1024, intermediate_size=512,
+                      n_routed_experts=8, num_experts_per_tok=2, moe_intermediate_size=128,
+                      first_k_dense_replace=1, mtp_depth=0)
+
+
+def small_job(**parallel: object) -> JobSpec:
+    return JobSpec(source="t", dialect=job_1b().dialect, model=SMALL_MOE,
+                   parallel=ParallelSpec(**parallel),  # type: ignore[arg-type]
+                   training=TrainingSpec(), defaulted=frozenset())
+
+
+def stage0_weights(**parallel: object) -> int:
+    return training_memory(small_job(**parallel), 8).stages[0].weights
+
+
+def test_routed_experts_split_over_ep_and_inside_each_expert_over_tp():
+    routed = SMALL_MOE.n_routed_experts * 3 * SMALL_MOE.hidden_size * SMALL_MOE.moe_intermediate_size * 4
+    base = dict(data_parallel=4, model_parallel=2)
+    # research/mcore: (ep, mp, 1) -> ep x tp ways; pynative's expert_tensor_parallel 1 -> ep ways
+    assert stage0_weights(**base, expert_parallel=1) - stage0_weights(**base, expert_parallel=2) == \
+        routed // 2 - routed // 4
+    assert stage0_weights(**base, expert_parallel=2, expert_tensor_parallel=1) - \
+        stage0_weights(**base, expert_parallel=2) == routed // 2 - routed // 4
+    # never more ways than the stage's devices (dp x tp = 8)
+    assert stage0_weights(**base, expert_parallel=8) == stage0_weights(**base, expert_parallel=4)
+
+
+def test_vocab_emb_dp_keeps_embedding_and_head_whole_on_every_tp_rank():
+    vocab = SMALL_MOE.vocab_size * SMALL_MOE.hidden_size * 4
+    split = stage0_weights(data_parallel=4, model_parallel=2)
+    whole = stage0_weights(data_parallel=4, model_parallel=2, vocab_emb_dp=True)
+    assert whole - split == 2 * (vocab - vocab // 2)  # one stage holds both embedding and head
+
+
+def test_a_per_stage_recompute_list_recomputes_each_stage_as_listed():
+    job = job_671b()
+    listed = replace(job, training=replace(job.training, recompute="none",
+                                           full_recompute_layers=(3, *[4] * 12, 3, 2, 0)))
+    full = replace(job, training=replace(job.training, recompute="full", full_recompute_layers=None))
+    none = replace(job, training=replace(job.training, recompute="none", full_recompute_layers=None))
+    per_stage = [training_memory(j, 8).stages for j in (listed, full, none)]
+    acts = [[s.activations for s in stages] for stages in per_stage]
+    assert acts[0][1] == acts[1][1]  # 4 of 4 layers: as full recompute
+    assert acts[0][15] == acts[2][15]  # 0 layers recomputed: as none
+    assert acts[1][13] < acts[0][13] < acts[2][13]  # 3 of 4

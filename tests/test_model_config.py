@@ -72,7 +72,28 @@ def test_every_dialect_reads_the_tutorial_1b_model_into_the_same_spec(path: Path
 def test_mcore_reads_like_research_down_to_the_parallel_and_training_fields():
     research, mcore = load_spec(DERIVED_1B), load_spec(MCORE_1B)
     assert mcore.dialect is Dialect.MCORE
-    assert (mcore.parallel, mcore.training) == (research.parallel, research.training)
+    # except vocab_emb_dp: mcore always splits the vocabulary over tensor parallel
+    assert research.parallel.vocab_emb_dp and not mcore.parallel.vocab_emb_dp
+    assert (dataclasses.replace(mcore.parallel, vocab_emb_dp=True), mcore.training) == (
+        research.parallel, research.training)
+
+
+def test_research_vocab_emb_dp_defaults_to_mindformers_true():
+    spec = parse_spec("model:\n  model_config:\n    num_layers: 4\n    hidden_size: 1024\n    num_heads: 16\n",
+                      "r.yaml")
+    assert spec.parallel.vocab_emb_dp and "parallel.vocab_emb_dp" in spec.derived
+    off = parse_spec(derive_text(TEMPLATE_671B, ["parallel_config.vocab_emb_dp=False"]), "r.yaml")
+    assert not off.parallel.vocab_emb_dp and "parallel.vocab_emb_dp" not in off.derived
+
+
+def test_a_per_stage_recompute_list_is_read_per_stage():
+    published = "[3, 4, 4, 4, 4, 4, 4, 4, 4, 4, 4, 4, 4, 3, 2, 0]"
+    spec = parse_spec(derive_text(TEMPLATE_671B, [f"recompute_config.recompute={published}"]), "r.yaml")
+    assert spec.training.full_recompute_layers == (3, *[4] * 12, 3, 2, 0)
+    assert spec.training.recompute == "none"  # the other layers: select_recompute is False
+    assert load_spec(TEMPLATE_671B).training.full_recompute_layers is None
+    with pytest.raises(SourceError, match="recompute: expected True/False or a list of layer counts"):
+        parse_spec(derive_text(TEMPLATE_671B, ["recompute_config.recompute=[1, x]"]), "r.yaml")
 
 
 def test_the_pynative_dialect_says_what_it_left_out_and_what_it_computed():
