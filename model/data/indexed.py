@@ -17,9 +17,9 @@ from __future__ import annotations
 import enum
 import mmap
 import os
+import secrets
 import struct
 import sys
-import tempfile
 from array import array
 from collections.abc import Iterable, Sequence
 from pathlib import Path
@@ -71,6 +71,13 @@ def idx_path(prefix: str | os.PathLike[str]) -> Path:
     return Path(f"{os.fspath(prefix)}.idx")
 
 
+def create_temporary(final: Path) -> tuple[Path, int]:
+    """A new, hidden `.partial` file beside `final` (same file system, so a rename puts it in place),
+    created exclusively with the mode the umask gives; returns its path and an open descriptor."""
+    path = final.with_name(f".{final.name}.{os.getpid()}.{secrets.token_hex(6)}.partial")
+    return path, os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
+
+
 def _to_disk_order(values: array[int] | array[float]) -> array[int] | array[float]:
     if LITTLE_ENDIAN:
         return values
@@ -97,14 +104,8 @@ class IndexedDatasetWriter:
         directory = self.prefix.parent
         if not directory.is_dir():
             raise IndexedDatasetError(f"{directory}: no such directory for the dataset {self.prefix.name}")
-        self._bin_tmp = self._temporary(bin_path(self.prefix))
-        self._bin: BinaryIO | None = open(self._bin_tmp, "wb")  # noqa: SIM115 - closed in finalize/abort
-
-    @staticmethod
-    def _temporary(final: Path) -> Path:
-        handle, name = tempfile.mkstemp(prefix=f".{final.name}.", suffix=".partial", dir=final.parent)
-        os.close(handle)
-        return Path(name)
+        self._bin_tmp, handle = create_temporary(bin_path(self.prefix))
+        self._bin: BinaryIO | None = os.fdopen(handle, "wb")
 
     @property
     def sequence_count(self) -> int:
@@ -157,13 +158,13 @@ class IndexedDatasetWriter:
             raise IndexedDatasetError(f"{bin_path(self.prefix)}: the writer is already closed")
         if self._documents[-1] != len(self._lengths):
             self.end_document()
-        idx_tmp = self._temporary(idx_path(self.prefix))
+        idx_tmp, handle = create_temporary(idx_path(self.prefix))
         try:
             self._bin.flush()
             os.fsync(self._bin.fileno())
             self._bin.close()
             self._bin = None
-            with open(idx_tmp, "wb") as index:
+            with os.fdopen(handle, "wb") as index:
                 self._write_index(index)
                 index.flush()
                 os.fsync(index.fileno())
