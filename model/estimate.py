@@ -6,7 +6,7 @@ Every formula, its source and where it is knowingly rough: docs/estimates.md.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from model.config import JobSpec, ModelSpec, ParallelSpec, TrainingSpec
 from model.validate import data_parallel
@@ -368,6 +368,14 @@ def parse_memory_size(text: str) -> int:
     return int(float(match.group(1)) * (1 << (10 * power)))
 
 
+def _memory_limit(job: JobSpec, hbm_bytes: int) -> tuple[int, str]:
+    """`context.max_device_memory` (never above the HBM), else the HBM; and which it was."""
+    if job.training.max_device_memory:
+        limit = min(parse_memory_size(job.training.max_device_memory), hbm_bytes)
+        return limit, f"max_device_memory {job.training.max_device_memory}"
+    return hbm_bytes, "HBM"
+
+
 def training_memory(job: JobSpec, devices_per_node: int, hbm_bytes: int = HBM_910B_BYTES, *,
                     workspace_bytes: int = WORKSPACE_BYTES, flash_attention: bool = True,
                     devices: int | None = None) -> MemoryEstimate:
@@ -375,10 +383,7 @@ def training_memory(job: JobSpec, devices_per_node: int, hbm_bytes: int = HBM_91
 
     `devices_per_node` is accepted for the CLI's sake; the per-device figures do not depend on it."""
     del devices_per_node
-    limit, source = hbm_bytes, "HBM"
-    if job.training.max_device_memory:
-        limit = min(parse_memory_size(job.training.max_device_memory), hbm_bytes)
-        source = f"max_device_memory {job.training.max_device_memory}"
+    limit, source = _memory_limit(job, hbm_bytes)
     stages = []
     for stage in pipeline_stages(job.model, job.parallel.pipeline_stage):
         weights, grads, optimizer = _stage_state_bytes(job, stage, devices)
@@ -399,27 +404,59 @@ def training_memory(job: JobSpec, devices_per_node: int, hbm_bytes: int = HBM_91
 
 
 @dataclass(frozen=True)
-class InferenceMemory:
-    """Bytes per device for inference."""
+class InferenceStage:
+    """Bytes per device on one pipeline stage when serving."""
 
+    stage: int
+    num_layers: int
     weights: int
     kv_cache: int
+    workspace: int
     total: int
+    headroom: int
 
 
-def kv_cache_bytes(model: ModelSpec, batch: int, seq_len: int, dtype_bytes: int) -> int:
-    """MLA caches c_kv and k_rope: (kv_lora_rank + qk_rope_head_dim) values per token per layer. The latent
-    is shared by all heads, so tensor parallelism does not divide it."""
-    per_token = model.num_layers * (model.kv_lora_rank + model.qk_rope_head_dim)
+@dataclass(frozen=True)
+class InferenceEstimate:
+    stages: tuple[InferenceStage, ...]
+    limit_bytes: int
+    limit_source: str
+    fits: bool
+    tightest_stage: int
+    headroom: int
+
+
+def kv_cache_bytes(model: ModelSpec, batch: int, seq_len: int, dtype_bytes: int,
+                   layers: int | None = None) -> int:
+    """MLA caches c_kv and k_rope: (kv_lora_rank + qk_rope_head_dim) values per token per layer (all the
+    model's layers unless `layers` says). The latent is shared by all heads: tensor parallelism does not
+    divide it."""
+    cached = model.num_layers if layers is None else layers
+    per_token = cached * (model.kv_lora_rank + model.qk_rope_head_dim)
     return batch * seq_len * per_token * dtype_bytes
 
 
-def inference_memory(model: ModelSpec, tp: int, batch: int, seq_len: int,
-                     dtype_bytes: int) -> InferenceMemory:
-    """Main-model weights split over tp (experts included) plus the full MLA KV cache on every device."""
-    weights = count_params(model).total * dtype_bytes // max(tp, 1)
-    cache = kv_cache_bytes(model, batch, seq_len, dtype_bytes)
-    return InferenceMemory(weights=weights, kv_cache=cache, total=weights + cache)
+def inference_memory(job: JobSpec, *, batch: int, seq_len: int, hbm_bytes: int = HBM_910B_BYTES,
+                     workspace_bytes: int = WORKSPACE_BYTES, devices: int | None = None) -> InferenceEstimate:
+    """Per stage: the main model's weights in compute_dtype (non-expert parts over tp, or whole with
+    vocab_emb_dp; routed experts over ep and inside each expert as in training; no MTP module) plus the
+    stage's layers' MLA KV cache for `batch` sequences of `seq_len` tokens, plus the workspace allowance."""
+    limit, source = _memory_limit(job, hbm_bytes)
+    par, a = job.parallel, dtype_bytes(job.training.compute_dtype)
+    dp = max(data_parallel(par, devices) if devices else par.data_parallel, 1)
+    serving = replace(job.model, mtp_depth=0)
+    stages = []
+    for stage in pipeline_stages(job.model, par.pipeline_stage):
+        weights = sum(_stage_params(serving, stage).on_device(par, dp)) * a
+        cache = kv_cache_bytes(job.model, batch, seq_len, a, layers=stage.num_layers)
+        total = weights + cache + workspace_bytes
+        stages.append(InferenceStage(stage=stage.index, num_layers=stage.num_layers, weights=weights,
+                                     kv_cache=cache, workspace=workspace_bytes, total=total,
+                                     headroom=limit - total))
+    tightest = min(stages, key=lambda s: s.headroom)
+    return InferenceEstimate(stages=tuple(stages), limit_bytes=limit, limit_source=source,
+                             fits=tightest.headroom >= 0, tightest_stage=tightest.stage,
+                             headroom=tightest.headroom)
 
 
 # ---------------------------------------------------------------- FLOPs and MFU

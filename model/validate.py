@@ -63,8 +63,10 @@ class _Report:
         self.problems.append(ConfigProblem(path, severity, message, location.line if location else None))
 
 
-def validate(job: JobSpec, *, nodes: int, devices_per_node: int) -> list[ConfigProblem]:
-    """Every problem of `job` on `nodes` servers with `devices_per_node` devices each."""
+def validate(job: JobSpec, *, nodes: int, devices_per_node: int,
+             training: bool = True) -> list[ConfigProblem]:
+    """Every problem of `job` on `nodes` servers with `devices_per_node` devices each; `training=False`
+    (serving) leaves out what only training needs: micro-batches and the optimizer shard."""
     report = _Report(job)
     _check_sizes(report, job)
     if report.problems:
@@ -72,8 +74,9 @@ def validate(job: JobSpec, *, nodes: int, devices_per_node: int) -> list[ConfigP
     _check_device_count(report, job.parallel, nodes * devices_per_node, nodes, devices_per_node)
     _check_experts(report, job.model, job.parallel, data_parallel(job.parallel, nodes * devices_per_node))
     _check_tensor_parallel(report, job.model, job.parallel)
-    _check_pipeline(report, job.model, job.parallel)
-    _check_optimizer_shard(report, job.parallel, devices=nodes * devices_per_node)
+    _check_pipeline(report, job.model, job.parallel, training)
+    if training:
+        _check_optimizer_shard(report, job.parallel, devices=nodes * devices_per_node)
     return report.problems
 
 
@@ -193,7 +196,7 @@ def _check_tensor_parallel(report: _Report, model: ModelSpec, parallel: Parallel
                    f"({parallel.context_parallel})")
 
 
-def _check_pipeline(report: _Report, model: ModelSpec, parallel: ParallelSpec) -> None:
+def _check_pipeline(report: _Report, model: ModelSpec, parallel: ParallelSpec, training: bool) -> None:
     pp = parallel.pipeline_stage
     if pp > model.num_layers:
         report.add("parallel.pipeline_stage", "error",
@@ -202,7 +205,7 @@ def _check_pipeline(report: _Report, model: ModelSpec, parallel: ParallelSpec) -
     job = report.job
     # a pynative file without global_batch_size (or with data_parallel_shard -1) says nothing of it
     unknown = job.dialect is Dialect.PYNATIVE and "parallel.micro_batch_num" in job.defaulted
-    if pp > 1 and parallel.micro_batch_num < pp and not unknown:
+    if training and pp > 1 and parallel.micro_batch_num < pp and not unknown:
         derived = "parallel.micro_batch_num" in job.derived
         fix = "raise global_batch_size" if derived else f"set it to {pp} or more"
         report.add("parallel.micro_batch_num", "error",

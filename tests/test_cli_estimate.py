@@ -86,3 +86,32 @@ def test_set_may_add_a_field_the_spec_knows_but_not_a_typo():
     assert not [p for p in json.loads(added.stdout)["problems"] if p["severity"] == "error"]
     typo = estimate(*base, "--set", "parallel_config.contxt_parallel=2")
     assert typo.returncode == 78 and "no key 'contxt_parallel'" in typo.stderr
+
+
+def test_inference_mode_reports_weights_and_the_mla_cache_under_the_training_keys():
+    base = [str(JOBS / "pretrain_deepseek3_1b.yaml"), "--nodes", "1", "--devices-per-node", "8", "--json"]
+    training = json.loads(estimate(*base).stdout)
+    done = estimate(*base, "--inference", "--batch", "4", "--seq-length", "8192")
+    assert done.returncode == 0, done.stderr
+    report = json.loads(done.stdout)
+    assert (report["mode"], report["batch"], report["seq_length"], training["mode"]) == (
+        "inference", 4, 8192, "training")
+    shared = {"params_total", "params_activated", "memory_per_device_bytes", "memory_stages", "fits",
+              "problems", "tightest_stage", "memory_limit_bytes"}
+    assert shared <= report.keys() & training.keys()
+    assert report["params_total"] == training["params_total"]
+    # 3 layers + MTP over 2 stages: 2 and 1 main-model layers, each caching 576 bf16 values a token
+    assert [s["kv_cache"] for s in report["memory_stages"]] == [4 * 8192 * n * 576 * 2 for n in (2, 1)]
+    assert report["memory_per_device_bytes"] == [
+        s["weights"] + s["kv_cache"] + s["workspace"] for s in report["memory_stages"]]
+    # serving has no micro-batches or optimizer: the training warning about the optimizer shard goes
+    assert training["problems"] and not report["problems"]
+
+
+def test_inference_that_does_not_fit_exits_non_zero_and_says_so():
+    done = estimate(str(JOBS / "pretrain_deepseek3_671b.yaml"), "--nodes", "1", "--devices-per-node", "8",
+                    "--set", "parallel_config.data_parallel=1", "--set", "parallel_config.model_parallel=8",
+                    "--set", "parallel_config.pipeline_stage=1", "--set", "parallel_config.expert_parallel=8",
+                    "--set", "model.model_config.offset=0", "--inference")
+    assert done.returncode == 1
+    assert "does NOT fit" in done.stdout and "KV cache" in done.stdout

@@ -226,13 +226,39 @@ def test_an_unreadable_memory_size_says_what_would_do():
 # ---- inference
 
 
+def serving(model: ModelSpec, **parallel: object) -> JobSpec:
+    return JobSpec(source="t", dialect=job_1b().dialect, model=model,
+                   parallel=ParallelSpec(**parallel),  # type: ignore[arg-type]
+                   training=TrainingSpec(compute_dtype="bfloat16"), defaulted=frozenset())
+
+
 def test_mla_kv_cache_is_576_values_per_token_per_layer():
     model = ModelSpec()
     assert kv_cache_bytes(model, batch=1, seq_len=1, dtype_bytes=1) == 576 * 61
-    memory = inference_memory(model, tp=8, batch=2, seq_len=4096, dtype_bytes=2)
-    assert memory.kv_cache == 2 * 4096 * 576 * 61 * 2
-    assert memory.weights == count_params(model).total * 2 // 8
-    assert memory.total == memory.weights + memory.kv_cache
+    memory = inference_memory(serving(model, model_parallel=8, expert_parallel=8), batch=2, seq_len=4096)
+    [stage] = memory.stages
+    assert stage.kv_cache == 2 * 4096 * 576 * 61 * 2  # every device holds the whole latent cache
+    m, count = model, count_params(model)
+    moe_layers = m.num_layers - m.first_k_dense_replace
+    replicated = (m.num_layers * (2 * m.hidden_size + m.q_lora_rank + m.kv_lora_rank)
+                  + moe_layers * (m.n_routed_experts * m.hidden_size + m.n_routed_experts) + m.hidden_size)
+    assert stage.weights == ((count.total - replicated) // 8 + replicated) * 2  # bf16, MTP module left out
+    assert stage.total == stage.weights + stage.kv_cache + stage.workspace
+    assert not memory.fits and memory.headroom == stage.headroom < 0  # 671B on 8 devices does not fit
+
+
+def test_inference_splits_routed_experts_over_ep_and_the_cache_over_stages():
+    model = ModelSpec()
+    routed = count_params(model).routed_experts * 2
+    one = inference_memory(serving(model, data_parallel=8, model_parallel=8, expert_parallel=1), batch=1,
+                           seq_len=4096, devices=64).stages[0]
+    eight = inference_memory(serving(model, data_parallel=8, model_parallel=8, expert_parallel=8), batch=1,
+                             seq_len=4096, devices=64).stages[0]
+    assert one.weights - eight.weights == routed // 8 - routed // 64
+    staged = inference_memory(serving(model, model_parallel=8, expert_parallel=8, pipeline_stage=2), batch=1,
+                              seq_len=4096)
+    expected = [kv_cache_bytes(model, 1, 4096, 2, layers=s.num_layers) for s in staged.stages]
+    assert [s.kv_cache for s in staged.stages] == expected
 
 
 # ---- FLOPs and MFU

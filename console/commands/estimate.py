@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -11,16 +12,18 @@ from rich.markup import escape
 from rich.table import Table
 
 from console import exitcodes
-from console.arguments import positive_seconds
+from console.arguments import positive_int, positive_seconds
 from console.jobargs import add_layout_arguments, add_path_check_argument, job_layout, path_problems
 from console.render import print_json, stderr_console, stdout_console
 from model.config import JobSpec, parse_spec
 from model.estimate import (
     GIB,
     PEAK_FLOPS_910B_BF16,
+    InferenceEstimate,
     MemoryEstimate,
     ParamCount,
     count_params,
+    inference_memory,
     mfu,
     training_flops_per_token,
     training_memory,
@@ -42,6 +45,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--peak-tflops", type=positive_seconds, default=PEAK_FLOPS_910B_BF16 / 1e12,
                         metavar="T", help="peak bf16 TFLOPS per device for MFU (default: "
                                           f"{PEAK_FLOPS_910B_BF16 / 1e12:g}, an assumption for 910B)")
+    parser.add_argument("--inference", action="store_true",
+                        help="estimate serving memory instead: weights and the MLA KV cache per device")
+    parser.add_argument("--batch", type=positive_int, default=1, metavar="B",
+                        help="with --inference: sequences served at once per model replica (default 1)")
+    parser.add_argument("--seq-length", type=positive_int, metavar="S",
+                        help="with --inference: tokens cached per sequence (default: the model's seq_length)")
     parser.add_argument("--json", action="store_true", help="print the estimate as JSON")
 
 
@@ -64,18 +73,19 @@ def execute(args: argparse.Namespace, cluster: Cluster) -> int:
             stderr_console().print(f"[red]error[/]: {escape(str(problem))}")
         return exitcodes.CONFIG
     nodes, per_node = job_layout(args, cluster)
-    problems = validate(job, nodes=nodes, devices_per_node=per_node)
+    problems = validate(job, nodes=nodes, devices_per_node=per_node, training=not args.inference)
     if args.check_paths:
         problems += path_problems(job, cluster)
     if impossible_sizes(job):
         _print_problems(job, problems)
         return exitcodes.NODE_FAILED
+    if args.inference:
+        return _execute_inference(args, job, problems, nodes=nodes, per_node=per_node)
     try:
         memory = training_memory(job, per_node, devices=nodes * per_node)
         params = count_params(job.model)
     except ValueError as exc:  # an unknown dtype or memory size: the config is what is wrong
-        stderr_console().print(f"[red]error[/]: {escape(job.source)}: {escape(str(exc))}")
-        return exitcodes.CONFIG
+        return _config_error(job, exc)
     document = estimate_document(job, params, memory, problems, nodes=nodes, per_node=per_node)
     if args.step_seconds:
         document["tokens_per_step"] = tokens_per_step(job, nodes * per_node)
@@ -85,16 +95,50 @@ def execute(args: argparse.Namespace, cluster: Cluster) -> int:
         print_json(document)
     else:
         stdout_console().print(Group(*_tables(job, params, memory, problems, document)))
+    return _exit_code(problems, memory.fits)
+
+
+def _exit_code(problems: list[ConfigProblem], fits: bool) -> int:
     errors = any(p.severity == "error" for p in problems)
-    return exitcodes.NODE_FAILED if errors or not memory.fits else exitcodes.OK
+    return exitcodes.NODE_FAILED if errors or not fits else exitcodes.OK
+
+
+def _config_error(job: JobSpec, exc: ValueError) -> int:
+    stderr_console().print(f"[red]error[/]: {escape(job.source)}: {escape(str(exc))}")
+    return exitcodes.CONFIG
+
+
+def _execute_inference(args: argparse.Namespace, job: JobSpec, problems: list[ConfigProblem], *,
+                       nodes: int, per_node: int) -> int:
+    seq_length = args.seq_length or job.model.seq_length
+    try:
+        memory = inference_memory(job, batch=args.batch, seq_len=seq_length, devices=nodes * per_node)
+    except ValueError as exc:
+        return _config_error(job, exc)
+    params = count_params(job.model)
+    document = _common_document(job, params, memory, problems, nodes=nodes, per_node=per_node)
+    document.update(mode="inference", batch=args.batch, seq_length=seq_length)
+    if args.json:
+        print_json(document)
+    else:
+        stdout_console().print(Group(*_inference_tables(job, memory, problems, document)))
+    return _exit_code(problems, memory.fits)
 
 
 def estimate_document(job: JobSpec, params: ParamCount, memory: MemoryEstimate,
                       problems: list[ConfigProblem], *, nodes: int, per_node: int) -> dict[str, Any]:
-    flops = training_flops_per_token(job.model, job.model.seq_length)
+    document = _common_document(job, params, memory, problems, nodes=nodes, per_node=per_node)
+    document["flops_per_token"] = training_flops_per_token(job.model, job.model.seq_length).total
+    return document
+
+
+def _common_document(job: JobSpec, params: ParamCount, memory: MemoryEstimate | InferenceEstimate,
+                     problems: list[ConfigProblem], *, nodes: int, per_node: int) -> dict[str, Any]:
+    """The keys both modes share; `mode` says which estimate `memory_stages` holds."""
     return {
         "job": job.source,
         "dialect": job.dialect.value,
+        "mode": "training" if isinstance(memory, MemoryEstimate) else "inference",
         "nodes": nodes,
         "devices_per_node": per_node,
         "params_total": params.total,
@@ -108,10 +152,10 @@ def estimate_document(job: JobSpec, params: ParamCount, memory: MemoryEstimate,
         "memory_limit_source": memory.limit_source,
         "fits": memory.fits,
         "tightest_stage": memory.tightest_stage,
-        "flops_per_token": flops.total,
         "problems": [{"path": p.path, "severity": p.severity, "message": p.message, "line": p.line}
                      for p in problems],
         "defaulted": sorted(job.defaulted),
+        "derived": dict(job.derived),
     }
 
 
@@ -128,19 +172,45 @@ def _tables(job: JobSpec, params: ParamCount, memory: MemoryEstimate, problems: 
     if "mfu" in document:
         summary.add_row("MFU at the given step time", f"{document['mfu']:.1%} "
                         f"({document['tokens_per_step']:,} tokens a step)")
+    summary.add_row("memory", _verdict(memory))
+    columns = ("weights", "grads", "optimizer", "activations", "workspace", "total", "headroom")
+    rows = [(stage.stage, stage.num_layers, (stage.weights, stage.gradients, stage.optimizer,
+                                             stage.activations, stage.workspace, stage.total, stage.headroom))
+            for stage in memory.stages]
+    return [summary, _stage_table("memory per device, by pipeline stage (GiB)", columns, rows),
+            *_problem_lines(job, problems)]
+
+
+def _inference_tables(job: JobSpec, memory: InferenceEstimate, problems: list[ConfigProblem],
+                      document: dict[str, Any]) -> list[Any]:
+    summary = Table(title=f"{job.source} ({job.dialect.value}) serving {document['batch']} x "
+                          f"{document['seq_length']} tokens on {document['nodes']} x "
+                          f"{document['devices_per_node']} devices", title_justify="left", show_header=False)
+    summary.add_column("what")
+    summary.add_column("value", justify="right")
+    summary.add_row("parameters, main model", _billions(document["params_total"]))
+    summary.add_row("memory", _verdict(memory))
+    rows = [(stage.stage, stage.num_layers, (stage.weights, stage.kv_cache, stage.workspace, stage.total,
+                                             stage.headroom)) for stage in memory.stages]
+    return [summary, _stage_table("serving memory per device, by pipeline stage (GiB)",
+                                  ("weights", "KV cache", "workspace", "total", "headroom"), rows),
+            *_problem_lines(job, problems)]
+
+
+def _verdict(memory: MemoryEstimate | InferenceEstimate) -> str:
     verdict = "fits" if memory.fits else "does NOT fit"
-    summary.add_row("memory", f"{verdict} in {memory.limit_source} "
-                              f"({memory.headroom / GIB:+.1f} GiB on stage {memory.tightest_stage})")
-    stages = Table(title="memory per device, by pipeline stage (GiB)", title_justify="left")
-    for column in ("stage", "layers", "weights", "grads", "optimizer", "activations", "workspace",
-                   "total", "headroom"):
-        stages.add_column(column, justify="right")
-    for stage in memory.stages:
-        stages.add_row(str(stage.stage), str(stage.num_layers), *(
-            f"{value / GIB:.1f}" for value in (stage.weights, stage.gradients, stage.optimizer,
-                                              stage.activations, stage.workspace, stage.total,
-                                              stage.headroom)))
-    return [summary, stages, *_problem_lines(job, problems)]
+    return (f"{verdict} in {memory.limit_source} "
+            f"({memory.headroom / GIB:+.1f} GiB on stage {memory.tightest_stage})")
+
+
+def _stage_table(title: str, columns: tuple[str, ...],
+                 rows: Sequence[tuple[int, int, tuple[int, ...]]]) -> Table:
+    table = Table(title=title, title_justify="left")
+    for column in ("stage", "layers", *columns):
+        table.add_column(column, justify="right")
+    for stage, layers, values in rows:
+        table.add_row(str(stage), str(layers), *(f"{value / GIB:.1f}" for value in values))
+    return table
 
 
 def _problem_lines(job: JobSpec, problems: list[ConfigProblem]) -> list[str]:
