@@ -3,6 +3,10 @@
 The document is edited in ruamel.yaml's round-trip mode, so comments, key order, quoting, flow
 lists and anchors survive. Overriding an anchored value (`num_layers: &num_layers 61`) keeps the
 anchor on the new value, so every alias (`num_layers: *num_layers` in a callback) follows it.
+
+An override whose path lands on an alias, or passes through one (`callbacks[1].num_layers`, or a key
+inside `dataset_config: *train_dataset`), is refused: it would silently change the anchor and every
+other alias. The error names the anchor, where it is defined (file:line) and the path to set instead.
 """
 
 from __future__ import annotations
@@ -11,7 +15,7 @@ import difflib
 import functools
 import io
 import re
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -146,6 +150,7 @@ def _without_derivation_header(text: str) -> str:
 
 
 def _apply(document: Any, source: str, override: Override) -> None:
+    _refuse_aliases(document, source, override.path)
     parent, key = _locate(document, source, override.path)
     if isinstance(parent, CommentedMap) and key not in parent:
         parent[key] = _parse_value(override, None)  # a field the spec knows, added
@@ -200,6 +205,63 @@ def _unknown_key(node: CommentedMap, part: str, here: FieldPath) -> str:
     if close:
         return f"no key {part!r} under {where}; nearest existing key: {dotted((*here, close[0]))}"
     return f"no key {part!r} under {where}; it has: {', '.join(keys)}"
+
+
+@dataclass(frozen=True)
+class _Site:
+    """Where a node sits: its path and 1-based line."""
+
+    path: FieldPath
+    line: int | None
+
+
+def _children(node: Any) -> list[tuple[str | int, Any, int | None]]:
+    """(key or index, child, line) of a mapping or list, in document order; no line for what an earlier
+    override added."""
+    if isinstance(node, CommentedMap):
+        return [(key, node[key], _line(node.lc.key, key)) for key in node]
+    if isinstance(node, CommentedSeq):
+        return [(index, item, _line(node.lc.item, index)) for index, item in enumerate(node)]
+    return []
+
+
+def _line(position: Callable[[Any], tuple[int, int]], key: str | int) -> int | None:
+    try:
+        return position(key)[0] + 1
+    except KeyError:
+        return None
+
+
+def _anchor_sites(node: Any, path: FieldPath = (), sites: dict[int, _Site] | None = None) -> dict[int, _Site]:
+    """Each anchored node (by identity) -> where the anchor is defined: its first occurrence."""
+    sites = {} if sites is None else sites
+    for key, child, line in _children(node):
+        if id(child) in sites:
+            continue  # an alias: its content was walked at the anchor
+        if _anchor_of(child) is not None:
+            sites[id(child)] = _Site((*path, key), line)
+        _anchor_sites(child, (*path, key), sites)
+    return sites
+
+
+def _refuse_aliases(document: Any, source: str, path: FieldPath) -> None:
+    """A SourceError when `path` lands on or passes through an alias rather than the anchor itself."""
+    sites, node = _anchor_sites(document), document
+    for depth, part in enumerate(path):
+        here = {key: (child, line) for key, child, line in _children(node)}
+        if part not in here:
+            return  # _locate reports unknown paths
+        node, line = here[part]
+        anchor = _anchor_of(node)
+        site = sites.get(id(node))
+        if anchor is None or site is None or site.path == path[:depth + 1]:
+            continue
+        instead = dotted((*site.path, *path[depth + 1:]))
+        raise SourceError([Problem(source, line, dotted(path),
+                                   f"{dotted(path[:depth + 1])} is an alias (*{anchor}) of the anchor "
+                                   f"&{anchor} defined at {source}:{site.line or '?'} ({dotted(site.path)}); "
+                                   f"setting it would change the anchor and every alias of it. Set {instead} "
+                                   f"instead")])
 
 
 def _anchor_of(value: Any) -> str | None:

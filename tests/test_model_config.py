@@ -79,8 +79,8 @@ def test_mcore_reads_like_research_down_to_the_parallel_and_training_fields():
 
 
 def test_research_vocab_emb_dp_defaults_to_mindformers_true():
-    spec = parse_spec("model:\n  model_config:\n    num_layers: 4\n    hidden_size: 1024\n    num_heads: 16\n",
-                      "r.yaml")
+    text = "model:\n  model_config:\n    num_layers: 4\n    hidden_size: 1024\n    num_heads: 16\n"
+    spec = parse_spec(text, "r.yaml")
     assert spec.parallel.vocab_emb_dp and "parallel.vocab_emb_dp" in spec.derived
     off = parse_spec(derive_text(TEMPLATE_671B, ["parallel_config.vocab_emb_dp=False"]), "r.yaml")
     assert not off.parallel.vocab_emb_dp and "parallel.vocab_emb_dp" not in off.derived
@@ -423,3 +423,27 @@ def test_deepseek_v3_defaults_for_balancing_norm_and_rope():
             m.rope_theta) == (0.001, True, 0.0001, True, 1e-6, 10000.0)
     with pytest.raises(SourceError, match="aux_loss_factors: expected a list of at least one number"):
         parse_spec(derive_text(TEMPLATE_671B, ["moe_config.aux_loss_factors=[]"]), "d.yaml")
+
+
+def line_of(path: Path, text: str) -> int:
+    return path.read_text().splitlines().index(text) + 1
+
+
+@pytest.mark.parametrize(("override", "alias_line", "anchor", "anchor_line", "instead"), [
+    ("callbacks[1].num_layers=5", "    num_layers: *num_layers", "num_layers",
+     "    num_layers: &num_layers 61", "model.model_config.num_layers"),
+    ("train_dataset_task.dataset_config.data_loader.config.seed=1", "  dataset_config: *train_dataset",
+     "train_dataset", "train_dataset: &train_dataset", "train_dataset.data_loader.config.seed"),
+])
+def test_an_override_on_an_alias_is_refused_naming_the_anchor(override: str, alias_line: str, anchor: str,
+                                                             anchor_line: str, instead: str):
+    with pytest.raises(SourceError) as caught:
+        derive(TEMPLATE_671B, [override])
+    [problem] = caught.value.problems
+    assert problem.line == line_of(TEMPLATE_671B, alias_line)
+    assert f"alias (*{anchor}) of the anchor &{anchor} defined at " \
+           f"{TEMPLATE_671B}:{line_of(TEMPLATE_671B, anchor_line)}" in problem.message
+    assert problem.message.endswith(f"Set {instead} instead")
+    # the suggested path works and the alias follows it
+    written = derive_text(TEMPLATE_671B, [f"{instead}={override.rpartition('=')[2]}"])
+    assert written != TEMPLATE_671B.read_text()
