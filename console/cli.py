@@ -9,7 +9,7 @@ from pathlib import Path
 
 from console import exitcodes
 from console.arguments import positive_seconds
-from console.commands import check, derive, estimate, nodes, run, trust
+from console.commands import check, data, derive, estimate, nodes, run, trust
 from remote.inventory import Cluster, InventoryError, default_cluster_path, load_cluster
 
 COMMANDS = {
@@ -19,6 +19,7 @@ COMMANDS = {
     "nodes": nodes,
     "derive": derive,
     "estimate": estimate,
+    "data": data,
 }
 
 

@@ -11,6 +11,8 @@ from pathlib import Path
 import pytest
 from tokenizers import Tokenizer
 
+from console.cli import main
+from console.exitcodes import OK
 from model.data import corpus
 from model.data.convert import BOS_TOKEN, EOS_TOKEN
 from model.data.corpus import BuiltCorpus, build_corpus, corpus_text, docstrings
@@ -70,6 +72,14 @@ def test_a_second_build_is_a_no_op(built):
     assert not again.built and again == BuiltCorpus(built.directory, VOCAB, SEQ, built.sequences,
                                                     built.tokens, built=False)
     assert {name: (built.directory / name).stat().st_mtime_ns for name in FILES} == before
+
+
+def test_cli_corpus_reports_the_built_corpus(built, capsys):
+    code = main(["data", "corpus", "--output", str(built.directory), "--vocab-size", str(VOCAB),
+                 "--seq-length", str(SEQ), "--json"])
+    report = json.loads(capsys.readouterr().out)
+    assert code == OK and report["built"] is False
+    assert (report["prefix"], report["tokenizer"]) == (str(built.prefix), str(built.tokenizer_path))
 
 
 def test_the_same_bytes_from_another_interpreter_and_a_rebuild_after_damage(built, tmp_path):
