@@ -12,7 +12,7 @@ import pytest
 from tokenizers import Tokenizer
 
 from console.cli import main
-from console.exitcodes import OK
+from console.exitcodes import OK, USAGE
 from model.data import corpus
 from model.data.convert import BOS_TOKEN, EOS_TOKEN
 from model.data.corpus import BuiltCorpus, build_corpus, corpus_text, docstrings
@@ -99,6 +99,14 @@ def test_the_same_bytes_from_another_interpreter_and_a_rebuild_after_damage(buil
         assert (tmp_path / name).read_bytes() == (built.directory / name).read_bytes(), name
     other = build_corpus(tmp_path, vocab_size=VOCAB, seq_length=SEQ * 2)
     assert other.built and other.sequences < built.sequences
+
+
+def test_a_vocabulary_smaller_than_the_bytes_is_refused(tmp_path, capsys):
+    assert main(["data", "corpus", "--output", str(tmp_path), "--vocab-size", "100"]) == USAGE
+    assert "--vocab-size 100" in capsys.readouterr().err
+    with pytest.raises(ValueError, match="vocab_size must be at least 259"):
+        build_corpus(tmp_path, vocab_size=258)
+    assert list(tmp_path.iterdir()) == []
 
 
 def test_default_directory_follows_the_environment(monkeypatch, tmp_path):

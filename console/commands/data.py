@@ -29,7 +29,13 @@ from console.arguments import positive_int
 from console.render import print_json, stderr_console, stdout_console
 from model.data.convert import MODES, ConvertError, ConvertResult, convert
 from model.data.convert import Progress as ConvertProgress
-from model.data.corpus import DEFAULT_SEQ_LENGTH, DEFAULT_VOCAB_SIZE, BuiltCorpus, build_corpus
+from model.data.corpus import (
+    DEFAULT_SEQ_LENGTH,
+    DEFAULT_VOCAB_SIZE,
+    MIN_VOCAB_SIZE,
+    BuiltCorpus,
+    build_corpus,
+)
 from model.data.indexed import IndexedDataset, IndexedDatasetError, idx_path
 from remote.inventory import Cluster
 
@@ -106,6 +112,9 @@ def execute_convert(args: argparse.Namespace) -> int:
 
 
 def execute_corpus(args: argparse.Namespace) -> int:
+    if args.vocab_size < MIN_VOCAB_SIZE:
+        raise exitcodes.UsageError(f"--vocab-size {args.vocab_size}: a byte-level BPE needs at least "
+                                   f"{MIN_VOCAB_SIZE} (256 bytes, 2 special tokens and one merge)")
     with progress_bar("tokenising the corpus") as report:
         built = build_corpus(args.output, vocab_size=args.vocab_size, seq_length=args.seq_length,
                              progress=report)

@@ -39,6 +39,7 @@ from model.data.convert import BOS_TOKEN, EOS_TOKEN, ProgressCallback, convert, 
 from model.data.indexed import bin_path, create_temporary, idx_path
 
 DEFAULT_VOCAB_SIZE = 2048
+MIN_VOCAB_SIZE = 256 + 2 + 1  # every byte, the two specials, and at least one merge
 DEFAULT_SEQ_LENGTH = 256
 MAX_TEXT_BYTES = 4 << 20  # a cap on the text; CPython 3.11's standard library gives about 1.5 MB
 CORPUS_FORMAT = 1  # bump whenever the text, the tokenizer's training or the layout changes
@@ -163,6 +164,9 @@ def build_corpus(directory: Path | None = None, *, vocab_size: int = DEFAULT_VOC
     Safe to call from several processes at once (ranks started together): a lock file serialises
     them and the later ones find the corpus built.
     """
+    if vocab_size < MIN_VOCAB_SIZE or seq_length < 1:
+        raise ValueError(f"vocab_size must be at least {MIN_VOCAB_SIZE} (256 bytes, 2 specials, a merge) "
+                         f"and seq_length at least 1 (got {vocab_size}, {seq_length})")
     directory = directory or default_corpus_dir()
     directory.mkdir(parents=True, exist_ok=True)
     wanted = _parameters(vocab_size, seq_length)
