@@ -79,6 +79,9 @@ class RunConfig:
     """`context.mode`: 0 graph, 1 PyNative."""
     device_target: str = "CPU"
     epochs: int = 1
+    train_samples: int | None = None
+    """`train_dataset.data_loader.sizes[0]`: samples an epoch draws (the dataset repeats, reshuffled, to
+    reach it, as Megatron's GPTDataset does); None or 0: one pass over the dataset."""
     print_every: int = 1
     resume: bool = False
     lr: LearningRate = LearningRate()
@@ -99,6 +102,7 @@ def run_config_from_document(doc: LocatedDocument) -> RunConfig:
         graph_mode=reader.get(("context", "mode"), _mode, False),
         device_target=reader.get(("context", "device_target"), _str, "CPU"),
         epochs=reader.get(("runner_config", "epochs"), _positive, 1),
+        train_samples=reader.get(("train_dataset", "data_loader", "sizes", 0), _int, 0) or None,
         print_every=reader.get((*printer, "per_print_times"), _positive, 1) if printer else 1,
         resume=reader.get(("resume_training",), _bool, False),
         lr=_learning_rate(reader),

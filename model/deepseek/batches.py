@@ -43,12 +43,22 @@ def steps_per_epoch(samples: int, batch_size: int, sharding: Sharding) -> int:
     return samples // (batch_size * sharding.world)
 
 
+def sample_order(sequences: int, samples: int, seed: int) -> Array:
+    """`samples` sequence indices: whole seeded permutations of the dataset, as many as it takes."""
+    rng = np.random.default_rng(seed)
+    passes = -(-samples // sequences)
+    order: Array = np.concatenate([rng.permutation(sequences) for _ in range(passes)])
+    return order[:samples]
+
+
 def epoch_batches(data: TokenSequences, *, seq_length: int, batch_size: int, sharding: Sharding,
-                  epoch: int, seed: int, pad_id: int | None = None) -> Iterator[Batch]:
-    """One epoch's batches for this rank: a seeded shuffle shared by all ranks, then rank r takes every
-    world-th sample starting at r."""
-    order = np.random.default_rng(seed + epoch).permutation(data.sequence_count)
-    steps = steps_per_epoch(data.sequence_count, batch_size, sharding)
+                  epoch: int, seed: int, samples: int | None = None, pad_id: int | None = None
+                  ) -> Iterator[Batch]:
+    """One epoch's batches for this rank: `samples` (default: the dataset once) in a seeded order shared
+    by all ranks, of which rank r takes every world-th starting at r."""
+    samples = samples or data.sequence_count
+    order = sample_order(data.sequence_count, samples, seed + epoch)
+    steps = steps_per_epoch(samples, batch_size, sharding)
     mine = order[: steps * batch_size * sharding.world][sharding.rank::sharding.world]
     for step in range(steps):
         chosen = mine[step * batch_size:(step + 1) * batch_size]

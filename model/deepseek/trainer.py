@@ -61,12 +61,18 @@ class Trainer:
         ms.set_device("CPU" if run.device_target.upper() == "CPU" else "Ascend")
         self.job, self.run_config = job, run
         self.sharding = start_communication()
+        layout = job.parallel
+        if max(layout.model_parallel, layout.pipeline_stage, layout.context_parallel) > 1:
+            log.warning("this trainer is data-parallel over all %d rank(s); model_parallel %d, "
+                        "pipeline_stage %d and context_parallel %d are not applied", self.sharding.world,
+                        layout.model_parallel, layout.pipeline_stage, layout.context_parallel)
         ms.set_seed(run.seed)
-        self.data = data if data is not None else open_training_data(job, run)
+        self.data = data if data is not None else open_training_data(job)
         self.batch_size = job.training.batch_size
-        self.per_epoch = steps_per_epoch(self.data.sequence_count, self.batch_size, self.sharding)
+        self.samples = run.train_samples or self.data.sequence_count
+        self.per_epoch = steps_per_epoch(self.samples, self.batch_size, self.sharding)
         if self.per_epoch == 0:
-            raise ValueError(f"{self.data.sequence_count} sequences cannot make one batch of "
+            raise ValueError(f"{self.samples} samples cannot make one batch of "
                              f"{self.batch_size} on each of {self.sharding.world} rank(s)")
         planned = run.epochs * self.per_epoch
         self.total = planned if max_steps is None else min(max_steps, planned)
@@ -126,7 +132,8 @@ class Trainer:
 
     def _batches(self, epoch: int) -> Iterator[Batch]:
         return epoch_batches(self.data, seq_length=self.job.model.seq_length, batch_size=self.batch_size,
-                             sharding=self.sharding, epoch=epoch, seed=self.run_config.seed)
+                             sharding=self.sharding, epoch=epoch, seed=self.run_config.seed,
+                             samples=self.samples)
 
     def _train_step(self, batch: Batch) -> StepResult:
         total, lm, mtp, balance, loads, norm = self.step_function(
@@ -193,12 +200,16 @@ class Trainer:
         return loaded.step if self.run_config.resume else 0
 
 
-def open_training_data(job: JobSpec, run: RunConfig) -> TokenSequences:
+def open_training_data(job: JobSpec) -> TokenSequences:
+    """The config's dataset; with an empty data_path, the embedded corpus (built on first use)."""
+    from model.data.corpus import build_corpus
     from model.data.indexed import IndexedDataset
 
-    prefixes = job.training.data_prefixes
+    prefixes = [prefix for prefix in job.training.data_prefixes if prefix]
     if len(prefixes) > 1:
         raise ValueError(f"a blend of {len(prefixes)} datasets; this trainer reads one prefix")
-    if not prefixes or not prefixes[0]:
-        raise ValueError("no train_dataset data_path")
-    return IndexedDataset(prefixes[0])
+    if prefixes:
+        return IndexedDataset(prefixes[0])
+    corpus = build_corpus(vocab_size=job.model.vocab_size, seq_length=job.model.seq_length)
+    log.info("no data_path: training on the embedded corpus %s", corpus.prefix)
+    return IndexedDataset(corpus.prefix)
