@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import itertools
 import logging
-import os
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -19,13 +18,13 @@ from typing import Protocol
 import mindspore as ms
 import numpy as np
 from mindspore import Tensor, nn, ops
-from mindspore.communication import get_group_size, get_rank, init
 
 from model.config import JobSpec
 from model.deepseek import checkpoint
-from model.deepseek.batches import Batch, Sharding, TokenSequences, epoch_batches, steps_per_epoch
+from model.deepseek.batches import Batch, TokenSequences, epoch_batches, steps_per_epoch
 from model.deepseek.moe import update_bias
 from model.deepseek.network import DeepseekV3
+from model.deepseek.ranks import start_communication
 from model.estimate import training_flops_per_token
 from model.logformat import LossRecord
 from model.runconfig import RunConfig
@@ -43,15 +42,6 @@ class StopFlag(Protocol):
     """Set (to the signal number) when the rank should save and stop after the current step."""
 
     signal: int | None
-
-
-def start_communication() -> Sharding:
-    """Join msrun's cluster when msrun started us (it sets MS_ROLE); otherwise train as one rank."""
-    if "MS_ROLE" not in os.environ:
-        return Sharding()
-    init()
-    ms.set_auto_parallel_context(parallel_mode=ms.ParallelMode.DATA_PARALLEL, gradients_mean=True)
-    return Sharding(rank=get_rank(), world=get_group_size())
 
 
 class Trainer:

@@ -1,0 +1,62 @@
+"""Autoregressive generation with MLA's latent cache: the prompt once, then one token a step.
+
+Greedy by default; sampling with temperature, top-k and top-p when asked, from a seeded generator so
+that a run can be repeated.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+from mindspore import Tensor
+
+from model.deepseek.attention import LatentCache
+from model.deepseek.network import DeepseekV3
+
+
+@dataclass(frozen=True)
+class Sampling:
+    greedy: bool = True
+    temperature: float = 1.0
+    top_k: int = 0
+    """0: no top-k cut."""
+    top_p: float = 1.0
+    seed: int = 0
+
+
+def generate(network: DeepseekV3, prompt: Sequence[int], *, max_new_tokens: int,
+             stop_tokens: frozenset[int] = frozenset(), sampling: Sampling = Sampling()) -> list[int]:
+    """The new token ids (without the prompt), stopping after a stop token or `max_new_tokens`."""
+    limit = network.spec.max_position_embeddings - len(prompt)
+    caches = [LatentCache() for _ in range(network.spec.num_layers)]
+    rng = np.random.default_rng(sampling.seed)
+    new: list[int] = []
+    step_input = list(prompt)
+    for _ in range(min(max_new_tokens, limit)):
+        logits = network.logits(Tensor(np.array([step_input], np.int32)), caches)
+        token = choose(logits[0, -1].asnumpy(), sampling, rng)
+        new.append(token)
+        if token in stop_tokens:
+            break
+        step_input = [token]
+    return new
+
+
+def choose(logits: np.ndarray[Any, Any], sampling: Sampling, rng: np.random.Generator) -> int:
+    if sampling.greedy:
+        return int(np.argmax(logits))
+    scaled = logits.astype(np.float64) / max(sampling.temperature, 1e-6)
+    if 0 < sampling.top_k < len(scaled):
+        scaled[scaled < np.sort(scaled)[-sampling.top_k]] = -np.inf
+    probabilities = np.exp(scaled - scaled.max())
+    probabilities /= probabilities.sum()
+    if sampling.top_p < 1.0:
+        order = np.argsort(-probabilities)
+        keep = np.cumsum(probabilities[order]) - probabilities[order] < sampling.top_p
+        cut = np.zeros_like(probabilities)
+        cut[order[keep]] = probabilities[order[keep]]
+        probabilities = cut / cut.sum()
+    return int(rng.choice(len(probabilities), p=probabilities))

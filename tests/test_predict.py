@@ -1,0 +1,81 @@
+"""Generation: the latent cache gives what full recomputation gives, and `model.predict` answers in
+MindFormers' form from a checkpoint our trainer wrote, Chinese prompts included, whatever the locale."""
+
+import subprocess
+import sys
+
+import mindspore as ms
+import numpy as np
+import pytest
+from mindspore import Tensor
+
+from model.deepseek.generate import Sampling, generate
+from model.deepseek.network import DeepseekV3
+from model.predict import RESULT_FILE
+from tests.deepseek_specs import SMALL
+from tests.rank_jobs import REPO, rank_environment, run_single_rank, write_job
+
+BOS = "<｜begin▁of▁sentence｜>"  # noqa: RUF001 - DeepSeek's special token, character for character
+PROMPT = "请介绍一下北京的景点"
+
+
+def test_cached_generation_matches_recomputing_everything():
+    ms.set_context(mode=ms.PYNATIVE_MODE)
+    ms.set_device("CPU")
+    ms.set_seed(3)
+    network = DeepseekV3(SMALL)
+    prompt = [5, 17, 99, 3]
+    cached = generate(network, prompt, max_new_tokens=6)
+    tokens = list(prompt)
+    for _ in range(6):
+        logits = network.logits(Tensor(np.array([tokens], np.int32))).asnumpy()
+        tokens.append(int(np.argmax(logits[0, -1])))
+    assert cached == tokens[len(prompt):]
+    sampled = [generate(network, prompt, max_new_tokens=6, sampling=Sampling(greedy=False, top_k=20, seed=9))
+               for _ in range(2)]
+    assert sampled[0] == sampled[1]
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory):
+    directory = tmp_path_factory.mktemp("trained")
+    job = write_job(directory)
+    corpus = directory / "corpus"
+    done = run_single_rank(job, corpus, directory / "out", "--max-steps", "20")
+    assert done.returncode == 0, done.stderr[-3000:]
+    return job, corpus, directory / "out"
+
+
+def run_predict(trained, *extra: str, env_changes: dict[str, str] | None = None):
+    job, corpus, output = trained
+    env = {**rank_environment(corpus), **(env_changes or {})}
+    return subprocess.run([sys.executable, "-m", "model.predict", "--config", str(job), "--output-dir",
+                           str(output), *extra], env=env, cwd=REPO, capture_output=True, timeout=300,
+                          check=False)
+
+
+def test_predict_answers_a_chinese_prompt_in_mindformers_form_in_any_locale(trained):
+    done = run_predict(trained, "--checkpoint", str(trained[2] / "checkpoint"), "--prompt", PROMPT,
+                       "--max-new-tokens", "12", env_changes={"LC_ALL": "C", "PYTHONIOENCODING": "latin-1"})
+    stdout = done.stdout.decode("utf-8")
+    assert done.returncode == 0, done.stderr.decode(errors="replace")[-3000:]
+    [line] = [line for line in stdout.splitlines() if "output result is:" in line]
+    assert f"output result is: [{{'text_generation_text': ['{BOS}{PROMPT}" in line
+    written = (trained[2] / RESULT_FILE).read_text(encoding="utf-8")
+    assert written.startswith(BOS + PROMPT) and len(written) > len(BOS + PROMPT) + 1
+    assert written.strip() in line
+
+
+def test_predict_without_a_checkpoint_says_so(trained):
+    done = run_predict(trained, "--prompt", "x", "--checkpoint", str(trained[2] / "nowhere"))
+    assert done.returncode == 1
+    assert b"checkpoint not found" in done.stderr and b"nowhere" in done.stderr
+
+
+def test_predict_refuses_a_tokenizer_larger_than_the_vocabulary(trained, tmp_path):
+    from model.data.corpus import build_corpus
+    bigger = build_corpus(tmp_path, vocab_size=1024, seq_length=64)
+    done = run_predict(trained, "--prompt", "x", "--checkpoint", str(trained[2] / "checkpoint"),
+                       "--tokenizer", str(bigger.tokenizer_path))
+    assert done.returncode == 1
+    assert b"more than the model's vocab_size 512" in done.stderr
