@@ -8,7 +8,7 @@ cd "$(dirname "$0")/.."
 extras=""
 debs=(python3 python3-venv python3-pip openssh-client rsync)
 if [[ "${1:-}" == "--test" ]]; then
-    extras="[test]"
+    extras="[test,local]"  # the suite trains real MindSpore ranks
     # the test cluster: sshd per namespace host, pdsh for the fan-out benchmark,
     # tmux for driving the TUI, iproute2/util-linux for namespaces
     debs+=(openssh-server openssh-sftp-server iproute2 util-linux procps pdsh tmux)

@@ -39,6 +39,25 @@ def test_loss_falls_by_a_third_on_the_embedded_corpus(tmp_path, corpus):
     assert ".........Training Over!............." in done.stdout
 
 
+def test_pynative_mode_trains_too(tmp_path, corpus):
+    job = write_job(tmp_path, "context.mode=1")
+    done = run_single_rank(job, corpus, tmp_path / "out", "--max-steps", "3")
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert [r.step for r in loss_records(done.stdout)] == [1, 2, 3]
+
+
+def test_resume_continues_from_the_saved_step(tmp_path, corpus):
+    first = write_job(tmp_path, "callbacks[0].per_print_times=1")
+    assert run_single_rank(first, corpus, tmp_path / "out", "--max-steps", "4").returncode == 0
+    (tmp_path / "resumed").mkdir()
+    job = write_job(tmp_path / "resumed", f"load_checkpoint={tmp_path / 'out' / 'checkpoint'}",
+                    "resume_training=true")
+    done = run_single_rank(job, corpus, tmp_path / "out", "--max-steps", "6")
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert "tiny_rank_0-1_4.ckpt (step 4)" in done.stdout
+    assert [r.step for r in loss_records(done.stdout)] == [5, 6]
+
+
 def test_sigterm_saves_a_checkpoint_and_exits_cleanly(tmp_path, corpus):
     job = write_job(tmp_path, "callbacks[0].per_print_times=1")
     rank = subprocess.Popen([sys.executable, str(TRAIN_SCRIPT), "--config", str(job), "--output-dir",
