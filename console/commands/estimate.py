@@ -165,10 +165,10 @@ def _tables(job: JobSpec, params: ParamCount, memory: MemoryEstimate, problems: 
                           f"{document['devices_per_node']} devices", title_justify="left", show_header=False)
     summary.add_column("what")
     summary.add_column("value", justify="right")
-    summary.add_row("parameters, main model", _billions(params.total))
-    summary.add_row("parameters, with MTP", _billions(params.total_with_mtp))
-    summary.add_row("activated per token", _billions(params.activated))
-    summary.add_row("training FLOPs per token", f"{document['flops_per_token'] / 1e9:.1f} GFLOP")
+    summary.add_row("parameters, main model", _count(params.total))
+    summary.add_row("parameters, with MTP", _count(params.total_with_mtp))
+    summary.add_row("activated per token", _count(params.activated))
+    summary.add_row("training FLOPs per token", _flops(document["flops_per_token"]))
     if "mfu" in document:
         summary.add_row("MFU at the given step time", f"{document['mfu']:.1%} "
                         f"({document['tokens_per_step']:,} tokens a step)")
@@ -188,7 +188,7 @@ def _inference_tables(job: JobSpec, memory: InferenceEstimate, problems: list[Co
                           f"{document['devices_per_node']} devices", title_justify="left", show_header=False)
     summary.add_column("what")
     summary.add_column("value", justify="right")
-    summary.add_row("parameters, main model", _billions(document["params_total"]))
+    summary.add_row("parameters, main model", _count(document["params_total"]))
     summary.add_row("memory", _verdict(memory))
     rows = [(stage.stage, stage.num_layers, (stage.weights, stage.kv_cache, stage.workspace, stage.total,
                                              stage.headroom)) for stage in memory.stages]
@@ -236,5 +236,16 @@ def tokens_per_step(job: JobSpec, devices: int) -> int:
     return job.model.seq_length * job.training.batch_size * micro_batches * dp
 
 
-def _billions(count: int) -> str:
-    return f"{count / 1e9:,.2f} B"
+def _count(count: int) -> str:
+    """671.03 B, 1.21 M, 948.04 K: the unit that fits, so a smoke-test model does not read 0.00 B."""
+    for scale, unit in ((1e9, "B"), (1e6, "M"), (1e3, "K")):
+        if count >= scale:
+            return f"{count / scale:,.2f} {unit}"
+    return str(count)
+
+
+def _flops(value: float) -> str:
+    for scale, unit in ((1e12, "TFLOP"), (1e9, "GFLOP"), (1e6, "MFLOP")):
+        if value >= scale:
+            return f"{value / scale:,.1f} {unit}"
+    return f"{value:,.0f} FLOP"
