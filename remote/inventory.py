@@ -52,6 +52,9 @@ class NodeSpec:
     backend: str = "npu"
     container: str | None = None
     python: str = "python3"
+    env_setup: tuple[str, ...] = ()
+    """Shell lines a job runs on the node before MindSpore (`source .../set_env.sh`, a conda or venv
+    activation): the cluster's `defaults:` lines first, then the node's own."""
     connect_timeout: float = 10.0
     command_timeout: float = 120.0
     keepalive: float = 15.0
@@ -143,6 +146,16 @@ def _is_positive_number(value: Any) -> str | None:
     return None if ok else f"must be a number >= 0 (got {value!r})"
 
 
+def _is_shell_lines(value: Any) -> str | None:
+    ok = isinstance(value, str) or (isinstance(value, list) and all(isinstance(v, str) for v in value))
+    return None if ok else f"must be a shell line or a list of them (got {value!r})"
+
+
+def _shell_lines(value: Any) -> tuple[str, ...]:
+    lines = value.splitlines() if isinstance(value, str) else value
+    return tuple(line for line in lines if line.strip())
+
+
 def _is_health(value: Any) -> str | None:
     return None if isinstance(value, dict) else "must be a mapping of thresholds"
 
@@ -170,6 +183,7 @@ NODE_FIELDS: dict[str, Checker] = {
     "backend": _is_backend,
     "container": _is_str,
     "python": _is_str,
+    "env_setup": _is_shell_lines,
     "connect_timeout": _is_seconds,
     "command_timeout": _is_seconds,
     "keepalive": _is_seconds,
@@ -308,6 +322,7 @@ def _parse_node(
         return None
     host = merged.get("host", "localhost")
     fields = {k: v for k, v in merged.items() if k not in ("host", "cluster_ip")}
+    fields["env_setup"] = _shell_lines(defaults.get("env_setup", [])) + _shell_lines(raw.get("env_setup", []))
     # a local node is this machine: it computes on the CPU unless the file says otherwise
     fields.setdefault("backend", "cpu" if transport == "local" else "npu")
     if transport == "local":

@@ -134,3 +134,25 @@ def test_select_by_node_set_and_glob_keeps_cluster_order():
 def test_example_cluster_files_load():
     for path in Path(embedded_default_path()).parent.glob("*.yaml"):
         assert load_cluster(path).nodes
+
+
+def test_env_setup_lines_run_cluster_defaults_first_then_the_nodes_own(tmp_path):
+    path = tmp_path / "c.yaml"
+    path.write_text(
+        "name: lab\n"
+        "defaults:\n"
+        "  env_setup: |\n"
+        "    source /usr/local/Ascend/ascend-toolkit/set_env.sh\n"
+        "    export HCCL_CONNECT_TIMEOUT=600\n"
+        "nodes:\n"
+        "  - {name: a, host: 10.0.0.1, env_setup: ['conda activate ms']}\n"
+        "  - {name: b, host: 10.0.0.2}\n"
+        "  - {name: c, host: 10.0.0.3, env_setup: 3}\n")
+    with pytest.raises(InventoryError) as error:
+        load_cluster(path)
+    assert "c.yaml:9: nodes[2].env_setup: must be a shell line or a list of them" in str(error.value)
+    path.write_text(path.read_text().replace(", env_setup: 3", ""))
+    a, b, _ = load_cluster(path).nodes
+    assert a.env_setup == ("source /usr/local/Ascend/ascend-toolkit/set_env.sh",
+                           "export HCCL_CONNECT_TIMEOUT=600", "conda activate ms")
+    assert b.env_setup == a.env_setup[:2]
