@@ -1,0 +1,427 @@
+"""The console's memory: jobs, their per-node launches, events and loss history, in SQLite.
+
+The database lives in the user's state directory (`$XDG_STATE_HOME/ascend-console/console.db`,
+`$ASCEND_CONSOLE_STATE` overrides the directory), so the console can be closed and reopened, or
+run as the CLI beside the TUI, without losing a job. WAL mode and a busy timeout let two processes
+use it at once; every change is one transaction, so a crash loses nothing already reported.
+No SQL lives outside this module: callers hand in and get back frozen records.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sqlite3
+import threading
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+from remote.jobstate import NODE_STATES, NodeState
+
+STATE_ENV = "ASCEND_CONSOLE_STATE"
+DB_NAME = "console.db"
+# Seconds a writer waits for the other process's transaction before giving up.
+BUSY_TIMEOUT = 10.0
+
+JobState = Literal[
+    "planned", "launching", "starting", "running", "stopping", "exited", "failed", "stopped", "lost"]
+"""planned: recorded, not launched. exited: every node ended with 0. failed: some node ended
+non-zero (the job's exit code is the worst). stopped: the console stopped it. lost: a node's run
+vanished without an exit code."""
+JOB_STATES: tuple[JobState, ...] = (
+    "planned", "launching", "starting", "running", "stopping", "exited", "failed", "stopped", "lost")
+FINISHED: frozenset[JobState] = frozenset({"exited", "failed", "stopped", "lost"})
+
+
+class StoreError(Exception):
+    """The database cannot be used: the message says which file and why."""
+
+
+class UnknownJob(StoreError):
+    """No job has this id."""
+
+    def __init__(self, job_id: str) -> None:
+        super().__init__(f"no job {job_id!r} in the store")
+        self.job_id = job_id
+
+
+@dataclass(frozen=True)
+class JobRecord:
+    id: str
+    name: str
+    cluster_name: str
+    cluster_file: str
+    config_text: str
+    """The rendered job config, exactly as it was distributed."""
+    template_path: str | None = None
+    overrides: dict[str, Any] = field(default_factory=dict)
+    plan: dict[str, Any] = field(default_factory=dict)
+    state: JobState = "planned"
+    exit_code: int | None = None
+    created_at: float = 0.0
+    updated_at: float = 0.0
+    log_locations: dict[str, str] = field(default_factory=dict)
+    """Node name -> the log directory (or file) to read on that node."""
+
+    @property
+    def finished(self) -> bool:
+        return self.state in FINISHED
+
+
+@dataclass(frozen=True)
+class LaunchRecord:
+    """One node's part of a job."""
+
+    job_id: str
+    node: str
+    node_rank: int
+    job_dir: str
+    pid: int | None = None
+    state: NodeState = "starting"
+    exit_code: int | None = None
+    updated_at: float = 0.0
+    last_known: NodeState | None = None
+    """While `state` is unreachable: the last state read from the node."""
+    reason: str = ""
+    """Why the node could not be asked, or what was odd about its answer."""
+
+    @property
+    def effective_state(self) -> NodeState:
+        """The state to reason with: for an unreachable node, the last one it reported."""
+        if self.state == "unreachable":
+            return self.last_known or "starting"
+        return self.state
+
+
+@dataclass(frozen=True)
+class EventRecord:
+    job_id: str
+    kind: str
+    message: str
+    time: float
+    node: str | None = None
+    id: int | None = None
+
+
+@dataclass(frozen=True)
+class MetricRecord:
+    job_id: str
+    node: str
+    rank: int
+    step: int
+    time: float
+    loss: float | None = None
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+# --- location ----------------------------------------------------------------------------------
+
+
+def state_dir() -> Path:
+    """$ASCEND_CONSOLE_STATE, else $XDG_STATE_HOME/ascend-console, else ~/.local/state/ascend-console."""
+    override = os.environ.get(STATE_ENV)
+    if override:
+        return Path(override).expanduser()
+    base = os.environ.get("XDG_STATE_HOME") or str(Path.home() / ".local" / "state")
+    return Path(base).expanduser() / "ascend-console"
+
+
+def default_store_path() -> Path:
+    return state_dir() / DB_NAME
+
+
+# --- migrations --------------------------------------------------------------------------------
+
+
+def _v1(db: sqlite3.Connection) -> None:
+    db.execute("""CREATE TABLE jobs (
+        id TEXT PRIMARY KEY, name TEXT NOT NULL, cluster_name TEXT NOT NULL,
+        cluster_file TEXT NOT NULL, template_path TEXT, overrides TEXT NOT NULL,
+        config_text TEXT NOT NULL, plan TEXT NOT NULL, state TEXT NOT NULL,
+        created_at REAL NOT NULL, updated_at REAL NOT NULL, log_locations TEXT NOT NULL)""")
+    db.execute("""CREATE TABLE launches (
+        job_id TEXT NOT NULL REFERENCES jobs(id) ON DELETE CASCADE, node TEXT NOT NULL,
+        node_rank INTEGER NOT NULL, job_dir TEXT NOT NULL, pid INTEGER, state TEXT NOT NULL,
+        exit_code INTEGER, updated_at REAL NOT NULL, PRIMARY KEY (job_id, node))""")
+    db.execute("""CREATE TABLE events (
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
+        job_id TEXT NOT NULL REFERENCES jobs(id) ON DELETE CASCADE, node TEXT,
+        time REAL NOT NULL, kind TEXT NOT NULL, message TEXT NOT NULL)""")
+    db.execute("CREATE INDEX events_by_job ON events (job_id, id)")
+
+
+def _v2(db: sqlite3.Connection) -> None:
+    """The loss history, the job's exit code, and what an unreachable node last reported."""
+    db.execute("ALTER TABLE jobs ADD COLUMN exit_code INTEGER")
+    db.execute("ALTER TABLE launches ADD COLUMN last_known TEXT")
+    db.execute("ALTER TABLE launches ADD COLUMN reason TEXT NOT NULL DEFAULT ''")
+    db.execute("""CREATE TABLE metrics (
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
+        job_id TEXT NOT NULL REFERENCES jobs(id) ON DELETE CASCADE, node TEXT NOT NULL,
+        rank INTEGER NOT NULL, step INTEGER NOT NULL, loss REAL, extra TEXT NOT NULL,
+        time REAL NOT NULL)""")
+    db.execute("CREATE INDEX metrics_by_job ON metrics (job_id, node, rank, step)")
+
+
+MIGRATIONS: tuple[Callable[[sqlite3.Connection], None], ...] = (_v1, _v2)
+"""Migration i+1 takes a database from version i to i+1. Append only; never edit one shipped."""
+SCHEMA_VERSION = len(MIGRATIONS)
+
+
+def migrate(db: sqlite3.Connection, *, target: int = SCHEMA_VERSION) -> int:
+    """Bring the database to `target` in one transaction; returns the version it had before."""
+    db.execute("BEGIN IMMEDIATE")  # the other process waits, then sees the migrated schema
+    try:
+        db.execute("CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL)")
+        row = db.execute("SELECT version FROM schema_version").fetchone()
+        found = int(row[0]) if row else 0
+        if found > SCHEMA_VERSION:
+            raise StoreError(f"the database has schema version {found}, newer than this console's "
+                             f"{SCHEMA_VERSION}: upgrade ascend-console")
+        for step in MIGRATIONS[found:target]:
+            step(db)
+        if row is None:
+            db.execute("INSERT INTO schema_version (version) VALUES (?)", (max(found, target),))
+        else:
+            db.execute("UPDATE schema_version SET version = ?", (max(found, target),))
+        db.execute("COMMIT")
+    except BaseException:
+        db.execute("ROLLBACK")
+        raise
+    return found
+
+
+def connect(path: Path) -> sqlite3.Connection:
+    """A connection in autocommit mode (transactions are explicit), WAL, foreign keys on."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        db = sqlite3.connect(path, timeout=BUSY_TIMEOUT, isolation_level=None, check_same_thread=False)
+        db.execute(f"PRAGMA busy_timeout = {int(BUSY_TIMEOUT * 1000)}")
+        db.execute("PRAGMA journal_mode = WAL")
+        db.execute("PRAGMA foreign_keys = ON")
+        db.execute("PRAGMA synchronous = NORMAL")  # with WAL: durable at each checkpoint, never corrupt
+    except sqlite3.Error as exc:
+        raise StoreError(f"{path}: cannot open the console's database: {exc}") from exc
+    return db
+
+
+# --- rows <-> records --------------------------------------------------------------------------
+
+_JOB_COLUMNS = ("id, name, cluster_name, cluster_file, template_path, overrides, config_text, plan, "
+                "state, exit_code, created_at, updated_at, log_locations")
+_LAUNCH_COLUMNS = "job_id, node, node_rank, job_dir, pid, state, exit_code, updated_at, last_known, reason"
+
+
+def _job(row: sqlite3.Row) -> JobRecord:
+    return JobRecord(
+        id=row["id"], name=row["name"], cluster_name=row["cluster_name"],
+        cluster_file=row["cluster_file"], config_text=row["config_text"],
+        template_path=row["template_path"], overrides=json.loads(row["overrides"]),
+        plan=json.loads(row["plan"]), state=_job_state(row["state"]), exit_code=row["exit_code"],
+        created_at=row["created_at"], updated_at=row["updated_at"],
+        log_locations=json.loads(row["log_locations"]),
+    )
+
+
+def _job_values(job: JobRecord) -> tuple[Any, ...]:
+    return (job.id, job.name, job.cluster_name, job.cluster_file, job.template_path,
+            json.dumps(job.overrides), job.config_text, json.dumps(job.plan), job.state, job.exit_code,
+            job.created_at, job.updated_at, json.dumps(job.log_locations))
+
+
+def _launch(row: sqlite3.Row) -> LaunchRecord:
+    last = row["last_known"]
+    return LaunchRecord(
+        job_id=row["job_id"], node=row["node"], node_rank=row["node_rank"], job_dir=row["job_dir"],
+        pid=row["pid"], state=_node_state(row["state"]), exit_code=row["exit_code"],
+        updated_at=row["updated_at"], last_known=_node_state(last) if last else None, reason=row["reason"],
+    )
+
+
+def _launch_values(launch: LaunchRecord) -> tuple[Any, ...]:
+    return (launch.job_id, launch.node, launch.node_rank, launch.job_dir, launch.pid, launch.state,
+            launch.exit_code, launch.updated_at, launch.last_known, launch.reason)
+
+
+def _event(row: sqlite3.Row) -> EventRecord:
+    return EventRecord(job_id=row["job_id"], kind=row["kind"], message=row["message"], time=row["time"],
+                       node=row["node"], id=row["id"])
+
+
+def _metric(row: sqlite3.Row) -> MetricRecord:
+    return MetricRecord(job_id=row["job_id"], node=row["node"], rank=row["rank"], step=row["step"],
+                        time=row["time"], loss=row["loss"], extra=json.loads(row["extra"]))
+
+
+def _job_state(text: str) -> JobState:
+    if text not in JOB_STATES:
+        raise StoreError(f"unknown job state {text!r} in the database")
+    return text
+
+
+def _node_state(text: str) -> NodeState:
+    if text not in NODE_STATES:
+        raise StoreError(f"unknown node state {text!r} in the database")
+    return text
+
+
+# --- the store ---------------------------------------------------------------------------------
+
+
+class Store:
+    """One open database. Safe to share between threads; other processes may use the same file."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self._db = connect(path)
+        self._db.row_factory = sqlite3.Row
+        self._lock = threading.RLock()
+        try:
+            migrate(self._db)
+        except sqlite3.Error as exc:
+            self._db.close()
+            raise StoreError(f"{path}: cannot prepare the console's database: {exc}") from exc
+
+    @classmethod
+    def open_default(cls) -> Store:
+        return cls(default_store_path())
+
+    def close(self) -> None:
+        with self._lock:
+            self._db.close()
+
+    def __enter__(self) -> Store:
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self.close()
+
+    @contextmanager
+    def _write(self) -> Iterator[sqlite3.Connection]:
+        """One transaction: all of it lands, or none of it does."""
+        with self._lock:
+            self._db.execute("BEGIN IMMEDIATE")
+            try:
+                yield self._db
+            except BaseException:
+                self._db.execute("ROLLBACK")
+                raise
+            self._db.execute("COMMIT")
+
+    def _read(self, sql: str, params: Sequence[Any] = ()) -> list[sqlite3.Row]:
+        with self._lock:
+            return list(self._db.execute(sql, params))
+
+    # jobs ---------------------------------------------------------------------------------------
+
+    def create_job(self, job: JobRecord, launches: Sequence[LaunchRecord] = (),
+                   events: Sequence[EventRecord] = ()) -> None:
+        """Record a new job with its launches and first events; a job id used before is refused."""
+        with self._write() as db:
+            try:
+                db.execute(f"INSERT INTO jobs ({_JOB_COLUMNS}) VALUES ({_marks(13)})", _job_values(job))
+            except sqlite3.IntegrityError as exc:
+                raise StoreError(f"job {job.id!r} is already in the store") from exc
+            _put_launches(db, launches)
+            _add_events(db, events)
+
+    def job(self, job_id: str) -> JobRecord:
+        rows = self._read(f"SELECT {_JOB_COLUMNS} FROM jobs WHERE id = ?", (job_id,))
+        if not rows:
+            raise UnknownJob(job_id)
+        return _job(rows[0])
+
+    def jobs(self, *, unfinished_only: bool = False) -> list[JobRecord]:
+        """Newest first."""
+        rows = self._read(f"SELECT {_JOB_COLUMNS} FROM jobs ORDER BY created_at DESC, id DESC")
+        records = [_job(row) for row in rows]
+        return [j for j in records if not j.finished] if unfinished_only else records
+
+    def set_job_state(self, job_id: str, state: JobState, *, at: float, exit_code: int | None = None,
+                      events: Sequence[EventRecord] = ()) -> None:
+        with self._write() as db:
+            _set_job_state(db, job_id, state, exit_code, at)
+            _add_events(db, events)
+
+    # launches -----------------------------------------------------------------------------------
+
+    def put_launches(self, launches: Sequence[LaunchRecord], events: Sequence[EventRecord] = ()) -> None:
+        """Insert or replace each node's launch (keyed by job and node), with events, at once."""
+        with self._write() as db:
+            _put_launches(db, launches)
+            _add_events(db, events)
+
+    def launches(self, job_id: str) -> list[LaunchRecord]:
+        """In node-rank order."""
+        rows = self._read(f"SELECT {_LAUNCH_COLUMNS} FROM launches WHERE job_id = ? "
+                          "ORDER BY node_rank, node", (job_id,))
+        return [_launch(row) for row in rows]
+
+    def record_refresh(self, job_id: str, launches: Sequence[LaunchRecord], state: JobState,
+                       exit_code: int | None, events: Sequence[EventRecord], *, at: float) -> None:
+        """What a refresh learned about one job, as one transaction."""
+        with self._write() as db:
+            _put_launches(db, launches)
+            _set_job_state(db, job_id, state, exit_code, at)
+            _add_events(db, events)
+
+    # events -------------------------------------------------------------------------------------
+
+    def add_events(self, events: Sequence[EventRecord]) -> None:
+        with self._write() as db:
+            _add_events(db, events)
+
+    def events(self, job_id: str, *, node: str | None = None, last: int | None = None) -> list[EventRecord]:
+        """Oldest first; `last`: only the latest N."""
+        where, params = "job_id = ?", [job_id]
+        if node is not None:
+            where, params = where + " AND node = ?", [*params, node]
+        limit = f" LIMIT {int(last)}" if last is not None else ""
+        rows = self._read(f"SELECT * FROM (SELECT * FROM events WHERE {where} ORDER BY id DESC{limit}) "
+                          "ORDER BY id", params)
+        return [_event(row) for row in rows]
+
+    # metrics ------------------------------------------------------------------------------------
+
+    def add_metrics(self, metrics: Sequence[MetricRecord]) -> None:
+        with self._write() as db:
+            db.executemany(
+                "INSERT INTO metrics (job_id, node, rank, step, loss, extra, time) VALUES (?,?,?,?,?,?,?)",
+                [(m.job_id, m.node, m.rank, m.step, m.loss, json.dumps(m.extra), m.time) for m in metrics])
+
+    def metrics(self, job_id: str, *, node: str | None = None, after_step: int | None = None
+                ) -> list[MetricRecord]:
+        """In step order (then node, rank)."""
+        where, params = "job_id = ?", list[Any]([job_id])
+        if node is not None:
+            where, params = where + " AND node = ?", [*params, node]
+        if after_step is not None:
+            where, params = where + " AND step > ?", [*params, after_step]
+        rows = self._read(f"SELECT * FROM metrics WHERE {where} ORDER BY step, node, rank, id", params)
+        return [_metric(row) for row in rows]
+
+
+def _marks(count: int) -> str:
+    return ", ".join("?" * count)
+
+
+def _put_launches(db: sqlite3.Connection, launches: Sequence[LaunchRecord]) -> None:
+    db.executemany(f"INSERT OR REPLACE INTO launches ({_LAUNCH_COLUMNS}) VALUES ({_marks(10)})",
+                   [_launch_values(launch) for launch in launches])
+
+
+def _set_job_state(db: sqlite3.Connection, job_id: str, state: JobState, exit_code: int | None,
+                   at: float) -> None:
+    done = db.execute("UPDATE jobs SET state = ?, exit_code = ?, updated_at = ? WHERE id = ?",
+                      (state, exit_code, at, job_id))
+    if done.rowcount == 0:
+        raise UnknownJob(job_id)
+
+
+def _add_events(db: sqlite3.Connection, events: Sequence[EventRecord]) -> None:
+    db.executemany("INSERT INTO events (job_id, node, time, kind, message) VALUES (?, ?, ?, ?, ?)",
+                   [(e.job_id, e.node, e.time, e.kind, e.message) for e in events])
+
