@@ -1,0 +1,70 @@
+"""console/jobs/refresh.py without nodes: the job's state from its nodes', and what a change records."""
+
+from __future__ import annotations
+
+import pytest
+
+from console.jobs.refresh import change_events, job_outcome, updated_launch
+from console.store import JobState, LaunchRecord
+from remote.jobstate import NodeJobState, NodeJobStates, NodeQueryFailure, NodeState
+
+
+def launch(state: NodeState, code: int | None = None, *, last: NodeState | None = None,
+           node: str = "n") -> LaunchRecord:
+    return LaunchRecord("j", node, 0, "/w/jobs/j", pid=7, state=state, exit_code=code, last_known=last)
+
+
+@pytest.mark.parametrize(("nodes", "current", "outcome"), [
+    ([], "launching", ("launching", None)),
+    ([launch("running"), launch("exited", 0)], "running", ("running", None)),
+    ([launch("starting"), launch("starting")], "launching", ("starting", None)),
+    ([launch("running"), launch("lost")], "stopping", ("stopping", None)),
+    ([launch("exited", 0), launch("exited", 0)], "running", ("exited", 0)),
+    # the worst code when all ended: 0 only if all 0
+    ([launch("exited", 0), launch("exited", 1), launch("exited", 137)], "running", ("failed", 137)),
+    # a failure of its own outranks a node lost or stopped afterwards
+    ([launch("exited", 1), launch("lost")], "running", ("failed", 1)),
+    ([launch("exited", 0), launch("lost")], "running", ("lost", None)),
+    ([launch("exited", 0), launch("missing")], "running", ("lost", None)),
+    ([launch("stopped", 143), launch("stopped", None)], "stopping", ("stopped", None)),
+    ([launch("stopped", 143), launch("exited", 0)], "stopping", ("stopped", None)),
+    # an unreachable node counts as what it last reported
+    ([launch("unreachable", last="running"), launch("exited", 0)], "running", ("running", None)),
+    ([launch("unreachable", 0, last="exited"), launch("exited", 0)], "running", ("exited", 0)),
+])
+def test_job_state_from_node_states(nodes: list[LaunchRecord], current: JobState,
+                                    outcome: tuple[JobState, int | None]):
+    assert job_outcome(nodes, current) == outcome
+
+
+def test_a_node_that_cannot_be_asked_keeps_its_last_known_state():
+    failure = NodeQueryFailure("n", "sh -c ...", "n: connection timed out")
+    gone = updated_launch(launch("running"), failure, at=5.0)
+    assert (gone.state, gone.last_known, gone.reason, gone.pid) == (
+        "unreachable", "running", "n: connection timed out", 7)
+    # asked again while still out of reach: the last known state stays the one read from the node
+    still = updated_launch(gone, failure, at=6.0)
+    assert (still.state, still.last_known) == ("unreachable", "running")
+    [event] = change_events(launch("running"), gone, at=5.0)
+    assert event.kind == "unreachable" and "last known: running" in event.message
+    assert change_events(gone, still, at=6.0) == []
+
+
+def test_a_node_that_answers_again_is_read_afresh():
+    gone = launch("unreachable", last="running")
+    answer = NodeJobStates("n", (NodeJobState("/w/jobs/j", "exited", pid=7, exit_code=3),))
+    back = updated_launch(gone, answer, at=9.0)
+    assert (back.state, back.exit_code, back.last_known, back.reason) == ("exited", 3, None, "")
+    [event] = change_events(gone, back, at=9.0)
+    assert event.message == "running -> exited (exit code 3) (reachable again)"
+
+
+def test_no_event_when_nothing_changed():
+    answer = NodeJobStates("n", (NodeJobState("/w/jobs/j", "running", pid=7),))
+    same = updated_launch(launch("running"), answer, at=2.0)
+    assert change_events(launch("running"), same, at=2.0) == []
+
+
+def test_an_answer_without_this_directory_is_not_taken_for_a_state():
+    answer = NodeJobStates("n", (NodeJobState("/w/jobs/other", "exited", exit_code=0),))
+    assert updated_launch(launch("running"), answer, at=2.0).state == "unreachable"
