@@ -10,6 +10,8 @@ from pathlib import Path
 from console import exitcodes
 from console.arguments import positive_seconds
 from console.commands import check, data, derive, estimate, nodes, run, trust
+from console.commands import jobs as jobs_command
+from console.commands import status as status_command
 from remote.inventory import Cluster, InventoryError, default_cluster_path, load_cluster
 
 COMMANDS = {
@@ -20,6 +22,8 @@ COMMANDS = {
     "derive": derive,
     "estimate": estimate,
     "data": data,
+    "jobs": jobs_command,
+    "status": status_command,
 }
 
 

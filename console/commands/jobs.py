@@ -1,0 +1,93 @@
+"""`ascend-console jobs`: the jobs in the store, their states refreshed from the nodes first."""
+
+from __future__ import annotations
+
+import argparse
+import time
+from collections.abc import Sequence
+
+from rich.markup import escape
+from rich.table import Table
+
+from console import exitcodes
+from console.arguments import positive_seconds
+from console.jobs.refresh import DEFAULT_TIMEOUT, JobRefresh, refresh_jobs
+from console.jobs.view import age_text, failure_document, job_document, nodes_text, state_text, when_text
+from console.render import print_json, stderr_console, stdout_console
+from console.store import JobRecord, LaunchRecord, Store, StoreError
+from remote.inventory import Cluster
+from remote.jobstate import NodeQueryFailure
+
+HELP = "list jobs (not yet finished, or finished since last asked) with their nodes' states"
+STATE_STYLE = {
+    "running": "green", "starting": "cyan", "launching": "cyan", "stopping": "yellow",
+    "exited": "green", "failed": "bold red", "stopped": "yellow", "lost": "red", "planned": "dim",
+}
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--all", action="store_true", help="every job in the store, finished ones too")
+    parser.add_argument("--json", action="store_true", help="print the jobs as JSON")
+    parser.add_argument("--no-refresh", action="store_true",
+                        help="show what the store holds without asking the nodes")
+    add_refresh_timeout(parser)
+
+
+def add_refresh_timeout(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--timeout", type=positive_seconds, default=DEFAULT_TIMEOUT, metavar="SECONDS",
+                        help=f"per node, when refreshing (default: {DEFAULT_TIMEOUT:g})")
+
+
+def store_failure(exc: StoreError) -> int:
+    """An unusable store is a configuration error, with the file named."""
+    stderr_console().print(f"[red]error[/]: {escape(str(exc))}")
+    return exitcodes.CONFIG
+
+
+def refreshed(store: Store, cluster: Cluster, job_ids: Sequence[str] | None, timeout: float
+              ) -> list[JobRefresh]:
+    with stderr_console().status("asking the nodes…"):
+        return refresh_jobs(store, job_ids=job_ids, timeout=timeout, cluster=cluster)
+
+
+def report_failures(failures: Sequence[NodeQueryFailure]) -> None:
+    """Nodes that could not be asked are said, never skipped in silence."""
+    err = stderr_console()
+    for failure in failures:
+        err.print(f"[red]unreachable[/] {escape(failure.reason)}")
+
+
+def execute(args: argparse.Namespace, cluster: Cluster) -> int:
+    try:
+        return list_jobs(args, cluster)
+    except StoreError as exc:
+        return store_failure(exc)
+
+
+def list_jobs(args: argparse.Namespace, cluster: Cluster) -> int:
+    with Store.open_default() as store:
+        # by default the jobs unfinished before this refresh: a job that ended meanwhile is seen once
+        shown = {job.id for job in store.jobs(unfinished_only=not args.all)}
+        results = [] if args.no_refresh else refreshed(store, cluster, None, args.timeout)
+        failures = [f for r in results for f in r.failures]
+        rows = [(job, store.launches(job.id)) for job in store.jobs() if job.id in shown]
+    now = time.time()
+    if args.json:
+        print_json({"jobs": [job_document(job, launches, now=now) for job, launches in rows],
+                    "failures": [failure_document(f) for f in failures]})
+    else:
+        report_failures(failures)
+        stdout_console().print(jobs_table(rows, now))
+    return exitcodes.UNREACHABLE if failures else exitcodes.OK
+
+
+def jobs_table(rows: Sequence[tuple[JobRecord, Sequence[LaunchRecord]]], now: float) -> Table | str:
+    if not rows:
+        return "no unfinished jobs (`ascend-console jobs --all` lists finished ones too)"
+    table = Table(title="jobs", title_justify="left")
+    for column in ("id", "state", "nodes", "started", "age"):
+        table.add_column(column, no_wrap=column != "id", overflow="fold")
+    for job, launches in rows:
+        table.add_row(escape(job.id), f"[{STATE_STYLE.get(job.state, 'white')}]{state_text(job)}[/]",
+                      escape(nodes_text(launches)), when_text(job.created_at), age_text(now - job.created_at))
+    return table
