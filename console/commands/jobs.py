@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 from rich.markup import escape
 from rich.table import Table
@@ -38,10 +38,15 @@ def add_refresh_timeout(parser: argparse.ArgumentParser) -> None:
                         help=f"per node, when refreshing (default: {DEFAULT_TIMEOUT:g})")
 
 
-def store_failure(exc: StoreError) -> int:
-    """An unusable store is a configuration error, with the file named."""
-    stderr_console().print(f"[red]error[/]: {escape(str(exc))}")
-    return exitcodes.CONFIG
+def with_store(work: Callable[[Store, argparse.Namespace, Cluster], int], args: argparse.Namespace,
+               cluster: Cluster) -> int:
+    """`work` on the user's store; an unusable store is a configuration error, with the file named."""
+    try:
+        with Store.open_default() as store:
+            return work(store, args, cluster)
+    except StoreError as exc:
+        stderr_console().print(f"[red]error[/]: {escape(str(exc))}")
+        return exitcodes.CONFIG
 
 
 def refreshed(store: Store, cluster: Cluster, job_ids: Sequence[str] | None, timeout: float
@@ -58,19 +63,15 @@ def report_failures(failures: Sequence[NodeQueryFailure]) -> None:
 
 
 def execute(args: argparse.Namespace, cluster: Cluster) -> int:
-    try:
-        return list_jobs(args, cluster)
-    except StoreError as exc:
-        return store_failure(exc)
+    return with_store(list_jobs, args, cluster)
 
 
-def list_jobs(args: argparse.Namespace, cluster: Cluster) -> int:
-    with Store.open_default() as store:
-        # by default the jobs unfinished before this refresh: a job that ended meanwhile is seen once
-        shown = {job.id for job in store.jobs(unfinished_only=not args.all)}
-        results = [] if args.no_refresh else refreshed(store, cluster, None, args.timeout)
-        failures = [f for r in results for f in r.failures]
-        rows = [(job, store.launches(job.id)) for job in store.jobs() if job.id in shown]
+def list_jobs(store: Store, args: argparse.Namespace, cluster: Cluster) -> int:
+    # by default the jobs unfinished before this refresh: a job that ended meanwhile is seen once
+    shown = {job.id for job in store.jobs(unfinished_only=not args.all)}
+    results = [] if args.no_refresh else refreshed(store, cluster, None, args.timeout)
+    failures = [f for r in results for f in r.failures]
+    rows = [(job, store.launches(job.id)) for job in store.jobs() if job.id in shown]
     now = time.time()
     if args.json:
         print_json({"jobs": [job_document(job, launches, now=now) for job, launches in rows],

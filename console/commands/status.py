@@ -11,7 +11,7 @@ from rich.markup import escape
 from rich.table import Table
 
 from console import exitcodes
-from console.commands.jobs import STATE_STYLE, add_refresh_timeout, refreshed, report_failures, store_failure
+from console.commands.jobs import STATE_STYLE, add_refresh_timeout, refreshed, report_failures, with_store
 from console.jobs.view import (
     age_text,
     event_document,
@@ -24,7 +24,7 @@ from console.jobs.view import (
     when_text,
 )
 from console.render import print_json, stderr_console, stdout_console
-from console.store import EventRecord, JobRecord, LaunchRecord, Store, StoreError, UnknownJob
+from console.store import EventRecord, JobRecord, LaunchRecord, Store, UnknownJob
 from remote.inventory import Cluster
 
 HELP = "show one job on every node: rank, state, pid, exit code, job directory, logs, last events"
@@ -40,23 +40,19 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def execute(args: argparse.Namespace, cluster: Cluster) -> int:
+    return with_store(show_status, args, cluster)
+
+
+def show_status(store: Store, args: argparse.Namespace, cluster: Cluster) -> int:
     try:
-        return show_status(args, cluster)
-    except StoreError as exc:
-        return store_failure(exc)
-
-
-def show_status(args: argparse.Namespace, cluster: Cluster) -> int:
-    with Store.open_default() as store:
-        try:
-            job = store.job(args.job)
-        except UnknownJob as missing:
-            stderr_console().print(f"ascend-console status: {escape(unknown_job_text(missing, _ids(store)))}")
-            return exitcodes.USAGE
-        failures = [] if args.no_refresh or job.finished else [
-            f for r in refreshed(store, cluster, [job.id], args.timeout) for f in r.failures]
-        job, launches = store.job(job.id), store.launches(job.id)
-        events = store.events(job.id, last=EVENTS_SHOWN)
+        job = store.job(args.job)
+    except UnknownJob as missing:
+        stderr_console().print(f"ascend-console status: {escape(unknown_job_text(missing, _ids(store)))}")
+        return exitcodes.USAGE
+    failures = [] if args.no_refresh or job.finished else [
+        f for r in refreshed(store, cluster, [job.id], args.timeout) for f in r.failures]
+    job, launches = store.job(job.id), store.launches(job.id)
+    events = store.events(job.id, last=EVENTS_SHOWN)
     now = time.time()
     if args.json:
         print_json({**job_document(job, launches, now=now),
