@@ -196,14 +196,14 @@ def migrate(db: sqlite3.Connection, *, target: int = SCHEMA_VERSION) -> int:
 
 def connect(path: Path) -> sqlite3.Connection:
     """A connection in autocommit mode (transactions are explicit), WAL, foreign keys on."""
-    path.parent.mkdir(parents=True, exist_ok=True)
     try:
+        path.parent.mkdir(parents=True, exist_ok=True)
         db = sqlite3.connect(path, timeout=BUSY_TIMEOUT, isolation_level=None, check_same_thread=False)
         db.execute(f"PRAGMA busy_timeout = {int(BUSY_TIMEOUT * 1000)}")
         db.execute("PRAGMA journal_mode = WAL")
         db.execute("PRAGMA foreign_keys = ON")
         db.execute("PRAGMA synchronous = NORMAL")  # with WAL: durable at each checkpoint, never corrupt
-    except sqlite3.Error as exc:
+    except (sqlite3.Error, OSError) as exc:
         raise StoreError(f"{path}: cannot open the console's database: {exc}") from exc
     return db
 
@@ -281,6 +281,9 @@ class Store:
         self._lock = threading.RLock()
         try:
             migrate(self._db)
+        except StoreError:
+            self._db.close()
+            raise
         except sqlite3.Error as exc:
             self._db.close()
             raise StoreError(f"{path}: cannot prepare the console's database: {exc}") from exc

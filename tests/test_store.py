@@ -158,3 +158,12 @@ def test_the_state_directory_follows_the_environment(monkeypatch: pytest.MonkeyP
     assert default_store_path() == tmp_path / "home" / ".local" / "state" / "ascend-console" / "console.db"
     monkeypatch.setenv("ASCEND_CONSOLE_STATE", str(tmp_path / "override"))
     assert default_store_path() == tmp_path / "override" / "console.db"
+
+
+def test_a_store_that_cannot_be_made_is_a_store_error(tmp_path: Path):
+    (tmp_path / "file").write_text("not a directory")
+    with pytest.raises(StoreError, match="cannot open the console's database"):
+        Store(tmp_path / "file" / "console.db")
+    (tmp_path / "garbage.db").write_bytes(b"this is not SQLite" * 100)
+    with pytest.raises(StoreError, match=r"garbage\.db"):
+        Store(tmp_path / "garbage.db")
