@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
-from console.jobs.refresh import change_events, job_outcome, updated_launch
-from console.store import JobState, LaunchRecord
+from console.jobs.refresh import change_events, job_outcome, refresh_jobs, updated_launch
+from console.store import JobRecord, JobState, LaunchRecord, Store
 from remote.jobstate import NodeJobState, NodeJobStates, NodeQueryFailure, NodeState
 
 
@@ -68,3 +70,18 @@ def test_no_event_when_nothing_changed():
 def test_an_answer_without_this_directory_is_not_taken_for_a_state():
     answer = NodeJobStates("n", (NodeJobState("/w/jobs/other", "exited", exit_code=0),))
     assert updated_launch(launch("running"), answer, at=2.0).state == "unreachable"
+
+
+def test_a_job_whose_cluster_file_is_gone_is_reported_not_skipped(tmp_path: Path):
+    with Store(tmp_path / "db") as store:
+        store.create_job(JobRecord("j", "j", "gone", str(tmp_path / "gone.yaml"), "cfg", state="running"),
+                         [launch("running")])
+        [refreshed] = refresh_jobs(store, now=lambda: 50.0)
+        [failure] = refreshed.failures
+        assert "gone.yaml cannot be read" in failure.reason
+        [after] = store.launches("j")
+        assert (after.state, after.last_known, after.updated_at) == ("unreachable", "running", 50.0)
+        assert store.job("j").state == "running"
+        # the launcher's own jobs and finished ones are left alone
+        store.set_job_state("j", "launching", at=60.0)
+        assert refresh_jobs(store) == []
