@@ -11,6 +11,7 @@ from console import exitcodes
 from console.arguments import positive_seconds
 from console.commands import check, data, derive, estimate, nodes, run, trust
 from console.commands import jobs as jobs_command
+from console.commands import launch, plan, preflight, stop
 from console.commands import status as status_command
 from remote.inventory import Cluster, InventoryError, default_cluster_path, load_cluster
 
@@ -22,8 +23,12 @@ COMMANDS = {
     "derive": derive,
     "estimate": estimate,
     "data": data,
+    "plan": plan,
+    "preflight": preflight,
+    "launch": launch,
     "jobs": jobs_command,
     "status": status_command,
+    "stop": stop,
 }
 
 

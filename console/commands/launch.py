@@ -1,0 +1,77 @@
+"""`ascend-console launch`: preflight, then one msrun per node, all or nothing; prints the job id."""
+
+from __future__ import annotations
+
+import argparse
+import time
+
+from rich.markup import escape
+
+from console import exitcodes
+from console.arguments import positive_seconds
+from console.commands.plan import show_plan
+from console.commands.preflight import add_force_argument, show_preflight
+from console.jobs.preflight import judge, take_readings
+from console.jobs.request import REQUEST_ERRORS, add_job_arguments, build_request, report_request_error
+from console.jobs.service import SETTLE_SECONDS, job_files, launch_job, record_plan
+from console.render import print_json, stderr_console, stdout_console
+from console.store import Store
+from remote.inventory import Cluster
+from remote.pool import NodePool
+
+HELP = "launch a job: preflight, copy it to every node, start one msrun per node (all or nothing)"
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    add_job_arguments(parser)
+    add_force_argument(parser)
+    parser.add_argument("--settle", type=positive_seconds, default=SETTLE_SECONDS, metavar="SECONDS",
+                        help=f"watch the start this long; a node failing in it fails the launch "
+                             f"(default: {SETTLE_SECONDS:g})")
+    parser.add_argument("--json", action="store_true", help="print the outcome as JSON")
+
+
+def execute(args: argparse.Namespace, cluster: Cluster) -> int:
+    err = stderr_console()
+    with NodePool(cluster) as pool:
+        try:
+            request = build_request(args, cluster, pool)
+        except REQUEST_ERRORS as exc:
+            return report_request_error(exc)
+        plan = request.plan
+        with err.status(f"preflight on {len(request.nodes)} node(s)…"):
+            readings = take_readings(plan, request.job, pool, request.nodes,
+                                     bytes_to_copy=len(job_files(plan, plan.nodes[0])), timeout=30.0)
+        verdict = judge(plan, readings, force=args.force)
+        if not verdict.go:
+            if args.json:
+                print_json({"job_id": None, "launched": False, "preflight": verdict.as_json()})
+            else:
+                show_preflight(verdict)
+                err.print("[red]not launched[/]: fix the checks above, or name them with --force")
+            return exitcodes.NODE_FAILED
+        with Store.open_default() as store:
+            record_plan(store, plan, cluster, template=str(args.template), at=time.time())
+            with err.status("launching…") as status:
+                outcome = launch_job(plan, pool, store, settle=args.settle,
+                                     progress=status.update)
+    logs = {n.node: f"{n.job_dir}/logs" for n in plan.nodes}
+    if args.json:
+        print_json({"job_id": plan.job_id, "launched": outcome.ok, "logs": logs,
+                    "failure": None if outcome.failure is None else outcome.failure.__dict__,
+                    "stopped": [r.node for r in outcome.stopped], "preflight": verdict.as_json()})
+    elif outcome.failure is not None:
+        show_plan(request)
+        err.print(f"[red]launch failed[/]: {escape(outcome.failure.node)} ({outcome.failure.stage}): "
+                  f"{escape(outcome.failure.reason)}")
+        if outcome.stopped:
+            started = ", ".join(r.node for r in outcome.stopped)
+            err.print(f"stopped the node(s) already started: {escape(started)}")
+    else:
+        out = stdout_console()
+        out.print(plan.job_id)
+        for node, path in logs.items():
+            err.print(f"  {escape(node)}: logs in {escape(path)}")
+        err.print(f"follow with: ascend-console status {escape(plan.job_id)}; stop with: "
+                  f"ascend-console stop {escape(plan.job_id)}")
+    return exitcodes.OK if outcome.ok else exitcodes.NODE_FAILED

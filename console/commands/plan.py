@@ -1,0 +1,53 @@
+"""`ascend-console plan`: what a launch would run on every node, byte for byte, without running it."""
+
+from __future__ import annotations
+
+import argparse
+
+from rich.markup import escape
+
+from console import exitcodes
+from console.jobs.request import (
+    REQUEST_ERRORS,
+    JobRequest,
+    add_job_arguments,
+    build_request,
+    report_request_error,
+)
+from console.render import print_json, stdout_console
+from remote.inventory import Cluster
+from remote.pool import NodePool
+
+HELP = "show the per-node msrun commands and launch scripts a job would run"
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    add_job_arguments(parser)
+    parser.add_argument("--json", action="store_true", help="print the plan as JSON")
+
+
+def execute(args: argparse.Namespace, cluster: Cluster) -> int:
+    with NodePool(cluster) as pool:
+        try:
+            request = build_request(args, cluster, pool)
+        except REQUEST_ERRORS as exc:
+            return report_request_error(exc)
+    if args.json:
+        print_json({**request.plan.as_json(), "port_check": request.port_note})
+    else:
+        show_plan(request)
+    return exitcodes.OK
+
+
+def show_plan(request: JobRequest) -> None:
+    out = stdout_console()
+    plan = request.plan
+    out.print(f"[bold]{escape(plan.job_id)}[/]: {plan.style} style, {plan.workers} rank(s) on "
+              f"{len(plan.nodes)} msrun(s); master {escape(plan.master_addr)}:{plan.master_port} "
+              f"({escape(request.port_note)})")
+    for node in plan.nodes:
+        served = f" (serving {', '.join(node.machines)})" if len(node.machines) > 1 else ""
+        out.print(f"\n[bold]{escape(node.node)}[/] node_rank {node.node_rank}, {node.local_workers} "
+                  f"rank(s){escape(served)} in {escape(node.job_dir)}")
+        # as written, never wrapped or cut: this is what will run
+        out.print(node.script, markup=False, highlight=False, soft_wrap=True, end="")

@@ -1,0 +1,57 @@
+"""`ascend-console preflight`: go / no-go per node for a job, without launching it."""
+
+from __future__ import annotations
+
+import argparse
+
+from rich.markup import escape
+from rich.table import Table
+
+from console import exitcodes
+from console.jobs.preflight import CHECKS, Preflight, judge, take_readings
+from console.jobs.request import REQUEST_ERRORS, add_job_arguments, build_request, report_request_error
+from console.jobs.service import job_files
+from console.render import print_json, stderr_console, stdout_console
+from remote.inventory import Cluster
+from remote.pool import NodePool
+
+HELP = "check every node is ready for a job (health, NPUs free, versions, port, disk, paths, layout)"
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    add_job_arguments(parser)
+    add_force_argument(parser)
+    parser.add_argument("--json", action="store_true", help="print the verdicts as JSON")
+
+
+def add_force_argument(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--force", action="append", default=[], metavar="CHECK", choices=CHECKS,
+                        help=f"go despite this failed check (repeatable): {', '.join(CHECKS)}")
+
+
+def execute(args: argparse.Namespace, cluster: Cluster) -> int:
+    with NodePool(cluster) as pool:
+        try:
+            request = build_request(args, cluster, pool)
+        except REQUEST_ERRORS as exc:
+            return report_request_error(exc)
+        with stderr_console().status(f"checking {len(request.nodes)} node(s)…"):
+            readings = take_readings(request.plan, request.job, pool, request.nodes,
+                                     bytes_to_copy=len(job_files(request.plan, request.plan.nodes[0])),
+                                     timeout=30.0)
+    verdict = judge(request.plan, readings, force=args.force)
+    if args.json:
+        print_json(verdict.as_json())
+    else:
+        show_preflight(verdict)
+    return exitcodes.OK if verdict.go else exitcodes.NODE_FAILED
+
+
+def show_preflight(verdict: Preflight) -> None:
+    table = Table(title="preflight: " + ("[green]GO[/]" if verdict.go else "[red]NO-GO[/]"))
+    for column in ("check", "node", "verdict", "detail"):
+        table.add_column(column)
+    for v in verdict.verdicts:
+        mark = "[green]ok[/]" if v.ok else ("[yellow]forced[/]" if v.forced else "[red]no[/]")
+        table.add_row(v.check, escape(v.node or "all"), mark, escape(v.message))
+    stdout_console().print(table)

@@ -1,0 +1,67 @@
+"""`ascend-console stop JOB`: SIGTERM every rank on every node, SIGKILL after the timeout, verify."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from rich.markup import escape
+
+from console import exitcodes
+from console.arguments import positive_int
+from console.jobs.service import stop_job
+from console.render import print_json, stderr_console, stdout_console
+from console.store import Store, StoreError
+from remote.inventory import Cluster, InventoryError, load_cluster
+from remote.pool import NodePool
+
+HELP = "stop a job on every node (SIGTERM, then SIGKILL after --timeout) and verify nothing is left"
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("job", help="the job id (see `ascend-console jobs`)")
+    parser.add_argument("--timeout", type=positive_int, default=30, metavar="SECONDS",
+                        help="seconds the ranks get to save and exit before SIGKILL (default: 30)")
+    parser.add_argument("--json", action="store_true", help="print the outcome as JSON")
+
+
+def execute(args: argparse.Namespace, cluster: Cluster) -> int:
+    err = stderr_console()
+    with Store.open_default() as store:
+        try:
+            record = store.job(args.job)
+        except StoreError as exc:
+            err.print(f"[red]error[/]: {escape(str(exc))}")
+            return exitcodes.USAGE
+        job_cluster = _cluster_of(record.cluster_file, cluster)
+        with NodePool(job_cluster) as pool, err.status(f"stopping {record.id}…"):
+            reports = stop_job(store, record.id, pool, grace=args.timeout)
+    if args.json:
+        print_json({"job_id": record.id, "stopped": all(r.ok for r in reports),
+                    "nodes": [{"node": r.node, "ok": r.ok, "found": list(r.found), "killed": list(r.killed),
+                               "remaining": list(r.remaining),
+                               "error": None if r.failure is None else r.failure.describe()}
+                              for r in reports]})
+    else:
+        out = stdout_console()
+        for r in reports:
+            if r.failure is not None:
+                out.print(f"[red]{escape(r.node)}[/]: not stopped: {escape(r.failure.describe())}")
+            elif r.remaining:
+                out.print(f"[red]{escape(r.node)}[/]: processes left: {' '.join(map(str, r.remaining))}")
+            else:
+                killed = f" ({len(r.killed)} needed SIGKILL)" if r.killed else ""
+                out.print(f"[green]{escape(r.node)}[/]: no process of the job left{killed}")
+    if all(r.ok for r in reports):
+        return exitcodes.OK
+    return exitcodes.UNREACHABLE if any(r.failure is not None for r in reports) else exitcodes.NODE_FAILED
+
+
+def _cluster_of(path: str, given: Cluster) -> Cluster:
+    """The cluster the job was launched on (its file may have moved: then the one given)."""
+    if path == given.source:
+        return given
+    try:
+        return load_cluster(Path(path))
+    except InventoryError:
+        return given

@@ -1,0 +1,258 @@
+"""The job plan: what every node will run, decided before anything runs, shown by `plan`, run by
+`launch` byte for byte.
+
+From a cluster, the nodes chosen, a job template and its `--set` overrides: node ranks in cluster-file
+order, the master (node_rank 0's `cluster_ip`), the workers per node and in all, the rendered config,
+and for each node its job directory and the exact `launch.sh` it will execute. Pure: the master port
+is chosen by the caller (it asks the master node which ports are free).
+
+Three launch styles:
+- `model`: this project's `model/train.py` (or `predict.py`) under msrun, with `model/` shipped into the
+  job directory (`code/`) so the node needs MindSpore but not this project;
+- `mindformers`: MindFormers' `scripts/msrun_launcher.sh "run_mindformer.py --register_path
+  research/deepseek3 --config ..."` from a MindFormers checkout on the node (the real DeepSeek-V3);
+- `msrun`: msrun around a script of the job file's choosing.
+The job file's optional `console:` section chooses (see `LaunchSettings`); flags override it.
+"""
+
+from __future__ import annotations
+
+import posixpath
+import re
+import shlex
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, Literal
+
+from remote.inventory import Cluster, NodeSpec
+
+Style = Literal["model", "mindformers", "msrun"]
+STYLES: tuple[Style, ...] = ("model", "mindformers", "msrun")
+Entry = Literal["train", "predict"]
+
+JOB_MARKER = "ASCEND_CONSOLE_JOB"
+"""Exported to every process of a job: how `stop` finds its ranks, whatever sessions msrun gave them."""
+CONFIG_NAME = "config.yaml"
+SCRIPT_NAME = "launch.sh"
+CODE_DIR = "code"
+LOG_DIR = "logs"
+DEFAULT_PORT = 8118
+TUTORIAL_ENV: Mapping[str, str] = {"HCCL_OP_EXPANSION_MODE": "AIV", "MS_ENABLE_LCCL": "off"}
+"""What the DeepSeek-V3 tutorial exports before MindFormers' launcher."""
+_UNSAFE = re.compile(r"[^A-Za-z0-9_.-]+")
+
+
+@dataclass(frozen=True)
+class LaunchSettings:
+    """The job file's `console:` section (all optional)."""
+
+    style: Style | None = None
+    """Default: `model` when every node computes on the CPU, else `mindformers`."""
+    entry: Entry = "train"
+    """`model` style: model/train.py or model/predict.py."""
+    script: str | None = None
+    """`msrun` style: the script msrun starts on every node."""
+    script_args: tuple[str, ...] = ()
+    """Its arguments; `{config}` becomes the job's config file."""
+    mindformers_home: str = "/home/work/mindformers"
+    register_path: str = "research/deepseek3"
+    env: Mapping[str, str] = field(default_factory=dict)
+    master_port: int = DEFAULT_PORT
+    cluster_time_out: int = 600
+    """msrun's `--cluster_time_out`: how long ranks wait for the others to join."""
+
+
+class PlanError(ValueError):
+    """The job cannot be planned on these nodes; the message says why and what would do."""
+
+
+@dataclass(frozen=True)
+class NodeLaunch:
+    node: str
+    node_rank: int
+    machines: tuple[str, ...]
+    """The cluster nodes this msrun serves: the node itself, plus any listed after it at the same
+    `cluster_ip` (the embedded local cluster's two nodes are one machine, and msrun starts its
+    scheduler on every node that owns the master address: one msrun per address)."""
+    job_dir: str
+    local_workers: int
+    argv: tuple[str, ...]
+    """The command launch.sh ends in (msrun, or MindFormers' launcher)."""
+    env: tuple[tuple[str, str], ...]
+    script: str
+    """launch.sh, exactly as it will be written."""
+
+
+@dataclass(frozen=True)
+class JobPlan:
+    job_id: str
+    name: str
+    style: Style
+    cluster: str
+    template: str
+    overrides: tuple[str, ...]
+    master_addr: str
+    master_port: int
+    workers: int
+    config_text: str
+    nodes: tuple[NodeLaunch, ...]
+
+    @property
+    def ships_code(self) -> bool:
+        return self.style == "model"
+
+    def as_json(self) -> dict[str, Any]:
+        return {
+            "job_id": self.job_id, "name": self.name, "style": self.style, "cluster": self.cluster,
+            "template": self.template, "overrides": list(self.overrides), "master_addr": self.master_addr,
+            "master_port": self.master_port, "workers": self.workers, "ships_code": self.ships_code,
+            "nodes": [{"node": n.node, "node_rank": n.node_rank, "machines": list(n.machines),
+                       "job_dir": n.job_dir,
+                       "local_workers": n.local_workers, "command": list(n.argv), "env": dict(n.env),
+                       "script": n.script} for n in self.nodes],
+            "config": self.config_text,
+        }
+
+
+def job_id_for(name: str, now: datetime) -> str:
+    """`20261128-154210-tiny_local`: sortable, and safe as a directory name on any node."""
+    safe = _UNSAFE.sub("-", name).strip("-.") or "job"
+    return f"{now:%Y%m%d-%H%M%S}-{safe[:40]}"
+
+
+def job_dir(node: NodeSpec, job_id: str) -> str:
+    return posixpath.join(node.workdir, "jobs", job_id)
+
+
+def default_style(nodes: Sequence[NodeSpec]) -> Style:
+    return "model" if all(node.backend == "cpu" for node in nodes) else "mindformers"
+
+
+def make_plan(cluster: Cluster, nodes: Sequence[NodeSpec], *, template: str, overrides: Sequence[str],
+              config_text: str, settings: LaunchSettings, job_id: str, master_port: int) -> JobPlan:
+    if not nodes:
+        raise PlanError("no nodes to run on")
+    style = settings.style or default_style(nodes)
+    if style == "msrun" and not settings.script:
+        raise PlanError("the msrun style needs console.script (the script msrun starts on every node)")
+    workers = sum(node.devices for node in nodes)
+    master = nodes[0].cluster_ip
+    launches = tuple(
+        _node_launch(group, rank, style=style, settings=settings, job_id=job_id, workers=workers,
+                     master_addr=master, master_port=master_port)
+        for rank, group in enumerate(machines(nodes)))
+    return JobPlan(job_id=job_id, name=job_id.split("-", 2)[-1], style=style, cluster=cluster.name,
+                   template=template, overrides=tuple(overrides), master_addr=master,
+                   master_port=master_port, workers=workers, config_text=config_text, nodes=launches)
+
+
+def machines(nodes: Sequence[NodeSpec]) -> list[list[NodeSpec]]:
+    """Nodes grouped by `cluster_ip`, in cluster-file order of each address's first node."""
+    groups: dict[str, list[NodeSpec]] = {}
+    for node in nodes:
+        groups.setdefault(node.cluster_ip, []).append(node)
+    return list(groups.values())
+
+
+def _node_launch(group: Sequence[NodeSpec], rank: int, *, style: Style, settings: LaunchSettings,
+                 job_id: str, workers: int, master_addr: str, master_port: int) -> NodeLaunch:
+    node = group[0]
+    local_workers = sum(member.devices for member in group)
+    directory = job_dir(node, job_id)
+    msrun_options = [f"--worker_num={workers}", f"--local_worker_num={local_workers}",
+                     f"--master_addr={master_addr}", f"--master_port={master_port}", f"--node_rank={rank}",
+                     f"--log_dir={LOG_DIR}", "--join=True", f"--cluster_time_out={settings.cluster_time_out}"]
+    env = dict(TUTORIAL_ENV) if style == "mindformers" else {}
+    env.update(settings.env)
+    argv: list[str]
+    if style == "model":
+        argv = ["msrun", *msrun_options, f"{CODE_DIR}/model/{settings.entry}.py", "--config", CONFIG_NAME]
+    elif style == "msrun":
+        assert settings.script is not None
+        argv = ["msrun", *msrun_options, settings.script,
+                *(arg.replace("{config}", CONFIG_NAME) for arg in settings.script_args)]
+    else:
+        home = settings.mindformers_home
+        if any(c.isspace() for c in directory + home):
+            raise PlanError(f"{node.name}: MindFormers' launcher splits its command at spaces; "
+                            f"the job directory {directory!r} or mindformers_home {home!r} has one")
+        env.setdefault("PYTHONPATH", home)
+        task = (f"run_mindformer.py --register_path {settings.register_path} "
+                f"--config $JOB_DIR/{CONFIG_NAME}")
+        argv = ["bash", f"{home}/scripts/msrun_launcher.sh", task, str(workers), str(local_workers),
+                master_addr, str(master_port), str(rank), "$JOB_DIR/" + LOG_DIR, "True",
+                str(settings.cluster_time_out)]
+    script = launch_script(node, job_id=job_id, rank=rank, argv=argv, env=env, style=style,
+                           mindformers_home=settings.mindformers_home)
+    return NodeLaunch(node=node.name, node_rank=rank, machines=tuple(m.name for m in group),
+                      job_dir=directory, local_workers=local_workers,
+                      argv=tuple(argv), env=tuple(env.items()), script=script)
+
+
+def launch_script(node: NodeSpec, *, job_id: str, rank: int, argv: Sequence[str], env: Mapping[str, str],
+                  style: Style, mindformers_home: str) -> str:
+    """launch.sh: runs in the job directory. The cluster file's env_setup lines go in as written (the
+    operator's own, like a shell profile); every other value is quoted."""
+    lines = ["#!/bin/sh",
+             f"# ascend-console job {job_id}: node {node.name}, node_rank {rank}. This file is what runs.",
+             'JOB_DIR=$(pwd)', *node.env_setup]
+    python_dir = posixpath.dirname(node.python)
+    if python_dir:  # msrun starts its ranks as `python`: the node's interpreter must come first
+        lines.append(f'export PATH={shlex.quote(python_dir)}:"$PATH"')
+    lines.append(f"export {JOB_MARKER}={shlex.quote(job_id)}")
+    lines += [f"export {name}={shlex.quote(value)}" for name, value in env.items()]
+    if style == "model":
+        lines.append(f'export PYTHONPATH="$JOB_DIR/{CODE_DIR}${{PYTHONPATH:+:$PYTHONPATH}}"')
+    command = " ".join(_shell_word(word) for word in argv)
+    if style == "mindformers":
+        lines.append(f"cd {shlex.quote(mindformers_home)} || exit 2")
+    lines.append(f"exec {command}")
+    return "\n".join(lines) + "\n"
+
+
+def _shell_word(word: str) -> str:
+    """Quoted, except that a literal `$JOB_DIR/` prefix stays expandable (the directory is known on the
+    node only: `~` in workdir)."""
+    if "$JOB_DIR/" in word:
+        before, after = word.split("$JOB_DIR/", 1)
+        return f'{shlex.quote(before) if before else ""}"$JOB_DIR"/{shlex.quote(after)}'
+    return shlex.quote(word)
+
+
+_ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*\Z")
+
+
+def launch_settings(document: Any, source: str) -> LaunchSettings:
+    """The `console:` section of a job config (absent: the defaults)."""
+    section = document.get("console") if isinstance(document, dict) else None
+    if section is None:
+        return LaunchSettings()
+    if not isinstance(section, dict):
+        raise PlanError(f"{source}: console: must be a mapping")
+    unknown = set(section) - {f.name for f in LaunchSettings.__dataclass_fields__.values()} - {"launch"}
+    if unknown:
+        raise PlanError(f"{source}: console: unknown key(s) {', '.join(sorted(unknown))}")
+    style = section.get("launch", section.get("style"))
+    if style is not None and style not in STYLES:
+        raise PlanError(f"{source}: console.launch: must be one of {', '.join(STYLES)} (got {style!r})")
+    env = section.get("env", {})
+    if not isinstance(env, dict) or not all(_ENV_NAME.match(str(k)) for k in env):
+        raise PlanError(f"{source}: console.env: must map variable names to values")
+    try:
+        return LaunchSettings(
+            style=style, entry=_choice(section.get("entry", "train"), ("train", "predict"), "entry"),
+            script=section.get("script"), script_args=tuple(str(a) for a in section.get("script_args", [])),
+            mindformers_home=str(section.get("mindformers_home", LaunchSettings.mindformers_home)),
+            register_path=str(section.get("register_path", LaunchSettings.register_path)),
+            env={str(k): str(v) for k, v in env.items()},
+            master_port=int(section.get("master_port", DEFAULT_PORT)),
+            cluster_time_out=int(section.get("cluster_time_out", LaunchSettings.cluster_time_out)))
+    except (TypeError, ValueError) as exc:
+        raise PlanError(f"{source}: console: {exc}") from None
+
+
+def _choice(value: Any, allowed: tuple[str, ...], name: str) -> Any:
+    if value not in allowed:
+        raise ValueError(f"{name} must be one of {', '.join(allowed)} (got {value!r})")
+    return value

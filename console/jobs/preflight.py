@@ -1,0 +1,130 @@
+"""Go / no-go before a launch, per node: reachable, healthy, NPUs free, the same MindSpore and driver
+everywhere, the master port free, room on disk, the paths the config reads present, and a layout
+valid for these nodes. `judge` is pure (readings in, verdicts out); `run_preflight` takes the readings.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Collection, Sequence
+from dataclasses import dataclass
+
+from console.jobs.plan import JobPlan
+from model.config import JobSpec
+from model.validate import ConfigProblem, validate
+from remote.checker import ClusterChecker
+from remote.health import NodeHealth, Status
+from remote.inventory import NodeSpec
+from remote.launch import free_port
+from remote.paths import MissingPath, dataset_files, missing_paths
+from remote.pool import NodePool
+
+CHECKS = ("reachable", "health", "npus-free", "versions", "port", "disk", "paths", "config")
+DISK_MARGIN_BYTES = 1 << 30
+"""Room a job needs beyond what is copied: logs and checkpoints of a smoke test."""
+
+
+@dataclass(frozen=True)
+class Verdict:
+    check: str
+    node: str | None
+    """None: about the job as a whole (versions, config)."""
+    ok: bool
+    message: str
+    forced: bool = False
+    """Failed, but `--force` named this check."""
+
+
+@dataclass(frozen=True)
+class Readings:
+    health: Sequence[NodeHealth]
+    port: int | None
+    """The free master port found, or None (busy or not asked)."""
+    bytes_to_copy: int
+    missing: Sequence[MissingPath]
+    problems: Sequence[ConfigProblem]
+
+
+@dataclass(frozen=True)
+class Preflight:
+    verdicts: tuple[Verdict, ...]
+
+    @property
+    def go(self) -> bool:
+        return all(v.ok or v.forced for v in self.verdicts)
+
+    @property
+    def blocking(self) -> tuple[Verdict, ...]:
+        return tuple(v for v in self.verdicts if not v.ok and not v.forced)
+
+    def as_json(self) -> dict[str, object]:
+        return {"go": self.go, "checks": [{"check": v.check, "node": v.node, "ok": v.ok, "forced": v.forced,
+                                           "message": v.message} for v in self.verdicts]}
+
+
+def judge(plan: JobPlan, readings: Readings, *, force: Collection[str] = ()) -> Preflight:
+    verdicts: list[Verdict] = []
+    for health in readings.health:
+        verdicts += _node_verdicts(health, readings.bytes_to_copy)
+    verdicts += _version_verdicts(readings.health)
+    port_ok = readings.port == plan.master_port
+    verdicts.append(Verdict("port", plan.nodes[0].node, port_ok,
+                            f"master port {plan.master_port} free on {plan.master_addr}" if port_ok else
+                            f"master port {plan.master_port} is in use on {plan.master_addr} (or could not "
+                            "be checked): choose another with --port"))
+    verdicts += [Verdict("paths", node, False, f"{m.path} {'not checked' if m.unchecked else 'missing'}")
+                 for m in readings.missing for node in m.nodes]
+    verdicts += [Verdict("config", None, p.severity != "error", f"{p.path}: {p.message}")
+                 for p in readings.problems]
+    return Preflight(tuple(
+        Verdict(v.check, v.node, v.ok, v.message, forced=not v.ok and v.check in force) for v in verdicts))
+
+
+def _node_verdicts(health: NodeHealth, bytes_to_copy: int) -> list[Verdict]:
+    node = health.node
+    if health.status is Status.UNREACHABLE or health.stale:
+        return [Verdict("reachable", node, False, "; ".join(health.reasons) or "unreachable")]
+    verdicts = [Verdict("reachable", node, True, "answered"),
+                Verdict("health", node, health.status in (Status.OK, Status.WARN),
+                        f"health {health.status.value}" + (f": {'; '.join(health.reasons)}"
+                                                           if health.reasons else ""))]
+    busy = sorted({p.pid for npu in health.npus for p in npu.processes})
+    verdicts.append(Verdict("npus-free", node, not busy,
+                            "no process on any NPU" if not busy else
+                            f"NPUs busy with process(es) {', '.join(map(str, busy))}"))
+    disk = health.system.disk if health.system is not None else None
+    if disk is not None:
+        needed = bytes_to_copy + DISK_MARGIN_BYTES
+        verdicts.append(Verdict("disk", node, disk.avail_kb * 1024 >= needed,
+                                f"{disk.avail_kb / 2**20:.1f} GiB free at {disk.mount}, "
+                                f"{needed / 2**30:.1f} GiB needed"))
+    return verdicts
+
+
+def _version_verdicts(reports: Sequence[NodeHealth]) -> list[Verdict]:
+    verdicts = []
+    for label, name in (("MindSpore", "mindspore_version"), ("driver", "driver_version")):
+        seen: dict[str, list[str]] = {}
+        for report in reports:
+            value = getattr(report.system, name, None) if report.system is not None else None
+            if value:
+                seen.setdefault(value, []).append(report.node)
+        if len(seen) > 1:
+            detail = "; ".join(f"{value} on {', '.join(nodes)}" for value, nodes in sorted(seen.items()))
+            verdicts.append(Verdict("versions", None, False, f"{label} differs: {detail}"))
+        elif seen:
+            verdicts.append(Verdict("versions", None, True, f"{label} {next(iter(seen))} everywhere"))
+    return verdicts
+
+
+def take_readings(plan: JobPlan, job: JobSpec, pool: NodePool, nodes: Sequence[NodeSpec], *,
+                  bytes_to_copy: int, timeout: float) -> Readings:
+    health = ClusterChecker(pool, nodes, timeout=timeout).refresh()
+    master = nodes[0]
+    port = free_port(pool.transport(master), master.python, plan.master_port, span=1, timeout=timeout) \
+        if health[0].status is not Status.UNREACHABLE else None
+    paths = dataset_files(job.training.data_prefixes) if job.training.data_prefixes else []
+    if job.training.load_checkpoint:
+        paths.append(job.training.load_checkpoint)
+    missing = missing_paths(pool, nodes, paths, timeout=timeout)
+    problems = validate(job, nodes=len(nodes), devices_per_node=nodes[0].devices)
+    return Readings(health, port, bytes_to_copy, missing, problems)

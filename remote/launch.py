@@ -1,0 +1,167 @@
+"""Placing, starting and stopping a job's ranks on a node, through the Transport seam.
+
+Every script here is a constant; the job directory, job id and numbers reach it as positional
+parameters, never pasted into its text. A job directory appears whole or not at all (staged under a
+temporary name, renamed). The run starts under `setsid`, detached from the SSH session, with its pid
+in `pid`, and its exit status lands in `exit_code` when it ends: closing the console never stops a
+run, and any console can find out later what became of it (remote/jobstate.py reads those files).
+"""
+
+from __future__ import annotations
+
+import io
+import tarfile
+from collections.abc import Iterable
+from dataclasses import dataclass
+from pathlib import Path
+
+from remote.transport import RunResult, Transport
+
+_HOME = 'case $dir in "~") dir=$HOME ;; "~/"*) dir="$HOME/${dir#"~/"}" ;; esac\n'
+
+STAGE_SCRIPT = "set -eu\ndir=$1\n" + _HOME + r"""
+if [ -e "$dir" ]; then echo "job directory already exists: $dir" >&2; exit 3; fi
+parent=$(dirname -- "$dir")
+mkdir -p -- "$parent"
+staging=$(mktemp -d "$parent/.staging.XXXXXX")
+trap 'rm -rf -- "$staging"' EXIT
+tar -x -f - -C "$staging"
+mkdir -p -- "$staging/logs"
+mv -- "$staging" "$dir"
+trap - EXIT
+echo "$dir"
+"""
+
+START_SCRIPT = "dir=$1\n" + _HOME + r"""
+cd -- "$dir" || exit 3
+[ -e pid ] && { echo "already started: $dir/pid exists" >&2; exit 3; }
+setsid sh -c 'sh ./launch.sh > console.log 2>&1; echo $? > exit_code.part && mv exit_code.part exit_code' \
+    < /dev/null > /dev/null 2>&1 &
+echo $! > pid
+date +%s > started_at
+echo $!
+"""
+
+STOP_SCRIPT = "dir=$1 id=$2 grace=$3\n" + _HOME + r"""
+marked() {
+    for environ in /proc/[0-9]*/environ; do
+        pid=${environ#/proc/}; pid=${pid%/environ}
+        [ "$pid" = "$$" ] && continue
+        tr '\0' '\n' < "$environ" 2>/dev/null | grep -qxF "ASCEND_CONSOLE_JOB=$id" && echo "$pid"
+    done
+}
+[ -d "$dir" ] && date +%s > "$dir/stop_requested"
+found=$(marked | tr '\n' ' ')
+echo "found: $found"
+[ -n "$found" ] && kill -TERM $found 2>/dev/null
+waited=0
+while [ "$waited" -lt "$grace" ] && [ -n "$(marked)" ]; do sleep 1; waited=$((waited + 1)); done
+left=$(marked | tr '\n' ' ')
+echo "killed: $left"
+[ -n "$left" ] && kill -KILL $left 2>/dev/null && sleep 1
+wrapper=$(cat "$dir/pid" 2>/dev/null)
+for _ in 1 2 3; do
+    [ -n "$wrapper" ] && kill -0 -- "-$wrapper" 2>/dev/null || break
+    sleep 1
+done
+[ -n "$wrapper" ] && kill -KILL -- "-$wrapper" 2>/dev/null
+[ -d "$dir" ] && [ ! -e "$dir/exit_code" ] && [ -e "$dir/pid" ] && echo 143 > "$dir/exit_code"
+echo "remaining: $(marked | tr '\n' ' ')"
+"""
+
+PORT_SCRIPT = r"""
+import socket, sys
+for port in range(int(sys.argv[1]), int(sys.argv[1]) + int(sys.argv[2])):
+    with socket.socket() as s:
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            s.bind(("", port))
+        except OSError:
+            continue
+    print(port)
+    break
+"""
+
+TAIL_SCRIPT = "dir=$1\n" + _HOME + 'tail -n 20 -- "$dir/console.log" 2>/dev/null\n'
+
+
+@dataclass(frozen=True)
+class StopReport:
+    node: str
+    found: tuple[int, ...]
+    """Processes of the job when the stop began."""
+    killed: tuple[int, ...]
+    """Those still there after the grace period, sent SIGKILL."""
+    remaining: tuple[int, ...]
+    """Still there at the end: a stop that did not stop."""
+    failure: RunResult | None = None
+    """The node could not be asked (unreachable, timed out...)."""
+
+    @property
+    def ok(self) -> bool:
+        return self.failure is None and not self.remaining
+
+
+def job_archive(files: dict[str, bytes], executable: Iterable[str] = ()) -> bytes:
+    """A tar of `files` (relative path -> content), deterministic: the same job gives the same bytes."""
+    buffer = io.BytesIO()
+    modes = set(executable)
+    with tarfile.open(fileobj=buffer, mode="w", format=tarfile.PAX_FORMAT) as archive:
+        for name in sorted(files):
+            info = tarfile.TarInfo(name)
+            info.size = len(files[name])
+            info.mode = 0o755 if name in modes else 0o644
+            archive.addfile(info, io.BytesIO(files[name]))
+    return buffer.getvalue()
+
+
+def code_files(root: Path) -> dict[str, bytes]:
+    """What a node needs to run `model/train.py` and `model/predict.py` without this project: the
+    `model` package and the one module of `remote` it reads configs with."""
+    files = {str(path.relative_to(root)): path.read_bytes()
+             for path in sorted((root / "model").rglob("*.py")) if "__pycache__" not in path.parts}
+    for name in ("remote/__init__.py", "remote/yamlsource.py"):
+        files[name] = (root / name).read_bytes()
+    return files
+
+
+def stage(transport: Transport, job_dir: str, archive: bytes, *, timeout: float) -> RunResult:
+    """Unpack the job's files into `job_dir` (which must not exist yet), atomically."""
+    return transport.run(["sh", "-c", STAGE_SCRIPT, "stage", job_dir], stdin=archive, timeout=timeout)
+
+
+def start(transport: Transport, job_dir: str, *, timeout: float) -> RunResult:
+    """Start launch.sh detached; stdout is the pid of its session leader (= its process group)."""
+    return transport.run(["sh", "-c", START_SCRIPT, "start", job_dir], timeout=timeout)
+
+
+def console_tail(transport: Transport, job_dir: str, *, timeout: float) -> str:
+    """The last lines the run printed before msrun's logs took over (why it failed to start)."""
+    result = transport.run(["sh", "-c", TAIL_SCRIPT, "tail", job_dir], timeout=timeout)
+    return result.stdout.strip() if result.ok else ""
+
+
+def stop(transport: Transport, job_dir: str, job_id: str, *, grace: int, timeout: float) -> StopReport:
+    """SIGTERM every process of the job (they save and exit), SIGKILL what is left after `grace`
+    seconds, then the launcher; report what was found, killed and (should never be) left."""
+    result = transport.run(["sh", "-c", STOP_SCRIPT, "stop", job_dir, job_id, str(grace)],
+                           timeout=timeout)
+    if not result.ok:
+        return StopReport(transport.node.name, (), (), (), failure=result)
+    return parse_stop_report(transport.node.name, result.stdout)
+
+
+def parse_stop_report(node: str, text: str) -> StopReport:
+    fields: dict[str, tuple[int, ...]] = {}
+    for line in text.splitlines():
+        key, _, value = line.partition(":")
+        fields[key.strip()] = tuple(int(word) for word in value.split() if word.isdigit())
+    return StopReport(node, fields.get("found", ()), fields.get("killed", ()), fields.get("remaining", ()))
+
+
+def free_port(transport: Transport, python: str, first: int, *, span: int = 50,
+              timeout: float) -> int | None:
+    """The first port from `first` that nothing listens on at the node (the msrun master), or None."""
+    result = transport.run([python, "-c", PORT_SCRIPT, str(first), str(span)], timeout=timeout)
+    text = result.stdout.strip()
+    return int(text) if result.ok and text.isdigit() else None
