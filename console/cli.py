@@ -9,9 +9,20 @@ from pathlib import Path
 
 from console import exitcodes
 from console.arguments import positive_seconds
-from console.commands import check, data, derive, estimate, nodes, run, trust
+from console.commands import (
+    check,
+    data,
+    derive,
+    estimate,
+    launch,
+    nodes,
+    plan,
+    preflight,
+    run,
+    stop,
+    trust,
+)
 from console.commands import jobs as jobs_command
-from console.commands import launch, plan, preflight, stop
 from console.commands import status as status_command
 from remote.inventory import Cluster, InventoryError, default_cluster_path, load_cluster
 
