@@ -27,13 +27,14 @@ STATE_STYLE = {
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--all", action="store_true", help="every job in the store, finished ones too")
-    parser.add_argument("--json", action="store_true", help="print the jobs as JSON")
+    add_view_arguments(parser, "the jobs")
+
+
+def add_view_arguments(parser: argparse.ArgumentParser, what: str) -> None:
+    """--json, --no-refresh and --timeout, as `jobs` and `status` both take them."""
+    parser.add_argument("--json", action="store_true", help=f"print {what} as JSON")
     parser.add_argument("--no-refresh", action="store_true",
                         help="show what the store holds without asking the nodes")
-    add_refresh_timeout(parser)
-
-
-def add_refresh_timeout(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--timeout", type=positive_seconds, default=DEFAULT_TIMEOUT, metavar="SECONDS",
                         help=f"per node, when refreshing (default: {DEFAULT_TIMEOUT:g})")
 

@@ -11,7 +11,7 @@ from rich.markup import escape
 from rich.table import Table
 
 from console import exitcodes
-from console.commands.jobs import STATE_STYLE, add_refresh_timeout, refreshed, report_failures, with_store
+from console.commands.jobs import STATE_STYLE, add_view_arguments, refreshed, report_failures, with_store
 from console.jobs.view import (
     age_text,
     event_document,
@@ -33,10 +33,7 @@ EVENTS_SHOWN = 10
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("job", metavar="JOB", help="the job id (`ascend-console jobs --all` lists them)")
-    parser.add_argument("--json", action="store_true", help="print the job as JSON")
-    parser.add_argument("--no-refresh", action="store_true",
-                        help="show what the store holds without asking the nodes")
-    add_refresh_timeout(parser)
+    add_view_arguments(parser, "the job")
 
 
 def execute(args: argparse.Namespace, cluster: Cluster) -> int:
