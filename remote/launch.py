@@ -42,12 +42,12 @@ date +%s > started_at
 echo $!
 """
 
-STOP_SCRIPT = "dir=$1 id=$2 grace=$3\n" + _HOME + r"""
+STOP_SCRIPT = "dir=$1 marker=$2 grace=$3\n" + _HOME + r"""
 marked() {
     for environ in /proc/[0-9]*/environ; do
         pid=${environ#/proc/}; pid=${pid%/environ}
         [ "$pid" = "$$" ] && continue
-        tr '\0' '\n' < "$environ" 2>/dev/null | grep -qxF "ASCEND_CONSOLE_JOB=$id" && echo "$pid"
+        tr '\0' '\n' < "$environ" 2>/dev/null | grep -qxF "ASCEND_CONSOLE_JOB=$marker" && echo "$pid"
     done
 }
 [ -d "$dir" ] && date +%s > "$dir/stop_requested"
@@ -61,10 +61,10 @@ echo "killed: $left"
 [ -n "$left" ] && kill -KILL $left 2>/dev/null && sleep 1
 wrapper=$(cat "$dir/pid" 2>/dev/null)
 for _ in 1 2 3; do
-    [ -n "$wrapper" ] && kill -0 -- "-$wrapper" 2>/dev/null || break
+    [ -n "$wrapper" ] && kill -s 0 -- "-$wrapper" 2>/dev/null || break
     sleep 1
 done
-[ -n "$wrapper" ] && kill -KILL -- "-$wrapper" 2>/dev/null
+[ -n "$wrapper" ] && kill -s KILL -- "-$wrapper" 2>/dev/null
 [ -d "$dir" ] && [ ! -e "$dir/exit_code" ] && [ -e "$dir/pid" ] && echo 143 > "$dir/exit_code"
 echo "remaining: $(marked | tr '\n' ' ')"
 """
@@ -141,10 +141,10 @@ def console_tail(transport: Transport, job_dir: str, *, timeout: float) -> str:
     return result.stdout.strip() if result.ok else ""
 
 
-def stop(transport: Transport, job_dir: str, job_id: str, *, grace: int, timeout: float) -> StopReport:
+def stop(transport: Transport, job_dir: str, marker: str, *, grace: int, timeout: float) -> StopReport:
     """SIGTERM every process of the job (they save and exit), SIGKILL what is left after `grace`
     seconds, then the launcher; report what was found, killed and (should never be) left."""
-    result = transport.run(["sh", "-c", STOP_SCRIPT, "stop", job_dir, job_id, str(grace)],
+    result = transport.run(["sh", "-c", STOP_SCRIPT, "stop", job_dir, marker, str(grace)],
                            timeout=timeout)
     if not result.ok:
         return StopReport(transport.node.name, (), (), (), failure=result)

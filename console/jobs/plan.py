@@ -32,7 +32,8 @@ STYLES: tuple[Style, ...] = ("model", "mindformers", "msrun")
 Entry = Literal["train", "predict"]
 
 JOB_MARKER = "ASCEND_CONSOLE_JOB"
-"""Exported to every process of a job: how `stop` finds its ranks, whatever sessions msrun gave them."""
+"""Exported to every process of a job (value: `process_marker`): how `stop` finds its ranks, whatever
+sessions msrun gave them."""
 CONFIG_NAME = "config.yaml"
 SCRIPT_NAME = "launch.sh"
 CODE_DIR = "code"
@@ -121,6 +122,12 @@ def job_id_for(name: str, now: datetime) -> str:
     return f"{now:%Y%m%d-%H%M%S}-{safe[:40]}"
 
 
+def process_marker(job_id: str, node: str) -> str:
+    """The marker's value on one node: per node, so that stopping one node never touches another's
+    processes where nodes share a process table (containers, the test cluster's namespaces)."""
+    return f"{job_id}@{node}"
+
+
 def job_dir(node: NodeSpec, job_id: str) -> str:
     return posixpath.join(node.workdir, "jobs", job_id)
 
@@ -200,7 +207,7 @@ def launch_script(node: NodeSpec, *, job_id: str, rank: int, argv: Sequence[str]
     python_dir = posixpath.dirname(node.python)
     if python_dir:  # msrun starts its ranks as `python`: the node's interpreter must come first
         lines.append(f'export PATH={shlex.quote(python_dir)}:"$PATH"')
-    lines.append(f"export {JOB_MARKER}={shlex.quote(job_id)}")
+    lines.append(f"export {JOB_MARKER}={shlex.quote(process_marker(job_id, node.name))}")
     lines += [f"export {name}={shlex.quote(value)}" for name, value in env.items()]
     if style == "model":
         lines.append(f'export PYTHONPATH="$JOB_DIR/{CODE_DIR}${{PYTHONPATH:+:$PYTHONPATH}}"')

@@ -11,7 +11,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 
-from console.jobs.plan import CONFIG_NAME, SCRIPT_NAME, JobPlan, NodeLaunch
+from console.jobs.plan import CONFIG_NAME, SCRIPT_NAME, JobPlan, NodeLaunch, process_marker
 from console.store import EventRecord, JobRecord, LaunchRecord, Store
 from remote import launch
 from remote.fanout import map_nodes
@@ -150,8 +150,8 @@ def stop_nodes(job_id: str, nodes: Sequence[NodeLaunch], pool: NodePool, *, grac
     limit = timeout + grace + 10
 
     def stop_one(node_name: str) -> launch.StopReport:
-        return launch.stop(pool.transport(node_name), by_name[node_name].job_dir, job_id, grace=grace,
-                           timeout=limit)
+        return launch.stop(pool.transport(node_name), by_name[node_name].job_dir,
+                           process_marker(job_id, node_name), grace=grace, timeout=limit)
 
     return tuple(sorted(map_nodes(pool, specs, lambda spec: stop_one(spec.name)), key=lambda r: r.node))
 

@@ -213,17 +213,22 @@ class TestCluster:
         # Each host also gets its own empty /root: files left in ~ on one host are not on the
         # others, and the developer's shell start-up files (pyenv, conda: ~0.1 s a session, as
         # bash sources ~/.bashrc for sshd) do not leak into the hosts.
+        # The one exception: an interpreter installed under /root (pyenv) stays visible at its own
+        # path, so that the console's Python, and the ranks it launches there, run on every host.
         script = (
             'set -e; hostname "$1"; mount --bind "$2" "$3"; mount --bind "$4" /usr/local/sbin; '
-            'mount --bind "$5" /root; '
+            'if [ -n "$6" ]; then mkdir -p "$7"; mount --bind "$6" "$7"; fi; '
+            'mount --rbind "$5" /root; '
             "if umount -R -l /run/netns; then mount -t tmpfs netns /run/netns; fi; "
             "exec sleep infinity"
         )
+        interpreter, inside_home = _interpreter_under_root(host.state_dir / "home")
         argv = [
             "ip", "netns", "exec", host.netns,
             "unshare", "--mount", "--uts", "--propagation", "private", "--",
             "sh", "-c", script, "anchor", host.hostname, str(host.storage),
             self.node_storage_path, str(host.state_dir / "bin"), str(host.state_dir / "home"),
+            interpreter, inside_home,
         ]
         with (host.state_dir / "anchor.log").open("ab") as log:
             return subprocess.Popen(
@@ -376,6 +381,17 @@ class TestCluster:
         document = {"name": self.prefix, "defaults": defaults, "nodes": nodes}
         path.write_text(yaml.safe_dump(document, sort_keys=False))
         return path
+
+
+def _interpreter_under_root(home: Path) -> tuple[str, str]:
+    """(the installation of this Python if it lives under /root, where it goes in a host's home), or
+    two empty strings: a pyenv Python would vanish behind the hosts' private /root otherwise."""
+    installation = Path(os.path.realpath(sys.executable)).parent.parent
+    try:
+        relative = installation.relative_to("/root")
+    except ValueError:
+        return "", ""
+    return str(installation), str(home / relative)
 
 
 def _write_lines(path: Path, lines: list[str]) -> Path:

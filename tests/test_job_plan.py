@@ -1,0 +1,123 @@
+"""The job plan, preflight verdicts and stop reports, without nodes."""
+
+import dataclasses
+import shlex
+import subprocess
+from datetime import datetime
+from typing import Any
+
+import pytest
+
+from console.jobs.plan import (
+    JobPlan,
+    LaunchSettings,
+    PlanError,
+    job_id_for,
+    launch_settings,
+    make_plan,
+    process_marker,
+)
+from console.jobs.preflight import Readings, judge
+from remote.health import NodeHealth, SystemReport
+from remote.inventory import Cluster, NodeSpec
+from remote.launch import parse_stop_report
+from tests.recorded_health import fleet
+
+NODES = tuple(NodeSpec(name=f"n{i}", host=f"10.0.0.{i}", cluster_ip=f"192.168.0.{i}", devices=8,
+                       python="/opt/ms/bin/python", env_setup=("source /usr/local/Ascend/set_env.sh",))
+              for i in range(3))
+CLUSTER = Cluster(name="lab", nodes=NODES, source="lab.yaml")
+
+
+def plan_for(nodes: tuple[NodeSpec, ...] = NODES, **settings: Any) -> JobPlan:
+    return make_plan(CLUSTER, nodes, template="job.yaml", overrides=["a=1"], config_text="seed: 0\n",
+                     settings=LaunchSettings(**settings), job_id="20261128-120000-job", master_port=8118)
+
+
+def test_ranks_follow_the_cluster_file_and_the_master_is_rank_0s_cluster_ip():
+    plan = plan_for(style="model")
+    assert [(n.node, n.node_rank) for n in plan.nodes] == [("n0", 0), ("n1", 1), ("n2", 2)]
+    assert plan.master_addr == "192.168.0.0" and plan.workers == 24
+    script = plan.nodes[2].script
+    assert "--worker_num=24 --local_worker_num=8 --master_addr=192.168.0.0 --master_port=8118 " \
+           "--node_rank=2 --log_dir=logs --join=True" in script
+    lines = script.splitlines()
+    # the node's own environment first, then its interpreter ahead of PATH (msrun starts `python`)
+    assert lines.index("source /usr/local/Ascend/set_env.sh") < lines.index('export PATH=/opt/ms/bin:"$PATH"')
+    assert f"export ASCEND_CONSOLE_JOB={process_marker(plan.job_id, 'n2')}" in lines
+    assert lines[-1].endswith("code/model/train.py --config config.yaml")
+    assert plan.ships_code
+
+
+def test_nodes_sharing_an_address_share_one_msrun():
+    local = tuple(dataclasses.replace(n, cluster_ip="127.0.0.1", devices=1) for n in NODES[:2])
+    plan = plan_for(local, style="model")
+    [only] = plan.nodes
+    assert (only.node, only.machines, only.local_workers) == ("n0", ("n0", "n1"), 2)
+
+
+def test_the_mindformers_style_runs_the_tutorials_launcher_with_its_environment():
+    plan = plan_for(style="mindformers", env={"EXTRA": "it's $(id)"})
+    script = plan.nodes[1].script
+    assert "export HCCL_OP_EXPANSION_MODE=AIV" in script and "export MS_ENABLE_LCCL=off" in script
+    assert "export EXTRA='it'\"'\"'s $(id)'" in script
+    assert script.splitlines()[-1] == (
+        "exec bash /home/work/mindformers/scripts/msrun_launcher.sh 'run_mindformer.py --register_path "
+        "research/deepseek3 --config '\"$JOB_DIR\"/config.yaml 24 8 192.168.0.0 8118 1 \"$JOB_DIR\"/logs "
+        "True 600")
+    assert not plan.ships_code
+
+
+def test_launch_script_is_valid_shell_whatever_the_values():
+    hostile = dataclasses.replace(NODES[0], python="/opt/my env/bin/python", env_setup=())
+    value = "`reboot`; $(rm -rf /) \"\n'"
+    plan = plan_for((hostile,), style="msrun", script="train.py", script_args=("--config", "{config}"),
+                    env={"A": value})
+    script = plan.nodes[0].script
+    done = subprocess.run(["sh", "-n"], input=script, text=True, capture_output=True, check=False)
+    assert done.returncode == 0, done.stderr
+    assert f"export A={shlex.quote(value)}" in script
+    # what the shell makes of it is the value itself
+    echoed = subprocess.run(["sh", "-c", f"export A={shlex.quote(value)}; printf %s \"$A\""],
+                            capture_output=True, text=True, check=True)
+    assert echoed.stdout == value
+    assert plan.nodes[0].argv[-3:] == ("train.py", "--config", "config.yaml")
+
+
+def test_bad_launch_settings_name_the_key():
+    with pytest.raises(PlanError, match=r"console\.launch: must be one of model, mindformers, msrun"):
+        launch_settings({"console": {"launch": "slurm"}}, "job.yaml")
+    with pytest.raises(PlanError, match="unknown key"):
+        launch_settings({"console": {"lanuch": "model"}}, "job.yaml")
+    with pytest.raises(PlanError, match=r"needs console\.script"):
+        plan_for(style="msrun")
+    assert launch_settings({}, "job.yaml") == LaunchSettings()
+
+
+def test_job_ids_are_safe_directory_names():
+    hostile = job_id_for("x'; rm -rf / #$(id)", datetime(2026, 11, 28, 12, 0, 0))
+    assert hostile == "20261128-120000-x-rm--rf-id"
+    assert job_id_for("...", datetime(2026, 11, 28)) == "20261128-000000-job"
+
+
+def readings(health: list[NodeHealth], port: int | None = 8118) -> Readings:
+    return Readings(health=health, port=port, bytes_to_copy=1 << 20, missing=(), problems=())
+
+
+def test_preflight_refuses_a_cluster_whose_mindspore_versions_differ():
+    nodes = fleet(["healthy", "healthy", "healthy"])
+    nodes[2] = dataclasses.replace(nodes[2], system=dataclasses.replace(
+        nodes[2].system or SystemReport(backend="npu"), mindspore_version="2.9.0"))
+    plan = plan_for(style="model")
+    verdict = judge(plan, readings(nodes))
+    [versions] = [v for v in verdict.blocking if v.check == "versions"]
+    assert "MindSpore differs" in versions.message and "2.9.0 on node002" in versions.message
+    assert judge(plan, readings(nodes), force=["versions"]).go
+    busy_port = judge(plan, readings(fleet(["healthy"]), port=None))
+    assert [v.check for v in busy_port.blocking] == ["port"]
+
+
+def test_stop_reports_are_read_from_the_script_output():
+    report = parse_stop_report("n0", "found: 12 13 14 \nkilled: 14 \nremaining: \n")
+    assert (report.found, report.killed, report.remaining, report.ok) == ((12, 13, 14), (14,), (), True)
+    assert not parse_stop_report("n0", "found: 1\nkilled: \nremaining: 1\n").ok
