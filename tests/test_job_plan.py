@@ -121,3 +121,14 @@ def test_stop_reports_are_read_from_the_script_output():
     report = parse_stop_report("n0", "found: 12 13 14 \nkilled: 14 \nremaining: \n")
     assert (report.found, report.killed, report.remaining, report.ok) == ((12, 13, 14), (14,), (), True)
     assert not parse_stop_report("n0", "found: 1\nkilled: \nremaining: 1\n").ok
+
+
+def test_a_containerised_node_enters_its_container_with_the_marker():
+    boxed = dataclasses.replace(NODES[1], container="ms-train")
+    plan = plan_for((NODES[0], boxed), style="mindformers")
+    node = plan.nodes[1]
+    assert node.container_script is not None and "msrun_launcher.sh" in node.container_script
+    assert node.script.splitlines()[-1] == (
+        'exec docker exec --workdir "$(pwd)" --env ASCEND_CONSOLE_JOB=20261128-120000-job@n1 ms-train '
+        "sh ./launch-in-container.sh")
+    assert plan.nodes[0].container_script is None

@@ -51,3 +51,6 @@ def show_plan(request: JobRequest) -> None:
                   f"rank(s){escape(served)} in {escape(node.job_dir)}")
         # as written, never wrapped or cut: this is what will run
         out.print(node.script, markup=False, highlight=False, soft_wrap=True, end="")
+        if node.container_script is not None:
+            out.print("[dim]in the container:[/]")
+            out.print(node.container_script, markup=False, highlight=False, soft_wrap=True, end="")

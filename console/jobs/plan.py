@@ -36,6 +36,7 @@ JOB_MARKER = "ASCEND_CONSOLE_JOB"
 sessions msrun gave them."""
 CONFIG_NAME = "config.yaml"
 SCRIPT_NAME = "launch.sh"
+CONTAINER_SCRIPT_NAME = "launch-in-container.sh"
 CODE_DIR = "code"
 LOG_DIR = "logs"
 DEFAULT_PORT = 8118
@@ -83,6 +84,9 @@ class NodeLaunch:
     env: tuple[tuple[str, str], ...]
     script: str
     """launch.sh, exactly as it will be written."""
+    container_script: str | None = None
+    """For a node with a `container`: what runs inside it (launch.sh then only enters it with
+    `docker exec`; the job directory must be mounted at the same path in the container)."""
 
 
 @dataclass(frozen=True)
@@ -111,7 +115,7 @@ class JobPlan:
             "nodes": [{"node": n.node, "node_rank": n.node_rank, "machines": list(n.machines),
                        "job_dir": n.job_dir,
                        "local_workers": n.local_workers, "command": list(n.argv), "env": dict(n.env),
-                       "script": n.script} for n in self.nodes],
+                       "script": n.script, "container_script": n.container_script} for n in self.nodes],
             "config": self.config_text,
         }
 
@@ -192,9 +196,12 @@ def _node_launch(group: Sequence[NodeSpec], rank: int, *, style: Style, settings
                 str(settings.cluster_time_out)]
     script = launch_script(node, job_id=job_id, rank=rank, argv=argv, env=env, style=style,
                            mindformers_home=settings.mindformers_home)
+    container_script = None
+    if node.container:
+        container_script, script = script, container_entry(node, job_id=job_id, rank=rank)
     return NodeLaunch(node=node.name, node_rank=rank, machines=tuple(m.name for m in group),
-                      job_dir=directory, local_workers=local_workers,
-                      argv=tuple(argv), env=tuple(env.items()), script=script)
+                      job_dir=directory, local_workers=local_workers, argv=tuple(argv),
+                      env=tuple(env.items()), script=script, container_script=container_script)
 
 
 def launch_script(node: NodeSpec, *, job_id: str, rank: int, argv: Sequence[str], env: Mapping[str, str],
@@ -216,6 +223,19 @@ def launch_script(node: NodeSpec, *, job_id: str, rank: int, argv: Sequence[str]
         lines.append(f"cd {shlex.quote(mindformers_home)} || exit 2")
     lines.append(f"exec {command}")
     return "\n".join(lines) + "\n"
+
+
+def container_entry(node: NodeSpec, *, job_id: str, rank: int) -> str:
+    """launch.sh for a node whose jobs run in a container: enter it where the job directory is,
+    carrying the process marker so that `stop`, on the host, finds the ranks inside."""
+    assert node.container is not None
+    marker = f"{JOB_MARKER}={process_marker(job_id, node.name)}"
+    return "\n".join([
+        "#!/bin/sh",
+        f"# ascend-console job {job_id}: node {node.name}, node_rank {rank}, in container {node.container}.",
+        f"exec docker exec --workdir \"$(pwd)\" --env {shlex.quote(marker)} {shlex.quote(node.container)} "
+        f"sh ./{CONTAINER_SCRIPT_NAME}",
+    ]) + "\n"
 
 
 def _shell_word(word: str) -> str:

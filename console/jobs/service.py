@@ -11,7 +11,14 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 
-from console.jobs.plan import CONFIG_NAME, SCRIPT_NAME, JobPlan, NodeLaunch, process_marker
+from console.jobs.plan import (
+    CONFIG_NAME,
+    CONTAINER_SCRIPT_NAME,
+    SCRIPT_NAME,
+    JobPlan,
+    NodeLaunch,
+    process_marker,
+)
 from console.store import EventRecord, JobRecord, LaunchRecord, Store
 from remote import launch
 from remote.fanout import map_nodes
@@ -50,9 +57,11 @@ class LaunchOutcome:
 
 def job_files(plan: JobPlan, node: NodeLaunch) -> bytes:
     files = {CONFIG_NAME: plan.config_text.encode(), SCRIPT_NAME: node.script.encode()}
+    if node.container_script is not None:
+        files[CONTAINER_SCRIPT_NAME] = node.container_script.encode()
     if plan.ships_code:
         files.update({f"code/{name}": data for name, data in launch.code_files(PROJECT_ROOT).items()})
-    return launch.job_archive(files, executable=[SCRIPT_NAME])
+    return launch.job_archive(files, executable=[SCRIPT_NAME, CONTAINER_SCRIPT_NAME])
 
 
 def record_plan(store: Store, plan: JobPlan, cluster: Cluster, *, template: str, at: float) -> None:
