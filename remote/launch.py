@@ -96,10 +96,12 @@ class StopReport:
     """Still there at the end: a stop that did not stop."""
     failure: RunResult | None = None
     """The node could not be asked (unreachable, timed out...)."""
+    on_npus: tuple[int, ...] = ()
+    """Processes of the job npu-smi still shows on the node's NPUs after the stop."""
 
     @property
     def ok(self) -> bool:
-        return self.failure is None and not self.remaining
+        return self.failure is None and not self.remaining and not self.on_npus
 
 
 def job_archive(files: dict[str, bytes], executable: Iterable[str] = ()) -> bytes:

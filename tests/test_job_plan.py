@@ -18,6 +18,7 @@ from console.jobs.plan import (
     process_marker,
 )
 from console.jobs.preflight import Readings, judge
+from console.jobs.service import npu_leftovers
 from remote.health import NodeHealth, SystemReport
 from remote.inventory import Cluster, NodeSpec
 from remote.launch import parse_stop_report
@@ -132,3 +133,14 @@ def test_a_containerised_node_enters_its_container_with_the_marker():
         'exec docker exec --workdir "$(pwd)" --env ASCEND_CONSOLE_JOB=20261128-120000-job@n1 ms-train '
         "sh ./launch-in-container.sh")
     assert plan.nodes[0].container_script is None
+
+
+def test_a_stop_is_not_done_while_npu_smi_still_lists_a_rank():
+    [busy] = fleet(["busy"])
+    pids = sorted({p.pid for npu in busy.npus for p in npu.processes})
+    assert pids
+    ours = parse_stop_report(busy.node, f"found: {pids[0]} 999999\nkilled: \nremaining: \n")
+    checked = npu_leftovers(ours, busy)
+    assert checked.on_npus == (pids[0],) and not checked.ok
+    theirs = parse_stop_report(busy.node, "found: 999999\nkilled: \nremaining: \n")
+    assert npu_leftovers(theirs, busy).ok

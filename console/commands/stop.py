@@ -39,7 +39,7 @@ def execute(args: argparse.Namespace, cluster: Cluster) -> int:
     if args.json:
         print_json({"job_id": record.id, "stopped": all(r.ok for r in reports),
                     "nodes": [{"node": r.node, "ok": r.ok, "found": list(r.found), "killed": list(r.killed),
-                               "remaining": list(r.remaining),
+                               "remaining": list(r.remaining), "on_npus": list(r.on_npus),
                                "error": None if r.failure is None else r.failure.describe()}
                               for r in reports]})
     else:
@@ -47,8 +47,10 @@ def execute(args: argparse.Namespace, cluster: Cluster) -> int:
         for r in reports:
             if r.failure is not None:
                 out.print(f"[red]{escape(r.node)}[/]: not stopped: {escape(r.failure.describe())}")
-            elif r.remaining:
-                out.print(f"[red]{escape(r.node)}[/]: processes left: {' '.join(map(str, r.remaining))}")
+            elif r.remaining or r.on_npus:
+                left = " ".join(map(str, r.remaining or r.on_npus))
+                where = "on its NPUs" if r.on_npus and not r.remaining else "left"
+                out.print(f"[red]{escape(r.node)}[/]: processes {where}: {left}")
             else:
                 killed = f" ({len(r.killed)} needed SIGKILL)" if r.killed else ""
                 out.print(f"[green]{escape(r.node)}[/]: no process of the job left{killed}")

@@ -21,7 +21,9 @@ from console.jobs.plan import (
 )
 from console.store import EventRecord, JobRecord, LaunchRecord, Store
 from remote import launch
+from remote.checker import ClusterChecker
 from remote.fanout import map_nodes
+from remote.health import NodeHealth
 from remote.inventory import Cluster
 from remote.jobstate import NodeJobStates, query_nodes
 from remote.pool import NodePool
@@ -174,7 +176,7 @@ def stop_job(store: Store, job_id: str, pool: NodePool, *, grace: int, timeout: 
                         events=[EventRecord(job_id, "stop", "stop requested", now)])
     nodes = [NodeLaunch(node=lr.node, node_rank=lr.node_rank, machines=(lr.node,), job_dir=lr.job_dir,
                         local_workers=0, argv=(), env=(), script="") for lr in launches]
-    reports = stop_nodes(job_id, nodes, pool, grace=grace, timeout=timeout)
+    reports = with_npu_check(stop_nodes(job_id, nodes, pool, grace=grace, timeout=timeout), pool, timeout)
     now = time.time()
     by_node = {r.node: r for r in reports}
     updated = [replace(lr, state="stopped" if by_node[lr.node].ok else "unreachable",
@@ -188,10 +190,32 @@ def stop_job(store: Store, job_id: str, pool: NodePool, *, grace: int, timeout: 
     return reports
 
 
+def with_npu_check(reports: Sequence[launch.StopReport], pool: NodePool,
+                   timeout: float) -> tuple[launch.StopReport, ...]:
+    """On NPU nodes, ask npu-smi (through the health probe) whether any process of the job still holds
+    an NPU: a rank can outlive its process table entry on the device for a while."""
+    npu_nodes = [pool.cluster.node(r.node) for r in reports if r.failure is None
+                 and pool.cluster.node(r.node).backend == "npu"]
+    if not npu_nodes:
+        return tuple(reports)
+    health = {h.node: h for h in ClusterChecker(pool, npu_nodes, timeout=timeout).refresh()}
+    return tuple(npu_leftovers(report, health.get(report.node)) for report in reports)
+
+
+def npu_leftovers(report: launch.StopReport, health: NodeHealth | None) -> launch.StopReport:
+    """The report, with the job's processes that the node's NPU process table still lists."""
+    if health is None:
+        return report
+    on_npus = {p.pid for npu in health.npus for p in npu.processes} & set(report.found)
+    return replace(report, on_npus=tuple(sorted(on_npus)))
+
+
 def _stop_text(report: launch.StopReport) -> str:
     if report.failure is not None:
         return f"could not be stopped: {report.failure.describe()}"
     if report.remaining:
         return f"processes left after SIGKILL: {' '.join(map(str, report.remaining))}"
+    if report.on_npus:
+        return f"npu-smi still shows process(es) of the job: {' '.join(map(str, report.on_npus))}"
     killed = f", {len(report.killed)} needed SIGKILL" if report.killed else ""
     return f"no process of the job left ({len(report.found)} stopped{killed})"
