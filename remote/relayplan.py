@@ -3,7 +3,8 @@
 A distribution is a chain: the source (the console, or one node) sends to the first node, which
 relays to the second, and so on. The file set is cut into waves; a node relays a wave as soon as it
 has verified it, so every link of the chain is busy at once and each byte crosses the source's
-uplink once. A node that cannot be reached from its predecessor hangs off the source instead.
+uplink once. A node that cannot be reached from its predecessor hangs off the source instead, and so does
+the successor of a node that fails on the way.
 """
 
 from __future__ import annotations
@@ -77,22 +78,6 @@ def plan_chain(order: Sequence[str], *, root: str = SOURCE,
             hops.append(Hop(node, root))
         previous = node
     return tuple(hops)
-
-
-def reroute(hops: Sequence[Hop], failed: str, *, root: str = SOURCE) -> dict[str, str]:
-    """New upstreams for the nodes a failed node was feeding: that node's own upstream."""
-    upstream = {h.node: h.upstream for h in hops}
-    replacement = upstream.get(failed, root)
-    return {h.node: replacement for h in hops if h.upstream == failed}
-
-
-def upstream_depth(hops: Sequence[Hop], node: str, *, root: str = SOURCE) -> int:
-    """How many links separate a node from the root."""
-    upstream = {h.node: h.upstream for h in hops}
-    depth, current = 0, node
-    while current != root and depth <= len(hops):
-        current, depth = upstream.get(current, root), depth + 1
-    return depth
 
 
 @dataclass(frozen=True)
