@@ -8,15 +8,14 @@ joins the cluster (msrun's scheduler waits for all of them) and generates; rank 
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from model.config import JobSpec, spec_from_document
-from model.runconfig import RunConfig, run_config_from_document
+from model.config import JobSpec
+from model.runconfig import RunConfig, load_job
 from model.train import CONFIG_ERROR, log, setup_logging
-from remote.yamlsource import SourceError, load_located_file
+from remote.yamlsource import SourceError
 
 RESULT_FILE = "text_generation_result.txt"
 
@@ -53,13 +52,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         sys.stdout.reconfigure(encoding="utf-8", errors="replace")  # msrun's log file, whatever the locale
     setup_logging()
     try:
-        doc = load_located_file(args.config)
-        job, run = spec_from_document(doc), run_config_from_document(doc)
+        job, run = load_job(args.config, output_dir=args.output_dir)
     except SourceError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return CONFIG_ERROR
-    if args.output_dir is not None:
-        run = dataclasses.replace(run, output_dir=args.output_dir)
     try:
         texts = predict(job, run, args)
     except (FileNotFoundError, ValueError) as exc:

@@ -9,10 +9,12 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+from pathlib import Path
 from typing import Any, Literal, TypeVar
 
-from remote.yamlsource import FieldPath, LocatedDocument, Problem, SourceError
+from model.config import JobSpec, spec_from_document
+from remote.yamlsource import FieldPath, LocatedDocument, Problem, SourceError, load_located_file
 
 Schedule = Literal["constant", "cosine", "linear"]
 
@@ -89,6 +91,14 @@ class RunConfig:
     checkpoint: Checkpointing = Checkpointing()
     tokenizer_file: str | None = None
     """`processor.tokenizer.tokenizer_file` (or vocab_file): predict's tokenizer.json."""
+
+
+def load_job(path: Path, *, output_dir: str | None = None) -> tuple[JobSpec, RunConfig]:
+    """A rank's whole reading of its config file (SourceError with every problem); `output_dir`
+    overrides the file's."""
+    doc = load_located_file(path)
+    job, run = spec_from_document(doc), run_config_from_document(doc)
+    return job, run if output_dir is None else replace(run, output_dir=output_dir)
 
 
 def run_config_from_document(doc: LocatedDocument) -> RunConfig:

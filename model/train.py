@@ -10,7 +10,6 @@ saves a checkpoint and exits 0.
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import logging
 import signal
 import sys
@@ -19,10 +18,9 @@ from datetime import timedelta
 from pathlib import Path
 from types import FrameType
 
-from model.config import spec_from_document
 from model.logformat import LossRecord, format_loss_line, format_progress_line
-from model.runconfig import run_config_from_document
-from remote.yamlsource import SourceError, load_located_file
+from model.runconfig import load_job
+from remote.yamlsource import SourceError
 
 CONFIG_ERROR = 78
 log = logging.getLogger("mindformers")
@@ -64,13 +62,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parse_args(argv)
     setup_logging()
     try:
-        doc = load_located_file(args.config)
-        job, run = spec_from_document(doc), run_config_from_document(doc)
+        job, run = load_job(args.config, output_dir=args.output_dir)
     except SourceError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return CONFIG_ERROR
-    if args.output_dir is not None:
-        run = dataclasses.replace(run, output_dir=args.output_dir)
     stop = StopRequest()
     stop.install()
     from model.deepseek.trainer import Trainer  # MindSpore loads here, after the cheap checks

@@ -1,13 +1,16 @@
 #!/usr/bin/env bash
 # Installs ascend-console on a fresh Debian/Ubuntu machine (as root) into ./.venv.
-#   scripts/setup.sh          the console (what the demo needs)
+#   scripts/setup.sh          the console alone (it never needs MindSpore itself)
+#   scripts/setup.sh --local  plus MindSpore, so this machine's two local "nodes" can train (the demo)
 #   scripts/setup.sh --test   plus the test tools and the packages the test cluster needs
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 extras=""
 debs=(python3 python3-venv python3-pip openssh-client rsync)
-if [[ "${1:-}" == "--test" ]]; then
+if [[ "${1:-}" == "--local" ]]; then
+    extras="[local]"
+elif [[ "${1:-}" == "--test" ]]; then
     extras="[test,local]"  # the suite trains real MindSpore ranks
     # the test cluster: sshd per namespace host, pdsh for the fan-out benchmark,
     # tmux for driving the TUI, iproute2/util-linux for namespaces

@@ -11,9 +11,9 @@ from console import exitcodes
 from console.arguments import positive_seconds
 from console.commands.plan import show_plan
 from console.commands.preflight import add_force_argument, show_preflight
-from console.jobs.preflight import judge, take_readings
+from console.jobs.preflight import preflight
 from console.jobs.request import REQUEST_ERRORS, add_job_arguments, build_request, report_request_error
-from console.jobs.service import SETTLE_SECONDS, job_files, launch_job, record_plan
+from console.jobs.service import SETTLE_SECONDS, launch_job, record_plan
 from console.render import print_json, stderr_console, stdout_console
 from console.store import Store
 from remote.inventory import Cluster
@@ -40,9 +40,7 @@ def execute(args: argparse.Namespace, cluster: Cluster) -> int:
             return report_request_error(exc)
         plan = request.plan
         with err.status(f"preflight on {len(request.nodes)} node(s)…"):
-            readings = take_readings(plan, request.job, pool, request.nodes,
-                                     bytes_to_copy=len(job_files(plan, plan.nodes[0])), timeout=30.0)
-        verdict = judge(plan, readings, force=args.force)
+            verdict = preflight(request, pool, force=args.force)
         if not verdict.go:
             if args.json:
                 print_json({"job_id": None, "launched": False, "preflight": verdict.as_json()})

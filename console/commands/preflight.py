@@ -8,9 +8,8 @@ from rich.markup import escape
 from rich.table import Table
 
 from console import exitcodes
-from console.jobs.preflight import CHECKS, Preflight, judge, take_readings
+from console.jobs.preflight import CHECKS, Preflight, preflight
 from console.jobs.request import REQUEST_ERRORS, add_job_arguments, build_request, report_request_error
-from console.jobs.service import job_files
 from console.render import print_json, stderr_console, stdout_console
 from remote.inventory import Cluster
 from remote.pool import NodePool
@@ -36,10 +35,7 @@ def execute(args: argparse.Namespace, cluster: Cluster) -> int:
         except REQUEST_ERRORS as exc:
             return report_request_error(exc)
         with stderr_console().status(f"checking {len(request.nodes)} node(s)…"):
-            readings = take_readings(request.plan, request.job, pool, request.nodes,
-                                     bytes_to_copy=len(job_files(request.plan, request.plan.nodes[0])),
-                                     timeout=30.0)
-    verdict = judge(request.plan, readings, force=args.force)
+            verdict = preflight(request, pool, force=args.force)
     if args.json:
         print_json(verdict.as_json())
     else:

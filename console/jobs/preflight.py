@@ -9,6 +9,8 @@ from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 
 from console.jobs.plan import JobPlan
+from console.jobs.request import JobRequest
+from console.jobs.service import job_files
 from model.config import JobSpec
 from model.validate import ConfigProblem, validate
 from remote.checker import ClusterChecker
@@ -114,6 +116,15 @@ def _version_verdicts(reports: Sequence[NodeHealth]) -> list[Verdict]:
         elif seen:
             verdicts.append(Verdict("versions", None, True, f"{label} {next(iter(seen))} everywhere"))
     return verdicts
+
+
+def preflight(request: JobRequest, pool: NodePool, *, force: Collection[str],
+              timeout: float = 30.0) -> Preflight:
+    """Take the readings for a planned job and judge them."""
+    plan = request.plan
+    readings = take_readings(plan, request.job, pool, request.nodes,
+                             bytes_to_copy=len(job_files(plan, plan.nodes[0])), timeout=timeout)
+    return judge(plan, readings, force=force)
 
 
 def take_readings(plan: JobPlan, job: JobSpec, pool: NodePool, nodes: Sequence[NodeSpec], *,
