@@ -73,6 +73,9 @@ class TransferOptions:
     """Never use rsync (from the console over SFTP only; no relaying)."""
 
 
+DEFAULT_OPTIONS = TransferOptions()
+
+
 @dataclass(frozen=True)
 class NodeTransfer:
     """What one node received, and whether what it now has matches the manifest."""
@@ -198,7 +201,7 @@ def distribute(
     destination: str,
     *,
     from_node: NodeSpec | None = None,
-    options: TransferOptions = TransferOptions(),
+    options: TransferOptions = DEFAULT_OPTIONS,
     on_progress: ProgressCallback | None = None,
 ) -> DistributionResult:
     """Make `destination` on every node hold the files of `source`, verified.
