@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any, Literal, TypeVar
 
 from model.config import JobSpec, spec_from_document
+from model.yamlvalues import as_bool, as_float, as_int, as_str
 from remote.yamlsource import FieldPath, LocatedDocument, Problem, SourceError, load_located_file
 
 Schedule = Literal["constant", "cosine", "linear"]
@@ -107,26 +108,26 @@ def run_config_from_document(doc: LocatedDocument) -> RunConfig:
     monitor = _callback(doc, "CheckpointMonitor")
     printer = _callback(doc, "MFLossMonitor")
     config = RunConfig(
-        seed=reader.get(("seed",), _int, 0),
-        output_dir=reader.get(("output_dir",), _str, "./output"),
+        seed=reader.get(("seed",), as_int, 0),
+        output_dir=reader.get(("output_dir",), as_str, "./output"),
         graph_mode=reader.get(("context", "mode"), _mode, False),
-        device_target=reader.get(("context", "device_target"), _str, "CPU"),
+        device_target=reader.get(("context", "device_target"), as_str, "CPU"),
         epochs=reader.get(("runner_config", "epochs"), _positive, 1),
-        train_samples=reader.get(("train_dataset", "data_loader", "sizes", 0), _int, 0) or None,
+        train_samples=reader.get(("train_dataset", "data_loader", "sizes", 0), as_int, 0) or None,
         print_every=reader.get((*printer, "per_print_times"), _positive, 1) if printer else 1,
-        resume=reader.get(("resume_training",), _bool, False),
+        resume=reader.get(("resume_training",), as_bool, False),
         lr=_learning_rate(reader),
         optimizer=Optimizer(
-            beta1=reader.get(("optimizer", "betas", 0), _float, 0.9),
-            beta2=reader.get(("optimizer", "betas", 1), _float, 0.95),
-            eps=reader.get(("optimizer", "eps"), _float, 1e-8),
-            weight_decay=reader.get(("optimizer", "weight_decay"), _float, 0.0),
-            clip_norm=1.0 if reader.get(("runner_wrapper", "use_clip_grad"), _bool, True) else None,
+            beta1=reader.get(("optimizer", "betas", 0), as_float, 0.9),
+            beta2=reader.get(("optimizer", "betas", 1), as_float, 0.95),
+            eps=reader.get(("optimizer", "eps"), as_float, 1e-8),
+            weight_decay=reader.get(("optimizer", "weight_decay"), as_float, 0.0),
+            clip_norm=1.0 if reader.get(("runner_wrapper", "use_clip_grad"), as_bool, True) else None,
         ),
         checkpoint=Checkpointing(
-            save_steps=reader.get((*monitor, "save_checkpoint_steps"), _int, 0) if monitor else 0,
+            save_steps=reader.get((*monitor, "save_checkpoint_steps"), as_int, 0) if monitor else 0,
             keep=reader.get((*monitor, "keep_checkpoint_max"), _positive, 5) if monitor else 5,
-            prefix=reader.get((*monitor, "prefix"), _str, "deepseekv3") if monitor else "deepseekv3",
+            prefix=reader.get((*monitor, "prefix"), as_str, "deepseekv3") if monitor else "deepseekv3",
         ),
         tokenizer_file=(reader.get(("processor", "tokenizer", "tokenizer_file"), _optional_path, None)
                         or reader.get(("processor", "tokenizer", "vocab_file"), _optional_path, None)),
@@ -139,11 +140,11 @@ def _learning_rate(reader: _Reader) -> LearningRate:
     kind: Schedule = reader.get(("lr_schedule", "type"), _schedule, "constant")
     return LearningRate(
         schedule=kind,
-        peak=reader.get(("lr_schedule", "learning_rate"), _float, 1e-4),
-        warmup_steps=reader.get(("lr_schedule", "warmup_steps"), _int, 0),
-        warmup_ratio=reader.get(("lr_schedule", "warmup_ratio"), _float, None),
-        total_steps=reader.get(("lr_schedule", "total_steps"), _int, -1),
-        end=reader.get(("lr_schedule", "lr_end"), _float, 0.0),
+        peak=reader.get(("lr_schedule", "learning_rate"), as_float, 1e-4),
+        warmup_steps=reader.get(("lr_schedule", "warmup_steps"), as_int, 0),
+        warmup_ratio=reader.get(("lr_schedule", "warmup_ratio"), as_float, None),
+        total_steps=reader.get(("lr_schedule", "total_steps"), as_int, -1),
+        end=reader.get(("lr_schedule", "lr_end"), as_float, 0.0),
     )
 
 
@@ -181,32 +182,8 @@ class _Reader:
             raise SourceError(self.problems)
 
 
-def _int(value: Any) -> int:
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or value != int(value):
-        raise ValueError(f"expected a whole number, got {value!r}")
-    return int(value)
-
-
-def _float(value: Any) -> float:
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
-        raise ValueError(f"expected a number, got {value!r}")
-    return float(value)
-
-
-def _bool(value: Any) -> bool:
-    if not isinstance(value, bool):
-        raise ValueError(f"expected true or false, got {value!r}")
-    return value
-
-
-def _str(value: Any) -> str:
-    if not isinstance(value, str):
-        raise ValueError(f"expected a string, got {value!r}")
-    return value
-
-
 def _positive(value: Any) -> int:
-    number = _int(value)
+    number = as_int(value)
     if number < 1:
         raise ValueError(f"expected 1 or more, got {value!r}")
     return number
