@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 import shutil
+import subprocess
+import sys
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -209,3 +212,28 @@ def test_from_one_node_to_the_others(test_cluster: TestCluster, cluster_file: Cl
     assert [(h.node, h.upstream) for h in result.hops] == [("h1", "h0"), ("h2", "h1")]
     assert_arrived(test_cluster, weights, "/srv/actest/hub-download", ["h1", "h2"])
     assert time.monotonic() - started >= 0
+
+
+def test_cli_distribute_prints_every_node_as_json(test_cluster: TestCluster, known_hosts: Path,
+                                                  tmp_path: Path) -> None:
+    weights = write_weights(tmp_path / "weights", big_mib=1)
+    cluster_yaml = test_cluster.cluster_yaml(tmp_path / "c.yaml", HOSTS, known_hosts=known_hosts)
+    done = subprocess.run([sys.executable, "-m", "console.cli", "distribute", str(weights), "/srv/actest/cli",
+                           "-c", str(cluster_yaml), "--nodes", "h[1-2]", "--json"],
+                          capture_output=True, text=True, timeout=300, check=False)
+    assert done.returncode == 0, done.stderr
+    document = json.loads(done.stdout)
+    assert document["files"] == 5 and document["ok"]
+    assert [(n["node"], n["verified"], n["files_sent"]) for n in document["nodes"]] == [
+        ("h1", True, 5), ("h2", True, 5)]
+
+
+def test_cli_fetch_weights_names_the_node_that_cannot_download(test_cluster: TestCluster, known_hosts: Path,
+                                                               tmp_path: Path) -> None:
+    cluster_yaml = test_cluster.cluster_yaml(tmp_path / "c.yaml", HOSTS, known_hosts=known_hosts,
+                                             extra_defaults={"python": "python3"})
+    done = subprocess.run([sys.executable, "-m", "console.cli", "fetch-weights", "owner/model",
+                           "/srv/actest/w", "-c", str(cluster_yaml), "--json"],
+                          capture_output=True, text=True, timeout=300, check=False)
+    assert done.returncode == 1 and done.stdout == ""
+    assert "h0: openmind_hub is not installed" in " ".join(done.stderr.split())
