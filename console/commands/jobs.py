@@ -6,6 +6,7 @@ import argparse
 import time
 from collections.abc import Callable, Sequence
 
+from rich import box
 from rich.markup import escape
 from rich.table import Table
 
@@ -86,10 +87,12 @@ def list_jobs(store: Store, args: argparse.Namespace, cluster: Cluster) -> int:
 def jobs_table(rows: Sequence[tuple[JobRecord, Sequence[LaunchRecord]]], now: float) -> Table | str:
     if not rows:
         return "no unfinished jobs (`ascend-console jobs --all` lists finished ones too)"
-    table = Table(title="jobs", title_justify="left")
+    table = Table(title="jobs", title_justify="left", box=box.SIMPLE_HEAD)
     for column in ("id", "state", "nodes", "started", "age"):
-        table.add_column(column, no_wrap=column != "id", overflow="fold")
+        table.add_column(column, no_wrap=column != "nodes",
+                         min_width=12 if column == "nodes" else None)
     for job, launches in rows:
         table.add_row(escape(job.id), f"[{STATE_STYLE.get(job.state, 'white')}]{state_text(job)}[/]",
-                      escape(nodes_text(launches)), when_text(job.created_at), age_text(now - job.created_at))
+                      escape(nodes_text(launches)), when_text(job.created_at, short=True),
+                      age_text(now - job.created_at))
     return table

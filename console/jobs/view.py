@@ -28,8 +28,9 @@ def age_text(seconds: float) -> str:
     return f"{minutes}m{secs:02d}s" if minutes else f"{secs}s"
 
 
-def when_text(moment: float) -> str:
-    return time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(moment))
+def when_text(moment: float, *, short: bool = False) -> str:
+    """`2026-11-28 15:54:38`, or `11-28 15:54` where a table must fit 80 columns."""
+    return time.strftime("%m-%d %H:%M" if short else "%Y-%m-%d %H:%M:%S", time.localtime(moment))
 
 
 def state_text(job: JobRecord) -> str:
