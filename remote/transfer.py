@@ -182,6 +182,7 @@ class _Job:
     bytes_done: int = 0
     error: str | None = None
     started: float = field(default_factory=time.monotonic)
+    finished: float | None = None
     meter: RateMeter = field(default_factory=RateMeter)
     last_emit: float = 0.0
 
@@ -260,7 +261,7 @@ class _Run:
         verified = job.error is None and self.have.get(job.name, 0) == len(self.waves)
         return NodeTransfer(job.name, self.upstream.get(job.name, self.source.name), job.method,
                             job.bytes_sent, job.files_sent, len(job.present), job.files_resent, verified,
-                            job.error, time.monotonic() - job.started)
+                            job.error, (job.finished or time.monotonic()) - job.started)
 
     # --- before sending: what each node has, who can relay to whom -------------------------------
 
@@ -317,6 +318,7 @@ class _Run:
             checker.join()
         if job.error is None and self.have[job.name] == len(self.waves):
             clear_staging(job.transport, self.destination)
+            job.finished = time.monotonic()
             self._emit(job, "done")
 
     def _send_wave(self, job: _Job, wave: Wave, needed: list[str]) -> bool:
@@ -473,7 +475,7 @@ class _Run:
     def _fail(self, job: _Job, message: str) -> bool:
         with self.cond:
             if job.error is None:
-                job.error = message
+                job.error, job.finished = message, time.monotonic()
             self.failed.add(job.name)
             self.cond.notify_all()
         self._emit(job, "failed", message)

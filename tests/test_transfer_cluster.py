@@ -5,7 +5,6 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import shutil
 import subprocess
 import sys
 import threading
@@ -56,16 +55,9 @@ def cluster_file(test_cluster: TestCluster, known_hosts: Path, tmp_path: Path) -
 @pytest.fixture
 def relay_keys(test_cluster: TestCluster) -> Iterator[None]:
     """Every host logs in to the others with a key and known host keys, as a real cluster's nodes do."""
-    known = "".join(test_cluster.host_key_line(h.name) + "\n" for h in test_cluster.hosts)
-    homes = [h.state_dir / "home" / ".ssh" for h in test_cluster.hosts]
-    for ssh in homes:
-        ssh.mkdir(mode=0o700, exist_ok=True)
-        shutil.copyfile(test_cluster.client_key, ssh / "id_ed25519")
-        (ssh / "id_ed25519").chmod(0o600)
-        (ssh / "known_hosts").write_text(known)
+    test_cluster.trust_each_other()
     yield
-    for ssh in homes:
-        shutil.rmtree(ssh, ignore_errors=True)
+    test_cluster.distrust_each_other()
 
 
 def wait_for(condition: Callable[[], bool], what: str, limit: float = 60.0) -> None:

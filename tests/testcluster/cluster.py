@@ -330,6 +330,21 @@ class TestCluster:
         )
         return path
 
+    def trust_each_other(self) -> None:
+        """Let every host log in to the others (as root, with the client key, host keys known), as
+        the nodes of a real cluster do; node-to-node copies need it."""
+        known = "".join(self.host_key_line(h.name) + "\n" for h in self.hosts)
+        for host in self.hosts:
+            ssh = host.state_dir / "home" / ".ssh"
+            ssh.mkdir(mode=0o700, exist_ok=True)
+            shutil.copyfile(self.client_key, ssh / "id_ed25519")
+            (ssh / "id_ed25519").chmod(0o600)
+            (ssh / "known_hosts").write_text(known)
+
+    def distrust_each_other(self) -> None:
+        for host in self.hosts:
+            shutil.rmtree(host.state_dir / "home" / ".ssh", ignore_errors=True)
+
     # ----------------------------------------------------------------- faults and state
 
     def cut(self, name: str) -> None:
