@@ -53,9 +53,8 @@ for dir; do
     echo "exists 1"
     pid=$(first_line "$dir/pid")
     [ -f "$dir/pid" ] && printf 'pid %s\n' "$pid"
-    for name in exit_code stop_requested started_at; do
-      [ -f "$dir/$name" ] && printf '%s %s\n' "$name" "$(first_line "$dir/$name")"
-    done
+    # liveness before the files: a run ending between the two reads then shows its exit code,
+    # never a dead group without one (which would read as lost)
     case $pid in
       ''|*[!0-9]*|???????????*) ;;
       *) if [ "$pid" -gt 1 ]; then
@@ -63,6 +62,9 @@ for dir; do
            group_processes "$pid"
          fi ;;
     esac
+    for name in exit_code stop_requested started_at; do
+      [ -f "$dir/$name" ] && printf '%s %s\n' "$name" "$(first_line "$dir/$name")"
+    done
   else
     echo "exists 0"
   fi

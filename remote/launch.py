@@ -27,46 +27,59 @@ staging=$(mktemp -d "$parent/.staging.XXXXXX")
 trap 'rm -rf -- "$staging"' EXIT
 tar -x -f - -C "$staging"
 mkdir -p -- "$staging/logs"
-mv -- "$staging" "$dir"
+chmod 755 "$staging"
+mv -T -- "$staging" "$dir"
 trap - EXIT
 echo "$dir"
 """
 
-START_SCRIPT = "dir=$1\n" + _HOME + r"""
+# grep -z reads /proc/PID/environ as NUL-separated entries: one process scans the whole table.
+_MARKED = r"""
+marked() {
+    grep -lzxF "ASCEND_CONSOLE_JOB=$marker" /proc/[0-9]*/environ 2>/dev/null \
+        | sed -n 's#^/proc/\([0-9]*\)/environ$#\1#p' | tr '\n' ' '
+}
+"""
+
+# The wrapper writes exit_code only once no process of the job is left: msrun starts its ranks in
+# sessions of their own, and a run whose msrun died while its ranks live on is not over.
+START_SCRIPT = "dir=$1 marker=$2\n" + _HOME + r"""
 cd -- "$dir" || exit 3
 [ -e pid ] && { echo "already started: $dir/pid exists" >&2; exit 3; }
-setsid sh -c 'sh ./launch.sh > console.log 2>&1; echo $? > exit_code.part && mv exit_code.part exit_code' \
-    < /dev/null > /dev/null 2>&1 &
+setsid sh -c '
+    sh ./launch.sh > console.log 2>&1
+    code=$?
+    while grep -qzxF "ASCEND_CONSOLE_JOB=$1" /proc/[0-9]*/environ 2>/dev/null; do sleep 2; done
+    echo "$code" > exit_code.part && mv exit_code.part exit_code' wrapper "$marker" \
+    < /dev/null > /dev/null 2>> console.log &
 echo $! > pid
 date +%s > started_at
 echo $!
 """
 
-STOP_SCRIPT = "dir=$1 marker=$2 grace=$3\n" + _HOME + r"""
-marked() {
-    for environ in /proc/[0-9]*/environ; do
-        pid=${environ#/proc/}; pid=${pid%/environ}
-        [ "$pid" = "$$" ] && continue
-        tr '\0' '\n' < "$environ" 2>/dev/null | grep -qxF "ASCEND_CONSOLE_JOB=$marker" && echo "$pid"
-    done
-}
+STOP_SCRIPT = "dir=$1 marker=$2 grace=$3\n" + _HOME + _MARKED + r"""
 [ -d "$dir" ] && date +%s > "$dir/stop_requested"
-found=$(marked | tr '\n' ' ')
+found=$(marked)
 echo "found: $found"
-[ -n "$found" ] && kill -TERM $found 2>/dev/null
-waited=0
-while [ "$waited" -lt "$grace" ] && [ -n "$(marked)" ]; do sleep 1; waited=$((waited + 1)); done
-left=$(marked | tr '\n' ' ')
+[ -n "$found" ] && kill -s TERM $found 2>/dev/null
+deadline=$(( $(date +%s) + grace ))
+while [ "$(date +%s)" -lt "$deadline" ] && [ -n "$(marked)" ]; do sleep 1; done
+left=$(marked)
 echo "killed: $left"
-[ -n "$left" ] && kill -KILL $left 2>/dev/null && sleep 1
-wrapper=$(cat "$dir/pid" 2>/dev/null)
-for _ in 1 2 3; do
-    [ -n "$wrapper" ] && kill -s 0 -- "-$wrapper" 2>/dev/null || break
+[ -n "$left" ] && kill -s KILL $left 2>/dev/null && sleep 1
+# the wrapper notices within seconds and writes exit_code; signal its group only if it does not,
+# and only while its pid can still be ours (a plain number above 1, no exit_code yet)
+wrapper=$(head -c 20 "$dir/pid" 2>/dev/null)
+case $wrapper in ''|*[!0-9]*) wrapper= ;; *) [ "$wrapper" -gt 1 ] || wrapper= ;; esac
+for _ in 1 2 3 4 5 6; do
+    [ -e "$dir/exit_code" ] && break
     sleep 1
 done
-[ -n "$wrapper" ] && kill -s KILL -- "-$wrapper" 2>/dev/null
-[ -d "$dir" ] && [ ! -e "$dir/exit_code" ] && [ -e "$dir/pid" ] && echo 143 > "$dir/exit_code"
-echo "remaining: $(marked | tr '\n' ' ')"
+if [ -n "$wrapper" ] && [ ! -e "$dir/exit_code" ] && kill -s 0 -- "-$wrapper" 2>/dev/null; then
+    kill -s KILL -- "-$wrapper" 2>/dev/null
+    echo 143 > "$dir/exit_code"
+fi
+echo "remaining: $(marked)"
 """
 
 PORT_SCRIPT = r"""
@@ -132,9 +145,10 @@ def stage(transport: Transport, job_dir: str, archive: bytes, *, timeout: float)
     return transport.run(["sh", "-c", STAGE_SCRIPT, "stage", job_dir], stdin=archive, timeout=timeout)
 
 
-def start(transport: Transport, job_dir: str, *, timeout: float) -> RunResult:
-    """Start launch.sh detached; stdout is the pid of its session leader (= its process group)."""
-    return transport.run(["sh", "-c", START_SCRIPT, "start", job_dir], timeout=timeout)
+def start(transport: Transport, job_dir: str, marker: str, *, timeout: float) -> RunResult:
+    """Start launch.sh detached; stdout is the pid of its session leader (= its process group).
+    `marker` is the value launch.sh gives ASCEND_CONSOLE_JOB: the run is over when none carries it."""
+    return transport.run(["sh", "-c", START_SCRIPT, "start", job_dir, marker], timeout=timeout)
 
 
 def console_tail(transport: Transport, job_dir: str, *, timeout: float) -> str:

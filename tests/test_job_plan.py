@@ -4,6 +4,7 @@ import dataclasses
 import shlex
 import subprocess
 from datetime import datetime
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -21,7 +22,7 @@ from console.jobs.preflight import Readings, judge
 from console.jobs.service import npu_leftovers
 from remote.health import NodeHealth, SystemReport
 from remote.inventory import Cluster, NodeSpec
-from remote.launch import parse_stop_report
+from remote.launch import STOP_SCRIPT, parse_stop_report
 from tests.recorded_health import fleet
 
 NODES = tuple(NodeSpec(name=f"n{i}", host=f"10.0.0.{i}", cluster_ip=f"192.168.0.{i}", devices=8,
@@ -144,3 +145,39 @@ def test_a_stop_is_not_done_while_npu_smi_still_lists_a_rank():
     assert checked.on_npus == (pids[0],) and not checked.ok
     theirs = parse_stop_report(busy.node, "found: 999999\nkilled: \nremaining: \n")
     assert npu_leftovers(theirs, busy).ok
+
+
+@pytest.mark.parametrize("name", ["A;touch /tmp/x;B", "1A", "ASCEND_CONSOLE_JOB", "A B"])
+def test_environment_names_are_checked_and_the_marker_is_reserved(name: str):
+    with pytest.raises(PlanError):
+        plan_for(style="model", env={name: "1"})
+
+
+def test_msruns_of_different_sizes_are_refused():
+    uneven = (NODES[0], dataclasses.replace(NODES[1], devices=4))
+    with pytest.raises(PlanError, match="same number of ranks"):
+        plan_for(uneven, style="model")
+
+
+def test_script_args_may_be_one_string():
+    settings = launch_settings({"console": {"launch": "msrun", "script": "run.py",
+                                            "script_args": "--config {config} --x 'a b'"}}, "job.yaml")
+    assert settings.script_args == ("--config", "{config}", "--x", "a b")
+    with pytest.raises(PlanError, match="script must be a path"):
+        launch_settings({"console": {"script": 5}}, "job.yaml")
+
+
+def test_stop_never_signals_a_group_whose_run_has_ended(tmp_path: Path):
+    """A pid file outlives its run; the number may belong to someone else's process group by now."""
+    bystander = subprocess.Popen(["sleep", "60"], start_new_session=True)
+    try:
+        (tmp_path / "pid").write_text(f"{bystander.pid}\n")
+        (tmp_path / "exit_code").write_text("0\n")
+        done = subprocess.run(["sh", "-c", STOP_SCRIPT, "stop", str(tmp_path), "no-such-job@n0", "1"],
+                              capture_output=True, text=True, timeout=60, check=False)
+        assert done.returncode == 0, done.stderr
+        assert bystander.poll() is None
+        assert parse_stop_report("n0", done.stdout).ok
+    finally:
+        bystander.kill()
+        bystander.wait()

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from console.jobs.refresh import change_events, job_outcome, refresh_jobs, updated_launch
+from console.jobs.refresh import LAUNCH_LEASE, change_events, job_outcome, refresh_jobs, updated_launch
 from console.store import JobRecord, JobState, LaunchRecord, Store
 from remote.jobstate import NodeJobState, NodeJobStates, NodeQueryFailure, NodeState
 
@@ -84,4 +84,7 @@ def test_a_job_whose_cluster_file_is_gone_is_reported_not_skipped(tmp_path: Path
         assert store.job("j").state == "running"
         # the launcher's own jobs and finished ones are left alone
         store.set_job_state("j", "launching", at=60.0)
-        assert refresh_jobs(store) == []
+        assert refresh_jobs(store, now=lambda: 61.0) == []
+        # ...until the launcher has had the record too long to be alive: then it is adopted
+        [adopted] = refresh_jobs(store, now=lambda: 61.0 + LAUNCH_LEASE)
+        assert adopted.job.id == "j"

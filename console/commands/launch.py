@@ -15,7 +15,7 @@ from console.jobs.preflight import preflight
 from console.jobs.request import REQUEST_ERRORS, add_job_arguments, build_request, report_request_error
 from console.jobs.service import SETTLE_SECONDS, launch_job, record_plan
 from console.render import print_json, stderr_console, stdout_console
-from console.store import Store
+from console.store import Store, StoreError
 from remote.inventory import Cluster
 from remote.pool import NodePool
 
@@ -48,11 +48,19 @@ def execute(args: argparse.Namespace, cluster: Cluster) -> int:
                 show_preflight(verdict)
                 err.print("[red]not launched[/]: fix the checks above, or name them with --force")
             return exitcodes.NODE_FAILED
-        with Store.open_default() as store:
-            record_plan(store, plan, cluster, template=str(args.template), at=time.time())
+        try:
+            store = Store.open_default()
+        except StoreError as exc:
+            err.print(f"[red]error[/]: {escape(str(exc))}")
+            return exitcodes.CONFIG
+        with store:
+            try:
+                record_plan(store, plan, cluster, template=str(args.template), at=time.time())
+            except StoreError as exc:  # the same job id twice in one second
+                err.print(f"[red]error[/]: {escape(str(exc))}: launch again, or give --name")
+                return exitcodes.CONFIG
             with err.status("launching…") as status:
-                outcome = launch_job(plan, pool, store, settle=args.settle,
-                                     progress=status.update)
+                outcome = launch_job(plan, pool, store, settle=args.settle, progress=status.update)
     logs = {n.node: f"{n.job_dir}/logs" for n in plan.nodes}
     if args.json:
         print_json({"job_id": plan.job_id, "launched": outcome.ok, "logs": logs,

@@ -9,10 +9,12 @@ from rich.markup import escape
 
 from console import exitcodes
 from console.arguments import positive_int
+from console.commands.jobs import with_store
 from console.jobs.service import stop_job
 from console.render import print_json, stderr_console, stdout_console
-from console.store import Store, StoreError
+from console.store import Store, UnknownJob
 from remote.inventory import Cluster, InventoryError, load_cluster
+from remote.launch import StopReport
 from remote.pool import NodePool
 
 HELP = "stop a job on every node (SIGTERM, then SIGKILL after --timeout) and verify nothing is left"
@@ -26,16 +28,28 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def execute(args: argparse.Namespace, cluster: Cluster) -> int:
+    return with_store(_stop, args, cluster)
+
+
+def _stop(store: Store, args: argparse.Namespace, cluster: Cluster) -> int:
     err = stderr_console()
-    with Store.open_default() as store:
-        try:
-            record = store.job(args.job)
-        except StoreError as exc:
-            err.print(f"[red]error[/]: {escape(str(exc))}")
-            return exitcodes.USAGE
-        job_cluster = _cluster_of(record.cluster_file, cluster)
-        with NodePool(job_cluster) as pool, err.status(f"stopping {record.id}…"):
-            reports = stop_job(store, record.id, pool, grace=args.timeout)
+    try:
+        record = store.job(args.job)
+    except UnknownJob as exc:
+        err.print(f"[red]error[/]: {escape(str(exc))}")
+        return exitcodes.USAGE
+    job_cluster = _cluster_of(record.cluster_file, cluster)
+    known = {node.name for node in job_cluster.nodes}
+    missing = sorted({lr.node for lr in store.launches(record.id)} - known)
+    if missing:
+        err.print(f"[red]error[/]: the job ran on {escape(', '.join(missing))}, which cluster "
+                  f"{escape(job_cluster.name)} ({escape(job_cluster.source)}) does not have: give its "
+                  "cluster file with -c")
+        return exitcodes.CONFIG
+    with NodePool(job_cluster) as pool, err.status(f"stopping {record.id}…"):
+        reports = stop_job(store, record.id, pool, grace=args.timeout)
+    if record.finished:
+        err.print(f"{escape(record.id)} had already ended ({record.state}); cleaned up what was left")
     if args.json:
         print_json({"job_id": record.id, "stopped": all(r.ok for r in reports),
                     "nodes": [{"node": r.node, "ok": r.ok, "found": list(r.found), "killed": list(r.killed),
@@ -43,20 +57,24 @@ def execute(args: argparse.Namespace, cluster: Cluster) -> int:
                                "error": None if r.failure is None else r.failure.describe()}
                               for r in reports]})
     else:
-        out = stdout_console()
-        for r in reports:
-            if r.failure is not None:
-                out.print(f"[red]{escape(r.node)}[/]: not stopped: {escape(r.failure.describe())}")
-            elif r.remaining or r.on_npus:
-                left = " ".join(map(str, r.remaining or r.on_npus))
-                where = "on its NPUs" if r.on_npus and not r.remaining else "left"
-                out.print(f"[red]{escape(r.node)}[/]: processes {where}: {left}")
-            else:
-                killed = f" ({len(r.killed)} needed SIGKILL)" if r.killed else ""
-                out.print(f"[green]{escape(r.node)}[/]: no process of the job left{killed}")
+        _show(reports)
     if all(r.ok for r in reports):
         return exitcodes.OK
     return exitcodes.UNREACHABLE if any(r.failure is not None for r in reports) else exitcodes.NODE_FAILED
+
+
+def _show(reports: tuple[StopReport, ...]) -> None:
+    out = stdout_console()
+    for r in reports:
+        if r.failure is not None:
+            out.print(f"[red]{escape(r.node)}[/]: not stopped: {escape(r.failure.describe())}")
+        elif r.remaining or r.on_npus:
+            left = " ".join(map(str, r.remaining or r.on_npus))
+            where = "on its NPUs" if r.on_npus and not r.remaining else "left"
+            out.print(f"[red]{escape(r.node)}[/]: processes {where}: {left}")
+        else:
+            killed = f" ({len(r.killed)} needed SIGKILL)" if r.killed else ""
+            out.print(f"[green]{escape(r.node)}[/]: no process of the job left{killed}")
 
 
 def _cluster_of(path: str, given: Cluster) -> Cluster:

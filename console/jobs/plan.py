@@ -147,12 +147,18 @@ def make_plan(cluster: Cluster, nodes: Sequence[NodeSpec], *, template: str, ove
     style = settings.style or default_style(nodes)
     if style == "msrun" and not settings.script:
         raise PlanError("the msrun style needs console.script (the script msrun starts on every node)")
+    groups = machines(nodes)
+    if len({sum(n.devices for n in group) for group in groups}) > 1:
+        counts = ", ".join(f"{group[0].name}: {sum(n.devices for n in group)}" for group in groups)
+        raise PlanError(f"msrun numbers ranks node_rank x local_worker_num + i, so every msrun needs the "
+                        f"same number of ranks; here {counts}: choose nodes with equal devices")
+    check_env(settings.env)
     workers = sum(node.devices for node in nodes)
     master = nodes[0].cluster_ip
     launches = tuple(
         _node_launch(group, rank, style=style, settings=settings, job_id=job_id, workers=workers,
                      master_addr=master, master_port=master_port)
-        for rank, group in enumerate(machines(nodes)))
+        for rank, group in enumerate(groups))
     return JobPlan(job_id=job_id, name=job_id.split("-", 2)[-1], style=style, cluster=cluster.name,
                    template=template, overrides=tuple(overrides), master_addr=master,
                    master_port=master_port, workers=workers, config_text=config_text, nodes=launches)
@@ -209,7 +215,8 @@ def launch_script(node: NodeSpec, *, job_id: str, rank: int, argv: Sequence[str]
     """launch.sh: runs in the job directory. The cluster file's env_setup lines go in as written (the
     operator's own, like a shell profile); every other value is quoted."""
     lines = ["#!/bin/sh",
-             f"# ascend-console job {job_id}: node {node.name}, node_rank {rank}. This file is what runs.",
+             _comment(f"ascend-console job {job_id}: node {node.name}, node_rank {rank}. "
+                      "This file is what runs."),
              'JOB_DIR=$(pwd)', *node.env_setup]
     python_dir = posixpath.dirname(node.python)
     if python_dir:  # msrun starts its ranks as `python`: the node's interpreter must come first
@@ -232,10 +239,15 @@ def container_entry(node: NodeSpec, *, job_id: str, rank: int) -> str:
     marker = f"{JOB_MARKER}={process_marker(job_id, node.name)}"
     return "\n".join([
         "#!/bin/sh",
-        f"# ascend-console job {job_id}: node {node.name}, node_rank {rank}, in container {node.container}.",
+        _comment(f"ascend-console job {job_id}: node {node.name}, node_rank {rank}, in container "
+                 f"{node.container}."),
         f"exec docker exec --workdir \"$(pwd)\" --env {shlex.quote(marker)} {shlex.quote(node.container)} "
         f"sh ./{CONTAINER_SCRIPT_NAME}",
     ]) + "\n"
+
+
+def _comment(text: str) -> str:
+    return "# " + " ".join(text.splitlines())
 
 
 def _shell_word(word: str) -> str:
@@ -248,6 +260,14 @@ def _shell_word(word: str) -> str:
 
 
 _ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*\Z")
+
+
+def check_env(env: Mapping[str, str]) -> None:
+    for name in env:
+        if not _ENV_NAME.match(name):
+            raise PlanError(f"environment variable {name!r}: not a variable name (letters, digits, _)")
+        if name == JOB_MARKER:
+            raise PlanError(f"{JOB_MARKER} is the console's own: it is how stop finds the job's processes")
 
 
 def launch_settings(document: Any, source: str) -> LaunchSettings:
@@ -269,7 +289,8 @@ def launch_settings(document: Any, source: str) -> LaunchSettings:
     try:
         return LaunchSettings(
             style=style, entry=_choice(section.get("entry", "train"), ("train", "predict"), "entry"),
-            script=section.get("script"), script_args=tuple(str(a) for a in section.get("script_args", [])),
+            script=_optional_text(section.get("script"), "script"),
+            script_args=_arguments(section.get("script_args", [])),
             mindformers_home=str(section.get("mindformers_home", LaunchSettings.mindformers_home)),
             register_path=str(section.get("register_path", LaunchSettings.register_path)),
             env={str(k): str(v) for k, v in env.items()},
@@ -277,6 +298,21 @@ def launch_settings(document: Any, source: str) -> LaunchSettings:
             cluster_time_out=int(section.get("cluster_time_out", LaunchSettings.cluster_time_out)))
     except (TypeError, ValueError) as exc:
         raise PlanError(f"{source}: console: {exc}") from None
+
+
+def _optional_text(value: Any, name: str) -> str | None:
+    if value is not None and not isinstance(value, str):
+        raise ValueError(f"{name} must be a path, got {value!r}")
+    return value
+
+
+def _arguments(value: Any) -> tuple[str, ...]:
+    """A list of arguments, or one string split as a shell would (`--config {config} --x 1`)."""
+    if isinstance(value, str):
+        return tuple(shlex.split(value))
+    if isinstance(value, list):
+        return tuple(str(item) for item in value)
+    raise ValueError(f"script_args must be a list or a string, got {value!r}")
 
 
 def _choice(value: Any, allowed: tuple[str, ...], name: str) -> Any:

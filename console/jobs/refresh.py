@@ -21,6 +21,9 @@ from remote.pool import NodePool
 # Jobs the launcher still owns: it records them before their nodes are set up, and a refresh then
 # would take directories not yet made for runs that vanished.
 LAUNCHER_OWNED: frozenset[JobState] = frozenset({"planned", "launching"})
+LAUNCH_LEASE = 600.0
+"""Seconds a launcher owns its job's record; after that (the console was killed mid-launch) refresh
+adopts the job and reads its nodes like any other."""
 DEFAULT_TIMEOUT = 20.0
 
 
@@ -111,7 +114,9 @@ def refresh_jobs(store: Store, *, job_ids: Sequence[str] | None = None, timeout:
     that cluster's, or cannot be read but whose cluster has the same name.
     """
     jobs = [store.job(j) for j in job_ids] if job_ids is not None else store.jobs(unfinished_only=True)
-    jobs = [j for j in jobs if j.state not in LAUNCHER_OWNED and not j.finished]
+    moment = now()
+    jobs = [j for j in jobs if not j.finished
+            and (j.state not in LAUNCHER_OWNED or moment - j.updated_at > LAUNCH_LEASE)]
     by_file: dict[str, list[JobRecord]] = {}
     for job in jobs:
         by_file.setdefault(job.cluster_file, []).append(job)

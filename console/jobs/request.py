@@ -17,6 +17,7 @@ from console.jobs.plan import (
     JobPlan,
     LaunchSettings,
     PlanError,
+    check_env,
     job_id_for,
     launch_settings,
     make_plan,
@@ -77,6 +78,7 @@ def _settings(args: argparse.Namespace, settings: LaunchSettings) -> LaunchSetti
         if not sep or not name:
             raise PlanError(f"--env {item!r}: expected NAME=VALUE")
         env[name] = value
+    check_env(env)
     return replace(settings, style=args.style or settings.style, env=env,
                    master_port=args.port if args.port is not None else settings.master_port)
 

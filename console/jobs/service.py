@@ -80,28 +80,44 @@ def record_plan(store: Store, plan: JobPlan, cluster: Cluster, *, template: str,
 
 def launch_job(plan: JobPlan, pool: NodePool, store: Store, *, settle: float = SETTLE_SECONDS,
                timeout: float = 60.0, progress: Progress = lambda _: None) -> LaunchOutcome:
-    """Stage every node, start every node, watch them settle; any failure stops the started ones."""
-    by_name = {n.node: n for n in plan.nodes}
+    """Stage every node, start every node, watch them settle. Any failure, and an interruption
+    (Ctrl-C) too, stops every node that was staged: a start whose answer was lost may still have
+    started, and stopping a node that never started is harmless."""
     progress(f"copying the job to {len(plan.nodes)} node(s)")
     staged = _on_nodes(pool, plan, lambda n: launch.stage(pool.transport(n.node), n.job_dir,
                                                          job_files(plan, n), timeout=timeout))
-    failure = _first_failure(staged, "stage")
+    failure = _first_failure(staged, "stage", "copying the job directory")
     if failure is not None:
         return _failed(store, plan, failure, ())
+    finished = False
+    try:
+        failure = _start_and_settle(plan, pool, store, settle=settle, timeout=timeout, progress=progress)
+        finished = failure is None
+    finally:
+        if not finished:
+            failure = failure or NodeFailure(plan.nodes[0].node, "start", "the launch was interrupted")
+            stopped = stop_nodes(plan.job_id, [(n.node, n.job_dir) for n in plan.nodes], pool, grace=10,
+                                 timeout=timeout)
+            outcome = _failed(store, plan, failure, stopped)
+    if not finished:
+        return outcome
+    store.set_job_state(plan.job_id, "running", at=time.time(),
+                        events=[EventRecord(plan.job_id, "running", "every node started", time.time())])
+    return LaunchOutcome(plan, None)
+
+
+def _start_and_settle(plan: JobPlan, pool: NodePool, store: Store, *, settle: float, timeout: float,
+                      progress: Progress) -> NodeFailure | None:
+    by_name = {n.node: n for n in plan.nodes}
     progress("starting msrun on every node")
-    started = _on_nodes(pool, plan,
-                        lambda n: launch.start(pool.transport(n.node), n.job_dir, timeout=timeout))
+    started = _on_nodes(pool, plan, lambda n: launch.start(
+        pool.transport(n.node), n.job_dir, process_marker(plan.job_id, n.node), timeout=timeout))
     now = time.time()
     store.put_launches([LaunchRecord(plan.job_id, name, by_name[name].node_rank, by_name[name].job_dir,
                                      pid=_pid(result), state="starting", updated_at=now)
                         for name, result in started.items() if result.ok])
-    failure = _first_failure(started, "start") or _settle(plan, pool, settle, timeout, progress)
-    if failure is not None:
-        ran = [by_name[name] for name, result in started.items() if result.ok]
-        return _failed(store, plan, failure, stop_nodes(plan.job_id, ran, pool, grace=10, timeout=timeout))
-    store.set_job_state(plan.job_id, "running", at=time.time(),
-                        events=[EventRecord(plan.job_id, "running", "every node started", time.time())])
-    return LaunchOutcome(plan, None)
+    return _first_failure(started, "start", "starting launch.sh") or _settle(plan, pool, settle, timeout,
+                                                                            progress)
 
 
 def _on_nodes(pool: NodePool, plan: JobPlan, work: Callable[[NodeLaunch], RunResult]) -> dict[str, RunResult]:
@@ -110,10 +126,14 @@ def _on_nodes(pool: NodePool, plan: JobPlan, work: Callable[[NodeLaunch], RunRes
     return {result.node: result for result in map_nodes(pool, nodes, lambda node: work(by_name[node.name]))}
 
 
-def _first_failure(results: dict[str, RunResult], stage: str) -> NodeFailure | None:
+def _first_failure(results: dict[str, RunResult], stage: str, doing: str) -> NodeFailure | None:
+    """The first node that failed, said without the script's text (it is ours, and long)."""
     for name, result in results.items():
         if not result.ok:
-            return NodeFailure(name, stage, result.describe())
+            if result.error is not None or result.exit_code is None:
+                return NodeFailure(name, stage, f"{doing}: {result.message}")
+            detail = result.stderr.strip().splitlines()[-1:] or [""]
+            return NodeFailure(name, stage, f"{doing} exited {result.exit_code} {detail[0]}".rstrip())
     return None
 
 
@@ -150,18 +170,23 @@ def _failed(store: Store, plan: JobPlan, failure: NodeFailure,
     events = [EventRecord(plan.job_id, "launch-failed", message, now, node=failure.node)]
     events += [EventRecord(plan.job_id, "stopped", _stop_text(report), now, node=report.node)
                for report in stopped]
+    stopped_nodes = {r.node for r in stopped if r.ok}
+    store.put_launches([replace(launch_record, state="stopped" if launch_record.node in stopped_nodes
+                                else launch_record.state, updated_at=now)
+                        for launch_record in store.launches(plan.job_id)])
     store.set_job_state(plan.job_id, "failed", at=now, events=events)
     return LaunchOutcome(plan, failure, tuple(stopped))
 
 
-def stop_nodes(job_id: str, nodes: Sequence[NodeLaunch], pool: NodePool, *, grace: int,
+def stop_nodes(job_id: str, targets: Sequence[tuple[str, str]], pool: NodePool, *, grace: int,
                timeout: float) -> tuple[launch.StopReport, ...]:
-    specs = [pool.cluster.node(n.node) for n in nodes]
-    by_name = {n.node: n for n in nodes}
+    """Stop the job on each (node, job directory), all at once."""
+    job_dirs = dict(targets)
+    specs = [pool.cluster.node(name) for name in job_dirs]
     limit = timeout + grace + 10
 
     def stop_one(node_name: str) -> launch.StopReport:
-        return launch.stop(pool.transport(node_name), by_name[node_name].job_dir,
+        return launch.stop(pool.transport(node_name), job_dirs[node_name],
                            process_marker(job_id, node_name), grace=grace, timeout=limit)
 
     return tuple(sorted(map_nodes(pool, specs, lambda spec: stop_one(spec.name)), key=lambda r: r.node))
@@ -169,25 +194,35 @@ def stop_nodes(job_id: str, nodes: Sequence[NodeLaunch], pool: NodePool, *, grac
 
 def stop_job(store: Store, job_id: str, pool: NodePool, *, grace: int, timeout: float = 30.0
              ) -> tuple[launch.StopReport, ...]:
-    """SIGTERM every rank of the job on every node, SIGKILL after `grace`, verify none is left."""
-    launches = store.launches(job_id)
+    """SIGTERM every rank of the job on every node, SIGKILL after `grace`, verify none is left.
+    A job already finished is only cleaned up (anything left of it is stopped); its record stays."""
+    record, launches = store.job(job_id), store.launches(job_id)
     now = time.time()
-    store.set_job_state(job_id, "stopping", at=now,
-                        events=[EventRecord(job_id, "stop", "stop requested", now)])
-    nodes = [NodeLaunch(node=lr.node, node_rank=lr.node_rank, machines=(lr.node,), job_dir=lr.job_dir,
-                        local_workers=0, argv=(), env=(), script="") for lr in launches]
-    reports = with_npu_check(stop_nodes(job_id, nodes, pool, grace=grace, timeout=timeout), pool, timeout)
+    if not record.finished:
+        store.set_job_state(job_id, "stopping", at=now,
+                            events=[EventRecord(job_id, "stop", "stop requested", now)])
+    targets = [(lr.node, lr.job_dir) for lr in launches]
+    reports = with_npu_check(stop_nodes(job_id, targets, pool, grace=grace, timeout=timeout), pool, timeout)
     now = time.time()
-    by_node = {r.node: r for r in reports}
-    updated = [replace(lr, state="stopped" if by_node[lr.node].ok else "unreachable",
-                       last_known=lr.effective_state, updated_at=now,
-                       reason="" if by_node[lr.node].ok else _stop_text(by_node[lr.node]))
-               for lr in launches]
-    store.put_launches(updated, [EventRecord(job_id, "stopped" if r.ok else "stop-failed", _stop_text(r), now,
-                                             node=r.node) for r in reports])
+    events = [EventRecord(job_id, "stopped" if r.ok else "stop-failed", _stop_text(r), now, node=r.node)
+              for r in reports]
+    if record.finished:
+        store.add_events(events)
+        return reports
+    store.put_launches([_after_stop(lr, {r.node: r for r in reports}[lr.node], now) for lr in launches],
+                       events)
     if all(r.ok for r in reports):
         store.set_job_state(job_id, "stopped", at=now)
     return reports
+
+
+def _after_stop(launch_record: LaunchRecord, report: launch.StopReport, now: float) -> LaunchRecord:
+    if report.ok:
+        return replace(launch_record, state="stopped", updated_at=now, reason="")
+    if report.failure is not None:
+        return replace(launch_record, state="unreachable", last_known=launch_record.effective_state,
+                       updated_at=now, reason=_stop_text(report))
+    return replace(launch_record, updated_at=now, reason=_stop_text(report))
 
 
 def with_npu_check(reports: Sequence[launch.StopReport], pool: NodePool,
