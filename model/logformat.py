@@ -57,12 +57,17 @@ def format_loss_line(record: LossRecord) -> str:
     parts += [f"{name}: {record.parts[name]:5.6f}, " for name in EXTRA_LOSSES if name in record.parts]
     parts.append(f"per_step_time: {record.per_step_ms or 0}ms, ")
     if record.lr is not None:
-        parts.append(f"lr: {record.lr:.6e}, ")
+        parts.append(f"lr: {_lr_text(record.lr)}, ")
     norm = "None" if record.global_norm is None else f"[{record.global_norm:.6f}]"
     parts.append(f"overflow cond: False, loss_scale: 1.0, global_norm: {norm}")
     if record.throughput_tflops is not None:
         parts.append(f", train_throughput_per_npu: {record.throughput_tflops:.3f}T")
     return "".join(parts)
+
+
+def _lr_text(lr: float) -> str:
+    """As numpy prints a float32 schedule value: `0.0`, `0.00015`, `1e-05`, `9.981987e-06`."""
+    return "0.0" if lr == 0 else f"{lr:.7g}"
 
 
 def _loss_text(loss: float | None) -> str:

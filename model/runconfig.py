@@ -46,8 +46,8 @@ class LearningRate:
         """The rate for 0-based `step` of a `total`-step run."""
         total = self.total_steps if self.total_steps > 0 else total
         warmup = self.warmup_steps if self.warmup_ratio is None else int(self.warmup_ratio * total)
-        if step < warmup:
-            return self.peak * (step + 1) / warmup
+        if step < warmup:  # MindFormers' warm-up starts from 0 at the first step
+            return self.peak * step / warmup
         if self.schedule == "constant":
             return self.peak
         progress = min(1.0, (step - warmup) / max(1, total - warmup))

@@ -1,6 +1,7 @@
 """Generation: the latent cache gives what full recomputation gives, and `model.predict` answers in
 MindFormers' form from a checkpoint our trainer wrote, Chinese prompts included, whatever the locale."""
 
+import ast
 import subprocess
 import sys
 
@@ -63,7 +64,8 @@ def test_predict_answers_a_chinese_prompt_in_mindformers_form_in_any_locale(trai
     assert f"output result is: [{{'text_generation_text': ['{BOS}{PROMPT}" in line
     written = (trained[2] / RESULT_FILE).read_text(encoding="utf-8")
     assert written.startswith(BOS + PROMPT) and len(written) > len(BOS + PROMPT) + 1
-    assert written.strip() in line
+    [result] = ast.literal_eval(line.split("output result is: ", 1)[1])
+    assert result == {"text_generation_text": [written.removesuffix("\n")]}
 
 
 def test_predict_without_a_checkpoint_says_so(trained):
@@ -79,3 +81,44 @@ def test_predict_refuses_a_tokenizer_larger_than_the_vocabulary(trained, tmp_pat
                        "--tokenizer", str(bigger.tokenizer_path))
     assert done.returncode == 1
     assert b"more than the model's vocab_size 512" in done.stderr
+
+
+MEMORISED = "The quick brown fox jumps over the lazy dog near the quiet river bank."
+
+
+@pytest.fixture(scope="module")
+def memorised(tmp_path_factory):
+    """The small model trained on one sentence, over and over, until it knows it by heart."""
+    from model.data.convert import convert
+    from model.data.corpus import build_corpus
+
+    directory = tmp_path_factory.mktemp("memorised")
+    tokenizer = build_corpus(directory / "corpus", vocab_size=512, seq_length=64).tokenizer_path
+    text = directory / "text.txt"
+    text.write_text("\n\n".join([MEMORISED] * 400) + "\n", encoding="utf-8")
+    convert(text, directory / "memo", tokenizer, seq_length=64, mode="stitch")
+    prefix = directory / "memo_text_document"
+    job = write_job(directory, f"train_dataset.data_loader.config.data_path=['1', '{prefix}']",
+                    "train_dataset.data_loader.sizes=[800, 0, 0]")
+    done = run_single_rank(job, directory / "corpus", directory / "out")
+    assert done.returncode == 0, done.stderr[-3000:]
+    return job, tokenizer, directory
+
+
+def test_a_model_that_memorised_a_sentence_says_it_back(memorised):
+    job, tokenizer, directory = memorised
+    done = subprocess.run([sys.executable, "-m", "model.predict", "--config", str(job), "--checkpoint",
+                           str(directory / "out" / "checkpoint"), "--tokenizer", str(tokenizer),
+                           "--output-dir", str(directory / "out"), "--prompt", "The quick brown fox",
+                           "--max-new-tokens", "48"], env=rank_environment(directory / "corpus"), cwd=REPO,
+                          capture_output=True, text=True, timeout=300, check=False)
+    assert done.returncode == 0, done.stderr[-3000:]
+    answer = (directory / "out" / RESULT_FILE).read_text(encoding="utf-8")
+    assert MEMORISED in answer, answer
+
+
+def test_a_prompt_longer_than_the_model_can_see_is_refused():
+    ms.set_context(mode=ms.PYNATIVE_MODE)
+    network = DeepseekV3(SMALL)
+    with pytest.raises(ValueError, match="max_position_embeddings"):
+        generate(network, list(range(SMALL.max_position_embeddings)), max_new_tokens=4)

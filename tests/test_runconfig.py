@@ -35,7 +35,7 @@ def test_the_tiny_local_config_reads_as_written():
 
 def test_schedules_warm_up_linearly_then_hold_or_decay_to_the_end():
     constant = LearningRate("constant", peak=1.0, warmup_steps=4)
-    assert [constant.at(s, 10) for s in range(6)] == [0.25, 0.5, 0.75, 1.0, 1.0, 1.0]
+    assert [constant.at(s, 10) for s in range(6)] == [0.0, 0.25, 0.5, 0.75, 1.0, 1.0]
     cosine = LearningRate("cosine", peak=1.0, warmup_steps=2, end=0.1)
     assert cosine.at(2, 12) == pytest.approx(1.0) and cosine.at(12, 12) == pytest.approx(0.1)
     assert cosine.at(7, 12) == pytest.approx(0.55)

@@ -1,9 +1,11 @@
 """Training for real on the CPU: the loss falls on the embedded corpus, SIGTERM saves and exits cleanly,
 and under real msrun two ranks stay identical while each logs MindFormers' loss lines."""
 
+import os
 import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import mindspore as ms
@@ -46,16 +48,22 @@ def test_pynative_mode_trains_too(tmp_path, corpus):
     assert [r.step for r in loss_records(done.stdout)] == [1, 2, 3]
 
 
-def test_resume_continues_from_the_saved_step(tmp_path, corpus):
-    first = write_job(tmp_path, "callbacks[0].per_print_times=1")
-    assert run_single_rank(first, corpus, tmp_path / "out", "--max-steps", "4").returncode == 0
+def test_a_resumed_run_is_the_run_that_was_not_interrupted(tmp_path, corpus):
+    """Graph mode: the resumed steps give the very losses of an uninterrupted run, so the weights,
+    the optimizer's moments, the schedule's position and the experts' biases all came back."""
+    job = write_job(tmp_path, "callbacks[0].per_print_times=1")
+    straight = run_single_rank(job, corpus, tmp_path / "straight", "--max-steps", "6")
+    assert straight.returncode == 0, straight.stderr[-3000:]
+    assert run_single_rank(job, corpus, tmp_path / "out", "--max-steps", "4").returncode == 0
     (tmp_path / "resumed").mkdir()
-    job = write_job(tmp_path / "resumed", f"load_checkpoint={tmp_path / 'out' / 'checkpoint'}",
-                    "resume_training=true")
-    done = run_single_rank(job, corpus, tmp_path / "out", "--max-steps", "6")
+    resumed_job = write_job(tmp_path / "resumed", f"load_checkpoint={tmp_path / 'out' / 'checkpoint'}",
+                            "resume_training=true", "callbacks[0].per_print_times=1")
+    done = run_single_rank(resumed_job, corpus, tmp_path / "out", "--max-steps", "6")
     assert done.returncode == 0, done.stderr[-3000:]
     assert "tiny_rank_0-1_4.ckpt (step 4)" in done.stdout
-    assert [r.step for r in loss_records(done.stdout)] == [5, 6]
+    resumed = loss_records(done.stdout)
+    assert [r.step for r in resumed] == [5, 6]
+    assert [(r.loss, r.lr) for r in resumed] == [(r.loss, r.lr) for r in loss_records(straight.stdout)[4:]]
 
 
 def test_sigterm_saves_a_checkpoint_and_exits_cleanly(tmp_path, corpus):
@@ -80,14 +88,56 @@ def test_sigterm_saves_a_checkpoint_and_exits_cleanly(tmp_path, corpus):
     assert "Training Over" not in output
 
 
+def msrun_command(tmp_path: Path, job: Path, steps: int) -> list[str]:
+    return [str(Path(sys.executable).parent / "msrun"), "--worker_num", "2", "--local_worker_num", "2",
+            "--master_addr", "127.0.0.1", "--master_port", str(free_port()),
+            "--log_dir", str(tmp_path / "logs"), "--join", "True", "--cluster_time_out", "120",
+            str(TRAIN_SCRIPT), "--config", str(job),
+            "--max-steps", str(steps), "--output-dir", str(tmp_path / "out")]
+
+
 def msrun(tmp_path: Path, corpus: Path, job: Path, steps: int) -> subprocess.CompletedProcess[str]:
-    msrun_command = str(Path(sys.executable).parent / "msrun")
-    return subprocess.run(
-        [msrun_command, "--worker_num", "2", "--local_worker_num", "2", "--master_addr", "127.0.0.1",
-         "--master_port", str(free_port()), "--log_dir", str(tmp_path / "logs"), "--join", "True",
-         "--cluster_time_out", "120", str(TRAIN_SCRIPT), "--config", str(job), "--max-steps", str(steps),
-         "--output-dir", str(tmp_path / "out")],
-        env=rank_environment(corpus), capture_output=True, text=True, timeout=900, check=False)
+    return subprocess.run(msrun_command(tmp_path, job, steps), env=rank_environment(corpus),
+                          capture_output=True, text=True, timeout=900, check=False)
+
+
+def test_one_rank_told_to_stop_stops_both_at_the_same_step(tmp_path, corpus):
+    """Nodes get the console's SIGTERM at different moments: the ranks agree on one step, both save."""
+    job = write_job(tmp_path, "callbacks[0].per_print_times=1")
+    run = subprocess.Popen(msrun_command(tmp_path, job, steps=100000), env=rank_environment(corpus),
+                           stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        log = tmp_path / "logs" / "worker_0.log"
+        for _ in range(300):
+            if log.exists() and loss_records(log.read_text(errors="replace")):
+                break
+            time.sleep(1)
+        [rank_0] = [pid for pid in rank_pids(job)
+                    if {"MS_ROLE=MS_WORKER", "MS_NODE_ID=0"} <= set(environ_of(pid).splitlines())]
+        os.kill(rank_0, signal.SIGTERM)
+        assert run.wait(timeout=300) == 0
+    finally:
+        run.kill()
+    saved = [saved_checkpoints(tmp_path / "out" / "checkpoint" / f"rank_{r}", "tiny", r)[-1] for r in (0, 1)]
+    assert saved[0].step == saved[1].step
+    rank_1_log = (tmp_path / "logs" / "worker_1.log").read_text(errors="replace")
+    assert f"stopping on signal (another rank's) after step {saved[1].step}" in rank_1_log
+
+
+def rank_pids(job: Path) -> list[int]:
+    """Processes whose command line names this job's config (msrun's ranks and its scheduler)."""
+    found = []
+    for cmdline in Path("/proc").glob("[0-9]*/cmdline"):
+        try:
+            if str(job).encode() in cmdline.read_bytes():
+                found.append(int(cmdline.parent.name))
+        except OSError:
+            continue  # gone meanwhile
+    return found
+
+
+def environ_of(pid: int) -> str:
+    return Path(f"/proc/{pid}/environ").read_bytes().replace(b"\0", b"\n").decode(errors="replace")
 
 
 def parameters(checkpoint: Path):

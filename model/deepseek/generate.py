@@ -31,6 +31,9 @@ def generate(network: DeepseekV3, prompt: Sequence[int], *, max_new_tokens: int,
              stop_tokens: frozenset[int] = frozenset(), sampling: Sampling = Sampling()) -> list[int]:
     """The new token ids (without the prompt), stopping after a stop token or `max_new_tokens`."""
     limit = network.spec.max_position_embeddings - len(prompt)
+    if limit <= 0:
+        raise ValueError(f"the prompt has {len(prompt)} tokens; the model sees at most "
+                         f"max_position_embeddings = {network.spec.max_position_embeddings}")
     caches = [LatentCache() for _ in range(network.spec.num_layers)]
     rng = np.random.default_rng(sampling.seed)
     new: list[int] = []

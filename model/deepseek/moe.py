@@ -38,6 +38,10 @@ class Router(nn.Cell):
         self.scaling = spec.routed_scaling_factor
         if self.experts % self.groups:
             raise ValueError(f"n_routed_experts ({self.experts}) must divide into n_group ({self.groups})")
+        if self.top_groups * (self.experts // self.groups) < self.top_k:
+            per_group = self.experts // self.groups
+            raise ValueError(f"topk_group ({self.top_groups}) groups of {per_group} experts cannot hold "
+                             f"num_experts_per_tok ({self.top_k}) choices")
         shape = (self.experts, spec.hidden_size)
         self.weight = Parameter(initializer(Normal(INIT_STD), shape), name="weight")
         self.bias = Parameter(initializer("zeros", (self.experts,)), name="bias", requires_grad=False)
@@ -124,4 +128,6 @@ class MoE(nn.Cell):
 def update_bias(router: Router, load: np.ndarray[Any, Any], rate: float) -> None:
     """b_i += rate * sign(mean load - load_i): under-loaded experts become likelier to be chosen."""
     step = rate * np.sign(load.mean() - load)
-    router.bias.set_data(Tensor((router.bias.asnumpy() + step).astype(np.float32)))
+    # assign writes the parameter's own memory: a compiled (graph-mode) step reads that, while
+    # set_data would swap in a new tensor the compiled graph never sees
+    ops.assign(router.bias, Tensor((router.bias.asnumpy() + step).astype(np.float32)))

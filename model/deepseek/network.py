@@ -127,7 +127,8 @@ class DeepseekV3(nn.Cell):
             loads.append(load)
             balances.append(balance)
         mtp = sum(mtp_losses) / len(mtp_losses) if mtp_losses else ops.zeros((), lm.dtype)
-        balance = sum(balances) / len(balances) if balances else ops.zeros((), lm.dtype)
+        # summed over the MoE layers, as the report adds alpha * sum(f_i P_i) for each
+        balance = sum(balances) if balances else ops.zeros((), lm.dtype)
         total = lm + self.mtp_factor * mtp + self.balance_factor * balance
         return total, lm, mtp, balance, ops.stack(loads) if loads else ops.zeros((0, 1), lm.dtype)
 

@@ -64,10 +64,13 @@ class Trainer:
         if self.per_epoch == 0:
             raise ValueError(f"{self.samples} samples cannot make one batch of "
                              f"{self.batch_size} on each of {self.sharding.world} rank(s)")
+        # --max-steps only says where this process stops: the schedule and the logged totals stay
+        # the planned run's, so that a run resumed later carries on along the same curve
         planned = run.epochs * self.per_epoch
         self.total = planned if max_steps is None else min(max_steps, planned)
+        self.planned = planned
         self.network = DeepseekV3(job.model, balance_factor=job.model.aux_loss_factor)
-        rates = np.array([run.lr.at(step, self.total) for step in range(max(self.total, 1))], np.float32)
+        rates = np.array([run.lr.at(step, planned) for step in range(planned)], np.float32)
         self.rates = rates
         opt = run.optimizer
         self.optimizer = nn.AdamWeightDecay(self.network.trainable_params(), learning_rate=Tensor(rates),
@@ -108,8 +111,8 @@ class Trainer:
                 step += 1
                 if step % self.run_config.print_every == 0 or step == self.total:
                     report(self._record(step, result, seconds), self.batch_size, seconds)
-                if stop.signal is not None:
-                    log.info("stopping on signal %d after step %d", stop.signal, step)
+                if self._stop_agreed(stop):
+                    log.info("stopping on signal %s after step %d", stop.signal or "(another rank's)", step)
                     self._save(step)
                     return 0
                 if step >= self.total:
@@ -132,6 +135,14 @@ class Trainer:
         return (float(total.asnumpy()), float(lm.asnumpy()), float(mtp.asnumpy()),
                 float(balance.asnumpy()), float(norm.asnumpy()))
 
+    def _stop_agreed(self, stop: StopFlag) -> bool:
+        """Whether any rank was told to stop: all stop after the same step, or the ones going on would
+        wait forever in the next all-reduce for the ones gone."""
+        asked = np.array([0.0 if stop.signal is None else 1.0], np.float32)
+        if self.sharding.world > 1:
+            asked = ops.AllReduce()(Tensor(asked)).asnumpy()  # a sum: the CPU backend has no MAX
+        return bool(asked[0] > 0)
+
     def _balance(self, loads: Tensor) -> None:
         """Nudge every router's bias by the load over the whole global batch (all ranks)."""
         model = self.job.model
@@ -150,8 +161,8 @@ class Trainer:
             parts["mtp_loss"] = mtp
         tokens = self.batch_size * self.job.model.seq_length
         return LossRecord(
-            step=step, total_steps=self.total, loss=total,
-            epoch=self._epoch_of(step), epochs=self._epoch_of(self.total),
+            step=step, total_steps=self.planned, loss=total,
+            epoch=self._epoch_of(step), epochs=self._epoch_of(self.planned),
             step_in_epoch=(step - 1) % self.per_epoch + 1, steps_per_epoch=self.per_epoch,
             per_step_ms=int(seconds * 1000), lr=float(self.rates[min(step - 1, len(self.rates) - 1)]),
             global_norm=norm, throughput_tflops=self.flops_per_token * tokens / max(seconds, 1e-9) / 1e12,
