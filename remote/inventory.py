@@ -27,7 +27,7 @@ TRANSPORTS = ("ssh", "local")
 BACKENDS = ("npu", "cpu")
 DEFAULT_FANOUT = 64
 USER_CLUSTER_ENV = "ASCEND_CONSOLE_CLUSTER"
-_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
+_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*")
 
 
 class InventoryError(SourceError):
@@ -165,7 +165,7 @@ def _is_transport(value: Any) -> str | None:
 
 
 def _is_name(value: Any) -> str | None:
-    if isinstance(value, str) and _NAME.match(value):
+    if isinstance(value, str) and _NAME.fullmatch(value):
         return None
     return f"must be letters, digits, '.', '_' or '-', starting with a letter or digit (got {value!r})"
 

@@ -156,3 +156,10 @@ def test_env_setup_lines_run_cluster_defaults_first_then_the_nodes_own(tmp_path)
     assert a.env_setup == ("source /usr/local/Ascend/ascend-toolkit/set_env.sh",
                            "export HCCL_CONNECT_TIMEOUT=600", "conda activate ms")
     assert b.env_setup == a.env_setup[:2]
+
+
+def test_a_node_name_with_a_trailing_newline_is_refused(tmp_path):
+    path = tmp_path / "c.yaml"
+    path.write_text('name: lab\nnodes:\n  - {name: "a\\n", host: 10.0.0.1}\n')
+    with pytest.raises(InventoryError, match=r"nodes\[0\]\.name"):
+        load_cluster(path)

@@ -134,7 +134,7 @@ def test_a_restarted_console_finds_its_job_and_its_exit_code_with_hostile_names(
     job_id = json.loads(launched.stdout)["job_id"]
     assert "'" not in job_id and "$" not in job_id and ";" not in job_id
     deadline = time.monotonic() + 300
-    while time.monotonic() < deadline:  # a new console process each time: reattached from the store
+    while time.monotonic() < deadline:  # the launching process is gone: each look reattaches from the store
         _, listed = cli(capsys, "-c", str(cluster), "jobs", "--all", "--json")
         [record] = [j for j in listed["jobs"] if j["id"] == job_id]
         if record["state"] not in ("running", "starting", "launching"):

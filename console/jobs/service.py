@@ -68,7 +68,8 @@ def job_files(plan: JobPlan, node: NodeLaunch) -> bytes:
 
 def record_plan(store: Store, plan: JobPlan, cluster: Cluster, *, template: str, at: float) -> None:
     store.create_job(
-        JobRecord(id=plan.job_id, name=plan.name, cluster_name=cluster.name, cluster_file=cluster.source,
+        JobRecord(id=plan.job_id, name=plan.name, cluster_name=cluster.name,
+                  cluster_file=_absolute(cluster.source),
                   config_text=plan.config_text, template_path=template,
                   overrides={"set": list(plan.overrides)}, plan=plan.as_json(), state="launching",
                   created_at=at, updated_at=at,
@@ -76,6 +77,12 @@ def record_plan(store: Store, plan: JobPlan, cluster: Cluster, *, template: str,
         [LaunchRecord(plan.job_id, n.node, n.node_rank, n.job_dir, updated_at=at) for n in plan.nodes],
         [EventRecord(plan.job_id, "launch", f"launching on {len(plan.nodes)} node(s), master "
                      f"{plan.master_addr}:{plan.master_port}", at)])
+
+
+def _absolute(source: str) -> str:
+    """The cluster file as a path that still works from another directory (`jobs` run elsewhere)."""
+    path = Path(source)
+    return str(path.resolve()) if path.exists() else source
 
 
 def launch_job(plan: JobPlan, pool: NodePool, store: Store, *, settle: float = SETTLE_SECONDS,
