@@ -13,9 +13,8 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from model.config import JobSpec
-from model.runconfig import RunConfig, load_job
-from model.train import CONFIG_ERROR, log, setup_logging
-from remote.yamlsource import SourceError
+from model.runconfig import RunConfig
+from model.train import CONFIG_ERROR, load_or_report, log, setup_logging
 
 RESULT_FILE = "text_generation_result.txt"
 
@@ -51,11 +50,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     if hasattr(sys.stdout, "reconfigure"):
         sys.stdout.reconfigure(encoding="utf-8", errors="replace")  # msrun's log file, whatever the locale
     setup_logging()
-    try:
-        job, run = load_job(args.config, output_dir=args.output_dir)
-    except SourceError as exc:
-        print(f"error: {exc}", file=sys.stderr)
+    loaded = load_or_report(args.config, args.output_dir)
+    if loaded is None:
         return CONFIG_ERROR
+    job, run = loaded
     try:
         texts = predict(job, run, args)
     except (FileNotFoundError, ValueError) as exc:

@@ -18,8 +18,9 @@ from datetime import timedelta
 from pathlib import Path
 from types import FrameType
 
+from model.config import JobSpec
 from model.logformat import LossRecord, format_loss_line, format_progress_line
-from model.runconfig import load_job
+from model.runconfig import RunConfig, load_job
 from remote.yamlsource import SourceError
 
 CONFIG_ERROR = 78
@@ -61,16 +62,24 @@ def setup_logging() -> None:
 def main(argv: Sequence[str] | None = None) -> int:
     args = parse_args(argv)
     setup_logging()
-    try:
-        job, run = load_job(args.config, output_dir=args.output_dir)
-    except SourceError as exc:
-        print(f"error: {exc}", file=sys.stderr)
+    loaded = load_or_report(args.config, args.output_dir)
+    if loaded is None:
         return CONFIG_ERROR
+    job, run = loaded
     stop = StopRequest()
     stop.install()
     from model.deepseek.trainer import Trainer  # MindSpore loads here, after the cheap checks
     trainer = Trainer(job, run, max_steps=args.max_steps)
     return trainer.run(stop, report=report_step)
+
+
+def load_or_report(config: Path, output_dir: str | None) -> tuple[JobSpec, RunConfig] | None:
+    """The job and run settings, or None once every problem of the file is on stderr."""
+    try:
+        return load_job(config, output_dir=output_dir)
+    except SourceError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return None
 
 
 def report_step(record: LossRecord, batch_size: int, step_seconds: float) -> None:

@@ -12,7 +12,7 @@ from console.arguments import positive_seconds
 from console.commands.plan import show_plan
 from console.commands.preflight import add_force_argument, show_preflight
 from console.jobs.preflight import preflight
-from console.jobs.request import REQUEST_ERRORS, add_job_arguments, build_request, report_request_error
+from console.jobs.request import add_job_arguments, request_or_exit_code
 from console.jobs.service import SETTLE_SECONDS, launch_job, record_plan
 from console.render import print_json, stderr_console, stdout_console
 from console.store import Store, StoreError
@@ -34,10 +34,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def execute(args: argparse.Namespace, cluster: Cluster) -> int:
     err = stderr_console()
     with NodePool(cluster) as pool:
-        try:
-            request = build_request(args, cluster, pool)
-        except REQUEST_ERRORS as exc:
-            return report_request_error(exc)
+        request = request_or_exit_code(args, cluster, pool)
+        if isinstance(request, int):
+            return request
         plan = request.plan
         with err.status(f"preflight on {len(request.nodes)} node(s)…"):
             verdict = preflight(request, pool, force=args.force)

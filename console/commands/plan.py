@@ -7,13 +7,7 @@ import argparse
 from rich.markup import escape
 
 from console import exitcodes
-from console.jobs.request import (
-    REQUEST_ERRORS,
-    JobRequest,
-    add_job_arguments,
-    build_request,
-    report_request_error,
-)
+from console.jobs.request import JobRequest, add_job_arguments, request_or_exit_code
 from console.render import print_json, stdout_console
 from remote.inventory import Cluster
 from remote.pool import NodePool
@@ -28,10 +22,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def execute(args: argparse.Namespace, cluster: Cluster) -> int:
     with NodePool(cluster) as pool:
-        try:
-            request = build_request(args, cluster, pool)
-        except REQUEST_ERRORS as exc:
-            return report_request_error(exc)
+        request = request_or_exit_code(args, cluster, pool)
+        if isinstance(request, int):
+            return request
     if args.json:
         print_json({**request.plan.as_json(), "port_check": request.port_note})
     else:

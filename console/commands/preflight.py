@@ -9,7 +9,7 @@ from rich.table import Table
 
 from console import exitcodes
 from console.jobs.preflight import CHECKS, Preflight, preflight
-from console.jobs.request import REQUEST_ERRORS, add_job_arguments, build_request, report_request_error
+from console.jobs.request import add_job_arguments, request_or_exit_code
 from console.render import print_json, stderr_console, stdout_console
 from remote.inventory import Cluster
 from remote.pool import NodePool
@@ -30,10 +30,9 @@ def add_force_argument(parser: argparse.ArgumentParser) -> None:
 
 def execute(args: argparse.Namespace, cluster: Cluster) -> int:
     with NodePool(cluster) as pool:
-        try:
-            request = build_request(args, cluster, pool)
-        except REQUEST_ERRORS as exc:
-            return report_request_error(exc)
+        request = request_or_exit_code(args, cluster, pool)
+        if isinstance(request, int):
+            return request
         with stderr_console().status(f"checking {len(request.nodes)} node(s)…"):
             verdict = preflight(request, pool, force=args.force)
     if args.json:

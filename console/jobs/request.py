@@ -112,3 +112,11 @@ def report_request_error(exc: Exception) -> int:
 
 
 REQUEST_ERRORS = (SourceError, PlanError, InventoryError)
+
+
+def request_or_exit_code(args: argparse.Namespace, cluster: Cluster, pool: NodePool) -> JobRequest | int:
+    """The plan the command line asks for, or (said on stderr) the exit code for why there is none."""
+    try:
+        return build_request(args, cluster, pool)
+    except REQUEST_ERRORS as exc:
+        return report_request_error(exc)

@@ -13,7 +13,7 @@ import logging
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Protocol
+from typing import Any, Protocol
 
 import mindspore as ms
 import numpy as np
@@ -106,12 +106,12 @@ class Trainer:
             epoch, done_in_epoch = divmod(step, self.per_epoch)
             for batch in itertools.islice(self._batches(epoch), done_in_epoch, None):
                 began = time.perf_counter()
-                result = self._train_step(batch)
+                result, stopping = self._train_step(batch, stop)
                 seconds = time.perf_counter() - began
                 step += 1
                 if step % self.run_config.print_every == 0 or step == self.total:
                     report(self._record(step, result, seconds), self.batch_size, seconds)
-                if self._stop_agreed(stop):
+                if stopping:
                     log.info("stopping on signal %s after step %d", stop.signal or "(another rank's)", step)
                     self._save(step)
                     return 0
@@ -128,31 +128,29 @@ class Trainer:
                              sharding=self.sharding, epoch=epoch, seed=self.run_config.seed,
                              samples=self.samples)
 
-    def _train_step(self, batch: Batch) -> StepResult:
+    def _train_step(self, batch: Batch, stop: StopFlag) -> tuple[StepResult, bool]:
+        """One step; and whether any rank has been told to stop (then all stop after this step)."""
         total, lm, mtp, balance, loads, norm = self.step_function(
             Tensor(batch.input_ids), Tensor(batch.labels), Tensor(batch.loss_mask))
-        self._balance(loads)
+        stopping = self._share_loads_and_stop(loads.asnumpy(), stop)
         return (float(total.asnumpy()), float(lm.asnumpy()), float(mtp.asnumpy()),
-                float(balance.asnumpy()), float(norm.asnumpy()))
+                float(balance.asnumpy()), float(norm.asnumpy())), stopping
 
-    def _stop_agreed(self, stop: StopFlag) -> bool:
-        """Whether any rank was told to stop: all stop after the same step, or the ones going on would
-        wait forever in the next all-reduce for the ones gone."""
-        asked = np.array([0.0 if stop.signal is None else 1.0], np.float32)
+    def _share_loads_and_stop(self, loads: np.ndarray[Any, Any], stop: StopFlag) -> bool:
+        """One all-reduce (a sum: the CPU backend has no other) carries every router's expert loads and
+        whether a rank was told to stop. The loads over the global batch nudge each router's bias, the
+        same on every rank; the stop is agreed, or the ranks going on would wait forever in the next
+        all-reduce for the ones gone."""
+        asked = 0.0 if stop.signal is None else 1.0
+        packed = np.append(loads.astype(np.float32).ravel(), np.float32(asked))
         if self.sharding.world > 1:
-            asked = ops.AllReduce()(Tensor(asked)).asnumpy()  # a sum: the CPU backend has no MAX
-        return bool(asked[0] > 0)
-
-    def _balance(self, loads: Tensor) -> None:
-        """Nudge every router's bias by the load over the whole global batch (all ranks)."""
+            packed = ops.AllReduce()(Tensor(packed)).asnumpy()
+        counts = packed[:-1].reshape(loads.shape)
         model = self.job.model
-        if not model.balance_via_bias or loads.shape[0] == 0:
-            return
-        if self.sharding.world > 1:
-            loads = ops.AllReduce()(loads)
-        counts = loads.asnumpy()
-        for router, load in zip(self.network.routers(), counts, strict=True):
-            update_bias(router, load, model.bias_update_rate)
+        if model.balance_via_bias and counts.shape[0]:
+            for router, load in zip(self.network.routers(), counts, strict=True):
+                update_bias(router, load, model.bias_update_rate)
+        return bool(packed[-1] > 0)
 
     def _record(self, step: int, result: StepResult, seconds: float) -> LossRecord:
         total, lm, mtp, balance, norm = result
