@@ -69,15 +69,32 @@ class Trainer:
         planned = run.epochs * self.per_epoch
         self.total = planned if max_steps is None else min(max_steps, planned)
         self.planned = planned
+        self._check_ranks_agree()
         self.network = DeepseekV3(job.model, balance_factor=job.model.aux_loss_factor)
         rates = np.array([run.lr.at(step, planned) for step in range(planned)], np.float32)
         self.rates = rates
         opt = run.optimizer
-        self.optimizer = nn.AdamWeightDecay(self.network.trainable_params(), learning_rate=Tensor(rates),
-                                            beta1=opt.beta1, beta2=opt.beta2, eps=opt.eps,
-                                            weight_decay=opt.weight_decay)
+        # decay matrices only: norms' scales (1-D) are not decayed, as Megatron and MindFormers do
+        params = self.network.trainable_params()
+        groups = [{"params": [p for p in params if len(p.shape) > 1], "weight_decay": opt.weight_decay},
+                  {"params": [p for p in params if len(p.shape) <= 1], "weight_decay": 0.0}]
+        self.optimizer = nn.AdamWeightDecay(groups, learning_rate=Tensor(rates), beta1=opt.beta1,
+                                            beta2=opt.beta2, eps=opt.eps)
         self.step_function = self._compile_step()
         self.flops_per_token = training_flops_per_token(job.model).total
+
+    def _check_ranks_agree(self) -> None:
+        """Every rank must run the same number of steps, or some would wait forever in an all-reduce:
+        ranks reading different datasets (the embedded corpus differs between Python builds) stop here."""
+        if self.sharding.world == 1:
+            return
+        mine = np.array([self.planned, self.total, self.samples], np.float32)
+        summed = ops.AllReduce()(Tensor(mine)).asnumpy()
+        if not np.array_equal(summed, mine * self.sharding.world):
+            raise ValueError(f"the ranks disagree on the run: this rank plans {self.planned} steps of "
+                             f"{self.samples} samples, the mean over the ranks is "
+                             f"{summed[0] / self.sharding.world:g} steps of "
+                             f"{summed[2] / self.sharding.world:g}: give every node the same dataset")
 
     def _compile_step(self) -> Callable[..., tuple[Tensor, ...]]:
         gradients = ms.value_and_grad(self.network, None, self.optimizer.parameters, has_aux=True)
@@ -100,6 +117,8 @@ class Trainer:
     def run(self, stop: StopFlag, report: Report) -> int:
         step = self._resume()
         log.info(".........Starting Training Model..........")
+        if self.run_config.graph_mode:
+            log.info(".........Model Compiling, Please Wait a Moment...........")
         log.info("rank %d of %d; %d steps (%d an epoch, batch %d a rank)", self.sharding.rank,
                  self.sharding.world, self.total, self.per_epoch, self.batch_size)
         while step < self.total:
