@@ -175,9 +175,20 @@ def parse_stop_report(node: str, text: str) -> StopReport:
     return StopReport(node, fields.get("found", ()), fields.get("killed", ()), fields.get("remaining", ()))
 
 
+@dataclass(frozen=True)
+class PortCheck:
+    port: int | None
+    """The first free port of the span, or None."""
+    failure: str | None = None
+    """Why the node could not answer (then `port` is None and nothing is known about the ports)."""
+
+
 def free_port(transport: Transport, python: str, first: int, *, span: int = 50,
-              timeout: float) -> int | None:
-    """The first port from `first` that nothing listens on at the node (the msrun master), or None."""
+              timeout: float) -> PortCheck:
+    """The first port from `first` that nothing listens on at the node (the msrun master)."""
     result = transport.run([python, "-c", PORT_SCRIPT, str(first), str(span)], timeout=timeout)
+    if not result.ok:
+        said = result.message or (result.stderr.strip().splitlines() or [f"exit {result.exit_code}"])[-1]
+        return PortCheck(None, f"`{python} -c <port check>` on {transport.node.name}: {said}")
     text = result.stdout.strip()
-    return int(text) if result.ok and text.isdigit() else None
+    return PortCheck(int(text) if text.isdigit() else None)

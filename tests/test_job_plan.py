@@ -116,7 +116,12 @@ def test_preflight_refuses_a_cluster_whose_mindspore_versions_differ():
     assert "MindSpore differs" in versions.message and "2.9.0 on node002" in versions.message
     assert judge(plan, readings(nodes), force=["versions"]).go
     busy_port = judge(plan, readings(fleet(["healthy"]), port=None))
-    assert [v.check for v in busy_port.blocking] == ["port"]
+    [busy] = busy_port.blocking
+    assert busy.check == "port" and "is in use" in busy.message
+    unknown = judge(plan, dataclasses.replace(readings(fleet(["healthy"]), port=None),
+                                              port_failure="`python -c <port check>` on n0: exit 127"))
+    [unasked] = unknown.blocking
+    assert "not checked: `python -c <port check>` on n0: exit 127" in unasked.message
 
 
 def test_stop_reports_are_read_from_the_script_output():

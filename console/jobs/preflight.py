@@ -16,7 +16,7 @@ from model.validate import ConfigProblem, validate
 from remote.checker import ClusterChecker
 from remote.health import NodeHealth, Status
 from remote.inventory import NodeSpec
-from remote.launch import free_port
+from remote.launch import PortCheck, free_port
 from remote.paths import MissingPath, dataset_files, missing_paths
 from remote.pool import NodePool
 
@@ -40,10 +40,12 @@ class Verdict:
 class Readings:
     health: Sequence[NodeHealth]
     port: int | None
-    """The free master port found, or None (busy or not asked)."""
+    """The free master port found, or None (busy, or not known: see port_failure)."""
     bytes_to_copy: int
     missing: Sequence[MissingPath]
     problems: Sequence[ConfigProblem]
+    port_failure: str | None = None
+    """Why the master could not be asked about its port."""
 
 
 @dataclass(frozen=True)
@@ -68,17 +70,23 @@ def judge(plan: JobPlan, readings: Readings, *, force: Collection[str] = ()) -> 
     for health in readings.health:
         verdicts += _node_verdicts(health, readings.bytes_to_copy)
     verdicts += _version_verdicts(readings.health)
-    port_ok = readings.port == plan.master_port
-    verdicts.append(Verdict("port", plan.nodes[0].node, port_ok,
-                            f"master port {plan.master_port} free on {plan.master_addr}" if port_ok else
-                            f"master port {plan.master_port} is in use on {plan.master_addr} (or could not "
-                            "be checked): choose another with --port"))
+    verdicts.append(_port_verdict(plan, readings))
     verdicts += [Verdict("paths", node, False, f"{m.path} {'not checked' if m.unchecked else 'missing'}")
                  for m in readings.missing for node in m.nodes]
     verdicts += [Verdict("config", None, p.severity != "error", f"{p.path}: {p.message}")
                  for p in readings.problems]
     return Preflight(tuple(
         Verdict(v.check, v.node, v.ok, v.message, forced=not v.ok and v.check in force) for v in verdicts))
+
+
+def _port_verdict(plan: JobPlan, readings: Readings) -> Verdict:
+    master, port = plan.nodes[0].node, plan.master_port
+    if readings.port == port:
+        return Verdict("port", master, True, f"master port {port} free on {plan.master_addr}")
+    if readings.port_failure is not None:
+        return Verdict("port", master, False, f"master port {port} not checked: {readings.port_failure}")
+    return Verdict("port", master, False,
+                   f"master port {port} is in use on {plan.master_addr}: choose another with --port")
 
 
 def _node_verdicts(health: NodeHealth, bytes_to_copy: int) -> list[Verdict]:
@@ -131,11 +139,11 @@ def take_readings(plan: JobPlan, job: JobSpec, pool: NodePool, nodes: Sequence[N
                   bytes_to_copy: int, timeout: float) -> Readings:
     health = ClusterChecker(pool, nodes, timeout=timeout).refresh()
     master = nodes[0]
-    port = free_port(pool.transport(master), master.python, plan.master_port, span=1, timeout=timeout) \
-        if health[0].status is not Status.UNREACHABLE else None
+    check = free_port(pool.transport(master), master.python, plan.master_port, span=1, timeout=timeout) \
+        if health[0].status is not Status.UNREACHABLE else PortCheck(None, f"{master.name} is unreachable")
     paths = dataset_files(job.training.data_prefixes) if job.training.data_prefixes else []
     if job.training.load_checkpoint:
         paths.append(job.training.load_checkpoint)
     missing = missing_paths(pool, nodes, paths, timeout=timeout)
     problems = validate(job, nodes=len(nodes), devices_per_node=nodes[0].devices)
-    return Readings(health, port, bytes_to_copy, missing, problems)
+    return Readings(health, check.port, bytes_to_copy, missing, problems, port_failure=check.failure)

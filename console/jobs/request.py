@@ -86,14 +86,15 @@ def _settings(args: argparse.Namespace, settings: LaunchSettings) -> LaunchSetti
 def _master_port(pool: NodePool, master: NodeSpec, wanted: int, *, fixed: bool,
                  timeout: float) -> tuple[int, str]:
     try:
-        found = free_port(pool.transport(master), master.python, wanted, span=1 if fixed else 50,
+        check = free_port(pool.transport(master), master.python, wanted, span=1 if fixed else 50,
                           timeout=timeout)
     except OSError as exc:
         return wanted, f"not checked: {master.name} could not be asked ({exc})"
-    if found is None:
-        detail = "in use" if fixed else f"and the 49 after it in use (or {master.name} could not be asked)"
-        return wanted, f"port {wanted} {detail} on {master.name}"
-    return found, f"free on {master.name}" + ("" if found == wanted else f" ({wanted} was taken)")
+    if check.failure is not None:
+        return wanted, f"not checked: {check.failure}"
+    if check.port is None:
+        return wanted, f"port {wanted}{'' if fixed else ' and the 49 after it'} in use on {master.name}"
+    return check.port, f"free on {master.name}" + ("" if check.port == wanted else f" ({wanted} was taken)")
 
 
 def report_request_error(exc: Exception) -> int:
