@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, replace
+from typing import Generic, Protocol, TypeVar
 
 from model.config import JobSpec, ModelSpec, ParallelSpec, TrainingSpec
 from model.validate import data_parallel
@@ -216,9 +217,22 @@ class StageMemory:
     """limit - total; negative when the stage does not fit."""
 
 
+class _Stage(Protocol):
+    @property
+    def stage(self) -> int: ...
+
+    @property
+    def headroom(self) -> int: ...
+
+
+StageT = TypeVar("StageT", bound=_Stage)
+
+
 @dataclass(frozen=True)
-class MemoryEstimate:
-    stages: tuple[StageMemory, ...]
+class MemoryEstimate(Generic[StageT]):
+    """Per-stage bytes against the device's limit: training (StageMemory) or serving (InferenceStage)."""
+
+    stages: tuple[StageT, ...]
     limit_bytes: int
     limit_source: str
     """'max_device_memory 58GB' or 'HBM'."""
@@ -226,6 +240,9 @@ class MemoryEstimate:
     tightest_stage: int
     headroom: int
     """Of the tightest stage: limit - its total; negative by how much it does not fit."""
+
+
+TrainingEstimate = MemoryEstimate[StageMemory]
 
 
 @dataclass(frozen=True)
@@ -378,13 +395,13 @@ def _memory_limit(job: JobSpec, hbm_bytes: int) -> tuple[int, str]:
 
 def training_memory(job: JobSpec, devices_per_node: int, hbm_bytes: int = HBM_910B_BYTES, *,
                     workspace_bytes: int = WORKSPACE_BYTES, flash_attention: bool = True,
-                    devices: int | None = None) -> MemoryEstimate:
+                    devices: int | None = None) -> TrainingEstimate:
     """Bytes per device for each pipeline stage, compared with max_device_memory (else `hbm_bytes`).
 
     `devices_per_node` is accepted for the CLI's sake; the per-device figures do not depend on it."""
     del devices_per_node
     limit, source = _memory_limit(job, hbm_bytes)
-    stages = []
+    stages: list[StageMemory] = []
     for stage in pipeline_stages(job.model, job.parallel.pipeline_stage):
         weights, grads, optimizer = _stage_state_bytes(job, stage, devices)
         in_flight = micro_batches_in_flight(job.parallel, stage.index)
@@ -394,6 +411,11 @@ def training_memory(job: JobSpec, devices_per_node: int, hbm_bytes: int = HBM_91
             stage=stage.index, num_layers=stage.num_layers, weights=weights, gradients=grads,
             optimizer=optimizer, activations=activations, micro_batches_in_flight=in_flight,
             workspace=workspace_bytes, total=total, headroom=limit - total))
+    return fitted(stages, limit, source)
+
+
+def fitted(stages: list[StageT], limit: int, source: str) -> MemoryEstimate[StageT]:
+    """The stages judged against the limit, by the tightest of them."""
     tightest = min(stages, key=lambda s: s.headroom)
     return MemoryEstimate(stages=tuple(stages), limit_bytes=limit, limit_source=source,
                           fits=tightest.headroom >= 0, tightest_stage=tightest.stage,
@@ -416,14 +438,7 @@ class InferenceStage:
     headroom: int
 
 
-@dataclass(frozen=True)
-class InferenceEstimate:
-    stages: tuple[InferenceStage, ...]
-    limit_bytes: int
-    limit_source: str
-    fits: bool
-    tightest_stage: int
-    headroom: int
+InferenceEstimate = MemoryEstimate[InferenceStage]
 
 
 def kv_cache_bytes(model: ModelSpec, batch: int, seq_len: int, dtype_bytes: int,
@@ -445,7 +460,7 @@ def inference_memory(job: JobSpec, *, batch: int, seq_len: int, hbm_bytes: int =
     par, a = job.parallel, dtype_bytes(job.training.compute_dtype)
     dp = max(data_parallel(par, devices) if devices else par.data_parallel, 1)
     serving = replace(job.model, mtp_depth=0)
-    stages = []
+    stages: list[InferenceStage] = []
     for stage in pipeline_stages(job.model, par.pipeline_stage):
         weights = sum(_stage_params(serving, stage).on_device(par, dp)) * a
         cache = kv_cache_bytes(job.model, batch, seq_len, a, layers=stage.num_layers)
@@ -453,10 +468,7 @@ def inference_memory(job: JobSpec, *, batch: int, seq_len: int, hbm_bytes: int =
         stages.append(InferenceStage(stage=stage.index, num_layers=stage.num_layers, weights=weights,
                                      kv_cache=cache, workspace=workspace_bytes, total=total,
                                      headroom=limit - total))
-    tightest = min(stages, key=lambda s: s.headroom)
-    return InferenceEstimate(stages=tuple(stages), limit_bytes=limit, limit_source=source,
-                             fits=tightest.headroom >= 0, tightest_stage=tightest.stage,
-                             headroom=tightest.headroom)
+    return fitted(stages, limit, source)
 
 
 # ---------------------------------------------------------------- FLOPs and MFU

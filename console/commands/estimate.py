@@ -20,8 +20,9 @@ from model.estimate import (
     GIB,
     PEAK_FLOPS_910B_BF16,
     InferenceEstimate,
-    MemoryEstimate,
+    InferenceStage,
     ParamCount,
+    TrainingEstimate,
     count_params,
     inference_memory,
     mfu,
@@ -125,20 +126,20 @@ def _execute_inference(args: argparse.Namespace, job: JobSpec, problems: list[Co
     return _exit_code(problems, memory.fits)
 
 
-def estimate_document(job: JobSpec, params: ParamCount, memory: MemoryEstimate,
+def estimate_document(job: JobSpec, params: ParamCount, memory: TrainingEstimate,
                       problems: list[ConfigProblem], *, nodes: int, per_node: int) -> dict[str, Any]:
     document = _common_document(job, params, memory, problems, nodes=nodes, per_node=per_node)
     document["flops_per_token"] = training_flops_per_token(job.model, job.model.seq_length).total
     return document
 
 
-def _common_document(job: JobSpec, params: ParamCount, memory: MemoryEstimate | InferenceEstimate,
+def _common_document(job: JobSpec, params: ParamCount, memory: TrainingEstimate | InferenceEstimate,
                      problems: list[ConfigProblem], *, nodes: int, per_node: int) -> dict[str, Any]:
     """The keys both modes share; `mode` says which estimate `memory_stages` holds."""
     return {
         "job": job.source,
         "dialect": job.dialect.value,
-        "mode": "training" if isinstance(memory, MemoryEstimate) else "inference",
+        "mode": "inference" if isinstance(memory.stages[0], InferenceStage) else "training",
         "nodes": nodes,
         "devices_per_node": per_node,
         "params_total": params.total,
@@ -159,7 +160,7 @@ def _common_document(job: JobSpec, params: ParamCount, memory: MemoryEstimate | 
     }
 
 
-def _tables(job: JobSpec, params: ParamCount, memory: MemoryEstimate, problems: list[ConfigProblem],
+def _tables(job: JobSpec, params: ParamCount, memory: TrainingEstimate, problems: list[ConfigProblem],
             document: dict[str, Any]) -> list[Any]:
     summary = Table(title=f"{job.source} ({job.dialect.value}) on {document['nodes']} x "
                           f"{document['devices_per_node']} devices", title_justify="left", show_header=False)
@@ -197,7 +198,7 @@ def _inference_tables(job: JobSpec, memory: InferenceEstimate, problems: list[Co
             *_problem_lines(job, problems)]
 
 
-def _verdict(memory: MemoryEstimate | InferenceEstimate) -> str:
+def _verdict(memory: TrainingEstimate | InferenceEstimate) -> str:
     verdict = "fits" if memory.fits else "does NOT fit"
     return (f"{verdict} in {memory.limit_source} "
             f"({memory.headroom / GIB:+.1f} GiB on stage {memory.tightest_stage})")
