@@ -18,7 +18,7 @@ from typing import Literal
 from remote.fanout import map_nodes
 from remote.inventory import NodeSpec
 from remote.pool import NodePool
-from remote.transport import RunResult, brief
+from remote.transport import RunResult, brief, expand_home
 
 NodeState = Literal["starting", "running", "exited", "stopped", "lost", "missing", "unreachable"]
 """`missing`: the job directory is not on the node. `unreachable` is never read from a node: the
@@ -47,7 +47,7 @@ group_processes() {
 }
 index=0
 for dir; do
-  case $dir in "~") dir=$HOME ;; "~/"*) dir="$HOME/${dir#\~/}" ;; esac
+""" + expand_home("dir") + r"""
   printf '%s begin %s\n' "$marker" "$index"
   if [ -d "$dir" ]; then
     echo "exists 1"

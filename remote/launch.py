@@ -15,9 +15,9 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
-from remote.transport import RunResult, Transport
+from remote.transport import RunResult, Transport, expand_home
 
-_HOME = 'case $dir in "~") dir=$HOME ;; "~/"*) dir="$HOME/${dir#"~/"}" ;; esac\n'
+_HOME = expand_home("dir")
 
 STAGE_SCRIPT = "set -eu\ndir=$1\n" + _HOME + r"""
 if [ -e "$dir" ]; then echo "job directory already exists: $dir" >&2; exit 3; fi

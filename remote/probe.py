@@ -8,7 +8,7 @@ import time
 from dataclasses import dataclass
 
 from remote.inventory import NodeSpec
-from remote.transport import RunResult, Transport
+from remote.transport import RunResult, Transport, expand_home
 
 # The script is a constant: everything node-specific arrives as positional parameters, so no
 # cluster-file text is ever pasted into shell code. Each section ends with its exit code.
@@ -23,7 +23,7 @@ PROBE_SCRIPT = r"""
 marker=$1 workdir=$2 devices=$3 backend=$4 container=$5 python=$6 depth=$7 limit=$8 budget=$9
 PATH="$PATH:/usr/local/sbin:/usr/local/bin:/usr/local/Ascend/driver/tools"
 export PATH LC_ALL=C
-case $workdir in "~") workdir=$HOME ;; "~/"*) workdir="$HOME/${workdir#\~/}" ;; esac
+""" + expand_home("workdir") + r"""
 section() {
   name=$1; shift
   printf '%s begin %s\n' "$marker" "$name"

@@ -206,6 +206,13 @@ def remote_command_line(
     return line
 
 
+def expand_home(variable: str) -> str:
+    """A shell line giving $variable's leading `~` the node's $HOME: scripts get paths as positional
+    parameters, where the shell expands no tilde (quote_remote_path does it for a command line)."""
+    v = variable
+    return f'case ${v} in "~") {v}=$HOME ;; "~/"*) {v}="$HOME/${{{v}#\\~/}}" ;; esac\n'
+
+
 def quote_remote_path(path: str) -> str:
     """Quote a path for a remote shell, keeping a leading `~/` meaning the remote home."""
     if path == "~":
