@@ -84,13 +84,16 @@ def format_progress_line(fraction: float, samples_per_second: float, remaining: 
 
 
 _NUMBER = r"[-+\w.]+"
+_INT = r"\d{1,18}"
+"""At most 18 digits: int() refuses a 5,000-digit run, and a line must never make the parser raise."""
 _GRAPH = re.compile(
-    r"\{ Epoch:\[\s*(?P<epoch>\d+)/\s*(?P<epochs>\d+)\], step:\[\s*(?P<step>\d+)/\s*(?P<steps>\d+)\], "
+    rf"\{{ Epoch:\[\s*(?P<epoch>{_INT})/\s*(?P<epochs>{_INT})\], "
+    rf"step:\[\s*(?P<step>{_INT})/\s*(?P<steps>{_INT})\], "
     rf"loss:\s*(?:\[(?P<loss_now>{_NUMBER})/(?P<loss_mean>{_NUMBER})\]|(?P<loss>{_NUMBER}|N/A)),(?P<rest>.*)")
 _PYNATIVE = re.compile(
-    r"\{ step:\[\s*(?P<step>\d+)/\s*(?P<steps>\d+)\],(?P<head>.*?)"
+    rf"\{{ step:\[\s*(?P<step>{_INT})/\s*(?P<steps>{_INT})\],(?P<head>.*?)"
     rf"loss:\s*(?P<loss>{_NUMBER}|N/A)(?: \([^)]*\))?,(?P<rest>.*)")
-_STEP_TIME = re.compile(r"per_step_time:\s*(\d+)ms")
+_STEP_TIME = re.compile(rf"per_step_time:\s*({_INT})ms")
 _LR = re.compile(r"\blr:\s*\[?([-+\w.]+)\]?")
 _NORM = re.compile(r"(?:global_norm|grad_norm):?\s*\[?([-+\w. ]+?)\]?(?:,|$|\s*\})")
 _THROUGHPUT = re.compile(r"(?:train_throughput_per_npu|throughput):\s*([\d.]+)T")
