@@ -14,8 +14,6 @@ from remote.transport import (
     ChannelName,
     CommandStream,
     ErrorKind,
-    LineAssembler,
-    StreamLine,
     decode_output,
 )
 
@@ -122,16 +120,13 @@ class SSHStream(CommandStream):
         self.node, self.command, self._channel = node, command, channel
         self.error, self.message = error, message
 
-    def __iter__(self) -> Iterator[StreamLine]:
+    def chunks(self, poll: float) -> Iterator[list[tuple[ChannelName, bytes]]]:
         channel = self._channel
         if channel is None:
             return
-        assembler = LineAssembler()
         reader = ChannelReader(channel)
-        while (chunks := reader.read()) is not None:
-            for name, chunk in chunks:
-                yield from assembler.feed(name, chunk)
-        yield from assembler.flush()
+        while (chunks := reader.read(poll)) is not None:
+            yield chunks
         if channel.exit_status_ready() and channel.recv_exit_status() != -1:
             self.exit_code = channel.recv_exit_status()
 

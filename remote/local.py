@@ -19,9 +19,7 @@ from remote.transport import (
     ChannelName,
     CommandStream,
     ErrorKind,
-    LineAssembler,
     RunResult,
-    StreamLine,
     TransferResult,
     Transport,
     brief,
@@ -125,18 +123,19 @@ class LocalStream(CommandStream):
         self.node = node
         self.command = command
         self._process: subprocess.Popen[bytes] | None = None
+        self._early = b""
         if isinstance(process, RunResult):
             self.exit_code = process.exit_code
-            self._early = [StreamLine("stderr", line) for line in process.stderr.splitlines()]
+            self._early = process.stderr.encode()
         else:
             self._process = process
-            self._early = []
 
-    def __iter__(self) -> Iterator[StreamLine]:
-        yield from self._early
+    def chunks(self, poll: float) -> Iterator[list[tuple[ChannelName, bytes]]]:
+        if self._early:
+            yield [("stderr", self._early)]
         if self._process is None:
             return
-        yield from _read_lines(self._process)
+        yield from _read_chunks(self._process, poll)
         self.exit_code = self._process.wait()
 
     def close(self) -> None:
@@ -168,21 +167,21 @@ def _leftover_output(process: subprocess.Popen[bytes]) -> tuple[bytes, bytes]:
         return b"", b""
 
 
-def _read_lines(process: subprocess.Popen[bytes]) -> Iterator[StreamLine]:
+def _read_chunks(process: subprocess.Popen[bytes], poll: float) -> Iterator[list[tuple[ChannelName, bytes]]]:
     assert process.stdout is not None and process.stderr is not None
     names: dict[int, ChannelName] = {process.stdout.fileno(): "stdout", process.stderr.fileno(): "stderr"}
-    assembler = LineAssembler()
     with selectors.DefaultSelector() as selector:
         for fd in names:
             selector.register(fd, selectors.EVENT_READ)
         while selector.get_map():
-            for key, _ in selector.select():
+            chunks: list[tuple[ChannelName, bytes]] = []
+            for key, _ in selector.select(poll):
                 chunk = os.read(key.fd, 65536)
                 if chunk:
-                    yield from assembler.feed(names[key.fd], chunk)
+                    chunks.append((names[key.fd], chunk))
                 else:
                     selector.unregister(key.fd)
-    yield from assembler.flush()
+            yield chunks
 
 
 def _kill_group(process: subprocess.Popen[bytes]) -> None:

@@ -20,6 +20,8 @@ OUTPUT_LIMIT = 8 * 1024 * 1024
 TRUNCATED_NOTE = "\n[output truncated by ascend-console]\n"
 # Added to a command's own limit before the console gives up on the remote `timeout`.
 KILL_GRACE = 5.0
+# How often a line reader of a stream wakes up with nothing read (it has no deadline of its own).
+STREAM_POLL = 0.2
 
 
 class ErrorKind(str, Enum):
@@ -114,7 +116,7 @@ class LineAssembler:
 
 
 class CommandStream(ABC):
-    """A running command whose output is read line by line; closing it stops the command."""
+    """A running command whose output is read as it comes; closing it stops the command."""
 
     node: str
     command: str
@@ -123,7 +125,17 @@ class CommandStream(ABC):
     message: str = ""
 
     @abstractmethod
-    def __iter__(self) -> Iterator[StreamLine]: ...
+    def chunks(self, poll: float) -> Iterator[list[tuple[ChannelName, bytes]]]:
+        """Raw output as it arrives: a list at least every `poll` seconds, empty when nothing came,
+        so a reader can check its own deadlines; ends when the output is complete (exit_code set)."""
+
+    def __iter__(self) -> Iterator[StreamLine]:
+        """The output as lines, per channel; the last unterminated ones at the end."""
+        assembler = LineAssembler()
+        for chunks in self.chunks(STREAM_POLL):
+            for name, data in chunks:
+                yield from assembler.feed(name, data)
+        yield from assembler.flush()
 
     @abstractmethod
     def close(self) -> None: ...
