@@ -1,0 +1,175 @@
+"""The program a node runs to follow files for the console: `python3 -c SOURCE MODE ...`.
+
+Standard library only and Python 3.7-compatible: it runs under whatever python3 the node has.
+Everything it is told arrives as arguments (never pasted into this text), and everything it says
+goes to stdout as frames: a 17-byte header (magic, kind, file index, byte offset, payload length)
+then the payload. Before the first frame it writes START, so the console can skip whatever a login
+shell printed first.
+
+    MODE HEARTBEAT POLL [PATH INODE OFFSET]...
+
+MODE is `follow` (until stdout closes: the console has gone) or `until-eof` (stop once every file
+is read to the size it had when opened). INODE is empty when the console has not seen the file.
+Files are read round-robin, one CHUNK per file per round, so one busy file cannot starve the rest;
+when a round reads nothing the agent sleeps POLL seconds. A heartbeat carries the node's clock.
+"""
+
+from __future__ import annotations
+
+import os
+import struct
+import sys
+import time
+from typing import BinaryIO
+
+START = b"\x00ascend-follow 1\n"
+MAGIC = b"\xacF"
+HEADER = struct.Struct(">2sBHQI")
+BEAT = struct.Struct(">d")
+CHUNK = 256 * 1024
+
+DATA = ord("D")  # offset: where the payload starts in the file
+HEARTBEAT = ord("H")  # payload: the node's time.time() as BEAT
+WAITING = ord("W")  # the file does not exist (yet); payload: why
+OPENED = ord("A")  # the file is open; offset: where reading starts; payload: its inode in decimal
+REPLACED = ord("R")  # the path now names another file (new inode): reading restarts at 0
+TRUNCATED = ord("T")  # the file is shorter than what was read; offset: its size; reading restarts at 0
+UNREADABLE = ord("U")  # payload: why
+DONE = ord("E")  # until-eof: every file read to its end
+
+
+class Followed:
+    """One file: what the console has been sent of it, and the open descriptor."""
+
+    def __init__(self, index: int, path: str, inode: int | None, offset: int) -> None:
+        self.index = index
+        self.path = os.path.expanduser(path)
+        self.inode = inode
+        self.offset = offset
+        self.fd: int | None = None
+        self.goal: int | None = None
+        self.condition = ""
+
+    def done(self) -> bool:
+        return self.fd is None or (self.goal is not None and self.offset >= self.goal)
+
+
+class Agent:
+    def __init__(self, out: BinaryIO, files: list[Followed], *, until_eof: bool) -> None:
+        self.out = out
+        self.files = files
+        self.until_eof = until_eof
+
+    def send(self, kind: int, file: Followed | None, offset: int = 0, payload: bytes = b"") -> None:
+        index = file.index if file is not None else 0
+        self.out.write(HEADER.pack(MAGIC, kind, index, offset, len(payload)))
+        self.out.write(payload)
+
+    def report(self, file: Followed, kind: int, why: str) -> None:
+        """Say a file is missing or unreadable, once per distinct reason."""
+        if file.condition != why:
+            file.condition = why
+            self.send(kind, file, file.offset, why.encode("utf-8", "replace"))
+
+    def step(self, file: Followed) -> int:
+        """Bytes sent for this file in this round."""
+        inode, kind, why = current_inode(file.path)
+        if file.fd is not None and inode != os.fstat(file.fd).st_ino:
+            sent = self.read(file)  # what was written to the old file before it went
+            if sent:
+                return sent
+            self.close(file)
+            if inode is not None:
+                self.send(REPLACED, file)
+                file.inode, file.offset = None, 0
+        if inode is None:
+            self.report(file, kind, why)
+            return 0
+        if file.fd is None and not self.open(file):
+            return 0
+        return self.read(file)
+
+    def open(self, file: Followed) -> bool:
+        try:
+            fd = os.open(file.path, os.O_RDONLY)
+            status = os.fstat(fd)
+        except OSError as error:
+            self.report(file, WAITING if isinstance(error, FileNotFoundError) else UNREADABLE,
+                        error.strerror or str(error))
+            return False
+        if file.inode is not None and file.inode != status.st_ino:
+            self.send(REPLACED, file)
+            file.offset = 0
+        file.fd, file.inode, file.condition = fd, status.st_ino, ""
+        file.goal = status.st_size if self.until_eof else None
+        self.send(OPENED, file, file.offset, str(status.st_ino).encode())
+        return True
+
+    def read(self, file: Followed) -> int:
+        assert file.fd is not None
+        try:
+            if os.fstat(file.fd).st_size < file.offset:
+                self.send(TRUNCATED, file, os.fstat(file.fd).st_size)
+                file.offset = 0
+            data = os.pread(file.fd, CHUNK, file.offset)
+        except OSError as error:  # a directory, an I/O error: say so and try again later
+            self.close(file)
+            self.report(file, UNREADABLE, error.strerror or str(error))
+            return 0
+        if data:
+            self.send(DATA, file, file.offset, data)
+            file.offset += len(data)
+        return len(data)
+
+    def close(self, file: Followed) -> None:
+        if file.fd is not None:
+            os.close(file.fd)
+            file.fd = None
+
+    def run(self, heartbeat: float, poll: float) -> None:
+        self.out.write(START)
+        beat = 0.0
+        while True:
+            moved = sum(self.step(file) for file in self.files)
+            if time.time() - beat >= heartbeat:
+                beat = time.time()
+                self.send(HEARTBEAT, None, 0, BEAT.pack(beat))
+            if self.until_eof and all(file.done() for file in self.files):
+                self.send(DONE, None)
+                self.out.flush()
+                return
+            self.out.flush()
+            if not moved:
+                time.sleep(poll)
+
+
+def current_inode(path: str) -> tuple[int | None, int, str]:
+    """The inode the path names now, or None with WAITING or UNREADABLE and why."""
+    try:
+        return os.stat(path).st_ino, 0, ""
+    except FileNotFoundError as error:
+        return None, WAITING, error.strerror or str(error)
+    except OSError as error:
+        return None, UNREADABLE, error.strerror or str(error)
+
+
+def parse(argv: list[str]) -> tuple[bool, float, float, list[Followed]]:
+    mode, heartbeat, poll, rest = argv[0], float(argv[1]), float(argv[2]), argv[3:]
+    if mode not in ("follow", "until-eof") or len(rest) % 3:
+        raise SystemExit("usage: MODE HEARTBEAT POLL [PATH INODE OFFSET]...")
+    files = [Followed(i, rest[3 * i], int(rest[3 * i + 1]) if rest[3 * i + 1] else None, int(rest[3 * i + 2]))
+             for i in range(len(rest) // 3)]
+    return mode == "until-eof", heartbeat, poll, files
+
+
+def main(argv: list[str]) -> int:
+    until_eof, heartbeat, poll, files = parse(argv)
+    try:
+        Agent(sys.stdout.buffer, files, until_eof=until_eof).run(heartbeat, poll)
+    except BrokenPipeError:  # the console has gone: that is how following ends
+        os._exit(0)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
