@@ -65,6 +65,8 @@ class JobRecord:
     updated_at: float = 0.0
     log_locations: dict[str, str] = field(default_factory=dict)
     """Node name -> the log directory (or file) to read on that node."""
+    first_failure: dict[str, Any] | None = None
+    """The earliest error across ranks and nodes (console/jobs/failure.py), kept after the job ends."""
 
     @property
     def finished(self) -> bool:
@@ -103,6 +105,48 @@ class EventRecord:
     message: str
     time: float
     node: str | None = None
+    id: int | None = None
+
+
+@dataclass(frozen=True)
+class LogCursor:
+    """How far the store has recorded one followed file of a job: what a follower resumes from."""
+
+    job_id: str
+    node: str
+    path: str
+    inode: int | None = None
+    offset: int = 0
+    line: int = 0
+    """Complete lines recorded, so line numbers continue after a resume."""
+    rank: int | None = None
+    """The rank whose log this is; None for msrun's own output and the scheduler's log."""
+    pid: int | None = None
+    """The rank's process id as its log shows it: how msrun's "Worker process <pid> exit" is named."""
+    last_time: float | None = None
+    """The last timestamp read in the file (node clock): lines without one take it."""
+
+
+@dataclass(frozen=True)
+class LogEventRecord:
+    """One event read from a job's logs (model/logevents.py), with where it came from."""
+
+    job_id: str
+    node: str
+    path: str
+    line: int
+    kind: str
+    severity: str
+    message: str
+    rank: int | None = None
+    time: float | None = None
+    """Console clock: the node's own timestamp corrected by its measured clock offset."""
+    lines: tuple[str, ...] = ()
+    code: str | None = None
+    source: str | None = None
+    """Where the line came from: MindSpore's source position, or `msrun` for msrun's own traceback."""
+    pid: int | None = None
+    """A process the line names (msrun's worker exit): the rank is found from it once its log is read."""
     id: int | None = None
 
 
@@ -166,7 +210,23 @@ def _v2(db: sqlite3.Connection) -> None:
     db.execute("CREATE INDEX metrics_by_job ON metrics (job_id, node, rank, step)")
 
 
-MIGRATIONS: tuple[Callable[[sqlite3.Connection], None], ...] = (_v1, _v2)
+def _v3(db: sqlite3.Connection) -> None:
+    """Followed logs: how far each file is recorded, the events read, the job's first failure."""
+    db.execute("ALTER TABLE jobs ADD COLUMN first_failure TEXT")
+    db.execute("""CREATE TABLE log_cursors (
+        job_id TEXT NOT NULL REFERENCES jobs(id) ON DELETE CASCADE, node TEXT NOT NULL,
+        path TEXT NOT NULL, inode INTEGER, offset INTEGER NOT NULL, line INTEGER NOT NULL,
+        rank INTEGER, pid INTEGER, last_time REAL, PRIMARY KEY (job_id, node, path))""")
+    db.execute("""CREATE TABLE log_events (
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
+        job_id TEXT NOT NULL REFERENCES jobs(id) ON DELETE CASCADE, node TEXT NOT NULL,
+        path TEXT NOT NULL, line INTEGER NOT NULL, rank INTEGER, kind TEXT NOT NULL,
+        severity TEXT NOT NULL, time REAL, message TEXT NOT NULL, lines TEXT NOT NULL, code TEXT,
+        source TEXT, pid INTEGER)""")
+    db.execute("CREATE INDEX log_events_by_job ON log_events (job_id, severity, id)")
+
+
+MIGRATIONS: tuple[Callable[[sqlite3.Connection], None], ...] = (_v1, _v2, _v3)
 """Migration i+1 takes a database from version i to i+1. Append only; never edit one shipped."""
 SCHEMA_VERSION = len(MIGRATIONS)
 
@@ -211,7 +271,7 @@ def connect(path: Path) -> sqlite3.Connection:
 # --- rows <-> records --------------------------------------------------------------------------
 
 _JOB_COLUMNS = ("id, name, cluster_name, cluster_file, template_path, overrides, config_text, plan, "
-                "state, exit_code, created_at, updated_at, log_locations")
+                "state, exit_code, created_at, updated_at, log_locations, first_failure")
 _LAUNCH_COLUMNS = "job_id, node, node_rank, job_dir, pid, state, exit_code, updated_at, last_known, reason"
 
 
@@ -223,13 +283,15 @@ def _job(row: sqlite3.Row) -> JobRecord:
         plan=json.loads(row["plan"]), state=_job_state(row["state"]), exit_code=row["exit_code"],
         created_at=row["created_at"], updated_at=row["updated_at"],
         log_locations=json.loads(row["log_locations"]),
+        first_failure=json.loads(row["first_failure"]) if row["first_failure"] else None,
     )
 
 
 def _job_values(job: JobRecord) -> tuple[Any, ...]:
     return (job.id, job.name, job.cluster_name, job.cluster_file, job.template_path,
             json.dumps(job.overrides), job.config_text, json.dumps(job.plan), job.state, job.exit_code,
-            job.created_at, job.updated_at, json.dumps(job.log_locations))
+            job.created_at, job.updated_at, json.dumps(job.log_locations),
+            json.dumps(job.first_failure) if job.first_failure is not None else None)
 
 
 def _launch(row: sqlite3.Row) -> LaunchRecord:
@@ -325,7 +387,7 @@ class Store:
         """Record a new job with its launches and first events; a job id used before is refused."""
         with self._write() as db:
             try:
-                db.execute(f"INSERT INTO jobs ({_JOB_COLUMNS}) VALUES ({_marks(13)})", _job_values(job))
+                db.execute(f"INSERT INTO jobs ({_JOB_COLUMNS}) VALUES ({_marks(14)})", _job_values(job))
             except sqlite3.IntegrityError as exc:
                 raise StoreError(f"job {job.id!r} is already in the store") from exc
             _put_launches(db, launches)
@@ -391,9 +453,7 @@ class Store:
 
     def add_metrics(self, metrics: Sequence[MetricRecord]) -> None:
         with self._write() as db:
-            db.executemany(
-                "INSERT INTO metrics (job_id, node, rank, step, loss, extra, time) VALUES (?,?,?,?,?,?,?)",
-                [(m.job_id, m.node, m.rank, m.step, m.loss, json.dumps(m.extra), m.time) for m in metrics])
+            _add_metrics(db, metrics)
 
     def metrics(self, job_id: str, *, node: str | None = None, after_step: int | None = None
                 ) -> list[MetricRecord]:
@@ -405,6 +465,59 @@ class Store:
             where, params = where + " AND step > ?", [*params, after_step]
         rows = self._read(f"SELECT * FROM metrics WHERE {where} ORDER BY step, node, rank, id", params)
         return [_metric(row) for row in rows]
+
+    # followed logs ------------------------------------------------------------------------------
+
+    def log_cursors(self, job_id: str) -> list[LogCursor]:
+        rows = self._read("SELECT * FROM log_cursors WHERE job_id = ? ORDER BY node, path", (job_id,))
+        return [LogCursor(**dict(row)) for row in rows]
+
+    def record_log(self, expected: LogCursor | None, cursor: LogCursor, events: Sequence[LogEventRecord],
+                   metrics: Sequence[MetricRecord]) -> bool:
+        """What was read from one file since `expected`, with the file's new position, as one
+        transaction. False (nothing written) when the stored position is no longer `expected`:
+        another console recorded that part first, so every line is recorded exactly once."""
+        with self._write() as db:
+            row = db.execute(
+                "SELECT inode, offset FROM log_cursors WHERE job_id = ? AND node = ? AND path = ?",
+                (cursor.job_id, cursor.node, cursor.path)).fetchone()
+            stored = None if row is None else (row["inode"], row["offset"])
+            if stored != (None if expected is None else (expected.inode, expected.offset)):
+                return False
+            db.execute(f"INSERT OR REPLACE INTO log_cursors ({_CURSOR_COLUMNS}) VALUES ({_marks(9)})",
+                       tuple(getattr(cursor, name) for name in _CURSOR_COLUMNS.split(", ")))
+            db.executemany(
+                "INSERT INTO log_events (job_id, node, path, line, rank, kind, severity, time, message, "
+                "lines, code, source, pid) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)",
+                [(e.job_id, e.node, e.path, e.line, e.rank, e.kind, e.severity, e.time, e.message,
+                  json.dumps(e.lines), e.code, e.source, e.pid) for e in events])
+            _add_metrics(db, metrics)
+        return True
+
+    def log_events(self, job_id: str, *, severity: str | None = None, last: int | None = None
+                   ) -> list[LogEventRecord]:
+        """Oldest first (as recorded); `last`: only the latest N."""
+        where, params = "job_id = ?", [job_id]
+        if severity is not None:
+            where, params = where + " AND severity = ?", [*params, severity]
+        limit = f" LIMIT {int(last)}" if last is not None else ""
+        rows = self._read(f"SELECT * FROM (SELECT * FROM log_events WHERE {where} ORDER BY id DESC{limit}) "
+                          "ORDER BY id", params)
+        return [LogEventRecord(**{**dict(row), "lines": tuple(json.loads(row["lines"]))}) for row in rows]
+
+    def set_first_failure(self, job_id: str, failure: dict[str, Any] | None) -> None:
+        with self._write() as db:
+            db.execute("UPDATE jobs SET first_failure = ? WHERE id = ?",
+                       (None if failure is None else json.dumps(failure), job_id))
+
+
+_CURSOR_COLUMNS = "job_id, node, path, inode, offset, line, rank, pid, last_time"
+
+
+def _add_metrics(db: sqlite3.Connection, metrics: Sequence[MetricRecord]) -> None:
+    db.executemany(
+        "INSERT INTO metrics (job_id, node, rank, step, loss, extra, time) VALUES (?,?,?,?,?,?,?)",
+        [(m.job_id, m.node, m.rank, m.step, m.loss, json.dumps(m.extra), m.time) for m in metrics])
 
 
 def _marks(count: int) -> str:

@@ -1,0 +1,66 @@
+"""Who failed first: the earliest error across every rank and node of a job.
+
+Pure. Times are on the console's clock (each node's timestamps corrected by its measured offset when
+recorded), so a node whose clock runs minutes ahead does not win by its clock alone. Some errors are
+consequences of another's: msrun killing the other workers, msrun's own closing RuntimeError and
+traceback, a scheduler reporting nodes timed out; they name a failure only when nothing else does.
+Equal times are settled by msrun's own order (the order the events were recorded), then by rank.
+"""
+
+from __future__ import annotations
+
+import posixpath
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, replace
+from typing import Any
+
+from console.store import LogEventRecord
+from model.logevents import LAUNCHER_SOURCE
+
+CONSEQUENCES = frozenset({"job_failed", "workers_killed", "scheduler_exit", "scheduler_timeout"})
+"""What msrun and the scheduler say after a worker failed: never the first failure if a cause is known
+(msrun's own traceback too: its `source` is LAUNCHER_SOURCE)."""
+SAME_MOMENT = 0.001
+"""Seconds within which two errors count as simultaneous (MindSpore prints microseconds)."""
+
+
+@dataclass(frozen=True)
+class FirstFailure:
+    node: str
+    rank: int | None
+    time: float | None
+    kind: str
+    message: str
+    file: str
+    line: int
+
+    def as_json(self) -> dict[str, Any]:
+        return {"node": self.node, "rank": self.rank, "time": self.time, "kind": self.kind,
+                "message": self.message, "file": self.file, "line": self.line}
+
+    def describe(self) -> str:
+        rank = f" rank {self.rank}" if self.rank is not None else ""
+        return f"{self.node}{rank}: {self.kind}: {self.message} ({posixpath.basename(self.file)}:{self.line})"
+
+
+def first_failure(events: Iterable[LogEventRecord],
+                  ranks_by_pid: Mapping[tuple[str, int], int] | None = None) -> FirstFailure | None:
+    """The first error among `events` (in recorded order), or None if there is none. `ranks_by_pid`:
+    (node, pid) -> rank, for msrun lines that name a worker by its pid only."""
+    known = ranks_by_pid or {}
+    errors = [e if e.rank is not None or e.pid is None else replace(e, rank=known.get((e.node, e.pid)))
+              for e in events if e.severity == "error"]
+    causes = [e for e in errors if e.kind not in CONSEQUENCES and e.source != LAUNCHER_SOURCE] or errors
+    if not causes:
+        return None
+    order = {id(e): index for index, e in enumerate(causes)}
+    timed = [e for e in causes if e.time is not None]
+    pool = timed or causes
+
+    def key(event: LogEventRecord) -> tuple[float, int, int]:
+        moment = event.time if event.time is not None else 0.0
+        return (round(moment / SAME_MOMENT), order[id(event)],
+                event.rank if event.rank is not None else 1 << 30)
+
+    first = min(pool, key=key)
+    return FirstFailure(first.node, first.rank, first.time, first.kind, first.message, first.path, first.line)
