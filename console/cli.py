@@ -17,6 +17,7 @@ from console.commands import (
     estimate,
     fetch_weights,
     launch,
+    logs,
     nodes,
     plan,
     preflight,
@@ -43,6 +44,7 @@ COMMANDS = {
     "launch": launch,
     "jobs": jobs_command,
     "status": status_command,
+    "logs": logs,
     "stop": stop,
 }
 

@@ -6,12 +6,17 @@ import argparse
 import time
 from collections.abc import Sequence
 
-from rich.console import Group
+from rich.console import Group, RenderableType
 from rich.markup import escape
 from rich.table import Table
 
 from console import exitcodes
 from console.commands.jobs import STATE_STYLE, add_view_arguments, refreshed, report_failures, with_store
+from console.jobs.failure import FirstFailure
+from console.jobs.follow import catch_up
+from console.jobs.logview import RankProgress, rank_progress
+from console.jobs.lookup import find_job, unknown_job_text
+from console.jobs.refresh import job_cluster
 from console.jobs.view import (
     age_text,
     event_document,
@@ -20,19 +25,20 @@ from console.jobs.view import (
     log_path,
     node_state_text,
     state_text,
-    unknown_job_text,
     when_text,
 )
 from console.render import print_json, stderr_console, stdout_console
 from console.store import EventRecord, JobRecord, LaunchRecord, Store, UnknownJob
 from remote.inventory import Cluster
+from remote.pool import NodePool
 
 HELP = "show one job on every node: rank, state, pid, exit code, job directory, logs, last events"
 EVENTS_SHOWN = 10
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("job", metavar="JOB", help="the job id (`ascend-console jobs --all` lists them)")
+    parser.add_argument("job", metavar="JOB", help="the job id, a unique prefix of it, or the job's name "
+                                                   "(`ascend-console jobs --all` lists them)")
     add_view_arguments(parser, "the job")
 
 
@@ -41,32 +47,48 @@ def execute(args: argparse.Namespace, cluster: Cluster) -> int:
 
 
 def show_status(store: Store, args: argparse.Namespace, cluster: Cluster) -> int:
+    err = stderr_console()
     try:
-        job = store.job(args.job)
+        found = find_job(store, args.job)
     except UnknownJob as missing:
-        stderr_console().print(f"ascend-console status: {escape(unknown_job_text(missing, _ids(store)))}")
+        err.print(f"ascend-console status: {escape(unknown_job_text(missing, store))}")
         return exitcodes.USAGE
+    if found.note:
+        err.print(escape(found.note))
+    job = found.job
     failures = [] if args.no_refresh or job.finished else [
         f for r in refreshed(store, cluster, [job.id], args.timeout) for f in r.failures]
+    unread = [] if args.no_refresh else _read_logs(store, store.job(job.id), cluster, args.timeout)
     job, launches = store.job(job.id), store.launches(job.id)
     events = store.events(job.id, last=EVENTS_SHOWN)
+    progress = rank_progress(store.metrics(job.id))
     now = time.time()
     if args.json:
         print_json({**job_document(job, launches, now=now),
+                    "first_failure": job.first_failure,
+                    "progress": [p.as_json() for p in progress],
                     "events": [event_document(e) for e in events],
-                    "failures": [failure_document(f) for f in failures]})
+                    "failures": [failure_document(f) for f in failures],
+                    "logs_unread": unread})
     else:
         report_failures(failures)
-        stdout_console().print(status_view(job, launches, events, now))
-    return exitcodes.UNREACHABLE if failures else exitcodes.OK
+        for node in unread:
+            err.print(f"[yellow]logs not read[/] {escape(node)}: no answer within {args.timeout:g} s")
+        stdout_console().print(status_view(job, launches, events, now, progress))
+    return exitcodes.UNREACHABLE if failures or unread else exitcodes.OK
 
 
-def _ids(store: Store) -> list[str]:
-    return [job.id for job in store.jobs()]
+def _read_logs(store: Store, job: JobRecord, cluster: Cluster, timeout: float) -> list[str]:
+    """Bring the store's loss history and errors up to date with the job's logs; nodes not read."""
+    job_nodes = job_cluster(job.cluster_file, job.cluster_name, cluster)
+    if isinstance(job_nodes, str):
+        return sorted(launch.node for launch in store.launches(job.id))
+    with NodePool(job_nodes) as pool, stderr_console().status("reading the logs…"):
+        return catch_up(store, pool, job, timeout=timeout)
 
 
 def status_view(job: JobRecord, launches: Sequence[LaunchRecord], events: Sequence[EventRecord],
-                now: float) -> Group:
+                now: float, progress: Sequence[RankProgress] = ()) -> Group:
     style = STATE_STYLE.get(job.state, "white")
     head = (f"[bold]{escape(job.id)}[/]  [{style}]{state_text(job)}[/]  cluster {escape(job.cluster_name)}"
             f"  started {when_text(job.created_at)} ({age_text(now - job.created_at)} ago)")
@@ -83,7 +105,28 @@ def status_view(job: JobRecord, launches: Sequence[LaunchRecord], events: Sequen
     for event in events:
         history.add_row(when_text(event.time), escape(event.node or ""), escape(event.kind),
                         escape(event.message))
-    return Group(head, nodes, history if events else "no events")
+    parts: list[RenderableType] = [head]
+    if job.first_failure is not None:
+        failure = FirstFailure(**job.first_failure)
+        parts.append(f"[bold red]first failure[/] {escape(failure.describe())}"
+                     + (f" at {when_text(failure.time)}" if failure.time else ""))
+    ranks = progress_table(progress, finished=job.finished) if progress else "no loss lines read yet"
+    parts += [nodes, ranks,
+              history if events else "no events"]
+    return Group(*parts)
+
+
+def progress_table(progress: Sequence[RankProgress], *, finished: bool) -> Table:
+    table = Table(title="progress", title_justify="left")
+    for column in ("node", "rank", "step", "loss", "step time", "ETA"):
+        table.add_column(column, no_wrap=True)
+    for rank in progress:
+        steps = f"{rank.step}/{rank.total_steps}" if rank.total_steps else str(rank.step)
+        loss = "N/A" if rank.loss is None else f"{rank.loss:.4f}"
+        step_time = "" if rank.per_step_ms is None else f"{rank.per_step_ms:.0f} ms"
+        eta = "" if rank.eta_seconds is None or finished else age_text(rank.eta_seconds)
+        table.add_row(escape(rank.node), str(rank.rank), steps, loss, step_time, eta)
+    return table
 
 
 def _text(value: int | None) -> str:

@@ -122,7 +122,7 @@ def refresh_jobs(store: Store, *, job_ids: Sequence[str] | None = None, timeout:
         by_file.setdefault(job.cluster_file, []).append(job)
     refreshed: list[JobRefresh] = []
     for path, group in by_file.items():
-        found = _cluster_for(path, group[0].cluster_name, cluster)
+        found = job_cluster(path, group[0].cluster_name, cluster)
         if isinstance(found, str):
             refreshed += [_record(store, job, {}, found, now()) for job in group]
             continue
@@ -131,8 +131,8 @@ def refresh_jobs(store: Store, *, job_ids: Sequence[str] | None = None, timeout:
     return refreshed
 
 
-def _cluster_for(path: str, name: str, given: Cluster | None) -> Cluster | str:
-    """The job's cluster, or why it cannot be had."""
+def job_cluster(path: str, name: str, given: Cluster | None) -> Cluster | str:
+    """A job's cluster (its cluster file, or `given` when it is that cluster), or why it cannot be had."""
     if given is not None and given.source == path:
         return given
     try:

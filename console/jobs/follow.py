@@ -1,0 +1,407 @@
+"""Following a job's logs on every node: lines and events out, recorded into the store exactly once.
+
+One `NodeFollower` per node (remote/follow.py) reads the job's files there through one session. Each
+file gets its own event parser (model/logevents.py); every event is tagged with its node, rank and file,
+its time put on the console's clock. With a store, what is read past the store's position of a file is
+recorded with the file's new position in one transaction (`Store.record_log`), so a line is recorded
+once however many consoles follow and however often they restart; the job's first failure is kept
+up to date as errors arrive.
+
+Ranks followed: those asked for (default: rank 0 and the last rank), plus every rank of a node whose
+msrun reports a worker's failure or whose run ends non-zero, so the rank that failed is read even when
+nobody asked for it. The run of a node is over when its `exit_code` file appears; its files are then read
+to their end and its follower stops. Consumers get `JobLogBatch`es on the followers' threads.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections import deque
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+
+from console.jobs.failure import first_failure
+from console.jobs.logfiles import (
+    MSRUN_KINDS,
+    JobLayout,
+    LogFile,
+    files_to_follow,
+    job_layout,
+    msrun_own_line,
+)
+from console.store import JobRecord, LogCursor, LogEventRecord, MetricRecord, Store
+from model.logevents import LAUNCHER_SOURCE, LogEvent, LogEventParser, Severity, line_pid, line_severity
+from remote.follow import FileCursor, FollowBatch, FollowedLine, FollowNotice, NodeFollower
+from remote.pool import NodePool
+
+EXPANDING = frozenset({"worker_exit", "job_failed", "scheduler_timeout", "workers_killed"})
+"""msrun lines after which every rank of their node is read: one of them failed."""
+RECENT_LINES = 512
+"""Line offsets remembered per file, to resume at the start of a multi-line event not yet complete."""
+UTC_OFFSET_TIMEOUT = 10.0
+
+
+@dataclass(frozen=True)
+class JobLine:
+    file: LogFile
+    number: int
+    text: str
+    severity: Severity | None
+    copy: bool = False
+    """A line of msrun's output that copies a rank's log (msrun `--join` tails them): shown there."""
+
+
+@dataclass(frozen=True)
+class JobEvent:
+    file: LogFile
+    event: LogEvent
+    rank: int | None
+    time: float | None
+    """Console clock (seconds since the epoch)."""
+
+
+@dataclass(frozen=True)
+class JobLogBatch:
+    node: str
+    lines: tuple[JobLine, ...] = ()
+    events: tuple[JobEvent, ...] = ()
+    notices: tuple[FollowNotice, ...] = ()
+    exit_code: int | None = None
+    """Set in the batch where the node's run is seen to have ended."""
+
+
+BatchSink = Callable[[JobLogBatch], None]
+
+
+@dataclass
+class _FileState:
+    """One followed file, touched only on its node's follower thread."""
+
+    file: LogFile
+    parser: LogEventParser
+    recorded: LogCursor | None
+    read: FileCursor
+    pid: int | None = None
+    recent: deque[tuple[int, int]] = field(default_factory=lambda: deque(maxlen=RECENT_LINES))
+    """(line number, offset) of the latest lines."""
+    unrecorded: list[JobEvent] = field(default_factory=list)
+    """Events parsed but not yet in the store (their lines are not all read yet, or the store refused)."""
+
+
+class JobFollow:
+    """Follows one job on all its nodes until stopped, or (until_eof) until every file is read."""
+
+    def __init__(self, job: JobRecord, pool: NodePool, sink: BatchSink, *, store: Store | None = None,
+                 ranks: Iterable[int] | None = None, nodes: Iterable[str] | None = None,
+                 from_start: bool = True, until_eof: bool = False) -> None:
+        self.job, self.pool, self.sink, self.store = job, pool, sink, store
+        self.layout: JobLayout = job_layout(job.plan, job.config_text)
+        self.until_eof = until_eof
+        self._from_start = from_start
+        wanted = set(nodes) if nodes is not None else None
+        self._files = [f for f in files_to_follow(self.layout, ranks)
+                       if wanted is None or f.node in wanted]
+        self._lock = threading.Lock()
+        self._states: dict[tuple[str, str], _FileState] = {}
+        self._followers: dict[str, NodeFollower] = {}
+        self._zone: dict[str, float] = {}
+        self._skew: dict[str, float] = {}
+        self._exit_codes: dict[str, int] = {}
+        self._done: set[str] = set()
+        self._all_done = threading.Event()
+        self._stopped = False
+        self._has_errors = bool(store and store.job(job.id).first_failure)
+
+    # --- control -----------------------------------------------------------------------------
+
+    @property
+    def nodes(self) -> list[str]:
+        order = [node.node for node in self.layout.nodes]
+        return sorted({f.node for f in self._files}, key=order.index)
+
+    @property
+    def exit_codes(self) -> dict[str, int]:
+        with self._lock:
+            return dict(self._exit_codes)
+
+    @property
+    def done_nodes(self) -> set[str]:
+        """Nodes whose files are read to their end (until_eof), or whose run ended and was read."""
+        with self._lock:
+            return set(self._done)
+
+    def start(self) -> None:
+        stored = {(c.node, c.path): c for c in self.store.log_cursors(self.job.id)} if self.store else {}
+        for node in self.nodes:
+            self._zone[node] = _utc_offset(self.pool, node)
+            files = [f for f in self._files if f.node == node]
+            for file in files:
+                self._states[(node, file.path)] = self._state(file, stored.get((node, file.path)))
+            self._start_node(node, files)
+
+    def _state(self, file: LogFile, recorded: LogCursor | None) -> _FileState:
+        start = recorded if recorded is not None and not self._from_start else None
+        read = FileCursor(file.path) if start is None else FileCursor(file.path, start.inode, start.offset,
+                                                                        start.line)
+        parser = LogEventParser(first_line=read.line + 1, last_time=start.last_time if start else None)
+        return _FileState(file, parser, recorded, read, pid=recorded.pid if recorded else None)
+
+    def _start_node(self, node: str, files: Sequence[LogFile]) -> None:
+        cursors = [self._states[(node, f.path)].read for f in files]
+        follower = NodeFollower(self.pool.transport(node), cursors,
+                                lambda batch: self._on_batch(node, batch), until_eof=self._eof_mode(node))
+        with self._lock:
+            if self._stopped:
+                return
+            self._followers[node] = follower
+        follower.start()
+
+    def _eof_mode(self, node: str) -> bool:
+        return self.until_eof or node in self._exit_codes
+
+    def stop(self) -> None:
+        with self._lock:
+            self._stopped = True
+            followers = list(self._followers.values())
+        for follower in followers:
+            follower.stop()
+        for follower in followers:
+            follower.join(timeout=10)
+
+    def wait(self, timeout: float | None = None) -> bool:
+        """True once every node's files are read (until_eof) or every node's run ended and was read."""
+        return self._all_done.wait(timeout)
+
+    # --- one batch, on a follower's thread -------------------------------------------------------
+
+    def _on_batch(self, node: str, batch: FollowBatch) -> None:
+        if batch.clock_offset is not None:
+            self._skew[node] = batch.clock_offset
+        lines: list[JobLine] = []
+        events: list[JobEvent] = []
+        exit_code: int | None = None
+        for path, followed in sorted(_by_path(batch.lines).items(), key=self._workers_first(node)):
+            state = self._states.get((node, path))
+            if state is None:
+                continue
+            if state.file.role == "exit":
+                exit_code = _exit_code(followed)
+                continue
+            launcher = state.file.role == "launcher"
+            lines += [JobLine(state.file, line.number, line.text, line_severity(line.text),
+                              copy=launcher and not msrun_own_line(line.text)) for line in followed]
+            events += self._parse(state, followed, final=batch.finished)
+        for notice in batch.notices:
+            self._restarted(node, notice)
+        for path, cursor in batch.cursors.items():
+            if (node, path) in self._states:
+                self._states[(node, path)].read = cursor
+        if self.store is not None:
+            self._record(node)
+        self.sink(JobLogBatch(node, tuple(lines), tuple(events), batch.notices, exit_code))
+        self._after(node, events, exit_code, finished=batch.finished)
+
+    def _workers_first(self, node: str) -> Callable[[tuple[str, list[FollowedLine]]], bool]:
+        def launcher_last(item: tuple[str, list[FollowedLine]]) -> bool:
+            state = self._states.get((node, item[0]))
+            return state is None or state.file.role != "worker"
+        return launcher_last
+
+    def _parse(self, state: _FileState, followed: Sequence[FollowedLine], *, final: bool) -> list[JobEvent]:
+        complete = [line for line in followed if line.complete]
+        for line in complete:
+            state.recent.append((line.number, line.offset))
+            if state.pid is None and state.file.role == "worker":
+                state.pid = line_pid(line.text)
+        found = state.parser.feed(line.text for line in complete)
+        if final:
+            found += state.parser.flush()
+        if state.file.role == "launcher":  # the rest are copies of the ranks' own lines
+            found = [e for e in found if e.kind in MSRUN_KINDS or e.source == LAUNCHER_SOURCE]
+        events = [self._job_event(state, event) for event in found]
+        if self.store is not None:
+            state.unrecorded += events
+        return events
+
+    def _job_event(self, state: _FileState, event: LogEvent) -> JobEvent:
+        rank = state.file.rank if state.file.role == "worker" else event.rank
+        if rank is None and event.pid is not None:
+            rank = self._rank_of_pid(state.file.node, event.pid)
+        return JobEvent(state.file, event, rank, self._console_time(state.file.node, event.time))
+
+    def _rank_of_pid(self, node: str, pid: int) -> int | None:
+        states = list(self._states.items())
+        return next((s.file.rank for (n, _), s in states if n == node and s.pid == pid), None)
+
+    def _console_time(self, node: str, node_time: float | None) -> float:
+        """A node's printed local time on the console's clock: its zone and its measured skew removed.
+        An event with no time of its own is dated when it arrived."""
+        if node_time is None:
+            return time.time()
+        return node_time - self._zone.get(node, 0.0) - self._skew.get(node, 0.0)
+
+    def _restarted(self, node: str, notice: FollowNotice) -> None:
+        """A truncated or replaced file starts over: a new parser, line numbers from 1."""
+        if notice.kind in ("truncated", "replaced") and notice.path is not None:
+            state = self._states.get((node, notice.path))
+            if state is not None:
+                state.parser = LogEventParser()
+                state.recent.clear()
+                state.unrecorded.clear()
+                state.pid = None
+
+    # --- recording -----------------------------------------------------------------------------
+
+    def _record(self, node: str) -> None:
+        assert self.store is not None
+        changed = False
+        for (state_node, _), state in list(self._states.items()):
+            if state_node != node or state.file.role == "exit":
+                continue
+            learnt_pid = state.pid is not None and (state.recorded is None or state.recorded.pid is None)
+            changed |= self._record_file(state) or (learnt_pid and self._has_errors)
+        if changed:
+            self._has_errors = True
+            self._update_first_failure()
+
+    def _record_file(self, state: _FileState) -> bool:
+        """Record `state`'s events and metrics past the store's position; True if errors were added."""
+        assert self.store is not None
+        target = self._safe_cursor(state)
+        if target is None:
+            return False
+        before = state.recorded
+        replaced = before is not None and before.inode is not None and before.inode != target.inode
+        since = 0 if before is None or replaced else before.line
+        if not replaced and before is not None and target.line <= before.line:
+            return False
+        fresh = [e for e in state.unrecorded if since < e.event.line <= target.line]
+        events = [self._event_record(e) for e in fresh if e.event.kind != "loss"]
+        metrics = [self._metric(e) for e in fresh if e.event.loss is not None and e.rank is not None]
+        if self.store.record_log(before, target, events, metrics):
+            state.recorded = target
+            state.unrecorded = [e for e in state.unrecorded if e.event.line > target.line]
+            return any(e.severity == "error" for e in events)
+        state.recorded = next((c for c in self.store.log_cursors(self.job.id)
+                               if (c.node, c.path) == (target.node, target.path)), None)
+        return False
+
+    def _safe_cursor(self, state: _FileState) -> LogCursor | None:
+        """The file's position to store: never past the start of an event still being read."""
+        read, pending = state.read, state.parser.pending_from
+        line, offset = read.line, read.offset
+        if pending is not None:
+            start = next((o for n, o in state.recent if n == pending), None)
+            if start is None:
+                return None
+            line, offset = pending - 1, start
+        return LogCursor(self.job.id, state.file.node, state.file.path, read.inode, offset, line,
+                         state.file.rank, state.pid, state.parser.last_time)
+
+    def _event_record(self, event: JobEvent) -> LogEventRecord:
+        e = event.event
+        return LogEventRecord(self.job.id, event.file.node, event.file.path, e.line, e.kind, e.severity,
+                              e.message, event.rank, event.time, e.lines, e.code, e.source, e.pid)
+
+    def _metric(self, event: JobEvent) -> MetricRecord:
+        loss = event.event.loss
+        assert loss is not None and event.rank is not None
+        extra = {"lr": loss.lr, "per_step_ms": loss.per_step_ms, "global_norm": loss.global_norm,
+                 "total_steps": loss.total_steps, "throughput_tflops": loss.throughput_tflops,
+                 "parts": dict(loss.parts)}
+        return MetricRecord(self.job.id, event.file.node, event.rank, loss.step, event.time or time.time(),
+                            loss.loss, {k: v for k, v in extra.items() if v is not None})
+
+    def _update_first_failure(self) -> None:
+        assert self.store is not None
+        pids = {(c.node, c.pid): c.rank for c in self.store.log_cursors(self.job.id)
+                if c.pid is not None and c.rank is not None}
+        found = first_failure(self.store.log_events(self.job.id, severity="error"), pids)
+        document = found.as_json() if found else None
+        if document != self.store.job(self.job.id).first_failure:
+            self.store.set_first_failure(self.job.id, document)
+
+    # --- the end of a node's run, and more ranks to read -------------------------------------------
+
+    def _after(self, node: str, events: Sequence[JobEvent], exit_code: int | None, *, finished: bool) -> None:
+        if exit_code is not None:
+            with self._lock:
+                self._exit_codes[node] = exit_code
+        expand = exit_code not in (None, 0) or any(
+            e.event.kind in EXPANDING and e.file.role == "launcher" for e in events)
+        if expand:
+            self._follow_all_ranks(node)
+        if finished:
+            self._node_read(node)
+        elif exit_code is not None and not self.until_eof:
+            self._restart_node(node)
+
+    def _follow_all_ranks(self, node: str) -> None:
+        spec = next((n for n in self.layout.nodes if n.node == node), None)
+        if spec is None:
+            return
+        added = [f for f in files_to_follow(self.layout, spec.ranks) if f.node == node
+                 and (node, f.path) not in self._states]
+        if not added:
+            return
+        stored = {(c.node, c.path): c for c in self.store.log_cursors(self.job.id)} if self.store else {}
+        for file in added:
+            self._files.append(file)
+            self._states[(node, file.path)] = self._state(file, stored.get((node, file.path)))
+        with self._lock:
+            follower = self._followers.get(node)
+        if follower is not None:
+            follower.add_files([self._states[(node, f.path)].read for f in added])
+
+    def _restart_node(self, node: str) -> None:
+        """The run on `node` ended: read its files to their end, then let its follower go."""
+        with self._lock:
+            old = self._followers.pop(node, None)
+        if old is not None:
+            threading.Thread(target=old.stop, daemon=True, name=f"follow-stop-{node}").start()
+        self._start_node(node, [s.file for (n, _), s in list(self._states.items()) if n == node])
+
+    def _node_read(self, node: str) -> None:
+        with self._lock:
+            self._done.add(node)
+            over = self.until_eof or set(self._exit_codes) >= set(self.nodes)
+            if over and self._done >= set(self.nodes):
+                self._all_done.set()
+
+
+def catch_up(store: Store, pool: NodePool, job: JobRecord, *, timeout: float) -> list[str]:
+    """Record what the job's files gained since the store last read them; the nodes not read in time."""
+    follow = JobFollow(job, pool, lambda _: None, store=store, from_start=False, until_eof=True)
+    follow.start()
+    try:
+        follow.wait(timeout)
+    finally:
+        follow.stop()
+    return sorted(set(follow.nodes) - follow.done_nodes)
+
+
+def _by_path(lines: Sequence[FollowedLine]) -> dict[str, list[FollowedLine]]:
+    grouped: dict[str, list[FollowedLine]] = {}
+    for line in lines:
+        grouped.setdefault(line.path, []).append(line)
+    return grouped
+
+
+def _exit_code(lines: Sequence[FollowedLine]) -> int | None:
+    for line in lines:
+        text = line.text.strip()
+        if text.lstrip("-").isdigit():
+            return int(text)
+    return None
+
+
+def _utc_offset(pool: NodePool, node: str) -> float:
+    """Seconds the node's local time is ahead of UTC (its logs print local time without a zone)."""
+    result = pool.transport(node).run(["date", "+%z"], timeout=UTC_OFFSET_TIMEOUT)
+    text = result.stdout.strip() if result.ok else ""
+    if len(text) != 5 or text[0] not in "+-" or not text[1:].isdigit():
+        return 0.0
+    sign = -1 if text[0] == "-" else 1
+    return sign * (int(text[1:3]) * 3600 + int(text[3:5]) * 60)
+
