@@ -13,17 +13,20 @@ echo "== the plan"
 $console plan "$job"
 echo "== launch"
 id=$($console launch "$job")
-echo "job $id: following its loss (Ctrl-C leaves it running; 'ascend-console stop $id' stops it)"
-log=$($console status "$id" --json --no-refresh | .venv/bin/python -c \
-    'import json,sys,os; d=json.load(sys.stdin); n=d["nodes"][0]; print(os.path.expanduser(n["job_dir"]) + "/logs/worker_0.log")')
-while :; do
-    state=$($console status "$id" --json | .venv/bin/python -c 'import json,sys; print(json.load(sys.stdin)["state"])')
-    if [ -f "$log" ]; then grep -a "Epoch:" "$log" | tail -n 1 | sed "s/.*{ /  /; s/, overflow.*//" || true; fi
-    case $state in running|starting|launching|stopping) sleep 10 ;; *) break ;; esac
-done
-echo "== the job ended: $state"
+echo "== following job $id until it ends (Ctrl-C leaves it running; 'ascend-console stop $id' stops it)"
+# every 10th loss step of rank 0 and every error, live, from the events `logs --json` prints
+$console logs "$id" --follow --json | .venv/bin/python -c '
+import json, sys
+for line in sys.stdin:
+    e = json.loads(line)
+    if e["kind"] == "loss" and e["rank"] == 0 and (e["step"] % 10 == 0 or e["step"] == e["total_steps"]):
+        print(f"  step {e[\"step\"]:4d}/{e[\"total_steps\"]}  loss {e[\"loss\"]:.4f}  {e[\"per_step_ms\"]} ms/step", flush=True)
+    elif e["severity"] == "error":
+        print(f"  {e[\"node\"]} rank {e[\"rank\"]}: {e[\"kind\"]}: {e.get(\"message\", \"\")}", flush=True)' || true
+echo "== the job ended"
 $console status "$id"
-dir=$(dirname "$(dirname "$log")")
+dir=$($console status "$id" --json --no-refresh | .venv/bin/python -c \
+    'import json,sys,os; d=json.load(sys.stdin); print(os.path.expanduser(d["nodes"][0]["job_dir"]))')
 echo "== asking the trained model"
 PYTHONPATH="$dir/code" .venv/bin/python -m model.predict --config "$dir/config.yaml" \
     --checkpoint "$dir/output/checkpoint" --output-dir "$dir/output" --prompt "Return the number of" \

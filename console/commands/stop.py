@@ -10,6 +10,7 @@ from rich.markup import escape
 from console import exitcodes
 from console.arguments import positive_int
 from console.commands.jobs import with_store
+from console.jobs.lookup import find_job, unknown_job_text
 from console.jobs.service import stop_job
 from console.render import print_json, stderr_console, stdout_console
 from console.store import Store, UnknownJob
@@ -21,7 +22,8 @@ HELP = "stop a job on every node (SIGTERM, then SIGKILL after --timeout) and ver
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("job", help="the job id (see `ascend-console jobs`)")
+    parser.add_argument("job", metavar="JOB", help="the job id, a unique prefix of it, or the name of "
+                        "exactly one job (see `ascend-console jobs`)")
     parser.add_argument("--timeout", type=positive_int, default=30, metavar="SECONDS",
                         help="seconds the ranks get to save and exit before SIGKILL (default: 30)")
     parser.add_argument("--json", action="store_true", help="print the outcome as JSON")
@@ -34,10 +36,14 @@ def execute(args: argparse.Namespace, cluster: Cluster) -> int:
 def _stop(store: Store, args: argparse.Namespace, cluster: Cluster) -> int:
     err = stderr_console()
     try:
-        record = store.job(args.job)
+        found = find_job(store, args.job)
     except UnknownJob as exc:
-        err.print(f"[red]error[/]: {escape(str(exc))}")
+        err.print(f"[red]error[/]: {escape(unknown_job_text(exc, store))}")
         return exitcodes.USAGE
+    if found.note:  # stopping is not undone: never on a guess between jobs of one name
+        err.print(f"[red]error[/]: {escape(found.note)}; give the job id")
+        return exitcodes.USAGE
+    record = found.job
     job_cluster = _cluster_of(record.cluster_file, cluster)
     known = {node.name for node in job_cluster.nodes}
     missing = sorted({lr.node for lr in store.launches(record.id)} - known)
