@@ -105,10 +105,11 @@ class _Pending:
         self.size = 0
         self.since: float | None = None
 
-    def add_lines(self, lines: list[FollowedLine]) -> None:
+    def add_lines(self, lines: list[FollowedLine], size: int) -> None:
+        """`size`: the bytes of the file they came from (what batch_bytes bounds)."""
         if lines:
             self.lines += lines
-            self.size += sum(len(line.text) + 1 for line in lines)
+            self.size += size
             self._touch()
 
     def add_notice(self, notice: FollowNotice) -> None:
@@ -350,7 +351,7 @@ class _Session:
             raise SessionEnded(str(error), connected=True) from error
         if lines:
             self._move(cutter, self.follower._cursors[cutter.path].inode)
-            self.follower._pending.add_lines(lines)
+            self.follower._pending.add_lines(lines, len(frame.payload))
             self.follower._flush_if_due()
 
     def _file_event(self, frame: Frame, path: str) -> None:
@@ -386,6 +387,6 @@ class _Session:
         for cutter in self.cutters:
             rest = cutter.rest()
             if rest is not None:
-                self.follower._pending.add_lines([rest])
+                self.follower._pending.add_lines([rest], rest.end - rest.offset)
         self.finished = True
         self.follower._finished = True

@@ -133,12 +133,23 @@ class LineCutter:
         *whole, rest = data.split(b"\n")
         lines: list[FollowedLine] = []
         if whole:
-            first, *others = whole
-            lines.append(self._line(self._held + first, self._held_size + len(first)))
-            lines += [self._line(part, len(part)) for part in others]
+            lines.append(self._line(self._held + whole[0], self._held_size + len(whole[0])))
             self._held, self._held_size = b"", 0
+            self._lines(whole, lines)
         self._hold(rest)
         return lines
+
+    def _lines(self, parts: list[bytes], lines: list[FollowedLine]) -> None:
+        """parts[1:] as lines: the hot loop (a busy rank writes thousands a second), kept inline."""
+        path, limit, start, number = self.path, self.max_line_bytes, self.offset, self.line
+        for i in range(1, len(parts)):
+            part = parts[i]
+            size = len(part)
+            number += 1
+            text = part.decode("utf-8", "replace") if size <= limit else self._text(part, size)
+            lines.append(FollowedLine(path, number, start, start + size + 1, text))
+            start += size + 1
+        self.offset, self.line = start, number
 
     def rest(self) -> FollowedLine | None:
         """The unterminated last line, when the end of the file is known to be reached."""
