@@ -83,6 +83,11 @@ class _FileState:
     recorded: LogCursor | None
     read: FileCursor
     pid: int | None = None
+    fed: int = 0
+    """Number of the last complete line parsed: a line numbered otherwise starts the file over."""
+    restarted: bool = False
+    """The file started over (truncated or replaced) since the store's position was read: what is
+    recorded next counts from line 1, whatever line the store's position names."""
     recent: deque[tuple[int, int]] = field(default_factory=lambda: deque(maxlen=RECENT_LINES))
     """(line number, offset) of the latest lines."""
     unrecorded: list[JobEvent] = field(default_factory=list)
@@ -105,6 +110,9 @@ class JobFollow:
         self._lock = threading.Lock()
         self._states: dict[tuple[str, str], _FileState] = {}
         self._followers: dict[str, NodeFollower] = {}
+        self._generations: dict[str, int] = {}
+        """Per node, which follower is the current one: a replaced follower may still deliver a
+        batch while it stops, and its successor reads those lines again from the same cursors."""
         self._zone: dict[str, float] = {}
         self._skew: dict[str, float] = {}
         self._exit_codes: dict[str, int] = {}
@@ -145,15 +153,17 @@ class JobFollow:
         read = FileCursor(file.path) if start is None else FileCursor(file.path, start.inode, start.offset,
                                                                         start.line)
         parser = LogEventParser(first_line=read.line + 1, last_time=start.last_time if start else None)
-        return _FileState(file, parser, recorded, read, pid=recorded.pid if recorded else None)
+        return _FileState(file, parser, recorded, read, pid=recorded.pid if recorded else None, fed=read.line)
 
     def _start_node(self, node: str, files: Sequence[LogFile]) -> None:
         cursors = [self._states[(node, f.path)].read for f in files]
-        follower = NodeFollower(self.pool.transport(node), cursors,
-                                lambda batch: self._on_batch(node, batch), until_eof=self._eof_mode(node))
         with self._lock:
             if self._stopped:
                 return
+            generation = self._generations[node] = self._generations.get(node, 0) + 1
+            follower = NodeFollower(self.pool.transport(node), cursors,
+                                    lambda batch: self._on_batch(node, batch, generation),
+                                    until_eof=self._eof_mode(node))
             self._followers[node] = follower
         follower.start()
 
@@ -175,7 +185,10 @@ class JobFollow:
 
     # --- one batch, on a follower's thread -------------------------------------------------------
 
-    def _on_batch(self, node: str, batch: FollowBatch) -> None:
+    def _on_batch(self, node: str, batch: FollowBatch, generation: int) -> None:
+        with self._lock:
+            if self._generations.get(node) != generation:
+                return
         if batch.clock_offset is not None:
             self._skew[node] = batch.clock_offset
         lines: list[JobLine] = []
@@ -192,8 +205,6 @@ class JobFollow:
             lines += [JobLine(state.file, line.number, line.text, line_severity(line.text),
                               copy=launcher and not msrun_own_line(line.text)) for line in followed]
             events += self._parse(state, followed, final=batch.finished)
-        for notice in batch.notices:
-            self._restarted(node, notice)
         for path, cursor in batch.cursors.items():
             if (node, path) in self._states:
                 self._states[(node, path)].read = cursor
@@ -209,6 +220,21 @@ class JobFollow:
         return launcher_last
 
     def _parse(self, state: _FileState, followed: Sequence[FollowedLine], *, final: bool) -> list[JobEvent]:
+        """The lines' events, in order; a line numbered out of turn is a truncated or replaced file
+        starting over (the follower's notice says which, but not where among the batch's lines)."""
+        events: list[JobEvent] = []
+        start = 0
+        for index, line in enumerate(followed):
+            if not line.complete:
+                continue
+            if line.number != state.fed + 1:
+                events += self._feed(state, followed[start:index], final=True)
+                self._start_over(state, followed[start:index])
+                start = index
+            state.fed = line.number
+        return events + self._feed(state, followed[start:], final=final)
+
+    def _feed(self, state: _FileState, followed: Sequence[FollowedLine], *, final: bool) -> list[JobEvent]:
         complete = [line for line in followed if line.complete]
         for line in complete:
             state.recent.append((line.number, line.offset))
@@ -241,15 +267,19 @@ class JobFollow:
             return time.time()
         return node_time - self._zone.get(node, 0.0) - self._skew.get(node, 0.0)
 
-    def _restarted(self, node: str, notice: FollowNotice) -> None:
-        """A truncated or replaced file starts over: a new parser, line numbers from 1."""
-        if notice.kind in ("truncated", "replaced") and notice.path is not None:
-            state = self._states.get((node, notice.path))
-            if state is not None:
-                state.parser = LogEventParser()
-                state.recent.clear()
-                state.unrecorded.clear()
-                state.pid = None
+    def _start_over(self, state: _FileState, old: Sequence[FollowedLine]) -> None:
+        """The file was truncated or replaced: what the old one held (its last lines `old`, read in
+        this batch, already parsed to the end) is recorded first; then a new parser, lines from 1."""
+        if old:
+            state.read = FileCursor(state.file.path, state.read.inode, old[-1].end, old[-1].number)
+        if self.store is not None and state.read.inode is not None and self._record_file(state):
+            self._has_errors = True
+            self._update_first_failure()
+        state.parser = LogEventParser()
+        state.recent.clear()
+        state.unrecorded.clear()
+        state.pid = None
+        state.restarted = True
 
     # --- recording -----------------------------------------------------------------------------
 
@@ -273,18 +303,23 @@ class JobFollow:
             return False
         before = state.recorded
         replaced = before is not None and before.inode is not None and before.inode != target.inode
-        since = 0 if before is None or replaced else before.line
-        if not replaced and before is not None and target.line <= before.line:
+        since = 0 if before is None or replaced or state.restarted else before.line
+        if not (replaced or state.restarted) and before is not None and target.line <= before.line:
+            state.unrecorded = [e for e in state.unrecorded if e.event.line > before.line]
             return False
         fresh = [e for e in state.unrecorded if since < e.event.line <= target.line]
         events = [self._event_record(e) for e in fresh if e.event.kind != "loss"]
         metrics = [self._metric(e) for e in fresh if e.event.loss is not None and e.rank is not None]
         if self.store.record_log(before, target, events, metrics):
-            state.recorded = target
+            state.recorded, state.restarted = target, False
             state.unrecorded = [e for e in state.unrecorded if e.event.line > target.line]
             return any(e.severity == "error" for e in events)
-        state.recorded = next((c for c in self.store.log_cursors(self.job.id)
-                               if (c.node, c.path) == (target.node, target.path)), None)
+        state.recorded = stored = next((c for c in self.store.log_cursors(self.job.id)
+                                        if (c.node, c.path) == (target.node, target.path)), None)
+        # Another console recorded first. Its position is the old file's if on another inode or past
+        # where the new content ends; otherwise it has recorded the new content too.
+        state.restarted &= stored is not None and (stored.inode != target.inode
+                                                   or stored.offset > target.offset)
         return False
 
     def _safe_cursor(self, state: _FileState) -> LogCursor | None:
@@ -330,21 +365,21 @@ class JobFollow:
                 self._exit_codes[node] = exit_code
         expand = exit_code not in (None, 0) or any(
             e.event.kind in EXPANDING and e.file.role == "launcher" for e in events)
-        if expand:
-            self._follow_all_ranks(node)
-        if finished:
+        added = expand and self._follow_all_ranks(node)
+        if finished and not added:
             self._node_read(node)
-        elif exit_code is not None and not self.until_eof:
-            self._restart_node(node)
+        elif finished or (exit_code is not None and not self.until_eof):
+            self._restart_node(node)  # a finished follower reads no files added to it: a new one does
 
-    def _follow_all_ranks(self, node: str) -> None:
+    def _follow_all_ranks(self, node: str) -> bool:
+        """Follow every rank's log on `node`; whether any was not followed yet."""
         spec = next((n for n in self.layout.nodes if n.node == node), None)
         if spec is None:
-            return
+            return False
         added = [f for f in files_to_follow(self.layout, spec.ranks) if f.node == node
                  and (node, f.path) not in self._states]
         if not added:
-            return
+            return False
         stored = {(c.node, c.path): c for c in self.store.log_cursors(self.job.id)} if self.store else {}
         for file in added:
             self._files.append(file)
@@ -353,6 +388,7 @@ class JobFollow:
             follower = self._followers.get(node)
         if follower is not None:
             follower.add_files([self._states[(node, f.path)].read for f in added])
+        return True
 
     def _restart_node(self, node: str) -> None:
         """The run on `node` ended: read its files to their end, then let its follower go."""
