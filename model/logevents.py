@@ -28,271 +28,53 @@ One thing is one event: a traceback whose exception carries an out-of-memory fra
 single `oom` event holding every line, the most telling kind winning (see `_SPECIFIC`). msrun's own
 traceback (its frames are in `mindspore/parallel/cluster/run.py`) has `source == LAUNCHER_SOURCE`,
 so who-failed-first never blames the launcher's RuntimeError before the rank's own error.
+
+What one line says on its own (its kind, time, pid) is model/loglines.py's; this module groups lines
+into events and says which ranks to follow. The single-line names are importable from here too.
 """
 
 from __future__ import annotations
 
-import calendar
-import math
 import re
-import signal
 from collections import deque
 from collections.abc import Iterable
-from dataclasses import dataclass, field, replace
-from typing import Literal
+from dataclasses import dataclass, field
 
-from model.logformat import LossRecord, parse_loss_line
-
-Severity = Literal["error", "warning", "info"]
-
-KINDS: dict[str, Severity] = {
-    "loss": "info", "nan_loss": "error", "traceback": "error", "framework_error": "error",
-    "ms_error": "error", "cann_error": "error", "oom": "error", "stream_sync": "error",
-    "worker_started": "info", "worker_exit": "error", "workers_killed": "warning",
-    "scheduler_exit": "error", "scheduler_timeout": "error", "job_failed": "error",
-    "all_exited": "info", "cluster_retry": "info", "warning": "warning",
-}
-"""Every kind an event can have, with its severity (the module docstring says what each means)."""
-
-MAX_EVENT_LINES = 200
-"""An event keeps at most this many lines: the head and the tail (a traceback's exception line is
-its last), with one marker line between saying how many were cut."""
-MAX_LINE_CHARS = 4096
-"""A line kept in an event is cut to this many characters (the follower may hand 64 KiB lines)."""
-MAX_MESSAGE_CHARS = 300
-LAUNCHER_SOURCE = "msrun"
-"""`LogEvent.source` of msrun's own traceback (not a rank's)."""
-
-
-@dataclass(frozen=True)
-class LogEvent:
-    """One thing that happened, as a line (or a block of lines) of one file says it."""
-
-    kind: str
-    severity: Severity
-    line: int
-    """1-based number, in its file, of the event's first line."""
-    time: float | None
-    """Epoch seconds in the node's clock (printed local time read as UTC: consistent, not tz-correct),
-    from the line's own timestamp, else the last one seen earlier in the file, else None."""
-    message: str
-    lines: tuple[str, ...]
-    rank: int | None = None
-    pid: int | None = None
-    exit_code: int | None = None
-    loss: LossRecord | None = None
-    code: str | None = None
-    source: str | None = None
-    module: str | None = None
-
-
-# -- single lines -----------------------------------------------------------------------------
-
-_TIME = re.compile(
-    r"(\d{4})-(\d\d)-(\d\d)[- ](\d\d):(\d\d):(\d\d)(?:[.,](\d{1,9})(?:\.(\d{1,6}))?)?", re.ASCII)
-_MS_LINE = re.compile(  # MindSpore C++ and Python loggers (§3.3)
-    r"\[(DEBUG|INFO|WARNING|ERROR|CRITICAL|EXCEPTION)\] ([A-Z_]+)\((\d+)[,:]\w+,[^)]*\):\S+ "
-    r"\[([^\]]+)\] ?(?:\w+\] )?(.*)", re.ASCII)
-# MindFormers' file log `[ERROR] 2026-11-28 12:57:59,329 [path:1] f: msg`; torch_npu `[ERROR] <time> (PID:..)`
-_OTHER_LEVEL = re.compile(
-    r"\[(DEBUG|INFO|WARNING|ERROR|CRITICAL|EXCEPTION)\] [\d:.,-]+(?: [\d:.,]+)? (?:\([^)]*\) )?"
-    r"(?:\[([^\]]+)\] )?(.*)", re.ASCII)
-_MF_STDOUT = re.compile(r"(?:\[([^\[\]]+:\d+)\])? - (WARNING|ERROR|CRITICAL) - (.*)")
-_PY_WARNING = re.compile(r"^\S.*:\d+: (\w*Warning): ")
-_PID = re.compile(r"\[(?:DEBUG|INFO|WARNING|ERROR|CRITICAL|EXCEPTION)\] [A-Z_]+\((\d{1,18})[,:]", re.ASCII)
-_CANN_START = re.compile(r"E[0-9A-Z]\d{4}: ")
-_CANN_CODE = re.compile(r"\b(E[0-9A-Z]\d{4}):")
-_WORKER_EXIT = re.compile(
-    r"Worker process (\d{1,18}) exit with exception\.(?: Error code: (-?\d{1,18}))?", re.ASCII)
-_SCHEDULER_EXIT = re.compile(r"Scheduler process (\d{1,18}) exit with exception", re.ASCII)
-_RANK_NAMED = re.compile(r"(?:rank id:\s*|RankID:)(\d{1,9})\b", re.ASCII)
-_NODE_IDS = re.compile(  # `Time out nodes are [1, 2]`, `Timed out node list is: [const vector]{1}`
-    r"(?:Time out nodes are|node list is:[^\[{]*(?:\[const vector\])?)\s*[\[{]([^\]}]*)[\]}]")
-_ONE_NODE = re.compile(r"The node: (\S+) is timed out")
-_FIRST_NODE = re.compile(r"worker (\S+) is the first one timed out")
-_FRAME = re.compile(r'\s+File "([^"]*)", line (\d+)', re.ASCII)
-_CPP_FRAME = re.compile(r"\S+:\d+ \S+$")
-
-_LEVEL_SEVERITY: dict[str, Severity | None] = {
-    "DEBUG": None, "INFO": None, "WARNING": "warning",
-    "ERROR": "error", "CRITICAL": "error", "EXCEPTION": "error"}
-
-_SPECIFIC: tuple[tuple[str, tuple[str, ...], re.Pattern[str] | None], ...] = (
-    ("oom", ("Out of Memory", "Memory not enough", "memory isn't enough", "Current free memory size["), None),
-    ("cann_error", ("E",), _CANN_CODE),
-    ("stream_sync", ("rtStreamSynchronize", "SyncStream failed", "Sync stream failed"), None),
-    ("nan_loss", ("terminate training",), None),
-    ("scheduler_timeout", ("Time out nodes are", "timed out node is", "is timed out. It may exit"), None),
-    ("worker_exit", ("Worker process ",), _WORKER_EXIT),
-    ("scheduler_exit", ("Scheduler process ",), _SCHEDULER_EXIT),
-    ("job_failed", ("Distributed job exited with exception",), None),
-    ("workers_killed", ("kill all other workers",), None),
-    ("all_exited", ("All workers successfully exit",), None),
-    ("cluster_retry", ("Topology build timed out., retry",), None),
+from model.loglines import (
+    KINDS,
+    LAUNCHER_SOURCE,
+    MAX_EVENT_LINES,
+    ROUTINE_KINDS,
+    LogEvent,
+    Severity,
+    cut_line,
+    line_pid,
+    line_severity,
+    line_time,
+    make_event,
+    single_event,
+    specific_kind,
 )
-"""Kinds a line's words make more telling than its level, most telling first."""
-_ROUTINE = frozenset({"workers_killed", "all_exited", "cluster_retry"})
-"""Specific kinds that a warning or info level line may carry (the others are errors only)."""
 
-
-def _specific(text: str) -> str | None:
-    """The most telling kind the words of `text` name: substrings first (cheap), a pattern to confirm."""
-    for kind, needles, confirm in _SPECIFIC:
-        if any(needle in text for needle in needles) and (confirm is None or confirm.search(text)):
-            return kind
-    return None
-
-
-def line_time(line: str) -> float | None:
-    """The timestamp a line carries near its start, as epoch seconds read as UTC, or None.
-
-    `2026-11-28-12:47:14.221.381` (MindSpore: ms then µs), `2026-11-28 12:51:27,168` (Python
-    logging), `2025-04-07 15:34:27.363613` (MindIO), `2025-10-11-15:09:34` (torch_npu)."""
-    found = _TIME.search(line, 0, 120)
-    if found is None:
-        return None
-    year, month, day, hour, minute, second = (int(found[i]) for i in range(1, 7))
-    if not (1 <= month <= 12 and 1 <= day <= 31 and hour < 24 and minute < 60 and second <= 61):
-        return None
-    try:
-        base = calendar.timegm((year, month, day, hour, minute, second, 0, 0, 0))
-    except (ValueError, OverflowError):
-        return None
-    first, second_part = found[7], found[8]
-    if first is None:
-        return float(base)
-    if second_part is not None:
-        return base + int(first) / 1000 + int(second_part) / 1_000_000
-    return base + float("0." + first)
-
-
-def line_pid(line: str) -> int | None:
-    """The pid in a MindSpore-prefixed line (`[WARNING] DISTRIBUTED(11278,7f2f...)` -> 11278), else None."""
-    found = _PID.match(line)
-    return int(found[1]) if found else None
-
-
-def line_severity(line: str) -> Severity | None:
-    """A cheap class for highlighting one line on its own (no context: a traceback's frames are None)."""
-    if line.startswith("Traceback (most recent call last)") or _exception_line(line):
-        return "error"
-    event = _single(line, 0, None)
-    return event.severity if event is not None else None
-
-
-def _exception_line(line: str) -> bool:
-    head = line.split(":", 1)[0]
-    return head.endswith(("Error", "Exception")) and head.replace(".", "").replace("_", "").isalnum()
-
-
-def _message(text: str) -> str:
-    text = text.strip()
-    return text if len(text) <= MAX_MESSAGE_CHARS else text[:MAX_MESSAGE_CHARS - 1] + "…"
-
-
-def _event(kind: str, line: str, number: int, time: float | None, *, message: str | None = None,
-           lines: tuple[str, ...] | None = None, source: str | None = None,
-           module: str | None = None) -> LogEvent:
-    """An event with what the text itself names (rank, pid, exit code, CANN code, timed-out nodes)."""
-    text = message if message is not None else line
-    rank = pid = exit_code = None
-    if kind in ("worker_exit", "scheduler_exit"):
-        found = (_WORKER_EXIT if kind == "worker_exit" else _SCHEDULER_EXIT).search(text)
-        if found is not None:
-            pid = int(found[1])
-            exit_code = int(found[2]) if kind == "worker_exit" and found[2] is not None else None
-            text = _with_signal(text, exit_code)
-    elif kind == "scheduler_timeout":
-        text = _timeout_message(text)
-    if (named := _RANK_NAMED.search(line)) is not None:
-        rank = int(named[1])
-    code = _CANN_CODE.search(text) or _CANN_CODE.search(line)
-    return LogEvent(kind=kind, severity=KINDS[kind], line=number, time=time, message=_message(text),
-                    lines=lines if lines is not None else (_cut_line(line),), rank=rank, pid=pid,
-                    exit_code=exit_code, code=code[1] if code else None, source=source, module=module)
-
-
-def _with_signal(text: str, exit_code: int | None) -> str:
-    """msrun's `Error code: -9` says a signal killed the worker; name it."""
-    if exit_code is None or exit_code >= 0:
-        return text
-    try:
-        return f"{text} (killed by {signal.Signals(-exit_code).name})"
-    except ValueError:
-        return text
-
-
-def _timeout_message(text: str) -> str:
-    ids = _NODE_IDS.search(text)
-    one = _ONE_NODE.search(text)
-    nodes = ids[1].strip() if ids else one[1] if one else None
-    if nodes is None:
-        return text
-    first = _FIRST_NODE.search(text)
-    return f"Timed out nodes: {nodes}" + (f" (worker {first[1]} timed out first)" if first else "")
-
-
-def _single(line: str, number: int, time: float | None) -> LogEvent | None:
-    """The event one line makes on its own, or None; group starts are the parser's business."""
-    if "step:[" in line and (loss := _loss_event(line, number, time)) is not None:
-        return loss
-    if line.startswith("["):
-        return _level_line(line, number, time)
-    if line.startswith("Start worker process with rank id:"):
-        return _event("worker_started", line, number, time)
-    if " - " in line and (stdout := _MF_STDOUT.search(line)) is not None:
-        return _leveled(stdout[2], stdout[3], line, number, time, source=stdout[1], module=None)
-    kind = _specific(line)
-    if kind is not None:
-        return _event(kind, line, number, time)
-    if "Warning: " in line and _PY_WARNING.match(line):
-        return _event("warning", line, number, time)
-    return None
-
-
-def _level_line(line: str, number: int, time: float | None) -> LogEvent | None:
-    found = _MS_LINE.match(line)
-    if found is not None:
-        level, module, _pid, source, text = found.groups()
-        return _leveled(level, text, line, number, time, source=source, module=module)
-    other = _OTHER_LEVEL.match(line)
-    if other is not None:
-        return _leveled(other[1], other[3], line, number, time, source=other[2], module=None)
-    return None
-
-
-def _leveled(level: str, text: str, line: str, number: int, time: float | None, *, source: str | None,
-             module: str | None) -> LogEvent | None:
-    """A logger's line: its level decides, unless its words name something more telling."""
-    severity = _LEVEL_SEVERITY.get(level)
-    kind = _specific(text)
-    if severity == "error":
-        return _event(kind or "ms_error", line, number, time, message=text, source=source, module=module)
-    if kind in _ROUTINE:
-        return _event(kind, line, number, time, message=text, source=source, module=module)
-    if severity == "warning":
-        return _event("warning", line, number, time, message=text, source=source, module=module)
-    return None
-
-
-def _loss_event(line: str, number: int, time: float | None) -> LogEvent | None:
-    record = parse_loss_line(line)
-    if record is None:
-        return None
-    bad = record.loss is not None and not math.isfinite(record.loss)
-    total = f"/{record.total_steps}" if record.total_steps else ""
-    loss = "N/A" if record.loss is None else f"{record.loss:.6g}"
-    event = _event("nan_loss" if bad else "loss", line, number, time,
-                   message=f"step {record.step}{total} loss {loss}")
-    return replace(event, loss=record)
-
-
-def _cut_line(line: str) -> str:
-    return line if len(line) <= MAX_LINE_CHARS else line[:MAX_LINE_CHARS] + " …[cut]"
-
+__all__ = [  # what the rest of the console imports from here, single-line helpers included
+    "KINDS",
+    "LAUNCHER_SOURCE",
+    "MAX_EVENT_LINES",
+    "LogEvent",
+    "LogEventParser",
+    "Severity",
+    "default_followed_ranks",
+    "line_pid",
+    "line_severity",
+    "line_time",
+    "loss_ranks",
+]
 
 # -- groups of lines --------------------------------------------------------------------------
 
+_CANN_START = re.compile(r"E[0-9A-Z]\d{4}: ")
+_FRAME = re.compile(r'\s+File "([^"]*)", line (\d+)', re.ASCII)
+_CPP_FRAME = re.compile(r"\S+:\d+ \S+$")
 _CHAINED = ("During handling of the above exception", "The above exception was the direct cause")
 _LEVEL_PREFIXES = ("[DEBUG]", "[INFO]", "[WARNING]", "[ERROR]", "[CRITICAL]", "[EXCEPTION]")
 _TAIL = MAX_EVENT_LINES // 2
@@ -333,7 +115,7 @@ class _Group:
         self._keep(line)
 
     def _keep(self, line: str) -> None:
-        line = _cut_line(line)
+        line = cut_line(line)
         if len(self.head) < _HEAD:
             self.head.append(line)
             return
@@ -378,7 +160,7 @@ class LogEventParser:
                 events.extend(self._close())
             if self._opens(line, number, before if stamp is None else stamp):
                 continue
-            event = _single(line, number, stamp if stamp is not None else before)
+            event = single_event(line, number, stamp if stamp is not None else before)
             if event is not None:
                 events.append(event)
         return events
@@ -423,7 +205,7 @@ class LogEventParser:
             return []
         lines = group.lines()
         body = [line for line in lines if line[:1] not in (" ", "\t")]
-        kind = next((k for k in map(_specific, body) if k is not None and k not in _ROUTINE), None)
+        kind = next((k for k in map(specific_kind, body) if k is not None and k not in ROUTINE_KINDS), None)
         if group.mode == "cann":
             base = "cann_error"
         else:
@@ -432,8 +214,8 @@ class LogEventParser:
             kind = "job_failed" if kind == "job_failed" else None
         message = _group_message(kind, lines, group.exception)
         source = LAUNCHER_SOURCE if group.launcher else group.source
-        event = _event(kind or base, lines[0], group.start, group.time, message=message, lines=lines,
-                       source=source)
+        event = make_event(kind or base, lines[0], group.start, group.time, message=message, lines=lines,
+                           source=source)
         return [event]
 
 
@@ -441,8 +223,8 @@ def _group_message(kind: str | None, lines: tuple[str, ...], exception: str | No
     """The line a person reads: the telling line for a specific kind, else the exception, else the
     framework block's first words."""
     if kind is not None:
-        telling = next((line for line in lines if line[:1] not in (" ", "\t") and _specific(line) == kind),
-                       None)
+        telling = next((line for line in lines
+                        if line[:1] not in (" ", "\t") and specific_kind(line) == kind), None)
         if telling is not None:
             return telling
     after = lines.index(exception) + 1 if exception in lines else 1
