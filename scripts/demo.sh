@@ -20,9 +20,10 @@ import json, sys
 for line in sys.stdin:
     e = json.loads(line)
     if e["kind"] == "loss" and e["rank"] == 0 and (e["step"] % 10 == 0 or e["step"] == e["total_steps"]):
-        print(f"  step {e[\"step\"]:4d}/{e[\"total_steps\"]}  loss {e[\"loss\"]:.4f}  {e[\"per_step_ms\"]} ms/step", flush=True)
+        print("  step %4d/%s  loss %.4f  %s ms/step" % (e["step"], e["total_steps"], e["loss"], e["per_step_ms"]))
     elif e["severity"] == "error":
-        print(f"  {e[\"node\"]} rank {e[\"rank\"]}: {e[\"kind\"]}: {e.get(\"message\", \"\")}", flush=True)' || true
+        print("  %s rank %s: %s: %s" % (e["node"], e["rank"], e["kind"], e.get("message", "")))
+    sys.stdout.flush()' || true
 echo "== the job ended"
 $console status "$id"
 dir=$($console status "$id" --json --no-refresh | .venv/bin/python -c \
