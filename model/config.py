@@ -32,6 +32,15 @@ from model.spec import (
     Scoring,
     TrainingSpec,
 )
+from model.yamlsource import (
+    FieldPath,
+    LocatedDocument,
+    Problem,
+    SourceError,
+    dotted,
+    load_located,
+    load_located_file,
+)
 from model.yamlvalues import (
     InvalidValue,
     as_bool,
@@ -43,15 +52,6 @@ from model.yamlvalues import (
     as_str_list,
     describe,
     truthy,
-)
-from remote.yamlsource import (
-    FieldPath,
-    LocatedDocument,
-    Problem,
-    SourceError,
-    dotted,
-    load_located,
-    load_located_file,
 )
 
 __all__ = [  # the spec types are re-exported: readers of configs import them from here

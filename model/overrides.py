@@ -26,7 +26,7 @@ from ruamel.yaml.comments import CommentedMap, CommentedSeq
 from ruamel.yaml.error import YAMLError
 
 from model.config import DIALECT_FIELDS
-from remote.yamlsource import FieldPath, Problem, SourceError, dotted
+from model.yamlsource import FieldPath, Problem, SourceError, dotted
 
 SET_SOURCE = "--set"
 

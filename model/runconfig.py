@@ -14,8 +14,8 @@ from pathlib import Path
 from typing import Any, Literal, TypeVar
 
 from model.config import JobSpec, spec_from_document
+from model.yamlsource import FieldPath, LocatedDocument, Problem, SourceError, load_located_file
 from model.yamlvalues import as_bool, as_float, as_int, as_str
-from remote.yamlsource import FieldPath, LocatedDocument, Problem, SourceError, load_located_file
 
 Schedule = Literal["constant", "cosine", "linear"]
 

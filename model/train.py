@@ -21,7 +21,7 @@ from types import FrameType
 from model.config import JobSpec
 from model.logformat import LossRecord, format_loss_line, format_progress_line
 from model.runconfig import RunConfig, load_job
-from remote.yamlsource import SourceError
+from model.yamlsource import SourceError
 
 CONFIG_ERROR = 78
 log = logging.getLogger("mindformers")

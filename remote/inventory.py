@@ -13,8 +13,7 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
-from remote import nodeset
-from remote.yamlsource import (
+from model.yamlsource import (
     FieldPath,
     LocatedDocument,
     Problem,
@@ -22,6 +21,7 @@ from remote.yamlsource import (
     load_located,
     load_located_file,
 )
+from remote import nodeset
 
 TRANSPORTS = ("ssh", "local")
 BACKENDS = ("npu", "cpu")

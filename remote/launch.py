@@ -132,12 +132,9 @@ def job_archive(files: dict[str, bytes], executable: Iterable[str] = ()) -> byte
 
 def code_files(root: Path) -> dict[str, bytes]:
     """What a node needs to run `model/train.py` and `model/predict.py` without this project: the
-    `model` package and the one module of `remote` it reads configs with."""
-    files = {str(path.relative_to(root)): path.read_bytes()
-             for path in sorted((root / "model").rglob("*.py")) if "__pycache__" not in path.parts}
-    for name in ("remote/__init__.py", "remote/yamlsource.py"):
-        files[name] = (root / name).read_bytes()
-    return files
+    `model` package, which imports nothing else of ours."""
+    return {str(path.relative_to(root)): path.read_bytes()
+            for path in sorted((root / "model").rglob("*.py")) if "__pycache__" not in path.parts}
 
 
 def stage(transport: Transport, job_dir: str, archive: bytes, *, timeout: float) -> RunResult:

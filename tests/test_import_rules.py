@@ -1,4 +1,5 @@
 """remote/ and model/ never import the UI; only the rank side imports MindSpore (heavy: only ranks need it).
+model/ imports nothing else of ours: launch ships it alone to the nodes, and remote/ may use it.
 
 The rank side is `model.deepseek` (the network and its training loop); `model.train` and `model.predict`
 are its entry points and import it only after their cheap argument and config checks. Everything the
@@ -14,7 +15,7 @@ RANK_SIDE = "model.deepseek"
 
 FORBIDDEN = {
     "remote": ("textual", "rich", "mindspore"),
-    "model": ("textual", "rich", "mindspore"),
+    "model": ("textual", "rich", "mindspore", "remote", "console"),
     "console": ("mindspore",),
 }
 
@@ -44,4 +45,25 @@ def test_the_rank_side_uses_mindspore_but_never_the_ui():
     assert "model.deepseek.network" in modules
     loaded = imported_by(modules)
     assert "mindspore" in loaded
-    assert not loaded & {"textual", "rich"}
+    assert not loaded & {"textual", "rich", "remote", "console"}
+
+
+def test_the_code_launch_ships_runs_on_its_own(tmp_path):
+    """What `model`-style jobs copy to the nodes imports its config readers without the rest of us."""
+    from pathlib import Path
+
+    from remote.launch import code_files
+
+    root = Path(__file__).resolve().parent.parent
+    for name, data in code_files(root).items():
+        assert name.startswith("model/"), name
+        (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / name).write_bytes(data)
+    code = ("import sys, model.train, model.predict, model.yamlsource\n"
+            "print(model.yamlsource.__file__)\n"
+            "print(' '.join(sorted({m.split('.')[0] for m in sys.modules})))")
+    done = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, capture_output=True, text=True,
+                          check=True)
+    shipped, loaded = done.stdout.splitlines()
+    assert Path(shipped).is_relative_to(tmp_path)
+    assert not {"remote", "console"} & set(loaded.split())

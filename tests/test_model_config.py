@@ -13,7 +13,7 @@ from model.config import Dialect, JobSpec, Location, ModelSpec, load_spec, parse
 from model.estimate import layers_per_stage
 from model.overrides import TUTORIAL_1B_OVERRIDES, apply_overrides, derive, parse_override
 from model.validate import offset_problem
-from remote.yamlsource import SourceError
+from model.yamlsource import SourceError
 
 ROOT = Path(__file__).resolve().parent.parent
 TEMPLATE_671B = ROOT / "configs" / "jobs" / "pretrain_deepseek3_671b.yaml"

@@ -5,7 +5,7 @@ from pathlib import Path
 import pytest
 
 from model.runconfig import LearningRate, load_job
-from remote.yamlsource import SourceError
+from model.yamlsource import SourceError
 
 MODEL = "model: {model_config: {num_layers: 1, hidden_size: 8, num_heads: 1}}\n"
 

@@ -15,8 +15,8 @@ from console.render import print_json, stderr_console
 from model.config import parse_spec
 from model.overrides import derive
 from model.validate import validate
+from model.yamlsource import SourceError
 from remote.inventory import Cluster
-from remote.yamlsource import SourceError
 
 HELP = "write a job config derived from a template (comments and anchors kept) and validate it"
 

@@ -31,8 +31,8 @@ from model.estimate import (
 )
 from model.overrides import apply_overrides, parse_override
 from model.validate import ConfigProblem, data_parallel, impossible_sizes, validate
+from model.yamlsource import Problem, SourceError
 from remote.inventory import Cluster
-from remote.yamlsource import Problem, SourceError
 
 HELP = "estimate a job's parameters, memory per device and FLOPs, and check its parallel layout"
 

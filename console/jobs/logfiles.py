@@ -15,7 +15,7 @@ from typing import Any, Literal
 
 from model.config import parse_spec
 from model.logevents import default_followed_ranks, loss_ranks
-from remote.yamlsource import SourceError
+from model.yamlsource import SourceError
 
 Role = Literal["worker", "scheduler", "launcher", "exit"]
 MSRUN_KINDS = frozenset({"worker_started", "worker_exit", "workers_killed", "scheduler_exit",

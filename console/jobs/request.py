@@ -25,10 +25,10 @@ from console.jobs.plan import (
 from console.render import stderr_console
 from model.config import JobSpec, parse_spec
 from model.overrides import derive
+from model.yamlsource import SourceError
 from remote.inventory import Cluster, InventoryError, NodeSpec
 from remote.launch import free_port
 from remote.pool import NodePool
-from remote.yamlsource import SourceError
 
 
 @dataclass(frozen=True)
