@@ -24,7 +24,7 @@ from textual.binding import Binding, BindingType
 from textual.cache import LRUCache
 from textual.containers import Vertical
 from textual.events import Resize
-from textual.geometry import Size
+from textual.geometry import Region, Size
 from textual.message import Message
 from textual.scroll_view import ScrollView
 from textual.strip import Strip
@@ -101,6 +101,9 @@ class LogView(ScrollView, can_focus=True):
         self._steering = False
         self._cache: LRUCache[int, list[Strip]] = LRUCache(1024)
         self._cache_width = -1
+        self._frame_style = Style()
+        self._wrap_width = 1
+        """Columns a wrapped line gets, read once per batch or rebuild (reading it per line is slow)."""
 
     # --- data in ---------------------------------------------------------------------------------
 
@@ -108,6 +111,7 @@ class LogView(ScrollView, can_focus=True):
         if not lines:
             return
         start, lead = self.store.end, self._lead
+        self._wrap_width = max(1, self.scrollable_content_region.width)
         self.store.add(lines, self._clock())
         removed = self._map.trim(self.store.first)
         for seq, stored in self.store.since(start):
@@ -129,8 +133,13 @@ class LogView(ScrollView, can_focus=True):
     def _rows_of(self, stored: StoredLine) -> int:
         if not self.wrap:
             return 1
-        width = max(1, self.scrollable_content_region.width)
-        return max(1, -(-cell_len(shown_text(stored, self.timestamps)) // width))
+        width = self._wrap_width
+        text = stored.line.text
+        if len(text) <= MAX_LINE_CHARS and text.isascii() and text.isprintable():
+            cells = self._time_width + len(text)  # most lines: no need to build what is shown
+        else:
+            cells = cell_len(shown_text(stored, self.timestamps))
+        return max(1, -(-cells // width))
 
     def _resize_content(self, *, shift: int = 0) -> None:
         """Tell the scroll machinery the new size; keep following, or keep the same lines in view."""
@@ -154,6 +163,7 @@ class LogView(ScrollView, can_focus=True):
         top of the screen (or the marked one) in view."""
         anchor = self.marked if self.marked is not None else self.top_seq()
         self._cache.clear()
+        self._wrap_width = max(1, self.scrollable_content_region.width)
         self._map = RowMap(self._rows_of)
         for seq, stored in self.store.since(self.store.first):
             if self._shown(stored):
@@ -253,11 +263,15 @@ class LogView(ScrollView, can_focus=True):
 
     # --- rendering ---------------------------------------------------------------------------------
 
+    def render_lines(self, crop: Region) -> list[Strip]:
+        self._frame_style = self.rich_style  # once a frame, not once a line: it walks the DOM
+        return super().render_lines(crop)
+
     def render_line(self, y: int) -> Strip:
         scroll_x, scroll_y = self.scroll_offset
         width = self.scrollable_content_region.width
         row = scroll_y + y
-        style = self.rich_style
+        style = self._frame_style
         if self._lead and row == 0:
             return self._dropped_notice(width, style)
         found = self._map.at(row - self._lead)
