@@ -205,6 +205,11 @@ class JobFollow:
             lines += [JobLine(state.file, line.number, line.text, line_severity(line.text),
                               copy=launcher and not msrun_own_line(line.text)) for line in followed]
             events += self._parse(state, followed, final=batch.finished)
+        if batch.finished:  # every file read to its end: what a parser still holds is whole
+            with_lines = {line.path for line in batch.lines}
+            events += [e for (n, path), state in list(self._states.items())
+                       if n == node and path not in with_lines and state.file.role != "exit"
+                       for e in self._feed(state, (), final=True)]
         for path, cursor in batch.cursors.items():
             if (node, path) in self._states:
                 self._states[(node, path)].read = cursor
@@ -309,7 +314,7 @@ class JobFollow:
             return False
         fresh = [e for e in state.unrecorded if since < e.event.line <= target.line]
         events = [self._event_record(e) for e in fresh if e.event.kind != "loss"]
-        metrics = [self._metric(e) for e in fresh if e.event.loss is not None and e.rank is not None]
+        metrics = [m for e in fresh if (m := loss_metric(self.job.id, e)) is not None]
         if self.store.record_log(before, target, events, metrics):
             state.recorded, state.restarted = target, False
             state.unrecorded = [e for e in state.unrecorded if e.event.line > target.line]
@@ -339,15 +344,6 @@ class JobFollow:
         return LogEventRecord(self.job.id, event.file.node, event.file.path, e.line, e.kind, e.severity,
                               e.message, event.rank, event.time, e.lines, e.code, e.source, e.pid)
 
-    def _metric(self, event: JobEvent) -> MetricRecord:
-        loss = event.event.loss
-        assert loss is not None and event.rank is not None
-        extra = {"lr": loss.lr, "per_step_ms": loss.per_step_ms, "global_norm": loss.global_norm,
-                 "total_steps": loss.total_steps, "throughput_tflops": loss.throughput_tflops,
-                 "parts": dict(loss.parts)}
-        return MetricRecord(self.job.id, event.file.node, event.rank, loss.step, event.time or time.time(),
-                            loss.loss, {k: v for k, v in extra.items() if v is not None})
-
     def _update_first_failure(self) -> None:
         assert self.store is not None
         pids = {(c.node, c.pid): c.rank for c in self.store.log_cursors(self.job.id)
@@ -374,21 +370,32 @@ class JobFollow:
     def _follow_all_ranks(self, node: str) -> bool:
         """Follow every rank's log on `node`; whether any was not followed yet."""
         spec = next((n for n in self.layout.nodes if n.node == node), None)
-        if spec is None:
-            return False
-        added = [f for f in files_to_follow(self.layout, spec.ranks) if f.node == node
-                 and (node, f.path) not in self._states]
-        if not added:
-            return False
-        stored = {(c.node, c.path): c for c in self.store.log_cursors(self.job.id)} if self.store else {}
-        for file in added:
-            self._files.append(file)
-            self._states[(node, file.path)] = self._state(file, stored.get((node, file.path)))
+        return spec is not None and bool(self._add_files(node, spec.ranks))
+
+    def add_ranks(self, ranks: Iterable[int]) -> list[int]:
+        """Follow these ranks' logs too (from their start, or the store's position when not from_start);
+        the ranks that were not followed yet."""
+        wanted = set(ranks)
+        added: list[int] = []
+        for spec in self.layout.nodes:
+            added += self._add_files(spec.node, [r for r in spec.ranks if r in wanted])
+        return sorted(added)
+
+    def _add_files(self, node: str, ranks: Sequence[int]) -> list[int]:
         with self._lock:
+            added = [f for f in files_to_follow(self.layout, ranks) if f.node == node and f.role == "worker"
+                     and (node, f.path) not in self._states]
+        if not added:
+            return []
+        stored = {(c.node, c.path): c for c in self.store.log_cursors(self.job.id)} if self.store else {}
+        with self._lock:
+            for file in added:
+                self._files.append(file)
+                self._states[(node, file.path)] = self._state(file, stored.get((node, file.path)))
             follower = self._followers.get(node)
         if follower is not None:
             follower.add_files([self._states[(node, f.path)].read for f in added])
-        return True
+        return [f.rank for f in added if f.rank is not None]
 
     def _restart_node(self, node: str) -> None:
         """The run on `node` ended: read its files to their end, then let its follower go."""
@@ -404,6 +411,18 @@ class JobFollow:
             over = self.until_eof or set(self._exit_codes) >= set(self.nodes)
             if over and self._done >= set(self.nodes):
                 self._all_done.set()
+
+
+def loss_metric(job_id: str, event: JobEvent) -> MetricRecord | None:
+    """A loss event as the store's loss history keeps it (None: not a loss line of a known rank)."""
+    loss = event.event.loss
+    if loss is None or event.rank is None:
+        return None
+    extra = {"lr": loss.lr, "per_step_ms": loss.per_step_ms, "global_norm": loss.global_norm,
+             "total_steps": loss.total_steps, "throughput_tflops": loss.throughput_tflops,
+             "parts": dict(loss.parts)}
+    return MetricRecord(job_id, event.file.node, event.rank, loss.step, event.time or time.time(), loss.loss,
+                        {k: v for k, v in extra.items() if v is not None})
 
 
 def catch_up(store: Store, pool: NodePool, job: JobRecord, *, timeout: float) -> list[str]:
