@@ -30,6 +30,9 @@ section() {
   timeout -k 1 "$limit" "$@" 2>&1
   printf '\n%s end %s %s\n' "$marker" "$name" "$?"
 }
+# The processes of console jobs (remote/probes/jobs.py): one grep reads every environment; -s: a
+# process gone or not ours to read is skipped.
+jobs='grep -sazxHE "ASCEND_CONSOLE_JOB=[^[:cntrl:]]+|RANK_ID=[0-9]+" /proc/[0-9]*/environ | tr "\0" "\n"'
 existing() { d=$1; while [ ! -e "$d" ] && [ "$d" != / ]; do d=$(dirname "$d"); done; printf %s "$d"; }
 device_ids() {
   ids=
@@ -57,8 +60,10 @@ probe() {
     section uname uname -n -r -m
     section nproc nproc
   fi
+  [ "$backend" = npu ] && section npu-smi npu-smi info
+  # after npu-smi: a process it lists that still lives is found here
+  section jobs sh -c "$jobs"
   if [ "$backend" = npu ]; then
-    section npu-smi npu-smi info
     [ "$depth" = full ] && section board npu-smi info -t board -i "$(device_ids | cut -d' ' -f2)"
     links
   fi

@@ -1,4 +1,4 @@
-"""The probe script itself, run by a real shell: budgets, hung tools, device ids, `~` workdirs."""
+"""The probe script itself, run by a real shell: budgets, hung tools, device ids, `~` workdirs, jobs."""
 
 import os
 import subprocess
@@ -6,6 +6,7 @@ from pathlib import Path
 
 from remote.inventory import NodeSpec
 from remote.probe import probe_argv, split_sections
+from remote.probes.jobs import JobProcess, parse_job_processes
 
 MARKER = "@@ascend-test"
 
@@ -61,3 +62,21 @@ def report_sections(report: dict[str, object]) -> dict:  # type: ignore[type-arg
     sections = report["sections"]
     assert isinstance(sections, dict)
     return sections
+
+
+def test_processes_of_console_jobs_are_reported_with_their_rank(tmp_path: Path):
+    marker = {"ASCEND_CONSOLE_JOB": "20261206-101500-probe-test@n"}
+    ranked = subprocess.Popen(["sleep", "30"], env={**os.environ, **marker, "RANK_ID": "3"})
+    msrun = subprocess.Popen(["sleep", "30"], env={**os.environ, **marker})
+    stranger = subprocess.Popen(["sleep", "30"], env={**os.environ, "RANK_ID": "5"})
+    try:
+        node = NodeSpec(name="n", host="h", cluster_ip="h", workdir=str(tmp_path), backend="cpu")
+        found = parse_job_processes(report_sections(run_script(node, tmp_path, budget=20))["jobs"].text)
+    finally:
+        for process in (ranked, msrun, stranger):
+            process.kill()
+            process.wait()
+    by_pid = {p.pid: p for p in found}
+    assert by_pid[ranked.pid] == JobProcess(ranked.pid, "20261206-101500-probe-test", "n", 3)
+    assert by_pid[msrun.pid].rank is None
+    assert stranger.pid not in by_pid
