@@ -39,13 +39,11 @@ class ClusterChecker:
         *,
         timeout: float = PROBE_TIMEOUT,
         static_every: float = STATIC_EVERY,
-        own_pids: frozenset[int] = frozenset(),
     ) -> None:
         self.pool = pool
         self.nodes = tuple(nodes)
         self.timeout = timeout
         self.static_every = static_every
-        self.own_pids = own_pids
         self._last: dict[str, NodeHealth] = {}
         self._full_at: dict[str, float] = {}
 
@@ -69,7 +67,7 @@ class ClusterChecker:
         probe = run_probe(self.pool.transport(node), timeout=self.timeout, full=full)
         if full and probe.result.error is None:
             self._full_at[node.name] = time.monotonic()
-        current = assess(node, probe, self.pool.cluster.health, self.own_pids)
+        current = assess(node, probe, self.pool.cluster.health)
         return keep_last_good(previous, current if full else carry_static(previous, current))
 
 
@@ -77,8 +75,7 @@ def check_nodes(
     pool: NodePool,
     nodes: Sequence[NodeSpec],
     *,
-    own_pids: frozenset[int] = frozenset(),
     timeout: float = PROBE_TIMEOUT,
 ) -> list[NodeHealth]:
     """One full check of every node."""
-    return ClusterChecker(pool, nodes, timeout=timeout, own_pids=own_pids).refresh()
+    return ClusterChecker(pool, nodes, timeout=timeout).refresh()

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from enum import Enum
 
@@ -12,6 +12,7 @@ from remote.inventory import HealthThresholds, NodeSpec
 from remote.probe import ProbeOutput
 from remote.probes import UNKNOWN
 from remote.probes.hccn import LinkStatus, NetHealth, parse_ip, parse_link, parse_net_health
+from remote.probes.jobs import JobProcess, parse_job_processes
 from remote.probes.npusmi import (
     Npu,
     NpuProcess,
@@ -59,6 +60,11 @@ class NpuReport:
     status: Status
     reasons: tuple[str, ...]
     processes: tuple[NpuProcess, ...]
+    jobs: tuple[JobProcess, ...] = ()
+    """The processes above that belong to a console job (they carry its marker): not foreign."""
+
+    def job_of(self, pid: int) -> JobProcess | None:
+        return next((p for p in self.jobs if p.pid == pid), None)
 
 
 @dataclass(frozen=True)
@@ -89,6 +95,17 @@ class SystemReport:
 
 
 @dataclass(frozen=True)
+class NodeJob:
+    """A console job with processes on the node."""
+
+    id: str
+    ranks: tuple[int, ...]
+    """The RANK_IDs its processes here carry."""
+    npus: tuple[int, ...]
+    """The NPUs its processes hold."""
+
+
+@dataclass(frozen=True)
 class NodeHealth:
     """A node's health at one moment. `stale`: the node stopped answering; values are the last good ones."""
 
@@ -105,6 +122,8 @@ class NodeHealth:
     stale: bool = False
     expected_npus: int = 0
     """NPUs the cluster file says the node has: those not seen count as not OK."""
+    jobs: tuple[NodeJob, ...] = ()
+    """The console jobs running on the node, oldest first."""
 
     @property
     def reasons(self) -> tuple[str, ...]:
@@ -114,13 +133,12 @@ class NodeHealth:
 # --- one node ------------------------------------------------------------------------------------
 
 
-def assess(
-    node: NodeSpec,
-    probe: ProbeOutput,
-    thresholds: HealthThresholds,
-    own_pids: frozenset[int] = frozenset(),
-) -> NodeHealth:
-    """Judge one node from its probe output. Pure: the same input always gives the same verdict."""
+def assess(node: NodeSpec, probe: ProbeOutput, thresholds: HealthThresholds) -> NodeHealth:
+    """Judge one node from its probe output. Pure: the same input always gives the same verdict.
+
+    A process on an NPU that carries a console job's marker is that job's, whichever console
+    launched it: the node itself says so (the probe's `jobs` section), not this console's memory.
+    """
     base = NodeHealth(node.name, node.host, Status.UNREACHABLE, (), checked_at=probe.received_at,
                       elapsed=probe.result.elapsed,
                       expected_npus=node.devices if node.backend == "npu" else 0)
@@ -134,14 +152,31 @@ def assess(
     system = _system(node, probe, thresholds, findings)
     npus: tuple[NpuReport, ...] = ()
     links: tuple[LinkReport, ...] = ()
+    marked = parse_job_processes(probe.text("jobs"))
     if node.backend == "npu":
-        npus, driver = _npus(node, probe, thresholds, own_pids, findings)
+        npus, driver = _npus(node, probe, thresholds, {p.pid: p for p in marked}, findings)
         system = replace(system, driver_version=driver)
         links = _links(node, probe, findings)
     raw = {name: section.text for name, section in probe.sections.items()}
     status = worst(f.status for f in findings)
     return replace(base, status=status, findings=tuple(findings), npus=npus, links=links,
-                   system=system, raw=raw)
+                   system=system, raw=raw, jobs=_node_jobs(node, marked, npus))
+
+
+def _node_jobs(
+    node: NodeSpec, marked: tuple[JobProcess, ...], npus: tuple[NpuReport, ...]
+) -> tuple[NodeJob, ...]:
+    """Jobs whose marker names this node, or that hold its NPUs (a console may name the node
+    otherwise). A marker naming another node is that node's: nodes may share a process table."""
+    holding = {p.pid for n in npus for p in n.jobs}
+    by_job: dict[str, list[JobProcess]] = {}
+    for process in marked:
+        if process.node == node.name or process.pid in holding:
+            by_job.setdefault(process.job, []).append(process)
+    return tuple(
+        NodeJob(job, tuple(sorted({p.rank for p in processes if p.rank is not None})),
+                tuple(sorted({n.npu.id for n in npus if any(p.job == job for p in n.jobs)})))
+        for job, processes in sorted(by_job.items()))
 
 
 def _system(
@@ -183,7 +218,7 @@ def _judge_system(
 
 
 def _npus(
-    node: NodeSpec, probe: ProbeOutput, thresholds: HealthThresholds, own_pids: frozenset[int],
+    node: NodeSpec, probe: ProbeOutput, thresholds: HealthThresholds, marked: Mapping[int, JobProcess],
     findings: list[Finding],
 ) -> tuple[tuple[NpuReport, ...], str | None]:
     """Each NPU's report, and the driver version the table's title line names."""
@@ -197,7 +232,7 @@ def _npus(
         findings.append(Finding(Status.UNKNOWN, f"npu-smi: {info.problem}"))
         return (), None
     findings.extend(Finding(Status.WARN, f"npu-smi: {warning}") for warning in info.warnings)
-    reports = tuple(_npu(npu, info.processes, thresholds, own_pids) for npu in info.npus)
+    reports = tuple(_npu(npu, info.processes, thresholds, marked) for npu in info.npus)
     for report in reports:
         findings.extend(Finding(report.status, f"NPU {report.npu.id}: {r}") for r in report.reasons)
     visible = len({npu.id for npu in info.npus})
@@ -207,7 +242,8 @@ def _npus(
 
 
 def _npu(
-    npu: Npu, processes: tuple[NpuProcess, ...], thresholds: HealthThresholds, own_pids: frozenset[int]
+    npu: Npu, processes: tuple[NpuProcess, ...], thresholds: HealthThresholds,
+    marked: Mapping[int, JobProcess],
 ) -> NpuReport:
     mine = tuple(p for p in processes if p.npu_id == npu.id and p.chip == npu.chip)
     found: list[Finding] = []
@@ -217,13 +253,14 @@ def _npu(
         found.append(Finding(Status.FAIL, f"health {npu.health}"))
     if npu.temp_c is not None and npu.temp_c > thresholds.temperature_c:
         found.append(Finding(Status.WARN, f"{npu.temp_c:g} C (> {thresholds.temperature_c:g} C)"))
-    foreign = [p for p in mine if p.pid not in own_pids]
+    foreign = [p for p in mine if p.pid not in marked]
     if foreign:
         pids = ", ".join(f"{p.pid}{f' {p.name}' if p.name else ''}" for p in foreign)
         found.append(Finding(Status.WARN, f"busy: {len(foreign)} foreign process(es) ({pids})"))
     elif not mine and (npu.hbm_used_mb or 0) > thresholds.hbm_busy_mb:
         found.append(Finding(Status.WARN, f"busy: {npu.hbm_used_mb} MB HBM in use by no visible process"))
-    return NpuReport(npu, worst(f.status for f in found), tuple(f.text for f in found), mine)
+    jobs = tuple(marked[p.pid] for p in mine if p.pid in marked)
+    return NpuReport(npu, worst(f.status for f in found), tuple(f.text for f in found), mine, jobs)
 
 
 def _links(node: NodeSpec, probe: ProbeOutput, findings: list[Finding]) -> tuple[LinkReport, ...]:

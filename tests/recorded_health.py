@@ -51,14 +51,16 @@ def _absent(state: str) -> set[str]:
     return {line.split("#", 1)[0].strip() for line in path.read_text().splitlines()} - {""}
 
 
-def probe_sections(node: NodeSpec, state: str, at: float) -> list[tuple[str, str, int]]:
-    """(section, text, exit code) in the order the probe script runs them."""
+def probe_sections(node: NodeSpec, state: str, at: float, jobs: str = "") -> list[tuple[str, str, int]]:
+    """(section, text, exit code) in the order the probe script runs them; `jobs`: see `marked`."""
     sections = [
         ("clock", f"{at:.9f}", 0), ("uname", UNAME.format(name=node.name), 0), ("nproc", "192", 0),
         ("meminfo", MEMINFO, 0), ("loadavg", LOADAVG, 0), ("df", DF, 0),
     ]
     if node.backend == "npu":
         sections.append(("npu-smi", *replay(state, "npu-smi", "npu-smi-info")))
+    sections.append(("jobs", jobs, 0))
+    if node.backend == "npu":
         sections.append(("board", *replay(state, "npu-smi", "npu-smi-info-t-board")))
         for device in range(node.devices):
             sections.append((f"link {device}", *replay(state, "hccn_tool", "hccn-link", device)))
@@ -68,11 +70,11 @@ def probe_sections(node: NodeSpec, state: str, at: float) -> list[tuple[str, str
     return sections
 
 
-def probe_output(node: NodeSpec, state: str, at: float = CLOCK) -> ProbeOutput:
+def probe_output(node: NodeSpec, state: str, at: float = CLOCK, jobs: str = "") -> ProbeOutput:
     """The ProbeOutput `run_probe` would return for a node whose stand-ins report `state`."""
     stdout = "".join(
         f"{MARKER} begin {name}\n{text}\n{MARKER} end {name} {code}\n"
-        for name, text, code in probe_sections(node, state, at)
+        for name, text, code in probe_sections(node, state, at, jobs)
     )
     result = RunResult(node.name, "sh -c <probe>", 0, stdout, "", 0.25)
     return ProbeOutput(node.name, split_sections(stdout, MARKER), result, at, at)
@@ -97,10 +99,24 @@ THRESHOLDS = HealthThresholds()
 
 
 def health(node: NodeSpec, state: str, at: float = CLOCK,
-           thresholds: HealthThresholds = THRESHOLDS) -> NodeHealth:
+           thresholds: HealthThresholds = THRESHOLDS, jobs: str = "") -> NodeHealth:
     """`state` is a recordings folder, or "unreachable" for a node that did not answer."""
-    probe = unreachable(node, at) if state == "unreachable" else probe_output(node, state, at)
+    probe = unreachable(node, at) if state == "unreachable" else probe_output(node, state, at, jobs)
     return assess(node, probe, thresholds)
+
+
+# The pids the `busy` recording's npu-smi lists on NPUs 0-7.
+BUSY_PIDS = (277624, 277626, 277628, 277630, 1007953, 1008594, 1008595, 1008596)
+
+
+def marked(marker: str, ranks: dict[int, int | None]) -> str:
+    """The probe's `jobs` section for processes (pid -> RANK_ID or None) carrying `marker` (job@node)."""
+    lines = []
+    for pid, rank in ranks.items():
+        lines.append(f"/proc/{pid}/environ:ASCEND_CONSOLE_JOB={marker}")
+        if rank is not None:
+            lines.append(f"/proc/{pid}/environ:RANK_ID={rank}")
+    return "".join(f"{line}\n" for line in lines)
 
 
 def fleet(states: list[str], prefix: str = "node", at: float = CLOCK) -> list[NodeHealth]:

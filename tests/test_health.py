@@ -2,10 +2,11 @@
 
 from dataclasses import replace
 
-from remote.health import Status, assess, keep_last_good, summarize, with_drift
+from remote.health import NodeJob, Status, assess, keep_last_good, summarize, with_drift
 from remote.inventory import HealthThresholds
 from remote.probe import ProbeOutput, Section
-from tests.recorded_health import CLOCK, cpu_node, health, npu_node, probe_output
+from remote.probes.jobs import JobProcess
+from tests.recorded_health import BUSY_PIDS, CLOCK, cpu_node, health, marked, npu_node, probe_output
 
 NODE = npu_node("node0")
 
@@ -107,3 +108,38 @@ def test_clock_offset_uses_both_readings():
     probe = with_section(with_section(probe, "clock", f"{at - 2:.3f}"), "clock_end", f"{at + 2:.3f}")
     report = assess(NODE, probe, HealthThresholds())
     assert report.system is not None and report.system.clock_offset_s == 0.0
+
+
+JOB = "20261206-214024-tiny"
+
+
+def test_processes_of_a_console_job_on_npus_are_that_job_not_foreign():
+    busy = health(NODE, "busy")
+    assert busy.status is Status.WARN and busy.jobs == ()
+    assert all("1 foreign process(es)" in " ".join(n.reasons) for n in busy.npus)
+
+    ours = health(NODE, "busy", jobs=marked(f"{JOB}@node0", dict(zip(BUSY_PIDS, range(8), strict=True))))
+    assert (ours.status, ours.reasons) == (Status.OK, ())
+    assert [n.status for n in ours.npus] == [Status.OK] * 8
+    npu3 = ours.npus[3]
+    assert npu3.jobs == (JobProcess(277630, JOB, "node0", 3),)
+    assert npu3.job_of(277630) == npu3.jobs[0] and npu3.job_of(1) is None
+    assert ours.jobs == (NodeJob(JOB, tuple(range(8)), tuple(range(8))),)
+
+
+def test_a_job_beside_a_foreign_process_leaves_that_one_foreign():
+    report = health(NODE, "busy", jobs=marked(f"{JOB}@node0", {277624: 0, 277626: 1}))
+    assert [n.status for n in report.npus] == [Status.OK] * 2 + [Status.WARN] * 6
+    assert "NPU 2: busy: 1 foreign process(es) (277628)" in report.reasons
+    assert report.jobs == (NodeJob(JOB, (0, 1), (0, 1)),)
+
+
+def test_a_job_is_the_nodes_when_its_marker_names_it_or_it_holds_an_npu():
+    # Nodes sharing a process table (containers, the test cluster) see each other's markers.
+    elsewhere = marked(f"{JOB}@node1", {5000: 0}) + marked(f"{JOB}-b@other-name", {277624: 0})
+    report = health(NODE, "busy", jobs=elsewhere + marked(f"{JOB}-c@node0", {6000: None}))
+    assert [job.id for job in report.jobs] == [f"{JOB}-b", f"{JOB}-c"]
+    assert report.jobs[0] == NodeJob(f"{JOB}-b", (0,), (0,))  # another console's name for the node
+    assert report.jobs[1] == NodeJob(f"{JOB}-c", (), ())  # msrun alone, before its ranks hold NPUs
+    cpu = health(cpu_node("node0"), "healthy", jobs=elsewhere + marked(f"{JOB}@node0", {7000: 1}))
+    assert cpu.status is Status.OK and cpu.jobs == (NodeJob(JOB, (1,), ()),)

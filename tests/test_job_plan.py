@@ -23,7 +23,7 @@ from console.jobs.service import npu_leftovers
 from remote.health import NodeHealth, SystemReport
 from remote.inventory import Cluster, NodeSpec
 from remote.launch import STOP_SCRIPT, parse_stop_report
-from tests.recorded_health import fleet
+from tests.recorded_health import BUSY_PIDS, fleet, health, marked, npu_node
 
 NODES = tuple(NodeSpec(name=f"n{i}", host=f"10.0.0.{i}", cluster_ip=f"192.168.0.{i}", devices=8,
                        python="/opt/ms/bin/python", env_setup=("source /usr/local/Ascend/set_env.sh",))
@@ -122,6 +122,17 @@ def test_preflight_refuses_a_cluster_whose_mindspore_versions_differ():
                                               port_failure="`python -c <port check>` on n0: exit 127"))
     [unasked] = unknown.blocking
     assert "not checked: `python -c <port check>` on n0: exit 127" in unasked.message
+
+
+def test_preflight_refuses_npus_held_by_a_running_console_job():
+    # Processes of a console job are not foreign (the node is OK), but their NPUs are not free.
+    running = marked("20261128-110000-other@node000", dict.fromkeys(BUSY_PIDS[:2], 0))
+    node = health(npu_node("node000"), "busy", jobs=running)
+    verdict = judge(plan_for(style="model"), readings([node]))
+    assert [(v.check, v.ok) for v in verdict.verdicts][:3] == [
+        ("reachable", True), ("health", True), ("npus-free", False)]
+    [busy] = [v for v in verdict.blocking if v.check == "npus-free"]
+    assert "277624" in busy.message and "277626" in busy.message
 
 
 def test_stop_reports_are_read_from_the_script_output():
