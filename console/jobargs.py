@@ -1,14 +1,24 @@
-"""Arguments the job-config commands share: overrides, and the devices a job is checked against."""
+"""Arguments the job-config commands share: overrides, the devices a job is checked against, and the
+job a plan, preflight or launch asks for (read into a typed `JobRequest`, here and nowhere else)."""
 
 from __future__ import annotations
 
 import argparse
+from collections.abc import Iterable, Sequence
+from pathlib import Path
 
+from rich.markup import escape
+
+from console import exitcodes
 from console.arguments import positive_int
+from console.jobs.plan import STYLES, PlanError
+from console.jobs.request import REQUEST_ERRORS, SETTLE_SECONDS, JobRequest, PlannedJob, plan_job
+from console.render import stderr_console
 from model.config import JobSpec
 from model.validate import ConfigProblem
+from model.yamlsource import SourceError
 from remote import nodeset
-from remote.inventory import Cluster
+from remote.inventory import Cluster, InventoryError
 from remote.paths import dataset_files, missing_paths
 from remote.pool import NodePool
 
@@ -56,3 +66,61 @@ def _field_for(job: JobSpec, path: str) -> str:
     field = "training.load_checkpoint" if path == job.training.load_checkpoint else "training.data_path"
     location = job.location(field)
     return location.path if location else field
+
+
+def add_job_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("template", type=Path, help="the job config (MindFormers YAML)")
+    parser.add_argument("--set", action="append", default=[], metavar="PATH=VALUE",
+                        help="override a field of the job config (repeatable)")
+    parser.add_argument("--nodes", metavar="SET", help="node set to run on (default: every node)")
+    parser.add_argument("--style", choices=STYLES,
+                        help="model: this project's model/train.py; mindformers: MindFormers' launcher; "
+                             "msrun: msrun around console.script (default: the job file's, else model on "
+                             "CPU clusters, mindformers on NPU ones)")
+    parser.add_argument("--env", action="append", default=[], metavar="NAME=VALUE",
+                        help="export this in every rank's environment (repeatable)")
+    parser.add_argument("--port", type=int, help="msrun master port (default: the job file's or 8118, "
+                                                 "the next free one if taken)")
+    parser.add_argument("--name", help="job name (default: the template's file name)")
+
+
+def job_request(args: argparse.Namespace, *, force: Iterable[str] = (),
+                settle: float = SETTLE_SECONDS) -> JobRequest:
+    """The job the command line asks for (`add_job_arguments`). Raises PlanError for a bad --env."""
+    return JobRequest(template=args.template, overrides=tuple(args.set), nodes=args.nodes, style=args.style,
+                      env=environment(args.env), port=args.port, name=args.name, force=frozenset(force),
+                      settle=settle)
+
+
+def environment(items: Sequence[str]) -> tuple[tuple[str, str], ...]:
+    pairs = []
+    for item in items:
+        name, sep, value = item.partition("=")
+        if not sep or not name:
+            raise PlanError(f"--env {item!r}: expected NAME=VALUE")
+        pairs.append((name, value))
+    return tuple(pairs)
+
+
+def planned_or_exit_code(args: argparse.Namespace, pool: NodePool, *, force: Iterable[str] = (),
+                         settle: float = SETTLE_SECONDS) -> PlannedJob | int:
+    """The plan the command line asks for, or (said on stderr) the exit code for why there is none."""
+    try:
+        return plan_job(job_request(args, force=force, settle=settle), pool)
+    except REQUEST_ERRORS as exc:
+        return report_request_error(exc)
+
+
+def report_request_error(exc: Exception) -> int:
+    """Print why a job could not be planned, file and line first; the exit code to return."""
+    err = stderr_console()
+    if isinstance(exc, SourceError):
+        for problem in exc.problems:
+            err.print(f"[red]error[/]: {escape(str(problem))}")
+        return exitcodes.CONFIG
+    if isinstance(exc, InventoryError):
+        for problem in exc.problems:
+            err.print(f"[red]error[/]: {escape(str(problem))}")
+        return exitcodes.USAGE
+    err.print(f"[red]error[/]: {escape(str(exc))}")
+    return exitcodes.CONFIG

@@ -4,18 +4,19 @@ from __future__ import annotations
 
 import argparse
 import json
-import time
+from dataclasses import asdict
 
 from rich.markup import escape
+from rich.status import Status
 
 from console import exitcodes
 from console.arguments import positive_seconds
 from console.commands.logs import LogOptions, follow_logs
 from console.commands.plan import show_plan
 from console.commands.preflight import add_force_argument, show_preflight
-from console.jobs.preflight import Preflight, preflight
-from console.jobs.request import JobRequest, add_job_arguments, request_or_exit_code
-from console.jobs.service import SETTLE_SECONDS, LaunchOutcome, launch_job, record_plan
+from console.jobargs import add_job_arguments, planned_or_exit_code
+from console.jobs.launcher import LaunchProgress, LaunchResult, ProgressCallback, run_launch
+from console.jobs.request import SETTLE_SECONDS
 from console.render import print_json, stderr_console, stdout_console
 from console.store import Store, StoreError
 from remote.inventory import Cluster
@@ -39,66 +40,81 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def execute(args: argparse.Namespace, cluster: Cluster) -> int:
     err = stderr_console()
     with NodePool(cluster) as pool:
-        request = request_or_exit_code(args, cluster, pool)
-        if isinstance(request, int):
-            return request
-        plan = request.plan
-        with err.status(f"preflight on {len(request.nodes)} node(s)…"):
-            verdict = preflight(request, pool, force=args.force)
-        if not verdict.go:
-            if args.json:
-                print_json({"job_id": None, "launched": False, "preflight": verdict.as_json()})
-            else:
-                show_preflight(verdict)
-                err.print("[red]not launched[/]: fix the checks above, or name them with --force")
-            return exitcodes.NODE_FAILED
+        planned = planned_or_exit_code(args, pool, force=args.force, settle=args.settle)
+        if isinstance(planned, int):
+            return planned
         try:
             store = Store.open_default()
         except StoreError as exc:
             err.print(f"[red]error[/]: {escape(str(exc))}")
             return exitcodes.CONFIG
         with store:
-            try:
-                record_plan(store, plan, cluster, template=str(args.template), at=time.time())
-            except StoreError as exc:  # the same job id twice in one second
-                err.print(f"[red]error[/]: {escape(str(exc))}: launch again, or give --name")
-                return exitcodes.CONFIG
-            with err.status("launching…") as status:
-                outcome = launch_job(plan, pool, store, settle=args.settle, progress=status.update)
-            code = _report(outcome, request, verdict, as_json=args.json, one_line=args.follow)
-            if outcome.ok and args.follow:
+            with err.status(f"preflight on {len(planned.nodes)} node(s)…") as status:
+                result = run_launch(planned, pool, store, progress=status_line(status))
+            code = _report(result, as_json=args.json, one_line=args.follow)
+            if result.ok and args.follow:
                 options = LogOptions(follow=True, json=args.json)
-                return follow_logs(store, pool, store.job(plan.job_id), options)
+                return follow_logs(store, pool, store.job(planned.plan.job_id), options)
             return code
 
 
-def _report(outcome: LaunchOutcome, request: JobRequest, verdict: Preflight, *, as_json: bool,
-            one_line: bool) -> int:
+def status_line(status: Status) -> ProgressCallback:
+    """The launch's progress as the spinner's one line: the step, or the node that last answered."""
+    def show(event: LaunchProgress) -> None:
+        status.update(escape(event.message if event.node is None else f"{event.node}: {event.message}"))
+    return show
+
+
+def _report(result: LaunchResult, *, as_json: bool, one_line: bool) -> int:
     """The outcome on the terminal; with `one_line`, JSON on one line (events follow it, one a line)."""
-    err = stderr_console()
-    plan = request.plan
+    failure = result.failure
+    if failure is not None and failure.stage == "preflight":
+        return _report_no_go(result, as_json=as_json)
+    if failure is not None and failure.stage == "record":  # the same job id twice in one second
+        stderr_console().print(f"[red]error[/]: {escape(failure.reason)}: launch again, or give --name")
+        return exitcodes.CONFIG
+    plan = result.planned.plan
     logs = {n.node: f"{n.job_dir}/logs" for n in plan.nodes}
     if as_json:
-        document = {"job_id": plan.job_id, "launched": outcome.ok, "logs": logs,
-                    "failure": None if outcome.failure is None else outcome.failure.__dict__,
-                    "stopped": [r.node for r in outcome.stopped], "preflight": verdict.as_json()}
+        document = {"job_id": plan.job_id, "launched": result.ok, "logs": logs,
+                    "failure": None if failure is None else asdict(failure),
+                    "stopped": [r.node for r in result.stopped], "preflight": result.preflight.as_json()}
         if one_line:
             print(json.dumps(document), flush=True)
         else:
             print_json(document)
-    elif outcome.failure is not None:
-        show_plan(request)
-        err.print(f"[red]launch failed[/]: {escape(outcome.failure.node)} ({outcome.failure.stage}): "
-                  f"{escape(outcome.failure.reason)}")
-        if outcome.stopped:
-            started = ", ".join(r.node for r in outcome.stopped)
-            err.print(f"stopped the node(s) already started: {escape(started)}")
+    elif failure is not None:
+        _show_failure(result)
     else:
-        out = stdout_console()
-        out.print(plan.job_id)
-        for node, path in logs.items():
-            err.print(f"  {escape(node)}: logs in {escape(path)}")
-        job_id = escape(plan.job_id)
-        err.print(f"follow with: ascend-console logs {job_id} --follow; status: ascend-console status "
-                  f"{job_id}; stop: ascend-console stop {job_id}")
-    return exitcodes.OK if outcome.ok else exitcodes.NODE_FAILED
+        _show_launched(result, logs)
+    return exitcodes.OK if result.ok else exitcodes.NODE_FAILED
+
+
+def _report_no_go(result: LaunchResult, *, as_json: bool) -> int:
+    if as_json:
+        print_json({"job_id": None, "launched": False, "preflight": result.preflight.as_json()})
+    else:
+        show_preflight(result.preflight)
+        stderr_console().print("[red]not launched[/]: fix the checks above, or name them with --force")
+    return exitcodes.NODE_FAILED
+
+
+def _show_failure(result: LaunchResult) -> None:
+    err = stderr_console()
+    assert result.failure is not None
+    show_plan(result.planned)
+    err.print(f"[red]launch failed[/]: {escape(result.failure.node or 'all')} ({result.failure.stage}): "
+              f"{escape(result.failure.reason)}")
+    if result.stopped:
+        started = ", ".join(r.node for r in result.stopped)
+        err.print(f"stopped the node(s) already started: {escape(started)}")
+
+
+def _show_launched(result: LaunchResult, logs: dict[str, str]) -> None:
+    err = stderr_console()
+    job_id = result.planned.plan.job_id
+    stdout_console().print(job_id)
+    for node, path in logs.items():
+        err.print(f"  {escape(node)}: logs in {escape(path)}")
+    err.print(f"follow with: ascend-console logs {escape(job_id)} --follow; status: ascend-console status "
+              f"{escape(job_id)}; stop: ascend-console stop {escape(job_id)}")

@@ -7,7 +7,8 @@ import argparse
 from rich.markup import escape
 
 from console import exitcodes
-from console.jobs.request import JobRequest, add_job_arguments, request_or_exit_code
+from console.jobargs import add_job_arguments, planned_or_exit_code
+from console.jobs.request import PlannedJob
 from console.render import print_json, stdout_console
 from remote.inventory import Cluster
 from remote.pool import NodePool
@@ -22,22 +23,22 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def execute(args: argparse.Namespace, cluster: Cluster) -> int:
     with NodePool(cluster) as pool:
-        request = request_or_exit_code(args, cluster, pool)
-        if isinstance(request, int):
-            return request
+        planned = planned_or_exit_code(args, pool)
+        if isinstance(planned, int):
+            return planned
     if args.json:
-        print_json({**request.plan.as_json(), "port_check": request.port_note})
+        print_json({**planned.plan.as_json(), "port_check": planned.port_note})
     else:
-        show_plan(request)
+        show_plan(planned)
     return exitcodes.OK
 
 
-def show_plan(request: JobRequest) -> None:
+def show_plan(planned: PlannedJob) -> None:
     out = stdout_console()
-    plan = request.plan
+    plan = planned.plan
     out.print(f"[bold]{escape(plan.job_id)}[/]: {plan.style} style, {plan.workers} rank(s) on "
               f"{len(plan.nodes)} msrun(s); master {escape(plan.master_addr)}:{plan.master_port} "
-              f"({escape(request.port_note)})")
+              f"({escape(planned.port_note)})")
     for node in plan.nodes:
         served = f" (serving {', '.join(node.machines)})" if len(node.machines) > 1 else ""
         out.print(f"\n[bold]{escape(node.node)}[/] node_rank {node.node_rank}, {node.local_workers} "

@@ -8,8 +8,8 @@ from rich.markup import escape
 from rich.table import Table
 
 from console import exitcodes
+from console.jobargs import add_job_arguments, planned_or_exit_code
 from console.jobs.preflight import CHECKS, Preflight, preflight
-from console.jobs.request import add_job_arguments, request_or_exit_code
 from console.render import print_json, stderr_console, stdout_console
 from remote.inventory import Cluster
 from remote.pool import NodePool
@@ -30,11 +30,11 @@ def add_force_argument(parser: argparse.ArgumentParser) -> None:
 
 def execute(args: argparse.Namespace, cluster: Cluster) -> int:
     with NodePool(cluster) as pool:
-        request = request_or_exit_code(args, cluster, pool)
-        if isinstance(request, int):
-            return request
-        with stderr_console().status(f"checking {len(request.nodes)} node(s)…"):
-            verdict = preflight(request, pool, force=args.force)
+        planned = planned_or_exit_code(args, pool, force=args.force)
+        if isinstance(planned, int):
+            return planned
+        with stderr_console().status(f"checking {len(planned.nodes)} node(s)…"):
+            verdict = preflight(planned, pool)
     if args.json:
         print_json(verdict.as_json())
     else:

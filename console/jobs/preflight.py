@@ -9,7 +9,7 @@ from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 
 from console.jobs.plan import JobPlan
-from console.jobs.request import JobRequest
+from console.jobs.request import PlannedJob
 from console.jobs.service import job_files
 from model.config import JobSpec
 from model.validate import ConfigProblem, validate
@@ -126,13 +126,12 @@ def _version_verdicts(reports: Sequence[NodeHealth]) -> list[Verdict]:
     return verdicts
 
 
-def preflight(request: JobRequest, pool: NodePool, *, force: Collection[str],
-              timeout: float = 30.0) -> Preflight:
-    """Take the readings for a planned job and judge them."""
-    plan = request.plan
-    readings = take_readings(plan, request.job, pool, request.nodes,
+def preflight(planned: PlannedJob, pool: NodePool, *, timeout: float = 30.0) -> Preflight:
+    """Take the readings for a planned job and judge them, going despite the checks it was asked to."""
+    plan = planned.plan
+    readings = take_readings(plan, planned.job, pool, planned.nodes,
                              bytes_to_copy=len(job_files(plan, plan.nodes[0])), timeout=timeout)
-    return judge(plan, readings, force=force)
+    return judge(plan, readings, force=planned.request.force)
 
 
 def take_readings(plan: JobPlan, job: JobSpec, pool: NodePool, nodes: Sequence[NodeSpec], *,

@@ -1,0 +1,284 @@
+"""The launch sequence, the one place it lives (the CLI's `launch` and the TUI both call `run_launch`):
+preflight → record → stage → start → settle, all or nothing.
+
+A no-go preflight touches nothing. From the record on, every state change is written to the store as it
+happens, so a console killed mid-launch leaves a record that `jobs` can reattach to. A node that fails to
+stage, start or settle, or an interruption (Ctrl-C), fails the whole launch and stops every node that
+was staged. Each step reports typed `LaunchProgress` events, per node where there are nodes, to a
+callback called on the thread that runs `run_launch`.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Literal
+
+from console.jobs.plan import JobPlan, NodeLaunch, process_marker
+from console.jobs.preflight import Preflight, Verdict, preflight
+from console.jobs.request import PlannedJob
+from console.jobs.service import job_files, stop_nodes, stop_text
+from console.store import EventRecord, JobRecord, LaunchRecord, Store, StoreError
+from remote import launch
+from remote.fanout import map_nodes
+from remote.inventory import Cluster
+from remote.jobstate import NodeAnswer, NodeJobStates, query_nodes
+from remote.pool import NodePool
+from remote.transport import RunResult
+
+LaunchStage = Literal["preflight", "record", "stage", "start", "settle", "stop"]
+"""The steps in order; `stop` only follows a failure, undoing the nodes already staged."""
+STOP_GRACE = 10
+
+
+@dataclass(frozen=True)
+class LaunchProgress:
+    """One step begun (`node` None) or one node through it."""
+
+    stage: LaunchStage
+    message: str
+    node: str | None = None
+    """None: the step as a whole (it begins, or the job-wide preflight checks); else this node's result."""
+    ok: bool = True
+    """False: this node failed the step (or, node None, the preflight said no-go)."""
+    verdicts: tuple[Verdict, ...] = ()
+    """preflight only: the checks about this node (node None: those about the job as a whole)."""
+
+
+ProgressCallback = Callable[[LaunchProgress], None]
+
+
+@dataclass(frozen=True)
+class LaunchFailure:
+    node: str | None
+    """The node that failed first; None when the job as a whole did (preflight, record)."""
+    stage: LaunchStage
+    reason: str
+
+
+@dataclass(frozen=True)
+class LaunchResult:
+    planned: PlannedJob
+    preflight: Preflight
+    failure: LaunchFailure | None = None
+    stopped: tuple[launch.StopReport, ...] = ()
+    """When the launch failed after staging: the nodes then stopped."""
+
+    @property
+    def ok(self) -> bool:
+        return self.failure is None
+
+    @property
+    def recorded(self) -> bool:
+        """The store holds the job (running, or failed on the nodes): `jobs` and `status` know it."""
+        return self.failure is None or self.failure.stage not in ("preflight", "record")
+
+
+def _ignore(_: LaunchProgress) -> None:
+    pass
+
+
+def run_launch(planned: PlannedJob, pool: NodePool, store: Store, *, progress: ProgressCallback = _ignore,
+               timeout: float = 60.0) -> LaunchResult:
+    """Preflight, record, stage, start and settle `planned`, all or nothing; `timeout` bounds each
+    command on a node. Never raises for a node's failure or a store refusing the record: the result
+    says which step failed, where and why. An interruption stops the nodes staged, then propagates."""
+    verdict = _preflight(planned, pool, progress)
+    if not verdict.go:
+        return LaunchResult(planned, verdict, LaunchFailure(None, "preflight", _no_go(verdict)))
+    plan = planned.plan
+    try:
+        record_plan(store, plan, pool.cluster, template=str(planned.request.template), at=time.time())
+    except StoreError as exc:  # the same job id twice in one second
+        progress(LaunchProgress("record", str(exc), ok=False))
+        return LaunchResult(planned, verdict, LaunchFailure(None, "record", str(exc)))
+    progress(LaunchProgress("record", f"recorded as {plan.job_id}"))
+    failure, stopped = _launch(plan, pool, store, settle=planned.request.settle, timeout=timeout,
+                               progress=progress)
+    return LaunchResult(planned, verdict, failure, stopped)
+
+
+def _preflight(planned: PlannedJob, pool: NodePool, progress: ProgressCallback) -> Preflight:
+    progress(LaunchProgress("preflight", f"checking {len(planned.nodes)} node(s)"))
+    verdict = preflight(planned, pool)
+    for event in preflight_events(verdict, [node.name for node in planned.nodes]):
+        progress(event)
+    return verdict
+
+
+def preflight_events(verdict: Preflight, nodes: Sequence[str]) -> list[LaunchProgress]:
+    """One event per node with its checks, in `nodes` order, then one for the job as a whole."""
+    events = []
+    for node in nodes:
+        mine = tuple(v for v in verdict.verdicts if v.node == node)
+        blocking = [v.message for v in mine if not v.ok and not v.forced]
+        events.append(LaunchProgress("preflight", "; ".join(blocking) or "ready", node, not blocking, mine))
+    rest = tuple(v for v in verdict.verdicts if v.node not in nodes)
+    summary = "go" if verdict.go else _no_go(verdict)
+    events.append(LaunchProgress("preflight", summary, None, verdict.go, rest))
+    return events
+
+
+def _no_go(verdict: Preflight) -> str:
+    blocking = verdict.blocking
+    return f"no-go: {len(blocking)} check(s) failed, first {blocking[0].check}: {blocking[0].message}"
+
+
+def record_plan(store: Store, plan: JobPlan, cluster: Cluster, *, template: str, at: float) -> None:
+    """The job, its nodes and a first event, in state `launching`. Raises StoreError for a known id."""
+    store.create_job(
+        JobRecord(id=plan.job_id, name=plan.name, cluster_name=cluster.name,
+                  cluster_file=_absolute(cluster.source),
+                  config_text=plan.config_text, template_path=template,
+                  overrides={"set": list(plan.overrides)}, plan=plan.as_json(), state="launching",
+                  created_at=at, updated_at=at,
+                  log_locations={n.node: f"{n.job_dir}/logs" for n in plan.nodes}),
+        [LaunchRecord(plan.job_id, n.node, n.node_rank, n.job_dir, updated_at=at) for n in plan.nodes],
+        [EventRecord(plan.job_id, "launch", f"launching on {len(plan.nodes)} node(s), master "
+                     f"{plan.master_addr}:{plan.master_port}", at)])
+
+
+def _absolute(source: str) -> str:
+    """The cluster file as a path that still works from another directory (`jobs` run elsewhere)."""
+    path = Path(source)
+    return str(path.resolve()) if path.exists() else source
+
+
+def _launch(plan: JobPlan, pool: NodePool, store: Store, *, settle: float, timeout: float,
+            progress: ProgressCallback) -> tuple[LaunchFailure | None, tuple[launch.StopReport, ...]]:
+    """Stage every node, start every node, watch them settle. Any failure after staging, and an
+    interruption too, stops every node: a start whose answer was lost may still have started, and
+    stopping a node that never started is harmless."""
+    progress(LaunchProgress("stage", f"copying the job to {len(plan.nodes)} node(s)"))
+    _, failure = _on_nodes(pool, plan, lambda n: launch.stage(
+        pool.transport(n.node), n.job_dir, job_files(plan, n), timeout=timeout),
+        stage="stage", doing="copying the job directory", progress=progress)
+    if failure is not None:
+        _mark_failed(store, plan, failure, ())
+        return failure, ()
+    finished = False
+    try:
+        failure = _start_and_settle(plan, pool, store, settle=settle, timeout=timeout, progress=progress)
+        finished = failure is None
+    finally:
+        if not finished:
+            failure = failure or LaunchFailure(plan.nodes[0].node, "start", "the launch was interrupted")
+            stopped = _stop(plan, pool, timeout, progress)
+            _mark_failed(store, plan, failure, stopped)
+    if not finished:
+        return failure, stopped
+    now = time.time()
+    store.set_job_state(plan.job_id, "running", at=now,
+                        events=[EventRecord(plan.job_id, "running", "every node started", now)])
+    return None, ()
+
+
+def _start_and_settle(plan: JobPlan, pool: NodePool, store: Store, *, settle: float, timeout: float,
+                      progress: ProgressCallback) -> LaunchFailure | None:
+    by_name = {n.node: n for n in plan.nodes}
+    progress(LaunchProgress("start", f"starting msrun on {len(plan.nodes)} node(s)"))
+    started, failure = _on_nodes(pool, plan, lambda n: launch.start(
+        pool.transport(n.node), n.job_dir, process_marker(plan.job_id, n.node), timeout=timeout),
+        stage="start", doing="starting launch.sh", progress=progress)
+    now = time.time()
+    store.put_launches([LaunchRecord(plan.job_id, name, by_name[name].node_rank, by_name[name].job_dir,
+                                     pid=_pid(result), state="starting", updated_at=now)
+                        for name, result in started.items() if result.ok])
+    return failure or _settle(plan, pool, settle, timeout, progress)
+
+
+def _on_nodes(pool: NodePool, plan: JobPlan, work: Callable[[NodeLaunch], RunResult], *, stage: LaunchStage,
+              doing: str, progress: ProgressCallback) -> tuple[dict[str, RunResult], LaunchFailure | None]:
+    """`work` on every node at once, each node reported as it answers; every node's result, and the
+    first to fail (in the order they answered)."""
+    nodes = [pool.cluster.node(n.node) for n in plan.nodes]
+    by_name = {n.node: n for n in plan.nodes}
+    results: dict[str, RunResult] = {}
+    failure = None
+    for result in map_nodes(pool, nodes, lambda node: work(by_name[node.name])):
+        results[result.node] = result
+        reason = _failure_reason(result, doing)
+        if reason is not None and failure is None:
+            failure = LaunchFailure(result.node, stage, reason)
+        progress(LaunchProgress(stage, reason or _done(stage, result), result.node, reason is None))
+    return results, failure
+
+
+def _done(stage: LaunchStage, result: RunResult) -> str:
+    pid = _pid(result)
+    if stage == "start":
+        return f"started (pid {pid})" if pid is not None else "started"
+    return f"copied to {result.stdout.strip()}" if result.stdout.strip() else "copied"
+
+
+def _failure_reason(result: RunResult, doing: str) -> str | None:
+    """Why a node's step failed, said without the script's text (it is ours, and long); None: it did not."""
+    if result.ok:
+        return None
+    if result.error is not None or result.exit_code is None:
+        return f"{doing}: {result.message}"
+    detail = result.stderr.strip().splitlines()[-1:] or [""]
+    return f"{doing} exited {result.exit_code} {detail[0]}".rstrip()
+
+
+def _pid(result: RunResult) -> int | None:
+    text = result.stdout.strip()
+    return int(text) if text.isdigit() else None
+
+
+def _settle(plan: JobPlan, pool: NodePool, settle: float, timeout: float,
+            progress: ProgressCallback) -> LaunchFailure | None:
+    """Watch the nodes for `settle` seconds: a run that ends non-zero (or vanishes) fails the launch."""
+    progress(LaunchProgress("settle", f"watching the start for {settle:g} s"))
+    deadline = time.monotonic() + settle
+    dirs = {pool.cluster.node(n.node): [n.job_dir] for n in plan.nodes}
+    while True:
+        for name, answer in query_nodes(pool, dirs, timeout=timeout).items():
+            failure = _settle_failure(plan, pool, name, answer, timeout)
+            if failure is not None:
+                progress(LaunchProgress("settle", failure.reason, name, ok=False))
+                return failure
+        if time.monotonic() >= deadline:
+            for node in plan.nodes:
+                progress(LaunchProgress("settle", f"running after {settle:g} s", node.node))
+            return None
+        time.sleep(1.0)
+
+
+def _settle_failure(plan: JobPlan, pool: NodePool, name: str, answer: NodeAnswer,
+                    timeout: float) -> LaunchFailure | None:
+    if not isinstance(answer, NodeJobStates):
+        return LaunchFailure(name, "settle", answer.reason)
+    state = answer.states[0]
+    if state.state == "lost" or (state.state == "exited" and state.exit_code != 0):
+        node = next(n for n in plan.nodes if n.node == name)
+        tail = launch.console_tail(pool.transport(name), node.job_dir, timeout=timeout)
+        why = f"exited with code {state.exit_code}" if state.state == "exited" else "vanished"
+        return LaunchFailure(name, "settle", f"its run {why} at once" + (f":\n{tail}" if tail else ""))
+    return None
+
+
+def _stop(plan: JobPlan, pool: NodePool, timeout: float,
+          progress: ProgressCallback) -> tuple[launch.StopReport, ...]:
+    progress(LaunchProgress("stop", f"stopping the job on {len(plan.nodes)} node(s)"))
+    stopped = stop_nodes(plan.job_id, [(n.node, n.job_dir) for n in plan.nodes], pool, grace=STOP_GRACE,
+                         timeout=timeout)
+    for report in stopped:
+        progress(LaunchProgress("stop", stop_text(report), report.node, report.ok))
+    return stopped
+
+
+def _mark_failed(store: Store, plan: JobPlan, failure: LaunchFailure,
+                 stopped: Sequence[launch.StopReport]) -> None:
+    now = time.time()
+    message = f"{failure.node} failed to {failure.stage}: {failure.reason}"
+    events = [EventRecord(plan.job_id, "launch-failed", message, now, node=failure.node)]
+    events += [EventRecord(plan.job_id, "stopped", stop_text(report), now, node=report.node)
+               for report in stopped]
+    stopped_nodes = {r.node for r in stopped if r.ok}
+    store.put_launches([replace(launch_record, state="stopped" if launch_record.node in stopped_nodes
+                                else launch_record.state, updated_at=now)
+                        for launch_record in store.launches(plan.job_id)])
+    store.set_job_state(plan.job_id, "failed", at=now, events=events)
