@@ -6,6 +6,7 @@ from dataclasses import asdict
 from typing import Any
 
 from remote.health import FleetSummary, NodeHealth, NpuReport, Status
+from remote.probes.npusmi import NpuProcess
 
 JSON_VERSION = 1
 # what a cell shows when there is nothing to show (an en dash)
@@ -26,6 +27,7 @@ def node_document(health: NodeHealth) -> dict[str, Any]:
             for link in health.links
         ],
         "system": asdict(health.system) if health.system is not None else None,
+        "jobs": [{"id": job.id, "ranks": list(job.ranks), "npus": list(job.npus)} for job in health.jobs],
         "checked_at": round(health.checked_at, 3),
         "elapsed": round(health.elapsed, 3),
     }
@@ -39,8 +41,31 @@ def npu_document(report: NpuReport) -> dict[str, Any]:
         "hbm_used_mb": npu.hbm_used_mb, "hbm_total_mb": npu.hbm_total_mb,
         "temp_c": npu.temp_c, "power_w": npu.power_w, "aicore_pct": npu.aicore_pct,
         "bus_id": npu.bus_id,
-        "processes": [{"pid": p.pid, "name": p.name, "memory_mb": p.memory_mb} for p in report.processes],
+        "processes": [process_document(report, p) for p in report.processes],
     }
+
+
+def process_document(report: NpuReport, process: NpuProcess) -> dict[str, Any]:
+    job = report.job_of(process.pid)
+    return {"pid": process.pid, "name": process.name, "memory_mb": process.memory_mb,
+            "job": job.job if job else None, "rank": job.rank if job else None}
+
+
+def process_text(report: NpuReport, process: NpuProcess, *, memory: bool = False) -> str:
+    """`277624 python (job 20261206-214024-tiny rank 0, 51270 MB)`: a console job's process says whose
+    it is; `memory` adds the HBM it holds."""
+    job = report.job_of(process.pid)
+    notes = [job.label] if job else []
+    notes += [f"{process.memory_mb} MB"] if memory else []
+    return f"{process.pid} {process.name}".strip() + (f" ({', '.join(notes)})" if notes else "")
+
+
+def jobs_cell(health: NodeHealth) -> str:
+    """The job the node runs (the newest, if several: `ID +1`); blank when it runs none."""
+    if not health.jobs:
+        return ""
+    newest = health.jobs[-1].id
+    return newest if len(health.jobs) == 1 else f"{newest} +{len(health.jobs) - 1}"
 
 
 def check_document(cluster: str, reports: list[NodeHealth], summary: FleetSummary) -> dict[str, Any]:

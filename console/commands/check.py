@@ -17,9 +17,11 @@ from console.healthdoc import (
     check_document,
     disk_cell,
     hbm_cell,
+    jobs_cell,
     links_cell,
     max_cell,
     npus_cell,
+    process_text,
     versions_cell,
 )
 from console.render import print_json, stderr_console, stdout_console
@@ -92,7 +94,7 @@ def _show(out: Console, args: argparse.Namespace, cluster: Cluster, nodes: tuple
 
 
 # Columns a narrow terminal leaves out, so that the reasons keep room to be read.
-WIDE_ONLY = ("power", "AICore", "versions")
+WIDE_ONLY = ("power", "AICore", "versions", "job")
 WIDE = 130
 
 
@@ -100,7 +102,7 @@ def node_table(title: str, summary: str, reports: list[NodeHealth], devices: dic
                width: int = WIDE) -> Table:
     table = Table(title=f"{title}: {summary}", title_justify="left")
     columns = [c for c in ("node", "status", "NPUs", "HBM", "temp", "power", "AICore", "links", "disk",
-                           "versions") if width >= WIDE or c not in WIDE_ONLY]
+                           "versions", "job") if width >= WIDE or c not in WIDE_ONLY]
     # the readings stay on one line each; the reasons take whatever width is left
     for column in columns:
         table.add_column(column, no_wrap=True)
@@ -115,6 +117,7 @@ def node_table(title: str, summary: str, reports: list[NodeHealth], devices: dic
             "power": max_cell([n.npu.power_w for n in r.npus], " W"),
             "AICore": max_cell([n.npu.aicore_pct for n in r.npus], "%"),
             "links": links_cell(r), "disk": disk_cell(r), "versions": escape(versions_cell(r)),
+            "job": escape(jobs_cell(r)),
         }
         table.add_row(*(cells[c] for c in columns), escape("; ".join(r.reasons)))
     return table
@@ -127,7 +130,7 @@ def npu_table(report: NodeHealth) -> Table:
         table.add_column(column, overflow="fold")
     for n in report.npus:
         npu = n.npu
-        processes = ", ".join(f"{p.pid} {p.name}".strip() for p in n.processes)
+        processes = ", ".join(process_text(n, p) for p in n.processes)
         table.add_row(
             str(npu.id), str(npu.chip), escape(npu.name), f"[{STATUS_STYLE[n.status]}]{npu.health}[/]",
             f"{_num(npu.hbm_used_mb)}/{_num(npu.hbm_total_mb)}", _num(npu.temp_c), _num(npu.power_w),

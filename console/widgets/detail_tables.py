@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import ClassVar
 
+from console.healthdoc import process_text
 from console.widgets.keyed_table import Cell, Column, KeyedTable, Row
 from remote.health import LinkReport, NodeHealth, NpuReport
 
@@ -25,7 +26,7 @@ def number(value: float | None) -> str:
 def npu_row(report: NpuReport) -> Row:
     npu = report.npu
     tone = report.status.value.lower()
-    processes = ", ".join(f"{p.pid} {p.name}".strip() + f" ({p.memory_mb} MB)" for p in report.processes)
+    processes = ", ".join(process_text(report, p, memory=True) for p in report.processes)
     return (
         Cell(str(npu.id)), Cell(str(npu.chip)), Cell(npu.name), Cell(npu.health, tone),
         Cell(f"{number(npu.hbm_used_mb)}/{number(npu.hbm_total_mb)}"), Cell(number(npu.temp_c)),
