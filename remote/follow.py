@@ -6,6 +6,9 @@ own thread (never the NodePool's executor: a slow log must not delay a health re
 link drops, sshd restarts or the agent falls silent, it reconnects with capped backoff and resumes
 every file from the end of the last complete line it delivered, so no line is lost or doubled.
 Cursors are in every batch: persist them, and a new follower started from them carries on.
+While the files are quiet a batch with no lines still comes about every IDLE_BATCH seconds (on the
+agent's heartbeat), so a consumer can tell how long a file has been quiet. Should `on_batch` raise,
+the follower ends and `failure` says what was raised.
 """
 
 from __future__ import annotations
@@ -50,6 +53,8 @@ BACKOFF_CAP = 10.0
 # Heartbeats remembered for the clock offset (see ClockOffset).
 CLOCK_SAMPLES = 8
 STDERR_KEPT = 2000
+IDLE_BATCH = 1.0
+"""Seconds between batches with nothing in them while the agent's heartbeats say the link is alive."""
 
 NoticeKind = Literal[
     "waiting", "appeared", "truncated", "replaced", "unreadable", "disconnected", "reconnected"]
@@ -74,6 +79,8 @@ class FollowBatch:
     """Every file's position after this batch: what to persist."""
     clock_offset: float | None
     """Node clock minus console clock, seconds (latest measurement)."""
+    utc_offset: float | None = None
+    """Seconds the node's local time is ahead of UTC (the agent says so before any data)."""
     finished: bool = False
     """until_eof: every file read to its end; no more batches."""
 
@@ -165,6 +172,7 @@ class NodeFollower:
         self._cursors: dict[str, FileCursor] = {}
         self._conditions: dict[str | None, str] = {}  # the last notice of a kind that repeats per session
         self._clock = ClockOffset()
+        self._utc_offset: float | None = None
         self._pending = _Pending()
         self._added: list[FileCursor] = []
         self._lock = threading.Lock()
@@ -172,6 +180,9 @@ class NodeFollower:
         self._thread: threading.Thread | None = None
         self._link_down = False
         self._finished = False
+        self._flushed = time.monotonic()
+        self.failure: str | None = None
+        """Set when on_batch raised: what it raised. The follower has then ended."""
         self.add_files(cursors)
 
     # --- control, from any thread ---------------------------------------------------------------
@@ -200,6 +211,12 @@ class NodeFollower:
     # --- the thread -----------------------------------------------------------------------------
 
     def _run(self) -> None:
+        try:
+            self._follow()
+        except Exception as error:  # noqa: BLE001 - the consumer's failure ends the thread, as a value
+            self.failure = f"{type(error).__name__}: {error}"
+
+    def _follow(self) -> None:
         backoff = BACKOFF_FIRST
         while not self._stopping.is_set() and not self._finished:
             self._take_added()
@@ -266,12 +283,19 @@ class NodeFollower:
         if not force and pending.since is None:
             return
         self._pending = _Pending()
+        self._flushed = time.monotonic()
         self.on_batch(FollowBatch(self.node, tuple(pending.lines), tuple(pending.notices),
-                                  dict(self._cursors), self._clock.value, finished=self._finished))
+                                  dict(self._cursors), self._clock.value, self._utc_offset,
+                                  finished=self._finished))
 
     def _flush_if_due(self) -> None:
         if self._pending.due(self.batch_seconds, self.batch_bytes):
             self._flush()
+
+    def _beat(self) -> None:
+        """A heartbeat: with nothing to send for IDLE_BATCH seconds, an empty batch says time passed."""
+        if self._pending.since is None and time.monotonic() - self._flushed >= IDLE_BATCH:
+            self._flush(force=True)
 
 
 class _Session:
@@ -336,6 +360,9 @@ class _Session:
             self._data(frame)
         elif kind == agent.HEARTBEAT:
             self.follower._clock.add(agent.BEAT.unpack(frame.payload)[0], time.time())
+            self.follower._beat()
+        elif kind == agent.ZONE:
+            self.follower._utc_offset = float(agent.ZONE_OFFSET.unpack(frame.payload)[0])
         elif kind == agent.DONE:
             self._done()
         elif frame.file < len(self.paths):

@@ -11,7 +11,9 @@ shell printed first.
 MODE is `follow` (until stdout closes: the console has gone) or `until-eof` (stop once every file
 is read to the size it had when opened). INODE is empty when the console has not seen the file.
 Files are read round-robin, one CHUNK per file per round, so one busy file cannot starve the rest;
-when a round reads nothing the agent sleeps POLL seconds. A heartbeat carries the node's clock.
+when a round reads nothing the agent sleeps POLL seconds. A heartbeat carries the node's clock; the
+first frames after START, before any data, are the node's UTC offset (ZONE) and a heartbeat, so the
+console can put the very first lines on its own clock without asking the node anything else.
 """
 
 from __future__ import annotations
@@ -26,6 +28,7 @@ START = b"\x00ascend-follow 1\n"
 MAGIC = b"\xacF"
 HEADER = struct.Struct(">2sBHQI")
 BEAT = struct.Struct(">d")
+ZONE_OFFSET = struct.Struct(">i")
 CHUNK = 256 * 1024
 
 DATA = ord("D")  # offset: where the payload starts in the file
@@ -36,6 +39,7 @@ REPLACED = ord("R")  # the path now names another file (new inode): reading rest
 TRUNCATED = ord("T")  # the file is shorter than what was read; offset: its size; reading restarts at 0
 UNREADABLE = ord("U")  # payload: why
 DONE = ord("E")  # until-eof: every file read to its end
+ZONE = ord("Z")  # payload: seconds local time is ahead of UTC (as `date +%z`) as ZONE_OFFSET
 
 
 class Followed:
@@ -128,12 +132,13 @@ class Agent:
 
     def run(self, heartbeat: float, poll: float) -> None:
         self.out.write(START)
+        self.send(ZONE, None, 0, ZONE_OFFSET.pack(utc_offset()))
         beat = 0.0
         while True:
-            moved = sum(self.step(file) for file in self.files)
-            if time.time() - beat >= heartbeat:
+            if time.time() - beat >= heartbeat:  # before the round's data: the first one precedes all
                 beat = time.time()
                 self.send(HEARTBEAT, None, 0, BEAT.pack(beat))
+            moved = sum(self.step(file) for file in self.files)
             if self.until_eof and all(file.done() for file in self.files):
                 self.send(DONE, None)
                 self.out.flush()
@@ -141,6 +146,12 @@ class Agent:
             self.out.flush()
             if not moved:
                 time.sleep(poll)
+
+
+def utc_offset() -> int:
+    """Seconds this node's local time is ahead of UTC now (its logs print local time without a zone)."""
+    local = time.localtime()
+    return int(local.tm_gmtoff) if local.tm_gmtoff is not None else -time.timezone
 
 
 def current_inode(path: str) -> tuple[int | None, int, str]:

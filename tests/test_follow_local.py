@@ -3,11 +3,16 @@
 from __future__ import annotations
 
 import os
+import subprocess
 import sys
+import time
 import tracemalloc
+from collections.abc import Callable
 from pathlib import Path
 
-from remote.follow import CUT_MARKER, FileCursor, NodeFollower
+from remote.follow import CUT_MARKER, FileCursor, FollowBatch, NodeFollower, agent_argv
+from remote.followagent import DATA, HEARTBEAT, ZONE, ZONE_OFFSET
+from remote.followframes import FrameDecoder
 from remote.inventory import NodeSpec
 from remote.local import LocalTransport
 from tests.followcheck import Collector, assert_exactly, wait_until
@@ -16,7 +21,8 @@ NODE = NodeSpec(name="node0", host="localhost", cluster_ip="127.0.0.1", transpor
                 python=sys.executable)
 
 
-def follower(cursors: list[FileCursor], collector: Collector, **options: object) -> NodeFollower:
+def follower(cursors: list[FileCursor], collector: Callable[[FollowBatch], None],
+             **options: object) -> NodeFollower:
     made = NodeFollower(LocalTransport(NODE), cursors, collector, silence_timeout=5,
                         **options)  # type: ignore[arg-type]
     made.start()
@@ -160,3 +166,57 @@ def test_a_node_without_the_python_says_so_and_keeps_trying(tmp_path: Path):
         assert run.join(10)
     [notice] = seen.notices
     assert "node9" in notice.message and "no-python" in notice.message, notice.message
+
+
+def test_the_agent_says_its_zone_and_clock_before_any_data(tmp_path: Path):
+    """The console dates the first lines by them: a heartbeat after a MiB of data came too late."""
+    log = tmp_path / "worker_0.log"
+    log.write_bytes(b"x" * 100 + b"\n" * (3 << 20))
+    argv = agent_argv(sys.executable, [FileCursor(str(log))], until_eof=True, heartbeat=1000, poll=0.01)
+    out = subprocess.run(argv, capture_output=True, check=True, timeout=60).stdout
+    frames = FrameDecoder().feed(out)
+    kinds = [f.kind for f in frames]
+    assert kinds[:2] == [ZONE, HEARTBEAT] and kinds.index(DATA) > 1
+    assert ZONE_OFFSET.unpack(frames[0].payload)[0] == time.localtime().tm_gmtoff
+
+
+def test_the_first_batch_carries_the_nodes_zone_and_clock(tmp_path: Path):
+    log = tmp_path / "worker_0.log"
+    log.write_bytes(b"line\n" * 300_000)
+    seen: list[FollowBatch] = []
+    run = follower([FileCursor(str(log))], seen.append, batch_bytes=64 << 10)
+    try:
+        assert wait_until(lambda: len(seen) > 0)
+    finally:
+        run.stop()
+        assert run.join(10)
+    assert seen[0].clock_offset is not None and abs(seen[0].clock_offset) < 5
+    assert seen[0].utc_offset == time.localtime().tm_gmtoff
+
+
+def test_a_consumer_that_raises_ends_the_follower_with_what_it_raised(tmp_path: Path):
+    log = tmp_path / "worker_0.log"
+    log.write_bytes(b"one\n")
+
+    def refuse(batch: FollowBatch) -> None:
+        raise OSError("disk full")
+
+    run = follower([FileCursor(str(log))], refuse)
+    try:
+        assert run.join(30)
+    finally:
+        run.stop()
+    assert run.failure == "OSError: disk full"
+
+
+def test_quiet_files_still_get_a_batch_now_and_then(tmp_path: Path):
+    """How a consumer learns that a file has been quiet: a multi-line event at its end is then whole."""
+    log = tmp_path / "worker_0.log"
+    log.write_bytes(b"one\n")
+    seen: list[FollowBatch] = []
+    run = follower([FileCursor(str(log))], seen.append)
+    try:
+        assert wait_until(lambda: sum(not batch.lines and not batch.notices for batch in seen) >= 2)
+    finally:
+        run.stop()
+        assert run.join(10)
