@@ -503,7 +503,23 @@ class Store:
         limit = f" LIMIT {int(last)}" if last is not None else ""
         rows = self._read(f"SELECT * FROM (SELECT * FROM log_events WHERE {where} ORDER BY id DESC{limit}) "
                           "ORDER BY id", params)
-        return [LogEventRecord(**{**dict(row), "lines": tuple(json.loads(row["lines"]))}) for row in rows]
+        return [_log_event(row) for row in rows]
+
+    def update_first_failure(self, job_id: str, choose: FailureChooser) -> dict[str, Any] | None:
+        """Set the job's first failure to what `choose` makes of its recorded errors (oldest first) and
+        its ranks by (node, pid), read and written in one transaction: several threads or consoles
+        updating at once each see every error recorded before, and none writes a stale answer."""
+        with self._write() as db:
+            rows = db.execute("SELECT * FROM log_events WHERE job_id = ? AND severity = 'error' ORDER BY id",
+                              (job_id,)).fetchall()
+            events = [_log_event(row) for row in rows]
+            pids = {(row["node"], row["pid"]): row["rank"] for row in db.execute(
+                "SELECT node, pid, rank FROM log_cursors WHERE job_id = ? AND pid IS NOT NULL "
+                "AND rank IS NOT NULL", (job_id,))}
+            failure = choose(events, pids)
+            db.execute("UPDATE jobs SET first_failure = ? WHERE id = ?",
+                       (None if failure is None else json.dumps(failure), job_id))
+        return failure
 
     def set_first_failure(self, job_id: str, failure: dict[str, Any] | None) -> None:
         with self._write() as db:
@@ -512,6 +528,12 @@ class Store:
 
 
 _CURSOR_COLUMNS = "job_id, node, path, inode, offset, line, rank, pid, last_time"
+FailureChooser = Callable[[list[LogEventRecord], dict[tuple[str, int], int]], "dict[str, Any] | None"]
+"""Errors of a job (oldest first) and its ranks by (node, pid) -> its first failure as a document."""
+
+
+def _log_event(row: sqlite3.Row) -> LogEventRecord:
+    return LogEventRecord(**{**dict(row), "lines": tuple(json.loads(row["lines"]))})
 
 
 def _add_metrics(db: sqlite3.Connection, metrics: Sequence[MetricRecord]) -> None:

@@ -54,6 +54,7 @@ from model.loglines import (
     make_event,
     single_event,
     specific_kind,
+    stamped,
 )
 
 __all__ = [  # what the rest of the console imports from here, single-line helpers included
@@ -68,6 +69,7 @@ __all__ = [  # what the rest of the console imports from here, single-line helpe
     "line_severity",
     "line_time",
     "loss_ranks",
+    "stamped",
 ]
 
 # -- groups of lines --------------------------------------------------------------------------

@@ -134,6 +134,12 @@ def line_time(line: str) -> float | None:
     return base + float("0." + first)
 
 
+def stamped(line: str) -> bool:
+    """Whether the line carries its own timestamp. An event whose first line does not took the last
+    timestamp before it in its file: its time is inferred, only a lower bound of when it happened."""
+    return line_time(line) is not None
+
+
 def line_pid(line: str) -> int | None:
     """The pid in a MindSpore-prefixed line (`[WARNING] DISTRIBUTED(11278,7f2f...)` -> 11278), else None."""
     found = _PID.match(line)

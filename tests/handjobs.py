@@ -139,6 +139,10 @@ class Batches:
         with self._lock:
             self._batches.append(batch)
 
+    def batches(self) -> list[JobLogBatch]:
+        with self._lock:
+            return list(self._batches)
+
     def events(self, kind: str | None = None) -> list[JobEvent]:
         with self._lock:
             return [e for b in self._batches for e in b.events if kind is None or e.event.kind == kind]

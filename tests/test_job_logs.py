@@ -3,12 +3,14 @@ job references by name or prefix, and progress from recorded loss lines."""
 
 from __future__ import annotations
 
+import sqlite3
 from dataclasses import replace
 from pathlib import Path
+from typing import Any
 
 import pytest
 
-from console.jobs.failure import first_failure
+from console.jobs.failure import INFERRED_SLACK, first_failure, first_failure_document
 from console.jobs.logfiles import files_to_follow, job_layout
 from console.jobs.logview import rank_progress
 from console.jobs.lookup import AmbiguousJob, find_job, unknown_job_text
@@ -139,3 +141,45 @@ def test_progress_is_the_last_step_with_a_recent_mean_step_time_and_an_eta():
     [progress] = rank_progress(series)
     assert (progress.rank, progress.step, progress.loss, progress.per_step_ms) == (7, 20, -10.0, 200.0)
     assert progress.eta_seconds == 80 * 0.2
+
+
+def stamped_event(node: str, rank: int, time: float, *, own_stamp: bool) -> LogEventRecord:
+    """An error whose first line carries its own timestamp, or (a traceback) took an earlier line's."""
+    first = "[ERROR] ME(7:7,python):2026-12-06-21:07:15.174.000 [x.py:1] boom" if own_stamp else \
+        "Traceback (most recent call last):"
+    return replace(event(node, rank, "ms_error" if own_stamp else "traceback", time), lines=(first,))
+
+
+def test_an_inferred_time_counts_a_little_later_than_an_exact_one():
+    inferred = stamped_event("a2-0", 1, 100.0, own_stamp=False)
+    just_after = stamped_event("a2-1", 6, 100.5, own_stamp=True)
+    long_after = stamped_event("a2-1", 6, 160.0, own_stamp=True)
+    found = first_failure([inferred, just_after])
+    assert found is not None and (found.rank, found.time_inferred) == (6, False)
+    found = first_failure([inferred, long_after])
+    assert found is not None and (found.rank, found.time_inferred) == (1, True)
+    tied = first_failure([stamped_event("a2-0", 1, 100.0 - INFERRED_SLACK, own_stamp=False),
+                          stamped_event("a2-1", 6, 100.0, own_stamp=True)])
+    assert tied is not None and tied.rank == 6
+
+
+def test_the_first_failure_is_read_and_written_in_one_transaction(tmp_path: Path):
+    """Two consoles updating at once: neither may read, then let the other write, then write stale."""
+    with Store(tmp_path / "db") as store:
+        store.create_job(job())
+        exit_line = replace(event("a2-0", None, "worker_exit", 12.0), job_id=job().id, pid=4242)
+        store.record_log(None, cursor(120, 3), [exit_line], [])
+        other = sqlite3.connect(tmp_path / "db", timeout=0)
+        seen: list[tuple[list[LogEventRecord], dict[tuple[str, int], int]]] = []
+
+        def choose(events: list[LogEventRecord], pids: dict[tuple[str, int], int]) -> dict[str, Any] | None:
+            seen.append((events, pids))
+            with pytest.raises(sqlite3.OperationalError, match="locked"):
+                other.execute("BEGIN IMMEDIATE")  # another console cannot record meanwhile
+            return first_failure_document(events, pids)
+
+        document = store.update_first_failure(job().id, choose)
+        other.close()
+        assert [e.kind for e in seen[0][0]] == ["worker_exit"] and seen[0][1] == {("a2-0", 4242): 0}
+        assert document is not None and document["rank"] == 0
+        assert store.job(job().id).first_failure == document

@@ -5,6 +5,14 @@ recorded), so a node whose clock runs minutes ahead does not win by its clock al
 consequences of another's: msrun killing the other workers, msrun's own closing RuntimeError and
 traceback, a scheduler reporting nodes timed out; they name a failure only when nothing else does.
 Equal times are settled by msrun's own order (the order the events were recorded), then by rank.
+
+An event's time is exact when its first line carries a timestamp; otherwise it was inferred from the
+last timestamp before it in its file (a Python traceback prints none), which only says the event came
+at or after it, perhaps much later. The rule: an inferred time counts as INFERRED_SLACK seconds later
+than it says, and at the same moment an exact time comes first. So an exact error less than
+INFERRED_SLACK after an inferred one is taken as first; one further away is not (a rank that raised
+before its peers' collectives time out is still named, minutes before their errors). An error with no
+time at all comes last.
 """
 
 from __future__ import annotations
@@ -15,13 +23,15 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 from console.store import LogEventRecord
-from model.logevents import LAUNCHER_SOURCE
+from model.logevents import LAUNCHER_SOURCE, stamped
 
 CONSEQUENCES = frozenset({"job_failed", "workers_killed", "scheduler_exit", "scheduler_timeout"})
 """What msrun and the scheduler say after a worker failed: never the first failure if a cause is known
 (msrun's own traceback too: its `source` is LAUNCHER_SOURCE)."""
 SAME_MOMENT = 0.001
 """Seconds within which two errors count as simultaneous (MindSpore prints microseconds)."""
+INFERRED_SLACK = 1.0
+"""Seconds an inferred time counts later than it says (see the module's docstring)."""
 
 
 @dataclass(frozen=True)
@@ -33,10 +43,13 @@ class FirstFailure:
     message: str
     file: str
     line: int
+    time_inferred: bool = False
+    """`time` is the last timestamp before the event in its file, not its own."""
 
     def as_json(self) -> dict[str, Any]:
         return {"node": self.node, "rank": self.rank, "time": self.time, "kind": self.kind,
-                "message": self.message, "file": self.file, "line": self.line}
+                "message": self.message, "file": self.file, "line": self.line,
+                "time_inferred": self.time_inferred}
 
     def describe(self) -> str:
         rank = f" rank {self.rank}" if self.rank is not None else ""
@@ -54,13 +67,25 @@ def first_failure(events: Iterable[LogEventRecord],
     if not causes:
         return None
     order = {id(e): index for index, e in enumerate(causes)}
-    timed = [e for e in causes if e.time is not None]
-    pool = timed or causes
 
-    def key(event: LogEventRecord) -> tuple[float, int, int]:
-        moment = event.time if event.time is not None else 0.0
-        return (round(moment / SAME_MOMENT), order[id(event)],
+    def key(event: LogEventRecord) -> tuple[bool, float, bool, int, int]:
+        inferred = inferred_time(event)
+        moment = (event.time or 0.0) + (INFERRED_SLACK if inferred else 0.0)
+        return (event.time is None, round(moment / SAME_MOMENT), inferred, order[id(event)],
                 event.rank if event.rank is not None else 1 << 30)
 
-    first = min(pool, key=key)
-    return FirstFailure(first.node, first.rank, first.time, first.kind, first.message, first.path, first.line)
+    first = min(causes, key=key)
+    return FirstFailure(first.node, first.rank, first.time, first.kind, first.message, first.path, first.line,
+                        inferred_time(first))
+
+
+def inferred_time(event: LogEventRecord) -> bool:
+    """Whether the event's time is another line's: its first line carries no timestamp of its own."""
+    return event.time is not None and bool(event.lines) and not stamped(event.lines[0])
+
+
+def first_failure_document(events: Iterable[LogEventRecord],
+                           ranks_by_pid: Mapping[tuple[str, int], int]) -> dict[str, Any] | None:
+    """first_failure as the store keeps it (for Store.update_first_failure)."""
+    found = first_failure(events, ranks_by_pid)
+    return found.as_json() if found is not None else None

@@ -9,21 +9,29 @@ up to date as errors arrive.
 
 Ranks followed: those asked for (default: rank 0 and the last rank), plus every rank of a node whose
 msrun reports a worker's failure or whose run ends non-zero, so the rank that failed is read even when
-nobody asked for it. The run of a node is over when its `exit_code` file appears; its files are then read
-to their end and its follower stops. Consumers get `JobLogBatch`es on the followers' threads.
+nobody asked for it. The run of a node is over when its `exit_code` file appears, or when the caller
+says it ended without one (`runs_ended`: a rebooted node, a killed wrapper); its files are then read to
+their end and its follower stops. Consumers get `JobLogBatch`es on the followers' threads. A failure
+while handling a node's batch (the store locked, a bug) ends that node's follow with a batch whose
+`error` says so; `wait` counts the node as done and `failures` keeps what went wrong.
+
+A multi-line event (a traceback) is only complete once the next line shows it is over. At the end of a
+file that line may never come: once the file has been quiet for QUIET_CLOSE seconds the event is taken as
+whole. Reading to the end of a run still going (catch-up), such an event is shown but not recorded, and
+the stored position stays before it, so what is appended to it later is read with it.
 """
 
 from __future__ import annotations
 
+import math
 import threading
 import time
 from collections import deque
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Collection, Iterable, Sequence
 from dataclasses import dataclass, field
 
-from console.jobs.failure import first_failure
+from console.jobs.failure import first_failure_document
 from console.jobs.logfiles import (
-    MSRUN_KINDS,
     JobLayout,
     LogFile,
     files_to_follow,
@@ -39,7 +47,8 @@ EXPANDING = frozenset({"worker_exit", "job_failed", "scheduler_timeout", "worker
 """msrun lines after which every rank of their node is read: one of them failed."""
 RECENT_LINES = 512
 """Line offsets remembered per file, to resume at the start of a multi-line event not yet complete."""
-UTC_OFFSET_TIMEOUT = 10.0
+QUIET_CLOSE = 2.0
+"""Seconds a file with a multi-line event pending must stay quiet before the event counts as whole."""
 
 
 @dataclass(frozen=True)
@@ -69,6 +78,8 @@ class JobLogBatch:
     notices: tuple[FollowNotice, ...] = ()
     exit_code: int | None = None
     """Set in the batch where the node's run is seen to have ended."""
+    error: str | None = None
+    """Handling the node's logs failed (what failed, and why): nothing more comes from this node."""
 
 
 BatchSink = Callable[[JobLogBatch], None]
@@ -92,6 +103,11 @@ class _FileState:
     """(line number, offset) of the latest lines."""
     unrecorded: list[JobEvent] = field(default_factory=list)
     """Events parsed but not yet in the store (their lines are not all read yet, or the store refused)."""
+    heard: float = field(default_factory=time.monotonic)
+    """When a line of the file last arrived (monotonic): how long a pending event has been quiet."""
+    held_from: int | None = None
+    """An event still pending when a running node's files were read to their end: its first line.
+    It was shown, not recorded: the stored position stays before it."""
 
 
 class JobFollow:
@@ -116,6 +132,8 @@ class JobFollow:
         self._zone: dict[str, float] = {}
         self._skew: dict[str, float] = {}
         self._exit_codes: dict[str, int] = {}
+        self._lost: set[str] = set()
+        self._failures: dict[str, str] = {}
         self._done: set[str] = set()
         self._all_done = threading.Event()
         self._stopped = False
@@ -134,6 +152,18 @@ class JobFollow:
             return dict(self._exit_codes)
 
     @property
+    def lost_nodes(self) -> set[str]:
+        """Nodes whose run ended without an exit code (see runs_ended)."""
+        with self._lock:
+            return set(self._lost - set(self._exit_codes))
+
+    @property
+    def failures(self) -> dict[str, str]:
+        """Nodes whose follow ended on a failure, with what failed."""
+        with self._lock:
+            return dict(self._failures)
+
+    @property
     def done_nodes(self) -> set[str]:
         """Nodes whose files are read to their end (until_eof), or whose run ended and was read."""
         with self._lock:
@@ -142,7 +172,6 @@ class JobFollow:
     def start(self) -> None:
         stored = {(c.node, c.path): c for c in self.store.log_cursors(self.job.id)} if self.store else {}
         for node in self.nodes:
-            self._zone[node] = _utc_offset(self.pool, node)
             files = [f for f in self._files if f.node == node]
             for file in files:
                 self._states[(node, file.path)] = self._state(file, stored.get((node, file.path)))
@@ -168,7 +197,17 @@ class JobFollow:
         follower.start()
 
     def _eof_mode(self, node: str) -> bool:
-        return self.until_eof or node in self._exit_codes
+        return self.until_eof or node in self._exit_codes or node in self._lost
+
+    def runs_ended(self, nodes: Collection[str]) -> None:
+        """These nodes' runs are over though no exit code was written (the node rebooted, the wrapper
+        was killed): read their files to the end and count them as ended, lost."""
+        with self._lock:
+            fresh = [n for n in self.nodes if n in nodes and n not in self._lost
+                     and n not in self._exit_codes and n not in self._done]
+            self._lost.update(fresh)
+        for node in fresh:
+            self._restart_node(node)
 
     def stop(self) -> None:
         with self._lock:
@@ -187,10 +226,31 @@ class JobFollow:
 
     def _on_batch(self, node: str, batch: FollowBatch, generation: int) -> None:
         with self._lock:
-            if self._generations.get(node) != generation:
+            if self._generations.get(node) != generation or node in self._failures:
                 return
+        try:
+            self._take(node, batch)
+        except Exception as error:  # noqa: BLE001 - whatever it was ends this node's follow, as a value
+            self._fail(node, f"{type(error).__name__}: {error}")
+
+    def _fail(self, node: str, what: str) -> None:
+        """Handling `node`'s batch failed: stop its follower, tell the consumer, count it as done."""
+        with self._lock:
+            self._failures[node] = what
+            follower = self._followers.get(node)
+        if follower is not None:
+            follower.stop()
+        try:
+            self.sink(JobLogBatch(node, error=what))
+        finally:  # should the sink fail too, `failures` still says what happened
+            self._node_read(node)
+
+    def _take(self, node: str, batch: FollowBatch) -> None:
         if batch.clock_offset is not None:
             self._skew[node] = batch.clock_offset
+        if batch.utc_offset is not None:
+            self._zone[node] = batch.utc_offset
+        ended = node in self._exit_codes or node in self._lost
         lines: list[JobLine] = []
         events: list[JobEvent] = []
         exit_code: int | None = None
@@ -204,19 +264,43 @@ class JobFollow:
             launcher = state.file.role == "launcher"
             lines += [JobLine(state.file, line.number, line.text, line_severity(line.text),
                               copy=launcher and not msrun_own_line(line.text)) for line in followed]
-            events += self._parse(state, followed, final=batch.finished)
-        if batch.finished:  # every file read to its end: what a parser still holds is whole
+            state.heard = time.monotonic()
+            events += self._parse(state, followed, final=batch.finished and (ended or exit_code is not None))
+        if batch.finished and (ended or exit_code is not None):  # all read: what a parser holds is whole
             with_lines = {line.path for line in batch.lines}
             events += [e for (n, path), state in list(self._states.items())
                        if n == node and path not in with_lines and state.file.role != "exit"
                        for e in self._feed(state, (), final=True)]
+        elif batch.finished:
+            events += self._hold_pending(node)
+        elif not self.until_eof:
+            events += self._close_quiet(node)
         for path, cursor in batch.cursors.items():
             if (node, path) in self._states:
                 self._states[(node, path)].read = cursor
         if self.store is not None:
             self._record(node)
-        self.sink(JobLogBatch(node, tuple(lines), tuple(events), batch.notices, exit_code))
+        if lines or events or batch.notices or exit_code is not None:
+            self.sink(JobLogBatch(node, tuple(lines), tuple(events), batch.notices, exit_code))
         self._after(node, events, exit_code, finished=batch.finished)
+
+    def _close_quiet(self, node: str) -> list[JobEvent]:
+        """Events pending in files of `node` quiet for QUIET_CLOSE seconds, taken as whole."""
+        now = time.monotonic()
+        return [e for (n, _), state in list(self._states.items())
+                if n == node and state.parser.pending_from is not None and now - state.heard >= QUIET_CLOSE
+                for e in self._feed(state, (), final=True)]
+
+    def _hold_pending(self, node: str) -> list[JobEvent]:
+        """A running node's files read to their end: what is pending may be half written. Shown as it
+        is, not recorded; the stored position stays at its start."""
+        events: list[JobEvent] = []
+        for (n, _), state in list(self._states.items()):
+            start = state.parser.pending_from
+            if n == node and start is not None:
+                state.held_from = start
+                events += [self._job_event(state, e) for e in self._launcher_own(state, state.parser.flush())]
+        return events
 
     def _workers_first(self, node: str) -> Callable[[tuple[str, list[FollowedLine]]], bool]:
         def launcher_last(item: tuple[str, list[FollowedLine]]) -> bool:
@@ -248,12 +332,18 @@ class JobFollow:
         found = state.parser.feed(line.text for line in complete)
         if final:
             found += state.parser.flush()
-        if state.file.role == "launcher":  # the rest are copies of the ranks' own lines
-            found = [e for e in found if e.kind in MSRUN_KINDS or e.source == LAUNCHER_SOURCE]
-        events = [self._job_event(state, event) for event in found]
+        events = [self._job_event(state, event) for event in self._launcher_own(state, found)]
         if self.store is not None:
             state.unrecorded += events
         return events
+
+    @staticmethod
+    def _launcher_own(state: _FileState, found: list[LogEvent]) -> list[LogEvent]:
+        """msrun's output: only msrun's own events; the rest are copies of the ranks' (and the
+        scheduler's) lines, which are counted from their own logs."""
+        if state.file.role != "launcher":
+            return found
+        return [e for e in found if e.source == LAUNCHER_SOURCE or msrun_own_line(e.lines[0])]
 
     def _job_event(self, state: _FileState, event: LogEvent) -> JobEvent:
         rank = state.file.rank if state.file.role == "worker" else event.rank
@@ -329,7 +419,8 @@ class JobFollow:
 
     def _safe_cursor(self, state: _FileState) -> LogCursor | None:
         """The file's position to store: never past the start of an event still being read."""
-        read, pending = state.read, state.parser.pending_from
+        read = state.read
+        pending = state.parser.pending_from if state.parser.pending_from is not None else state.held_from
         line, offset = read.line, read.offset
         if pending is not None:
             start = next((o for n, o in state.recent if n == pending), None)
@@ -346,12 +437,7 @@ class JobFollow:
 
     def _update_first_failure(self) -> None:
         assert self.store is not None
-        pids = {(c.node, c.pid): c.rank for c in self.store.log_cursors(self.job.id)
-                if c.pid is not None and c.rank is not None}
-        found = first_failure(self.store.log_events(self.job.id, severity="error"), pids)
-        document = found.as_json() if found else None
-        if document != self.store.job(self.job.id).first_failure:
-            self.store.set_first_failure(self.job.id, document)
+        self.store.update_first_failure(self.job.id, first_failure_document)
 
     # --- the end of a node's run, and more ranks to read -------------------------------------------
 
@@ -408,7 +494,8 @@ class JobFollow:
     def _node_read(self, node: str) -> None:
         with self._lock:
             self._done.add(node)
-            over = self.until_eof or set(self._exit_codes) >= set(self.nodes)
+            ended = set(self._exit_codes) | self._lost | set(self._failures)
+            over = self.until_eof or ended >= set(self.nodes)
             if over and self._done >= set(self.nodes):
                 self._all_done.set()
 
@@ -418,9 +505,10 @@ def loss_metric(job_id: str, event: JobEvent) -> MetricRecord | None:
     loss = event.event.loss
     if loss is None or event.rank is None:
         return None
+    not_finite = loss.loss is not None and not math.isfinite(loss.loss)
     extra = {"lr": loss.lr, "per_step_ms": loss.per_step_ms, "global_norm": loss.global_norm,
              "total_steps": loss.total_steps, "throughput_tflops": loss.throughput_tflops,
-             "parts": dict(loss.parts)}
+             "parts": dict(loss.parts), "loss_text": str(loss.loss) if not_finite else None}
     return MetricRecord(job_id, event.file.node, event.rank, loss.step, event.time or time.time(), loss.loss,
                         {k: v for k, v in extra.items() if v is not None})
 
@@ -449,14 +537,3 @@ def _exit_code(lines: Sequence[FollowedLine]) -> int | None:
         if text.lstrip("-").isdigit():
             return int(text)
     return None
-
-
-def _utc_offset(pool: NodePool, node: str) -> float:
-    """Seconds the node's local time is ahead of UTC (its logs print local time without a zone)."""
-    result = pool.transport(node).run(["date", "+%z"], timeout=UTC_OFFSET_TIMEOUT)
-    text = result.stdout.strip() if result.ok else ""
-    if len(text) != 5 or text[0] not in "+-" or not text[1:].isdigit():
-        return 0.0
-    sign = -1 if text[0] == "-" else 1
-    return sign * (int(text[1:3]) * 3600 + int(text[3:5]) * 60)
-
