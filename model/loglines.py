@@ -147,11 +147,41 @@ def line_pid(line: str) -> int | None:
 
 
 def line_severity(line: str) -> Severity | None:
-    """A cheap class for highlighting one line on its own (no context: a traceback's frames are None)."""
+    """A cheap class for highlighting one line on its own (no context: a traceback's frames are None).
+
+    The follower asks it of every line beside the parser, so the common lines take a short cut: a
+    logger line's level decides without looking for telling words (only the routine ones can make
+    a warning less), and a loss line with no NaN/Inf in it is info without being parsed."""
     if line.startswith("Traceback (most recent call last)") or _exception_line(line):
         return "error"
+    if "step:[" not in line:
+        if line.startswith("["):
+            return _level_severity(line)
+    elif "loss" in line and not line.startswith("[") and not any(w in line for w in _NOT_FINITE_WORDS):
+        return "info"
     event = single_event(line, 0, None)
     return event.severity if event is not None else None
+
+
+_NOT_FINITE_WORDS = ("nan", "NaN", "NAN", "inf", "Inf", "INF ", "terminate")
+_ROUTINE_NEEDLES = tuple(needle for kind, needles, _ in _SPECIFIC if kind in ROUTINE_KINDS
+                         for needle in needles)
+
+
+def _level_severity(line: str) -> Severity | None:
+    """What _level_line's event would say of the line's severity, without building it."""
+    found = _MS_LINE.match(line) or _OTHER_LEVEL.match(line)
+    if found is None:
+        return None
+    severity = _LEVEL_SEVERITY.get(found[1])
+    if severity == "error":
+        return severity
+    text = found[found.re.groups]
+    if any(needle in text for needle in _ROUTINE_NEEDLES):
+        kind = specific_kind(text)
+        if kind in ROUTINE_KINDS:
+            return KINDS[kind]
+    return severity
 
 
 def _exception_line(line: str) -> bool:

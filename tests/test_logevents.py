@@ -10,6 +10,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from model import loglines
 from model.logevents import (
     KINDS,
     LAUNCHER_SOURCE,
@@ -493,3 +494,35 @@ def test_summary_of_nothing_and_of_a_nan():
     assert summary_lines(summarize([])) == ["steps: none seen", "warnings: 0", "errors: 0"]
     nan = summarize(parse(["{ step:[    1/   10], loss: nan, per_step_time: 5ms }"]))
     assert nan.steps == 1 and nan.min_loss is None and nan.error_count == 1
+
+
+def _severity_by_parsing(line: str) -> str | None:
+    """line_severity as it was: the whole single-line parse of every line."""
+    if line.startswith("Traceback (most recent call last)") or loglines._exception_line(line):
+        return "error"
+    event = loglines.single_event(line, 0, None)
+    return event.severity if event is not None else None
+
+
+def test_line_severity_takes_short_cuts_that_agree_with_parsing():
+    every = [line for path in sorted(LOGS.rglob("*")) if path.is_file() and path.suffix in (".log", ".txt")
+             for line in lines_of(path)]
+    assert len(every) > 1000
+    assert [line_severity(line) for line in every] == [_severity_by_parsing(line) for line in every]
+
+
+def test_line_severity_does_not_parse_a_plain_loss_line_or_look_for_words_in_an_error(
+        monkeypatch: pytest.MonkeyPatch):
+    loss = ("2026-12-06 21:10:05,122 - mindformers[train.py:86] - INFO - { Epoch:[  1/  1], "
+            "step:[    3/  200], loss: 9.997000, per_step_time: 341ms, lr: 0.00015, overflow cond: False, "
+            "loss_scale: 1.0")
+    error = ("[ERROR] DISTRIBUTED(3900,7f1d12dfab80,python):2026-12-06-21:07:20.000.000 "
+             "[mindspore/ccsrc/cluster/rpc/tcp/tcp_comm.cc:485] Connect] Connection refused")
+
+    def costly(*_: object) -> None:
+        raise AssertionError("the short cut was not taken")
+
+    monkeypatch.setattr(loglines, "parse_loss_line", costly)
+    monkeypatch.setattr(loglines, "specific_kind", costly)
+    assert line_severity(loss) == "info"
+    assert line_severity(error) == "error"
