@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import asdict
 from typing import Any
 
@@ -11,6 +12,7 @@ from remote.probes.npusmi import NpuProcess
 JSON_VERSION = 1
 # what a cell shows when there is nothing to show (an en dash)
 NOTHING = "\u2013"
+JOB_TIME = re.compile(r"^[0-9]{8}-[0-9]{6}-")  # console/jobs/plan.py job_id_for
 
 
 def node_document(health: NodeHealth) -> dict[str, Any]:
@@ -61,11 +63,13 @@ def process_text(report: NpuReport, process: NpuProcess, *, memory: bool = False
 
 
 def jobs_cell(health: NodeHealth) -> str:
-    """The job the node runs (the newest, if several: `ID +1`); blank when it runs none."""
-    if not health.jobs:
-        return ""
-    newest = health.jobs[-1].id
-    return newest if len(health.jobs) == 1 else f"{newest} +{len(health.jobs) - 1}"
+    """The ids of the jobs the node runs; blank when it runs none."""
+    return ", ".join(job.id for job in health.jobs)
+
+
+def job_name(job_id: str) -> str:
+    """`pretrain` of `20261206-214024-pretrain`: the name a person gave, without the launch time."""
+    return JOB_TIME.sub("", job_id) or job_id
 
 
 def check_document(cluster: str, reports: list[NodeHealth], summary: FleetSummary) -> dict[str, Any]:

@@ -8,6 +8,7 @@ cut by `remote.probe.split_sections`, exactly as a real round trip would be.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import replace
 from pathlib import Path
 
@@ -109,7 +110,7 @@ def health(node: NodeSpec, state: str, at: float = CLOCK,
 BUSY_PIDS = (277624, 277626, 277628, 277630, 1007953, 1008594, 1008595, 1008596)
 
 
-def marked(marker: str, ranks: dict[int, int | None]) -> str:
+def marked(marker: str, ranks: Mapping[int, int | None]) -> str:
     """The probe's `jobs` section for processes (pid -> RANK_ID or None) carrying `marker` (job@node)."""
     lines = []
     for pid, rank in ranks.items():

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 
-from console.healthdoc import jobs_cell, node_document, process_text
+from console.healthdoc import job_name, jobs_cell, node_document, process_text
 from console.widgets.detail_tables import npu_row
 from tests.recorded_health import BUSY_PIDS, health, marked, npu_node
 
@@ -33,9 +33,8 @@ def test_process_rows_say_whose_process_it_is():
     assert processes == f"277624 (job {JOB} rank 0, 51270 MB)"
 
 
-def test_the_node_row_shows_the_newest_job_and_how_many_more():
-    assert jobs_cell(RUNNING) == JOB
-    assert jobs_cell(health(NODE, "healthy")) == ""
-    both = marked(f"{JOB}@node0", {5: 0}) + marked("20261207-080000-b@node0", {6: 0})
-    two = health(NODE, "healthy", jobs=both)
-    assert jobs_cell(two) == "20261207-080000-b +1"
+def test_job_cells_name_the_jobs():
+    assert jobs_cell(RUNNING) == JOB and jobs_cell(health(NODE, "healthy")) == ""
+    both = marked(f"{JOB}@node0", {5: 0}) + marked("20261207-080000-deepseek-v3@node0", {6: 0})
+    assert jobs_cell(health(NODE, "healthy", jobs=both)) == f"{JOB}, 20261207-080000-deepseek-v3"
+    assert job_name(JOB) == "tiny" and job_name("my-own-id") == "my-own-id"
