@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -17,6 +18,7 @@ from remote.checker import ClusterChecker
 from remote.health import Status
 from remote.inventory import load_cluster
 from remote.pool import NodePool
+from tests.recorded_health import BUSY_PIDS
 from tests.testcluster import TestCluster
 
 pytestmark = pytest.mark.cluster
@@ -109,3 +111,37 @@ def test_refreshes_are_quick_and_keep_what_rarely_changes(test_cluster: TestClus
     assert [link.ip for link in again[0].links] == [link.ip for link in first[0].links]
     assert all(link.ip for link in again[0].links)
     assert [r.status for r in again] == [Status.OK, Status.OK]
+
+
+def test_a_console_jobs_processes_on_npus_are_that_job_not_a_busy_node(
+        test_cluster: TestCluster, tmp_path: Path, known_hosts: Path):
+    # Eight processes carrying a job's marker and RANK_ID 0-7 (the hosts share this process table),
+    # and an npu-smi that lists them on NPUs 0-7: the busy recording with its pids replaced.
+    job = "20261206-120000-held"
+    ranks = [subprocess.Popen(["sleep", "300"], env={**os.environ, "ASCEND_CONSOLE_JOB": f"{job}@h0",
+                                                       "RANK_ID": str(rank)}) for rank in range(8)]
+    recordings = test_cluster.host("h0").state_dir / "bin" / "recordings"
+    table = (recordings / "busy" / "npu-smi-info.txt").read_text()
+    for listed, rank in zip(BUSY_PIDS, ranks, strict=True):
+        table = table.replace(str(listed), str(rank.pid))
+    (recordings / "own-job").mkdir()
+    (recordings / "own-job" / "npu-smi-info.txt").write_text(table)
+    file = test_cluster.cluster_yaml(tmp_path / "one.yaml", ["h0"], known_hosts=known_hosts)
+    document = yaml.safe_load(file.read_text())
+    document["health"] = {"disk_free_gb": 0.01}
+    file.write_text(yaml.safe_dump(document))
+    test_cluster.set_hardware("h0", "own-job")
+    try:
+        code, nodes = check(file)
+    finally:
+        test_cluster.set_hardware("h0", "healthy")
+        shutil.rmtree(recordings / "own-job")
+        for rank in ranks:
+            rank.kill()
+            rank.wait()
+    node = nodes["h0"]
+    assert (code, node["status"], node["reasons"]) == (0, "OK", [])
+    assert node["jobs"] == [{"id": job, "ranks": list(range(8)), "npus": list(range(8))}]
+    assert [n["processes"][0]["job"] for n in node["npus"]] == [job] * 8
+    assert [(n["processes"][0]["pid"], n["processes"][0]["rank"]) for n in node["npus"]] == [
+        (rank.pid, index) for index, rank in enumerate(ranks)]
