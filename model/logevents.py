@@ -291,7 +291,7 @@ def loss_ranks(*, world: int, pipeline_stages: int) -> range:
     return range(world - per_stage, world)
 
 
-def default_followed_ranks(*, world: int, pipeline_stages: int) -> tuple[int, ...]:
-    """Rank 0 and the last rank (a last-stage rank, so it prints the real loss), deduplicated."""
-    del pipeline_stages  # the last rank is on the last stage whatever the layout
+def default_followed_ranks(*, world: int) -> tuple[int, ...]:
+    """Rank 0 and the last rank, deduplicated. The last rank is on the last pipeline stage whatever
+    the layout, so it prints the real loss: the stages need not be known."""
     return tuple(sorted({0, world - 1})) if world > 0 else ()

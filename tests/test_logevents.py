@@ -395,9 +395,9 @@ def test_loss_ranks_and_followed_ranks():
     assert loss_ranks(world=2, pipeline_stages=4) == range(1, 2)
     assert loss_ranks(world=0, pipeline_stages=2) == range(0)
     assert loss_ranks(world=8, pipeline_stages=0) == range(8)
-    assert default_followed_ranks(world=8, pipeline_stages=2) == (0, 7)
-    assert default_followed_ranks(world=1, pipeline_stages=1) == (0,)
-    assert default_followed_ranks(world=0, pipeline_stages=1) == ()
+    assert default_followed_ranks(world=8) == (0, 7)
+    assert default_followed_ranks(world=1) == (0,)
+    assert default_followed_ranks(world=0) == ()
 
 
 # -- never raising -------------------------------------------------------------------------------
@@ -449,7 +449,7 @@ def test_any_bytes_never_raise(data: bytes):
 def test_rank_helpers_never_raise(world: int, stages: int):
     ranks = loss_ranks(world=world, pipeline_stages=stages)
     assert all(0 <= r < world for r in ranks) and (len(ranks) > 0) == (world > 0)
-    followed = default_followed_ranks(world=world, pipeline_stages=stages)
+    followed = default_followed_ranks(world=world)
     assert list(followed) == sorted(set(followed))
 
 

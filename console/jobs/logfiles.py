@@ -62,7 +62,7 @@ class JobLayout:
     @property
     def default_ranks(self) -> tuple[int, ...]:
         """Followed unless asked otherwise: rank 0, and the last rank (which prints the real loss)."""
-        return default_followed_ranks(world=self.world, pipeline_stages=self.pipeline_stages)
+        return default_followed_ranks(world=self.world)
 
     def node_of(self, rank: int) -> NodeRanks | None:
         return next((n for n in self.nodes if rank in n.ranks), None)
