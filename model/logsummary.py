@@ -1,7 +1,10 @@
 """What a log (or several) says in a few lines: steps, loss, step time, throughput, the errors found.
 
 Built from `model.logevents` events, so `logs --file PATH --summary` reads a copied `worker_N.log`
-of any MindFormers version the way a followed job is read. Pure: no I/O, never raises.
+of any MindFormers version the way a followed job is read. Pure: no I/O, never raises. A
+`SummaryBuilder` takes the events of several files as they are parsed, a part at a time, keeping
+only the numbers (never the events): each file's first step time is left out of the mean (each
+run compiles in its first step), and each error names its file.
 """
 
 from __future__ import annotations
@@ -11,6 +14,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 
 from model.logevents import LogEvent
+from model.logformat import LossRecord
 
 MAX_ERRORS = 50
 """Errors kept in a summary (their count is kept whole): a crash loop must not make it huge."""
@@ -31,6 +35,7 @@ class FoundError:
     line: int
     message: str
     first_lines: tuple[str, ...]
+    file: str | None = None
 
 
 @dataclass(frozen=True)
@@ -46,7 +51,7 @@ class LogSummary:
     min_loss: LossPoint | None
     """Losses that are N/A (non-last pipeline stage) or NaN/Inf are left out of these three."""
     mean_step_ms: float | None
-    """Mean `per_step_time`, without the first step when there are others: it includes compilation."""
+    """Mean `per_step_time`, without each file's first step when it has others: it includes compilation."""
     steps_per_second: float | None
     throughput_tflops: float | None
     """Mean `train_throughput_per_npu` / `throughput`, where the lines carry it."""
@@ -66,45 +71,93 @@ class LogSummary:
             "mean_step_ms": self.mean_step_ms, "steps_per_second": self.steps_per_second,
             "throughput_tflops": self.throughput_tflops, "warnings": self.warnings,
             "error_count": self.error_count,
-            "errors": [{"kind": e.kind, "line": e.line, "message": e.message,
+            "errors": [{"file": e.file, "kind": e.kind, "line": e.line, "message": e.message,
                         "first_lines": list(e.first_lines)} for e in self.errors],
         }
 
 
 def summarize(events: Iterable[LogEvent]) -> LogSummary:
-    """The summary of events in the order they were parsed (one file, or several one after another)."""
-    losses: list[LogEvent] = []
-    errors: list[FoundError] = []
-    warnings = error_count = 0
-    for event in events:
-        if event.loss is not None:
-            losses.append(event)
-        if event.severity == "error":
-            error_count += 1
-            if len(errors) < MAX_ERRORS:
-                errors.append(FoundError(event.kind, event.line, event.message, event.lines[:FIRST_LINES]))
-        elif event.severity == "warning":
-            warnings += 1
-    return _with_losses(losses, warnings=warnings, error_count=error_count, errors=tuple(errors))
+    """The summary of one file's events, in the order they were parsed."""
+    builder = SummaryBuilder()
+    builder.add(events)
+    return builder.summary()
 
 
-def _with_losses(events: list[LogEvent], *, warnings: int, error_count: int,
-                 errors: tuple[FoundError, ...]) -> LogSummary:
-    records = [e.loss for e in events if e.loss is not None]
-    points = [LossPoint(r.step, r.loss) for r in records if r.loss is not None and math.isfinite(r.loss)]
-    times = [r.per_step_ms for r in records if r.per_step_ms is not None]
-    times = times[1:] if len(times) > 1 else times
-    mean_ms = sum(times) / len(times) if times else None
-    throughputs = [r.throughput_tflops for r in records if r.throughput_tflops is not None]
-    return LogSummary(
-        steps=len({r.step for r in records}),
-        first_step=records[0].step if records else None, last_step=records[-1].step if records else None,
-        total_steps=records[-1].total_steps if records else None,
-        first_loss=points[0] if points else None, last_loss=points[-1] if points else None,
-        min_loss=min(points, key=lambda p: p.loss) if points else None,
-        mean_step_ms=mean_ms, steps_per_second=1000 / mean_ms if mean_ms else None,
-        throughput_tflops=sum(throughputs) / len(throughputs) if throughputs else None,
-        warnings=warnings, error_count=error_count, errors=errors)
+class _StepTimes:
+    """One file's per_step_time values, as counts: the first one is kept apart."""
+
+    def __init__(self) -> None:
+        self.first: float | None = None
+        self.rest_sum = 0.0
+        self.rest_count = 0
+
+    def add(self, value: float) -> None:
+        if self.first is None:
+            self.first = value
+        else:
+            self.rest_sum += value
+            self.rest_count += 1
+
+
+class SummaryBuilder:
+    """Events in, file by file and part by part; `summary()` at any time."""
+
+    def __init__(self) -> None:
+        self._times: dict[str | None, _StepTimes] = {}
+        self._steps: set[int] = set()
+        self._first_step: int | None = None
+        self._last_step: int | None = None
+        self._total_steps: int | None = None
+        self._first: LossPoint | None = None
+        self._last: LossPoint | None = None
+        self._min: LossPoint | None = None
+        self._throughput_sum = 0.0
+        self._throughput_count = 0
+        self._warnings = 0
+        self._error_count = 0
+        self._errors: list[FoundError] = []
+
+    def add(self, events: Iterable[LogEvent], file: str | None = None) -> None:
+        for event in events:
+            if event.loss is not None:
+                self._loss(event.loss, file)
+            if event.severity == "error":
+                self._error_count += 1
+                if len(self._errors) < MAX_ERRORS:
+                    self._errors.append(FoundError(event.kind, event.line, event.message,
+                                                   event.lines[:FIRST_LINES], file))
+            elif event.severity == "warning":
+                self._warnings += 1
+
+    def _loss(self, record: LossRecord, file: str | None) -> None:
+        self._steps.add(record.step)
+        self._first_step = record.step if self._first_step is None else self._first_step
+        self._last_step, self._total_steps = record.step, record.total_steps
+        if record.loss is not None and math.isfinite(record.loss):
+            point = LossPoint(record.step, record.loss)
+            self._first = self._first or point
+            self._last = point
+            self._min = point if self._min is None or point.loss < self._min.loss else self._min
+        if record.per_step_ms is not None:
+            self._times.setdefault(file, _StepTimes()).add(record.per_step_ms)
+        if record.throughput_tflops is not None:
+            self._throughput_sum += record.throughput_tflops
+            self._throughput_count += 1
+
+    def _mean_step_ms(self) -> float | None:
+        total = sum(t.rest_sum if t.rest_count else (t.first or 0.0) for t in self._times.values())
+        count = sum(t.rest_count or 1 for t in self._times.values())
+        return total / count if count else None
+
+    def summary(self) -> LogSummary:
+        mean_ms = self._mean_step_ms()
+        return LogSummary(
+            steps=len(self._steps), first_step=self._first_step, last_step=self._last_step,
+            total_steps=self._total_steps, first_loss=self._first, last_loss=self._last, min_loss=self._min,
+            mean_step_ms=mean_ms, steps_per_second=1000 / mean_ms if mean_ms else None,
+            throughput_tflops=(self._throughput_sum / self._throughput_count if self._throughput_count
+                               else None),
+            warnings=self._warnings, error_count=self._error_count, errors=tuple(self._errors))
 
 
 def summary_lines(summary: LogSummary) -> list[str]:
@@ -128,7 +181,8 @@ def summary_lines(summary: LogSummary) -> list[str]:
     shown = f" (first {len(summary.errors)} shown)" if len(summary.errors) < summary.error_count else ""
     lines.append(f"errors: {summary.error_count}{shown}")
     for error in summary.errors:
-        lines.append(f"  line {error.line}: {error.kind}: {error.message}")
+        where = f"{error.file}:{error.line}" if error.file else f"line {error.line}"
+        lines.append(f"  {where}: {error.kind}: {error.message}")
         lines += [f"    {text}" for text in error.first_lines]
     return lines
 

@@ -2,15 +2,20 @@
 
 `logs JOB` prints what the job's followed files hold (rank 0, the rank that prints the real loss, msrun's
 own output, and every rank of a node where a worker failed), each line prefixed by node and rank;
-`--follow` keeps going until every node's run has ended. `--json` prints one event per line instead
-(docs/logs-json.md). What is read is also recorded in the store (loss history, errors, first failure).
-`logs --file PATH...` parses copied logs of any MindFormers version; `--summary` condenses them.
+`--follow` keeps going until every node's run has ended: its `exit_code` file read, or (asked every
+RUN_CHECK seconds) its run gone without one. Between the followers and the terminal sits a bounded
+queue: a slow terminal slows the followers rather than filling memory. `--json` prints one event per
+line instead (docs/logs-json.md). What is read is also recorded in the store (loss history, errors,
+first failure). `logs --file PATH...` parses copied logs of any MindFormers version; `--summary`
+condenses them.
 """
 
 from __future__ import annotations
 
 import argparse
+import itertools
 import queue
+import threading
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -22,19 +27,27 @@ from console import exitcodes
 from console.arguments import positive_int, positive_seconds
 from console.commands.jobs import with_store
 from console.jobs.follow import JobFollow, JobLogBatch
-from console.jobs.logprinter import LogPrinter
+from console.jobs.logprinter import LogPrinter, shown
 from console.jobs.lookup import find_job, unknown_job_text
 from console.jobs.refresh import job_cluster, refresh_on
 from console.render import print_json, stderr_console, stdout_console
 from console.store import JobRecord, Store, UnknownJob
 from model.logevents import LogEventParser
-from model.logsummary import summarize, summary_lines
+from model.logsummary import LogSummary, SummaryBuilder, summary_lines
 from remote import nodeset
 from remote.inventory import Cluster
+from remote.jobstate import ENDED
 from remote.pool import NodePool
 
 HELP = "a job's logs from every node (--follow: until it ends), or log files here (--file)"
 READ_TIMEOUT = 60.0
+FILE_PART_LINES = 10_000
+"""Lines of a file here read, parsed and printed at a time."""
+QUEUE_BATCHES = 16
+"""Batches waiting for the terminal (each at most the follower's batch_bytes of lines)."""
+PUT_POLL = 0.2
+RUN_CHECK = 30.0
+"""Seconds between asking the nodes whether their runs still go (--follow)."""
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -75,27 +88,42 @@ def execute(args: argparse.Namespace, cluster: Cluster) -> int:
 
 
 def show_files(paths: Sequence[Path], args: argparse.Namespace) -> int:
+    """Print (or summarise) files here, each read a part at a time: a 1 GB log is never held whole."""
     printer = LogPrinter(json=args.json, errors_only=args.errors, since_step=args.since_step)
-    everything = []
+    summary = SummaryBuilder() if args.summary else None
     for path in paths:
         try:
-            with path.open("r", encoding="utf-8", errors="replace", newline="\n") as handle:
-                lines = [line.rstrip("\n") for line in handle]
+            _read_file(path, printer, summary)
         except OSError as exc:
             stderr_console().print(f"[red]error[/]: {escape(str(path))}: {escape(exc.strerror or str(exc))}")
             return exitcodes.CONFIG
-        parser = LogEventParser()
-        events = parser.feed(lines) + parser.flush()
-        everything += events
-        if not args.summary:
-            printer.file(str(path), lines, events)
-    if args.summary:
-        summary = summarize(everything)
-        if args.json:
-            print_json(summary.as_json())
-        else:
-            stdout_console().print("\n".join(escape(line) for line in summary_lines(summary)))
+    if summary is not None:
+        _print_summary(summary.summary(), json=args.json)
     return exitcodes.OK
+
+
+def _read_file(path: Path, printer: LogPrinter, summary: SummaryBuilder | None) -> None:
+    parser = LogEventParser()
+    first = 1
+    with path.open("r", encoding="utf-8", errors="replace", newline="\n") as handle:
+        while lines := [line.rstrip("\n") for line in itertools.islice(handle, FILE_PART_LINES)]:
+            events = parser.feed(lines)
+            if summary is not None:
+                summary.add(events, str(path))
+            else:
+                printer.file(str(path), lines, events, first=first)
+            first += len(lines)
+    if summary is not None:
+        summary.add(parser.flush(), str(path))
+    else:
+        printer.file(str(path), [], parser.flush(), first=first)
+
+
+def _print_summary(summary: LogSummary, *, json: bool) -> None:
+    if json:
+        print_json(summary.as_json())
+    else:
+        stdout_console().print("\n".join(escape(shown(line)) for line in summary_lines(summary)))
 
 
 # --- a job's files on its nodes -----------------------------------------------------------------
@@ -137,19 +165,52 @@ class LogOptions:
                    ranks=tuple(args.rank) if args.rank else None, nodes=args.nodes, timeout=args.timeout)
 
 
+class BatchQueue:
+    """The followers' batches on their way to the terminal: at most `size` wait; a follower putting
+    one more waits for room (checking every PUT_POLL seconds whether the queue was closed)."""
+
+    def __init__(self, size: int = QUEUE_BATCHES) -> None:
+        self._queue: queue.Queue[JobLogBatch] = queue.Queue(size)
+        self._closed = threading.Event()
+
+    def put(self, batch: JobLogBatch) -> None:
+        """Blocks while the queue is full; once closed, returns at once (the batch is not shown)."""
+        while not self._closed.is_set():
+            try:
+                self._queue.put(batch, timeout=PUT_POLL)
+            except queue.Full:
+                continue
+            return
+
+    def get(self, timeout: float) -> JobLogBatch:
+        """Raises queue.Empty after `timeout` seconds with nothing."""
+        return self._queue.get(timeout=timeout)
+
+    def empty(self) -> bool:
+        return self._queue.empty()
+
+    def close(self) -> None:
+        """Followers blocked in put return: the command is ending."""
+        self._closed.set()
+
+
 def follow_logs(store: Store, pool: NodePool, job: JobRecord, options: LogOptions) -> int:
     """Print the job's logs (to their end, or until the job ends with `follow`); the exit code."""
-    nodes = nodeset.expand(options.nodes) if options.nodes else None
-    batches: queue.Queue[JobLogBatch] = queue.Queue()
+    nodes = _nodes_asked(options.nodes)
+    batches = BatchQueue()
     follow = JobFollow(job, pool, batches.put, store=store, ranks=options.ranks, nodes=nodes,
                        until_eof=not options.follow)
+    _check_ranks(follow, options.ranks, job)
     if not follow.nodes:
-        stderr_console().print(f"[red]error[/]: none of {escape(options.nodes or '')} runs job "
-                               f"{escape(job.id)}")
-        return exitcodes.USAGE
+        known = ", ".join(n.node for n in follow.layout.nodes)
+        raise exitcodes.UsageError(f"--nodes {options.nodes}: none of them runs job {job.id} (it runs on "
+                                   f"{known})")
     printer = LogPrinter(json=options.json, errors_only=options.errors_only, since_step=options.since_step,
                          ranks=options.ranks)
+    watch = RunWatch(store, pool, job.id, follow) if options.follow else None
     follow.start()
+    if watch is not None:
+        watch.start()
     try:
         silent = _drain(follow, batches, printer, idle_limit=None if options.follow else options.timeout)
     except KeyboardInterrupt:
@@ -157,20 +218,78 @@ def follow_logs(store: Store, pool: NodePool, job: JobRecord, options: LogOption
                                f"(`ascend-console stop {escape(job.id)}` stops it)")
         return exitcodes.INTERRUPTED
     finally:
+        if watch is not None:
+            watch.stop()
+        batches.close()
         follow.stop()
         while not batches.empty():
-            printer.batch(batches.get())
+            printer.batch(batches.get(0))
+    return _outcome(store, pool, job, follow, silent=silent, options=options)
+
+
+def _outcome(store: Store, pool: NodePool, job: JobRecord, follow: JobFollow, *, silent: Sequence[str],
+             options: LogOptions) -> int:
+    """The exit code; what the printer has not said already (failures it has: in their batch)."""
+    err = stderr_console()
     for node in silent:
-        stderr_console().print(f"[red]unreachable[/] {escape(node)}: nothing read from it in "
-                               f"{options.timeout:g} s")
+        err.print(f"[red]unreachable[/] {escape(node)}: nothing read from it in {options.timeout:g} s")
+    failures = follow.failures
     if not options.follow:
-        return exitcodes.UNREACHABLE if silent else exitcodes.OK
+        return exitcodes.UNREACHABLE if silent else exitcodes.NODE_FAILED if failures else exitcodes.OK
+    for node in sorted(follow.lost_nodes):
+        err.print(f"[red]lost[/] {escape(node)}: its run ended without an exit code")
     refresh_on(store, pool, [store.job(job.id)])
     codes = follow.exit_codes
-    return exitcodes.OK if codes and not any(codes.values()) else exitcodes.NODE_FAILED
+    ended_well = set(codes) >= set(follow.nodes) and not any(codes.values()) and not failures
+    return exitcodes.OK if ended_well else exitcodes.NODE_FAILED
 
 
-def _drain(follow: JobFollow, batches: queue.Queue[JobLogBatch], printer: LogPrinter,
+def _nodes_asked(pattern: str | None) -> list[str] | None:
+    if not pattern:
+        return None
+    try:
+        return nodeset.expand(pattern)
+    except nodeset.NodeSetError as exc:
+        raise exitcodes.UsageError(f"--nodes {pattern}: {exc}") from exc
+
+
+def _check_ranks(follow: JobFollow, ranks: Sequence[int] | None, job: JobRecord) -> None:
+    world = follow.layout.world
+    wrong = sorted({r for r in ranks or () if not 0 <= r < world})
+    if wrong:
+        valid = "0" if world == 1 else f"0-{world - 1}"
+        raise exitcodes.UsageError(f"--rank {', '.join(map(str, wrong))}: job {job.id} has ranks {valid}")
+
+
+class RunWatch:
+    """--follow: every RUN_CHECK seconds, asks the nodes whether the job's runs still go; a run that
+    ended without writing its exit code (a rebooted node, a killed wrapper) is told to the follow."""
+
+    def __init__(self, store: Store, pool: NodePool, job_id: str, follow: JobFollow,
+                 every: float = RUN_CHECK) -> None:
+        self.store, self.pool, self.job_id, self.follow, self.every = store, pool, job_id, follow, every
+        self._stopping = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="logs-run-watch", daemon=True)
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stopping.set()
+
+    def _run(self) -> None:
+        while not self._stopping.wait(self.every):
+            self.check()
+
+    def check(self) -> None:
+        (refreshed,) = refresh_on(self.store, self.pool, [self.store.job(self.job_id)])
+        ended = {launch.node for launch in refreshed.launches
+                 if launch.state in ENDED and launch.node not in self.follow.exit_codes}
+        if ended:
+            self.follow.runs_ended(ended)
+
+
+def _drain(follow: JobFollow, batches: BatchQueue, printer: LogPrinter,
            idle_limit: float | None) -> list[str]:
     """Print batches until the follow is done; the nodes that stayed silent past `idle_limit`."""
     heard = {node: time.monotonic() for node in follow.nodes}

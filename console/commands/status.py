@@ -122,7 +122,7 @@ def progress_table(progress: Sequence[RankProgress], *, finished: bool) -> Table
         table.add_column(column, no_wrap=True)
     for rank in progress:
         steps = f"{rank.step}/{rank.total_steps}" if rank.total_steps else str(rank.step)
-        loss = "N/A" if rank.loss is None else f"{rank.loss:.4f}"
+        loss = rank.loss_text or ("N/A" if rank.loss is None else f"{rank.loss:.4f}")
         step_time = "" if rank.per_step_ms is None else f"{rank.per_step_ms:.0f} ms"
         eta = "" if rank.eta_seconds is None or finished else age_text(rank.eta_seconds)
         table.add_row(escape(rank.node), str(rank.rank), steps, loss, step_time, eta)

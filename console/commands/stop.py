@@ -19,11 +19,15 @@ from remote.launch import StopReport
 from remote.pool import NodePool
 
 HELP = "stop a job on every node (SIGTERM, then SIGKILL after --timeout) and verify nothing is left"
+MIN_PREFIX = 8
+"""Characters of an id prefix `stop` takes at least: `stop 2` would stop whichever job is alone in
+starting with 2 (job ids start with the date, so 8 characters name a day)."""
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("job", metavar="JOB", help="the job id, a unique prefix of it, or the name of "
-                        "exactly one job (see `ascend-console jobs`)")
+    parser.add_argument("job", metavar="JOB", help=f"the job id, a unique prefix of it (at least "
+                        f"{MIN_PREFIX} characters), or the name of exactly one job "
+                        "(see `ascend-console jobs`)")
     parser.add_argument("--timeout", type=positive_int, default=30, metavar="SECONDS",
                         help="seconds the ranks get to save and exit before SIGKILL (default: 30)")
     parser.add_argument("--json", action="store_true", help="print the outcome as JSON")
@@ -42,6 +46,10 @@ def _stop(store: Store, args: argparse.Namespace, cluster: Cluster) -> int:
         return exitcodes.USAGE
     if found.note:  # stopping is not undone: never on a guess between jobs of one name
         err.print(f"[red]error[/]: {escape(found.note)}; give the job id")
+        return exitcodes.USAGE
+    if found.by == "prefix" and len(args.job) < MIN_PREFIX:  # nor on a stray keystroke
+        err.print(f"[red]error[/]: {escape(args.job)!r} is only the start of job {escape(found.job.id)}: "
+                  f"give at least {MIN_PREFIX} characters of its id (or all of it)")
         return exitcodes.USAGE
     record = found.job
     job_cluster = _cluster_of(record.cluster_file, cluster)

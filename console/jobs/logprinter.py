@@ -14,7 +14,13 @@ from rich.console import Console
 from rich.text import Text
 
 from console.jobs.follow import JobEvent, JobLine, JobLogBatch
-from console.jobs.logview import event_document, job_event_document, notice_document
+from console.jobs.logview import (
+    failed_document,
+    job_event_document,
+    log_event_document,
+    notice_document,
+    run_ended_document,
+)
 from console.render import stdout_console
 from model.logevents import LAUNCHER_SOURCE, LogEvent, line_severity
 
@@ -53,10 +59,18 @@ class LogPrinter:
                 if event.event.source == LAUNCHER_SOURCE:
                     self._print_error(event.file.label, event.event)
             for notice in batch.notices:
-                self.console.print(Text(f"{batch.node}: {notice.message}", style="dim"))
-        if batch.exit_code is not None and not self.json:
+                self.console.print(Text(f"{batch.node}: {shown(notice.message)}", style="dim"))
+        if not self.json:
+            self._print_end(batch)
+
+    def _print_end(self, batch: JobLogBatch) -> None:
+        """The node's run ended, or following it failed."""
+        if batch.exit_code is not None:
             style = "green" if batch.exit_code == 0 else "bold red"
             self.console.print(Text(f"{batch.node}: run ended with exit code {batch.exit_code}", style=style))
+        if batch.error is not None:
+            self.console.print(Text(f"{batch.node}: following its logs failed: {batch.error}",
+                                    style="bold red"))
 
     def _shows(self, line: JobLine) -> bool:
         if line.copy:
@@ -74,9 +88,9 @@ class LogPrinter:
         if not self.errors_only:
             documents += [notice_document(batch.node, notice, now) for notice in batch.notices]
         if batch.exit_code is not None:
-            documents.append({"node": batch.node, "rank": None, "kind": "run-ended",
-                              "severity": "info" if batch.exit_code == 0 else "error", "time": now,
-                              "exit_code": batch.exit_code})
+            documents.append(run_ended_document(batch.node, batch.exit_code, now))
+        if batch.error is not None:
+            documents.append(failed_document(batch.node, batch.error, now))
         _write_json(documents)
 
     def _wanted(self, event: JobEvent) -> bool:
@@ -95,12 +109,14 @@ class LogPrinter:
 
     # --- files on this machine -----------------------------------------------------------------------
 
-    def file(self, path: str, lines: Sequence[str], events: Iterable[LogEvent]) -> None:
+    def file(self, path: str, lines: Sequence[str], events: Iterable[LogEvent], *, first: int = 1) -> None:
+        """A part of a file on this machine: `lines` numbered from `first`, the events parsed so far
+        that were not printed yet (a file is printed part by part, never held whole)."""
         events = list(events)
         for event in events:
             self._note_step(path, event)
         if self.json:
-            _write_json([event_document(e, node=None, rank=None, file=path, time=e.time) for e in events
+            _write_json([log_event_document(e, node=None, rank=None, file=path, time=e.time) for e in events
                          if (e.severity == "error" or not self.errors_only)
                          and not (self.since_step is not None and e.loss is not None
                                   and e.loss.step < self.since_step)])
@@ -111,7 +127,7 @@ class LogPrinter:
                 self._print_error(label, event)
             return
         start = self._reached.get(path, 1 << 62) if self.since_step is not None else 1
-        for number, text in enumerate(lines, start=1):
+        for number, text in enumerate(lines, start=first):
             if number >= start:
                 self._print_line(label, None, text, line_severity(text))
 
@@ -119,17 +135,30 @@ class LogPrinter:
 
     def _print_line(self, label: str, rank: int | None, text: str, severity: str | None) -> None:
         prefix_style = RANK_STYLES[rank % len(RANK_STYLES)] if rank is not None else "dim"
-        line = Text.assemble((f"{label:<12} ", prefix_style), (text, SEVERITY_STYLES.get(severity or "", "")))
+        line = Text.assemble((f"{label:<12} ", prefix_style),
+                             (shown(text), SEVERITY_STYLES.get(severity or "", "")))
         self.console.print(line, overflow="ignore", crop=False)
 
     def _print_error(self, label: str, event: LogEvent) -> None:
-        heading = f"{label}: {event.kind} at line {event.line}: {event.message}"
+        heading = f"{label}: {event.kind} at line {event.line}: {shown(event.message)}"
         self.console.print(Text(heading, style="bold red"))
         for text in event.lines:
-            self.console.print(Text(f"    {text}"), overflow="ignore", crop=False)
+            self.console.print(Text(f"    {shown(text)}"), overflow="ignore", crop=False)
+
+
+_CONTROLS = {code: 0x2400 + code for code in range(0x20) if code != 0x09} | {0x7F: 0x2421} | {
+    code: 0xFFFD for code in range(0x80, 0xA0)}
+"""C0 controls as their pictures (ESC -> ␛), DEL as ␡, C1 controls as �; tab kept."""
+
+
+def shown(text: str) -> str:
+    """A remote log's text made safe for a terminal: no escape sequence of it reaches the terminal."""
+    return text.translate(_CONTROLS)
 
 
 def _write_json(documents: Sequence[dict[str, Any]]) -> None:
     if documents:
-        sys.stdout.write("".join(json.dumps(d, ensure_ascii=False) + "\n" for d in documents))
+        # allow_nan=False: NaN is not JSON; the documents carry null (and a *_text) instead
+        text = "".join(json.dumps(d, ensure_ascii=False, allow_nan=False) + "\n" for d in documents)
+        sys.stdout.write(text)
         sys.stdout.flush()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import difflib
 from dataclasses import dataclass
+from typing import Literal
 
 from console.store import JobRecord, Store, UnknownJob
 
@@ -22,6 +23,8 @@ class FoundJob:
     job: JobRecord
     note: str = ""
     """Said when the choice was not exact: `tiny_local: the newest of 3 jobs with that name`."""
+    by: Literal["id", "prefix", "name"] = "id"
+    """How the reference named it."""
 
 
 def find_job(store: Store, reference: str) -> FoundJob:
@@ -32,14 +35,14 @@ def find_job(store: Store, reference: str) -> FoundJob:
         return FoundJob(exact[0])
     prefixed = [job for job in jobs if job.id.startswith(reference)]
     if len(prefixed) == 1:
-        return FoundJob(prefixed[0])
+        return FoundJob(prefixed[0], by="prefix")
     if len(prefixed) > 1:
         raise AmbiguousJob(reference, [job.id for job in prefixed])
     named = [job for job in jobs if job.name == reference]
     if named:
         note = "" if len(named) == 1 else (f"{reference}: the newest of {len(named)} jobs with that name "
                                            f"({named[0].id})")
-        return FoundJob(named[0], note)
+        return FoundJob(named[0], note, by="name")
     raise UnknownJob(reference)
 
 
