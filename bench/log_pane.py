@@ -25,6 +25,7 @@ from textual.app import App, ComposeResult
 from textual.containers import Grid
 from textual.strip import Strip
 
+from console.collector import FREEZE_EVERY, freeze_survivors
 from console.jobs.follow import JobLine
 from console.jobs.logfiles import LogFile
 from console.widgets.log_pane import LogPane, LogView
@@ -60,8 +61,9 @@ class Feed:
 class PanesApp(App[None]):
     CSS = "Grid { grid-size: 4 2; }"
 
-    def __init__(self, panes: int, rate: int) -> None:
+    def __init__(self, panes: int, rate: int, *, calm_gc: bool) -> None:
         super().__init__()
+        self.calm_gc = calm_gc
         texts = recorded_texts()
         self.feeds = [Feed(LogFile(f"node{i // 2}", f"/job/logs/worker_{i}.log", "worker", i), texts)
                       for i in range(panes)]
@@ -76,6 +78,8 @@ class PanesApp(App[None]):
                 yield LogPane(f"node{i // 2} · rank {i} · worker_{i}.log", id=f"pane-{i}")
 
     def on_mount(self) -> None:
+        if self.calm_gc:
+            self.set_interval(FREEZE_EVERY, freeze_survivors)
         for pane in self.query(LogPane):
             self._stamp(pane.view)
         self.query_one("#pane-0", LogPane).view.focus()
@@ -124,8 +128,8 @@ def percentile(values: list[float], fraction: float) -> float:
     return ordered[min(len(ordered) - 1, int(fraction * len(ordered)))]
 
 
-async def run(seconds: float, rate: int, panes: int) -> None:
-    app = PanesApp(panes, rate)
+async def run(seconds: float, rate: int, panes: int, calm_gc: bool) -> None:
+    app = PanesApp(panes, rate, calm_gc=calm_gc)
     latencies: dict[str, list[float]] = defaultdict(list)
     async with app.run_test(size=(200, 50)) as pilot:
         await pilot.pause()
@@ -159,8 +163,11 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=10.0)
     parser.add_argument("--rate", type=int, default=2000, help="lines per second per pane")
     parser.add_argument("--panes", type=int, default=8)
+    parser.add_argument("--calm-gc", action="store_true",
+                        help="freeze survivors every few seconds, as the console does (console/collector.py)")
     args = parser.parse_args()
-    asyncio.run(run(args.seconds, args.rate, args.panes))
+    print("collector:", "survivors frozen every 5 s" if args.calm_gc else "Python's default")
+    asyncio.run(run(args.seconds, args.rate, args.panes, args.calm_gc))
 
 
 if __name__ == "__main__":

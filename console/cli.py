@@ -26,6 +26,7 @@ from console.commands import (
     stop,
     trust,
 )
+from console.commands import job as job_command
 from console.commands import jobs as jobs_command
 from console.commands import status as status_command
 from remote.inventory import Cluster, InventoryError, default_cluster_path, load_cluster
@@ -46,6 +47,7 @@ COMMANDS = {
     "jobs": jobs_command,
     "status": status_command,
     "logs": logs,
+    "job": job_command,
     "stop": stop,
 }
 
@@ -113,18 +115,17 @@ def main(argv: Sequence[str] | None = None) -> int:
     return code
 
 
-def run_dashboard(args: argparse.Namespace, cluster: Cluster) -> int:
-    """The Textual app on the cluster; it closes the node pool when it goes away."""
-    from console.app import make_app
-    from console.health_poller import ClusterHealth
-    from remote.pool import NodePool
+def run_dashboard(args: argparse.Namespace, cluster: Cluster, *, mode: str = "health",
+                  job_id: str | None = None) -> int:
+    """The Textual app on the cluster (on `job_id`'s screen if given); it closes what it opened."""
+    from console.app import AscendConsole
+    from console.services import ConsoleServices
 
-    pool = NodePool(cluster)
+    services = ConsoleServices.for_cluster(cluster, refresh=args.refresh, timeout=args.timeout)
     try:
-        source = ClusterHealth(pool, cluster.nodes, timeout=args.timeout)
-        make_app(cluster, source, refresh=args.refresh).run()
+        AscendConsole(services, mode=mode, job_id=job_id).run()
     finally:
-        pool.close()
+        services.close()
     return exitcodes.OK
 
 

@@ -323,3 +323,18 @@ def test_snapshot_log_pane_80x24(snap_compare):
         await pilot.pause()
 
     assert snap_compare(PaneApp(), terminal_size=(80, 24), run_before=fed)
+
+
+def test_a_loggers_prefix_is_left_out_keeping_the_level_and_mindspores_module():
+    from console.widgets.log_lines import short_prefix
+
+    mindformers = ("2026-12-06 21:41:59,761 - mindformers[train.py:86] - INFO - { Epoch:[  1/  1], "
+                   "step:[   93/  200], loss: 6.671600")
+    assert short_prefix(mindformers) == "{ Epoch:[  1/  1], step:[   93/  200], loss: 6.671600"
+    warning = "2026-12-06 21:41:59,761 - mindformers[train.py:86] - WARNING - slow step"
+    assert short_prefix(warning) == "WARNING slow step"
+    mindspore = ("[WARNING] DISTRIBUTED(11277,7f457b084b80,python):2026-11-28-12:47:09.071.939 "
+                 "[mindspore/ccsrc/cluster/topology/cluster_context.cc:316] BuildCluster] "
+                 "Topology build timed out., retry(1/120).")
+    assert short_prefix(mindspore) == "WARNING DISTRIBUTED Topology build timed out., retry(1/120)."
+    assert short_prefix("Traceback (most recent call last):") == "Traceback (most recent call last):"

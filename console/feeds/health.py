@@ -1,9 +1,9 @@
-"""The health poller: one thread checks the cluster round after round and posts immutable snapshots.
+"""The health feed: one thread checks the cluster round after round and posts immutable snapshots.
 
 Rounds never overlap (one thread, one round at a time; the worker group is exclusive), each round
 is bounded by the check's own timeout, and a node that stops answering keeps its last good
 readings, marked stale. Closing the source (the node pool) is what lets a quit not wait for a
-stuck node.
+stuck node; the app's services do that.
 """
 
 from __future__ import annotations
@@ -12,12 +12,11 @@ import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Any, Protocol
 
-from textual import work
+from textual.app import App
 from textual.message import Message
-from textual.widget import Widget
-from textual.worker import Worker, WorkerState, get_current_worker
+from textual.worker import get_current_worker
 
 from remote.checker import ClusterChecker
 from remote.health import NodeHealth, keep_last_good
@@ -40,14 +39,13 @@ class ClusterHealth:
     the first: what rarely changes is re-read only now and then)."""
 
     def __init__(self, pool: NodePool, nodes: Sequence[NodeSpec], *, timeout: float) -> None:
-        self._pool = pool
         self._checker = ClusterChecker(pool, nodes, timeout=timeout)
 
     def check(self) -> Sequence[NodeHealth]:
         return self._checker.refresh()
 
     def close(self) -> None:
-        self._pool.close()
+        """Nothing of its own to release: the pool belongs to the app's services, which close it."""
 
 
 @dataclass(frozen=True)
@@ -67,10 +65,13 @@ def carry_forward(
     return tuple(keep_last_good(previous.get(r.node), r) for r in reports)
 
 
-class HealthPoller(Widget):
-    """Invisible; mount it in the screen that wants `HealthPoller.Checked` messages."""
+class HealthFeed:
+    """Polls the health source round after round on one worker thread of the app, and posts
+    `HealthFeed.RoundStarted` and `HealthFeed.Checked` to the app. One per app: every screen watches
+    the app's `health` rather than polling on its own. A round that raises ends the worker in error;
+    the app's worker handler says so and calls `restart` after the interval."""
 
-    DEFAULT_CSS = "HealthPoller { display: none; }"
+    GROUP = "health-poll"
 
     class Checked(Message):
         """A round finished."""
@@ -82,59 +83,45 @@ class HealthPoller(Widget):
     class RoundStarted(Message):
         """A round began (the dashboard shows how long it runs when a node makes it slow)."""
 
-    class Failed(Message):
-        """A round raised instead of reporting; the poller tries again after the interval."""
-
-        def __init__(self, error: str) -> None:
-            super().__init__()
-            self.error = error
-
-    def __init__(self, source: HealthSource, *, interval: float,
-                 clock: Callable[[], float] = time.time, id: str | None = None) -> None:
-        super().__init__(id=id)
+    def __init__(self, app: App[Any], source: HealthSource, *, interval: float,
+                 clock: Callable[[], float] = time.time) -> None:
+        self._app = app
         self._source = source
-        self._interval = interval
+        self.interval = interval
         self._clock = clock
         self._wake = threading.Event()
         self._stopping = threading.Event()
         self._previous: dict[str, NodeHealth] = {}  # touched by the worker thread only
         self._rounds = 0
 
-    def on_mount(self) -> None:
-        self._poll()
+    def start(self) -> None:
+        self._app.run_worker(self._poll, thread=True, exclusive=True, group=self.GROUP, exit_on_error=False,
+                             description="checking every node's health")
 
-    def on_unmount(self) -> None:
-        self._stopping.set()
-        self._wake.set()
-        # closing can wait for a connect in progress: never on the event loop's thread
-        threading.Thread(target=self._source.close, name="health-source-close", daemon=True).start()
+    def restart(self) -> None:
+        if not self._stopping.is_set():
+            self.start()
 
     def poll_now(self) -> None:
         """Start the next round now (or right after the one running)."""
         self._wake.set()
 
-    @work(thread=True, exclusive=True, group="health-poll", exit_on_error=False,
-          description="check every node's health, round after round")
+    def stop(self) -> None:
+        """Make a running round end soon (closing the source cuts a stuck node's wait short)."""
+        self._stopping.set()
+        self._wake.set()
+
     def _poll(self) -> None:
         worker = get_current_worker()
         while not (worker.is_cancelled or self._stopping.is_set()):
-            self.post_message(self.RoundStarted())
+            self._app.post_message(self.RoundStarted())
             started = self._clock()
             began = time.monotonic()
             reports = carry_forward(self._previous, self._source.check())
             self._previous = {r.node: r for r in reports}
             self._rounds += 1
             finished = self._clock()
-            snapshot = HealthSnapshot(reports, finished, finished - started, self._rounds)
-            self.post_message(self.Checked(snapshot))
-            self._wake.wait(max(MIN_GAP, self._interval - (time.monotonic() - began)))
+            self._app.post_message(self.Checked(HealthSnapshot(reports, finished, finished - started,
+                                                               self._rounds)))
+            self._wake.wait(max(MIN_GAP, self.interval - (time.monotonic() - began)))
             self._wake.clear()
-
-    def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
-        if event.worker.group != "health-poll" or event.state is not WorkerState.ERROR:
-            return
-        event.stop()
-        if self._stopping.is_set():
-            return
-        self.post_message(self.Failed(f"{type(event.worker.error).__name__}: {event.worker.error}"))
-        self.set_timer(self._interval, self._poll)

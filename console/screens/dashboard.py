@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
 from typing import ClassVar
 
 from textual.app import ComposeResult
@@ -13,13 +12,13 @@ from textual.screen import Screen
 from textual.widgets import ContentSwitcher, DataTable, Footer, Static
 
 from console.clock import clock_text
-from console.health_poller import HealthPoller, HealthSnapshot, HealthSource
+from console.feeds.health import HealthSnapshot
 from console.screens.node_detail import NodeDetailScreen
+from console.services import ConsoleServices
 from console.widgets.fleet import FleetView
 from console.widgets.fleet_cells import FleetNode
 from console.widgets.node_table import NodeTable, worst_first
 from remote.health import NodeHealth, Status, summarize, worst
-from remote.inventory import Cluster
 
 STATUS_CLASSES = tuple(f"-{s.value.lower()}" for s in Status)
 
@@ -38,10 +37,6 @@ def checked_line(snapshot: HealthSnapshot | None, running_for: float | None) -> 
     return " · ".join(parts)
 
 
-def one_line(text: str) -> str:
-    return " ".join(text.split())
-
-
 def reasons_line(report: NodeHealth | None) -> str:
     if report is None:
         return ""
@@ -52,23 +47,19 @@ def reasons_line(report: NodeHealth | None) -> str:
 
 
 class DashboardScreen(Screen[None]):
-    """Live health of every node of the cluster."""
+    """Live health of every node of the cluster (the app polls it; this screen watches `app.health`)."""
 
+    HELP_TITLE = "health dashboard"
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("f", "show_fleet", "Fleet view", id="dashboard.fleet"),
         Binding("f", "show_table", "Table view", id="dashboard.table"),
         Binding("r", "refresh", "Refresh now", id="dashboard.refresh"),
     ]
 
-    def __init__(self, cluster: Cluster, source: HealthSource, *, interval: float,
-                 clock: Callable[[], float] = time.time) -> None:
+    def __init__(self, services: ConsoleServices) -> None:
         super().__init__()
-        self.cluster = cluster
-        self._source = source
-        self._interval = interval
-        self._clock = clock
-        self.snapshot: HealthSnapshot | None = None
-        self._round_began: float | None = None  # monotonic
+        self.cluster = services.cluster
+        self._interval = services.refresh
         self._checked_text = ""
 
     def compose(self) -> ComposeResult:
@@ -82,27 +73,30 @@ class DashboardScreen(Screen[None]):
                 yield FleetView([FleetNode(n.name, n.devices, n.backend == "cpu") for n in nodes],
                                 temperature_c=self.cluster.health.temperature_c, id="fleet")
             yield Static("", id="reasons", markup=False)
-        yield HealthPoller(self._source, interval=self._interval, clock=self._clock, id="poller")
         yield Footer()
 
     def on_mount(self) -> None:
         self.set_interval(1.0, self._show_checked)
+        self.watch(self.app, "health", self._show_health)
+
+    @property
+    def snapshot(self) -> HealthSnapshot | None:
+        snapshot: HealthSnapshot | None = getattr(self.app, "health", None)
+        return snapshot
 
     # ----------------------------------------------------------------- rounds in
 
-    def on_health_poller_round_started(self, _message: HealthPoller.RoundStarted) -> None:
-        self._round_began = time.monotonic()
-
     def _show_checked(self) -> None:
-        running = time.monotonic() - self._round_began if self._round_began is not None else None
+        began: float | None = getattr(self.app, "health_round_began", None)
+        running = time.monotonic() - began if began is not None else None
         line = checked_line(self.snapshot, running)
         if line != self._checked_text:  # the clock ticks every second; redraw only on change
             self._checked_text = line
             self.query_one("#checked", Static).update(line)
 
-    def on_health_poller_checked(self, message: HealthPoller.Checked) -> None:
-        snapshot = self.snapshot = message.snapshot
-        self._round_began = None
+    def _show_health(self, snapshot: HealthSnapshot | None) -> None:
+        if snapshot is None:
+            return
         summary = self.query_one("#summary", Static)
         summary.update(f"{self.cluster.name} · {summarize(snapshot.reports).text}")
         self._show_checked()
@@ -110,15 +104,6 @@ class DashboardScreen(Screen[None]):
         self.query_one(NodeTable).show(snapshot.reports)
         self.query_one(FleetView).show(snapshot.reports)
         self._show_reasons()
-        for screen in self.app.screen_stack:
-            if isinstance(screen, NodeDetailScreen) and (report := self.report(screen.node)):
-                screen.show(report)
-
-    def on_health_poller_failed(self, message: HealthPoller.Failed) -> None:
-        summary = self.query_one("#summary", Static)
-        summary.update(f"{self.cluster.name} · health check failed: {one_line(message.error)} "
-                       f"(retrying every {self._interval:g} s)")
-        self._set_status_class(summary, Status.FAIL)
 
     @staticmethod
     def _set_status_class(widget: Static, status: Status) -> None:
@@ -185,6 +170,6 @@ class DashboardScreen(Screen[None]):
         self._show_reasons()
         self.refresh_bindings()
 
-    def action_refresh(self) -> None:
-        self.query_one(HealthPoller).poll_now()
+    async def action_refresh(self) -> None:
+        await self.app.run_action("refresh_health")
         self.notify("checking now…", timeout=2)

@@ -11,6 +11,7 @@ from textual.screen import Screen
 from textual.widgets import Footer, Log, Static, TabbedContent, TabPane
 
 from console.clock import clock_text
+from console.feeds.health import HealthSnapshot
 from console.widgets.detail_tables import LinkTable, NpuTable
 from remote.health import Finding, NodeHealth, Status, SystemReport
 
@@ -61,14 +62,15 @@ def raw_lines(health: NodeHealth) -> list[str]:
 
 
 class NodeDetailScreen(Screen[None]):
-    """Everything the last check learnt about one node; Escape goes back."""
+    """Everything the last check learnt about one node, kept current from `app.health`; Escape goes back."""
 
+    HELP_TITLE = "node detail"
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("escape", "app.pop_screen", "Back", id="detail.back"),
         Binding("o", "tab('overview')", "Overview", id="detail.overview"),
         Binding("n", "tab('npus')", "NPUs", id="detail.npus"),
         Binding("l", "tab('links')", "Links", id="detail.links"),
-        Binding("r", "tab('raw')", "Raw output", id="detail.raw"),
+        Binding("p", "tab('raw')", "Probe output", id="detail.raw"),
     ]
 
     def __init__(self, health: NodeHealth) -> None:
@@ -87,13 +89,19 @@ class NodeDetailScreen(Screen[None]):
                 yield NpuTable(id="npu-table")
             with TabPane("Links", id="links"):
                 yield LinkTable(id="link-table")
-            with TabPane(f"Raw output ({clock_text(self._health.checked_at)})", id="raw"):
+            with TabPane(f"Probe output ({clock_text(self._health.checked_at)})", id="raw"):
                 yield Log(id="raw-log", auto_scroll=False)
         yield Footer()
 
     def on_mount(self) -> None:
         self.show(self._health)
         self.query_one("#raw-log", Log).write_lines(raw_lines(self._health))
+        self.watch(self.app, "health", self._newer, init=False)
+
+    def _newer(self, snapshot: HealthSnapshot | None) -> None:
+        report = next((r for r in snapshot.reports if r.node == self.node), None) if snapshot else None
+        if report is not None:
+            self.show(report)
 
     def show(self, health: NodeHealth) -> None:
         """Show a newer report of the node (the raw output stays the one the screen opened with)."""

@@ -31,6 +31,11 @@ class Column:
     key: str
     label: str
     width: int | None = None  # None: as wide as the widest cell
+    optional: bool = False
+    """Left out when the table would not fit its width (what it says is shown elsewhere too)."""
+
+
+CELL_PADDING = 2
 
 
 class KeyedTable(DataTable[Text]):
@@ -42,13 +47,47 @@ class KeyedTable(DataTable[Text]):
     def __init__(self, *, id: str | None = None, classes: str | None = None) -> None:
         super().__init__(id=id, classes=classes, cursor_type="row", zebra_stripes=False)
         self._rows: dict[str, Row] = {}
+        self._shown: tuple[int, ...] = tuple(range(len(self.COLUMNS)))
+        """Indices of the columns on screen (optional ones leave when the table is too narrow)."""
 
     def on_mount(self) -> None:
         # Textual calls every class's on_mount: subclasses add rows through first_rows instead
-        for column in self.COLUMNS:
-            self.add_column(column.label, key=column.key, width=column.width)
+        self._add_columns()
         self.show_rows(self.first_rows())
         self.app.theme_changed_signal.subscribe(self, self._theme_changed)
+
+    def _add_columns(self) -> None:
+        for index in self._shown:
+            column = self.COLUMNS[index]
+            self.add_column(column.label, key=column.key, width=column.width)
+
+    def on_resize(self) -> None:
+        self._fit()
+
+    def _fit(self) -> None:
+        """Leave the optional columns out while every column would not fit (no cut header, no scroll)."""
+        everything = tuple(range(len(self.COLUMNS)))
+        needed = sum(self._width(i) for i in everything)
+        shown = everything if needed <= self.size.width or not self.size.width else tuple(
+            i for i in everything if not self.COLUMNS[i].optional)
+        if shown == self._shown:
+            return
+        self._shown = shown
+        cursor = self.cursor_row
+        self.clear(columns=True)
+        self._add_columns()
+        for key, row in self._rows.items():
+            self.add_row(*self._cells(row), key=key)
+        if self.row_count:
+            self.move_cursor(row=min(cursor, self.row_count - 1))
+
+    def _width(self, index: int) -> int:
+        column = self.COLUMNS[index]
+        widest = max((len(row[index].text) for row in self._rows.values()), default=0)
+        return (column.width or max(len(column.label), widest)) + CELL_PADDING
+
+    def _cells(self, row: Row) -> list[Text]:
+        return [self._rendered(row[index]) for index in self._shown]
 
     def first_rows(self) -> Sequence[tuple[str, Row]]:
         """What the table shows before the first `show_rows`."""
@@ -57,7 +96,7 @@ class KeyedTable(DataTable[Text]):
     def show_rows(self, rows: Sequence[tuple[str, Row]]) -> None:
         """Make the table hold exactly `rows` (key, cells), touching only what changed.
 
-        New keys are appended, vanished keys removed; the cursor stays on its row.
+        New keys are appended, vanished keys removed; the cursor stays on its row (`reorder` moves rows).
         """
         wanted = dict(rows)
         for key in [k for k in self._rows if k not in wanted]:
@@ -66,13 +105,29 @@ class KeyedTable(DataTable[Text]):
         for key, row in rows:
             old = self._rows.get(key)
             if old is None:
-                self.add_row(*(self._rendered(cell) for cell in row), key=key)
+                self.add_row(*self._cells(row), key=key)
             else:
                 self._update(key, old, row)
             self._rows[key] = row
+        self._fit()
+
+    def reorder(self, rows: Sequence[tuple[str, Row]]) -> None:
+        """Every row again, in the order given; the cursor stays on the row it was on while the table
+        has the focus (someone is looking at it), else it goes back to the top."""
+        kept = self.highlighted_key if self.has_focus else None
+        self.clear(columns=True)  # the widths too: they would keep what rows no longer shown needed
+        self._add_columns()
+        self._rows = {}
+        for key, row in rows:
+            self.add_row(*self._cells(row), key=key)
+            self._rows[key] = row
+        if kept in self._rows:
+            self.move_cursor(row=list(self._rows).index(kept))
+        self._fit()
 
     def _update(self, key: str, old: Row, new: Row) -> None:
-        for column, before, after in zip(self.COLUMNS, old, new, strict=True):
+        for index in self._shown:
+            column, before, after = self.COLUMNS[index], old[index], new[index]
             if before != after:
                 self.update_cell(key, column.key, self._rendered(after), update_width=column.width is None)
 
@@ -87,9 +142,15 @@ class KeyedTable(DataTable[Text]):
 
     def _restyle(self) -> None:
         for key, row in self._rows.items():
-            for column, cell in zip(self.COLUMNS, row, strict=True):
+            for index in self._shown:
+                column, cell = self.COLUMNS[index], row[index]
                 if cell.tone:
                     self.update_cell(key, column.key, self._rendered(cell))
+
+    @property
+    def shown_rows(self) -> dict[str, Row]:
+        """Key -> row, in the order shown."""
+        return dict(self._rows)
 
     @property
     def highlighted_key(self) -> str | None:

@@ -35,6 +35,27 @@ def printable(text: str) -> str:
     return _CONTROL.sub("?", text)
 
 
+_MINDFORMERS_PREFIX = re.compile(
+    r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d,\d{3} - [\w.]+\[[^\]]*\] - (DEBUG|INFO|WARNING|ERROR|CRITICAL) - ")
+_MINDSPORE_PREFIX = re.compile(
+    r"\[(DEBUG|INFO|WARNING|ERROR|CRITICAL|EXCEPTION)\] ([A-Z_]+)\(\d+[,:]\w+,[^)]*\):\S+ "
+    r"\[[^\]]*\] ?(?:\w+\] )?")
+
+
+def short_prefix(text: str) -> str:
+    """The line without its logger's prefix (time, process, source file: 60 columns a line), keeping the
+    level where it is not INFO and MindSpore's module: `WARNING DISTRIBUTED Topology build timed out…`."""
+    found = _MINDFORMERS_PREFIX.match(text)
+    if found:
+        level = found[1]
+        return ("" if level == "INFO" else f"{level} ") + text[found.end():]
+    found = _MINDSPORE_PREFIX.match(text)
+    if found:
+        level = found[1]
+        return ("" if level == "INFO" else f"{level} ") + f"{found[2]} " + text[found.end():]
+    return text
+
+
 def is_severe(stored: StoredLine) -> bool:
     return stored.line.severity in SEVERE
 

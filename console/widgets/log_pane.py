@@ -33,7 +33,16 @@ from textual.widgets import Input
 
 from console.clock import clock_text
 from console.jobs.follow import JobLine
-from console.widgets.log_lines import LineStore, RowMap, StoredLine, find, is_severe, printable, spans
+from console.widgets.log_lines import (
+    LineStore,
+    RowMap,
+    StoredLine,
+    find,
+    is_severe,
+    printable,
+    short_prefix,
+    spans,
+)
 from model.loglines import line_time
 
 SCROLLBACK = 20_000
@@ -55,9 +64,10 @@ def time_prefix(stored: StoredLine, mode: Timestamps) -> str:
     return ""
 
 
-def shown_text(stored: StoredLine, mode: Timestamps) -> str:
-    """The line as the pane prints it: timestamp, printable text, cut when very long."""
-    text = printable(stored.line.text)
+def shown_text(stored: StoredLine, mode: Timestamps, *, short: bool = False) -> str:
+    """The line as the pane prints it: timestamp, printable text (without its logger's prefix when
+    `short`), cut when very long."""
+    text = printable(short_prefix(stored.line.text) if short else stored.line.text)
     if len(text) > MAX_LINE_CHARS:
         text = f"{text[:MAX_LINE_CHARS]}… [{len(text) - MAX_LINE_CHARS:,} more characters]"
     return time_prefix(stored, mode) + text
@@ -91,6 +101,8 @@ class LogView(ScrollView, can_focus=True):
         self.errors_only = False
         self.wrap = False
         self.timestamps: Timestamps = "off"
+        self.short = True
+        """Loggers' prefixes left out (`t` shows the line's own time instead)."""
         self.query_text = ""
         self.marked: int | None = None
         """Seq of the line found or jumped to, highlighted."""
@@ -138,7 +150,7 @@ class LogView(ScrollView, can_focus=True):
         if len(text) <= MAX_LINE_CHARS and text.isascii() and text.isprintable():
             cells = self._time_width + len(text)  # most lines: no need to build what is shown
         else:
-            cells = cell_len(shown_text(stored, self.timestamps))
+            cells = cell_len(shown_text(stored, self.timestamps, short=self.short))
         return max(1, -(-cells // width))
 
     def _resize_content(self, *, shift: int = 0) -> None:
@@ -245,7 +257,7 @@ class LogView(ScrollView, can_focus=True):
         seq = find(self.store, self._map.seqs, self.query_text, start, forward=forward)
         if seq is None:
             return False
-        found = spans(self.store.get(seq).line.text, self.query_text)
+        found = spans(shown_text(self.store.get(seq), "off", short=self.short), self.query_text)
         self.mark(seq, found[0][0] if found else 0)
         return True
 
@@ -307,7 +319,7 @@ class LogView(ScrollView, can_focus=True):
         line_style = style
         if stored.line.severity in ("error", "warning"):
             line_style = style + self._style(stored.line.severity)
-        text = Text(shown_text(stored, self.timestamps), no_wrap=True, end="")
+        text = Text(shown_text(stored, self.timestamps, short=self.short), no_wrap=True, end="")
         text.stylize(line_style)
         if self._time_width:
             text.stylize(self._style("time"), 0, self._time_width)
@@ -339,6 +351,9 @@ class LogPane(Vertical):
         Binding("e", "toggle_errors", "Errors", tooltip="Errors and warnings only, or all lines",
                 id="log-pane.errors"),
         Binding("w", "toggle_wrap", "Wrap", id="log-pane.wrap"),
+        Binding("x", "toggle_prefixes", "Prefixes", show=False,
+                tooltip="Show or hide the loggers' prefixes (time, process, source file)",
+                id="log-pane.prefixes"),
         Binding("t", "cycle_timestamps", "Times", tooltip="Received time, the line's own, or none",
                 id="log-pane.timestamps"),
         Binding("escape", "close_search", "Close search", show=False, id="log-pane.close-search"),
@@ -427,6 +442,11 @@ class LogPane(Vertical):
         self._view.rebuild()
         self._show_state()
 
+    def action_toggle_prefixes(self) -> None:
+        self._view.short = not self._view.short
+        self._view.rebuild()
+        self._show_state()
+
     def action_cycle_timestamps(self) -> None:
         self._view.timestamps = TIMESTAMP_CYCLE[self._view.timestamps]
         self._view.rebuild()
@@ -476,6 +496,8 @@ class LogPane(Vertical):
             parts.append("err+warn")
         if view.wrap:
             parts.append("wrap")
+        if not view.short:
+            parts.append("prefixes")
         if view.timestamps != "off":
             parts.append("recv time" if view.timestamps == "received" else "line time")
         if view.query_text:

@@ -63,7 +63,7 @@ class NodeTable(KeyedTable):
         Column("node", "node"), Column("status", "status"), Column("npus", "NPUs"),
         Column("hbm", "HBM"), Column("temp", "temp"), Column("power", "power"),
         Column("aicore", "AICore"), Column("links", "links"), Column("disk", "disk free"),
-        Column("versions", "versions"), Column("reasons", "reasons"),
+        Column("versions", "versions", optional=True), Column("reasons", "reasons", optional=True),
     )
     TONE_PREFIX = "node-table--"
     COMPONENT_CLASSES: ClassVar[set[str]] = {
