@@ -14,6 +14,7 @@ from pathlib import Path
 
 import pytest
 import yaml
+from textual.command import CommandPalette
 from textual.pilot import Pilot
 from textual.widgets import ContentSwitcher, DataTable, Log
 
@@ -246,6 +247,21 @@ def test_question_mark_lists_the_keys_the_widgets_declare():
         assert not any("Screen" in cell or "Table" in cell for row in rows for cell in row)
         await pilot.press("escape")
         assert isinstance(pilot.app.screen, DashboardScreen)
+
+    drive(app_for(fleet(FOUR)), script)
+
+
+def test_the_command_palette_lists_every_screen_and_the_keys_in_force():
+    async def script(pilot: Pilot[None]) -> None:
+        await rounds_done(pilot, 1)
+        titles = {command.title for command in pilot.app.get_system_commands(pilot.app.screen)}
+        assert {"Health: every node", "Jobs: every job in the store", "Fleet view", "Refresh now"} <= titles
+        await pilot.press("ctrl+p")
+        await until(pilot, lambda: isinstance(pilot.app.screen, CommandPalette))
+        await pilot.press(*"jobs", "enter")
+        await until(pilot, lambda: pilot.app.current_mode == "jobs")
+        await pilot.press("h")
+        assert pilot.app.current_mode == "health" and isinstance(pilot.app.screen, DashboardScreen)
 
     drive(app_for(fleet(FOUR)), script)
 
