@@ -17,7 +17,7 @@ import threading
 import time
 from collections import deque
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Literal
 
@@ -57,7 +57,7 @@ IDLE_BATCH = 1.0
 """Seconds between batches with nothing in them while the agent's heartbeats say the link is alive."""
 
 NoticeKind = Literal[
-    "waiting", "appeared", "truncated", "replaced", "unreadable", "disconnected", "reconnected"]
+    "waiting", "appeared", "truncated", "replaced", "rewritten", "unreadable", "disconnected", "reconnected"]
 
 
 @dataclass(frozen=True)
@@ -145,7 +145,7 @@ def agent_argv(python: str, cursors: Sequence[FileCursor], *, until_eof: bool, h
                poll: float) -> list[str]:
     """The agent's command line: its source and every path and position as separate arguments."""
     files = [part for c in cursors
-             for part in (c.path, "" if c.inode is None else str(c.inode), str(c.offset))]
+             for part in (c.path, "" if c.inode is None else str(c.inode), str(c.offset), c.head)]
     mode = "until-eof" if until_eof else "follow"
     return [python, "-c", AGENT_SOURCE, mode, f"{heartbeat:g}", f"{poll:g}", *files]
 
@@ -361,6 +361,9 @@ class _Session:
         elif kind == agent.HEARTBEAT:
             self.follower._clock.add(agent.BEAT.unpack(frame.payload)[0], time.time())
             self.follower._beat()
+        elif kind == agent.HEAD and frame.file < len(self.paths):
+            cursors, path = self.follower._cursors, self.paths[frame.file]
+            cursors[path] = replace(cursors[path], head=frame.payload.decode("ascii", "replace"))
         elif kind == agent.ZONE:
             self.follower._utc_offset = float(agent.ZONE_OFFSET.unpack(frame.payload)[0])
         elif kind == agent.DONE:
@@ -400,6 +403,11 @@ class _Session:
             self._move(cutter, None)
             follower._notice(path, "replaced", f"{node}:{path} was replaced by a new file; following it from "
                                                "its start (line numbers restart at 1)")
+        elif frame.kind == agent.REWRITTEN:
+            cutter.restart()
+            self._move(cutter, follower._cursors[path].inode)
+            follower._notice(path, "rewritten", f"{node}:{path} was rewritten from its start; following it "
+                                                "from its start (line numbers restart at 1)")
         elif frame.kind == agent.TRUNCATED:
             cutter.restart()
             self._move(cutter, follower._cursors[path].inode)
@@ -407,8 +415,11 @@ class _Session:
                                                 "following it from its start (line numbers restart at 1)")
 
     def _move(self, cutter: LineCutter, inode: int | None) -> None:
-        """The file's cursor is where its cutter has consumed to: the end of a complete line."""
-        self.follower._cursors[cutter.path] = FileCursor(cutter.path, inode, cutter.offset, cutter.line)
+        """The file's cursor is where its cutter has consumed to: the end of a complete line. Its head
+        is kept while the file is the same one; from its start again, the agent says it anew."""
+        before = self.follower._cursors[cutter.path]
+        head = before.head if inode == before.inode and cutter.offset >= before.offset else ""
+        self.follower._cursors[cutter.path] = FileCursor(cutter.path, inode, cutter.offset, cutter.line, head)
 
     def _done(self) -> None:
         for cutter in self.cutters:

@@ -6,10 +6,13 @@ goes to stdout as frames: a 17-byte header (magic, kind, file index, byte offset
 then the payload. Before the first frame it writes START, so the console can skip whatever a login
 shell printed first.
 
-    MODE HEARTBEAT POLL [PATH INODE OFFSET]...
+    MODE HEARTBEAT POLL [PATH INODE OFFSET HEAD]...
 
 MODE is `follow` (until stdout closes: the console has gone) or `until-eof` (stop once every file
 is read to the size it had when opened). INODE is empty when the console has not seen the file.
+HEAD is `N:CRC`, the CRC-32 of the file's first N bytes (N up to HEAD_BYTES), or empty: a file whose
+first bytes no longer match was rewritten (truncated and written past the old offset between two
+looks, or a new file on a reused inode) and is read again from its start (REWRITTEN).
 Files are read round-robin, one CHUNK per file per round, so one busy file cannot starve the rest;
 when a round reads nothing the agent sleeps POLL seconds. A heartbeat carries the node's clock; the
 first frames after START, before any data, are the node's UTC offset (ZONE) and a heartbeat, so the
@@ -22,6 +25,7 @@ import os
 import struct
 import sys
 import time
+import zlib
 from typing import BinaryIO
 
 START = b"\x00ascend-follow 1\n"
@@ -30,6 +34,7 @@ HEADER = struct.Struct(">2sBHQI")
 BEAT = struct.Struct(">d")
 ZONE_OFFSET = struct.Struct(">i")
 CHUNK = 256 * 1024
+HEAD_BYTES = 256
 
 DATA = ord("D")  # offset: where the payload starts in the file
 HEARTBEAT = ord("H")  # payload: the node's time.time() as BEAT
@@ -39,17 +44,20 @@ REPLACED = ord("R")  # the path now names another file (new inode): reading rest
 TRUNCATED = ord("T")  # the file is shorter than what was read; offset: its size; reading restarts at 0
 UNREADABLE = ord("U")  # payload: why
 DONE = ord("E")  # until-eof: every file read to its end
+HEAD = ord("K")  # payload: the file's HEAD (`N:CRC`) now that more of it is known
+REWRITTEN = ord("O")  # the file's first bytes changed (same inode): reading restarts at 0
 ZONE = ord("Z")  # payload: seconds local time is ahead of UTC (as `date +%z`) as ZONE_OFFSET
 
 
 class Followed:
     """One file: what the console has been sent of it, and the open descriptor."""
 
-    def __init__(self, index: int, path: str, inode: int | None, offset: int) -> None:
+    def __init__(self, index: int, path: str, inode: int | None, offset: int, head: str = "") -> None:
         self.index = index
         self.path = os.path.expanduser(path)
         self.inode = inode
         self.offset = offset
+        self.head = head
         self.fd: int | None = None
         self.goal: int | None = None
         self.condition = ""
@@ -85,7 +93,7 @@ class Agent:
             self.close(file)
             if inode is not None:
                 self.send(REPLACED, file)
-                file.inode, file.offset = None, 0
+                file.inode, file.offset, file.head = None, 0, ""
         if inode is None:
             self.report(file, kind, why)
             return 0
@@ -103,7 +111,7 @@ class Agent:
             return False
         if file.inode is not None and file.inode != status.st_ino:
             self.send(REPLACED, file)
-            file.offset = 0
+            file.offset, file.head = 0, ""
         file.fd, file.inode, file.condition = fd, status.st_ino, ""
         file.goal = status.st_size if self.until_eof else None
         self.send(OPENED, file, file.offset, str(status.st_ino).encode())
@@ -112,9 +120,13 @@ class Agent:
     def read(self, file: Followed) -> int:
         assert file.fd is not None
         try:
-            if os.fstat(file.fd).st_size < file.offset:
-                self.send(TRUNCATED, file, os.fstat(file.fd).st_size)
-                file.offset = 0
+            size = os.fstat(file.fd).st_size
+            if size < file.offset:
+                self.send(TRUNCATED, file, size)
+                file.offset, file.head = 0, ""
+            elif size > file.offset and file.head and head_of(file.fd, file.head) != file.head:
+                self.send(REWRITTEN, file)
+                file.offset, file.head = 0, ""
             data = os.pread(file.fd, CHUNK, file.offset)
         except OSError as error:  # a directory, an I/O error: say so and try again later
             self.close(file)
@@ -123,7 +135,15 @@ class Agent:
         if data:
             self.send(DATA, file, file.offset, data)
             file.offset += len(data)
+            self.learn_head(file)
         return len(data)
+
+    def learn_head(self, file: Followed) -> None:
+        """Know up to HEAD_BYTES of the file's start (it may still be growing): say so when more is known."""
+        known = int(file.head.split(":", 1)[0]) if file.head else 0
+        if known < HEAD_BYTES and file.offset > known and file.fd is not None:
+            file.head = head_text(os.pread(file.fd, min(HEAD_BYTES, file.offset), 0))
+            self.send(HEAD, file, 0, file.head.encode())
 
     def close(self, file: Followed) -> None:
         if file.fd is not None:
@@ -154,6 +174,15 @@ def utc_offset() -> int:
     return int(local.tm_gmtoff) if local.tm_gmtoff is not None else -time.timezone
 
 
+def head_of(fd: int, like: str) -> str:
+    """The file's HEAD over as many bytes as `like` covers."""
+    return head_text(os.pread(fd, int(like.split(":", 1)[0]), 0))
+
+
+def head_text(first: bytes) -> str:
+    return f"{len(first)}:{zlib.crc32(first):08x}"
+
+
 def current_inode(path: str) -> tuple[int | None, int, str]:
     """The inode the path names now, or None with WAITING or UNREADABLE and why."""
     try:
@@ -166,10 +195,11 @@ def current_inode(path: str) -> tuple[int | None, int, str]:
 
 def parse(argv: list[str]) -> tuple[bool, float, float, list[Followed]]:
     mode, heartbeat, poll, rest = argv[0], float(argv[1]), float(argv[2]), argv[3:]
-    if mode not in ("follow", "until-eof") or len(rest) % 3:
-        raise SystemExit("usage: MODE HEARTBEAT POLL [PATH INODE OFFSET]...")
-    files = [Followed(i, rest[3 * i], int(rest[3 * i + 1]) if rest[3 * i + 1] else None, int(rest[3 * i + 2]))
-             for i in range(len(rest) // 3)]
+    if mode not in ("follow", "until-eof") or len(rest) % 4:
+        raise SystemExit("usage: MODE HEARTBEAT POLL [PATH INODE OFFSET HEAD]...")
+    fields = [rest[i : i + 4] for i in range(0, len(rest), 4)]
+    files = [Followed(i, path, int(inode) if inode else None, int(offset), head)
+             for i, (path, inode, offset, head) in enumerate(fields)]
     return mode == "until-eof", heartbeat, poll, files
 
 

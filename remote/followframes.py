@@ -30,6 +30,9 @@ class FileCursor:
     """Bytes consumed; always the end of a complete line."""
     line: int = 0
     """Complete lines consumed."""
+    head: str = ""
+    """`N:CRC` of the file's first bytes, as the agent last said (empty: not known): a file rewritten
+    in place or on a reused inode is told by it."""
 
 
 @dataclass(frozen=True, slots=True)

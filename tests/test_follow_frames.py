@@ -128,7 +128,7 @@ def test_the_agent_gets_every_path_as_its_own_argument():
     argv = agent_argv("python3", [FileCursor(hostile, 42, 100, 7), FileCursor("~/w.log")],
                       until_eof=True, heartbeat=1, poll=0.05)
     assert argv[0:2] == ["python3", "-c"] and hostile not in argv[2]
-    assert argv[3:] == ["until-eof", "1", "0.05", hostile, "42", "100", "~/w.log", "", "0"]
+    assert argv[3:] == ["until-eof", "1", "0.05", hostile, "42", "100", "", "~/w.log", "", "0", ""]
 
 
 def test_the_clock_offset_takes_the_least_delayed_heartbeat():

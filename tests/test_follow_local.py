@@ -7,6 +7,7 @@ import subprocess
 import sys
 import time
 import tracemalloc
+import zlib
 from collections.abc import Callable
 from pathlib import Path
 
@@ -50,7 +51,8 @@ def test_files_are_followed_as_they_grow_and_a_missing_one_is_waited_for(tmp_pat
     assert_exactly(seen.of(str(a)), a.read_bytes())
     assert_exactly(seen.of(str(b)), b.read_bytes())
     assert seen.kinds(str(b)) == ["waiting", "appeared"]
-    assert seen.cursors[str(a)] == FileCursor(str(a), a.stat().st_ino, a.stat().st_size, 4)
+    head = f"{a.stat().st_size}:{zlib.crc32(a.read_bytes()):08x}"
+    assert seen.cursors[str(a)] == FileCursor(str(a), a.stat().st_ino, a.stat().st_size, 4, head)
     assert seen.clock_offset is not None and abs(seen.clock_offset) < 5
 
 
@@ -220,3 +222,45 @@ def test_quiet_files_still_get_a_batch_now_and_then(tmp_path: Path):
     finally:
         run.stop()
         assert run.join(10)
+
+
+def rewrite_in_place(path: Path, data: bytes) -> None:
+    """Write `data` over the file from its start, same inode, never shorter than it was: between two
+    looks this is what a truncation followed by a longer write leaves."""
+    fd = os.open(path, os.O_WRONLY)
+    try:
+        os.pwrite(fd, data, 0)
+    finally:
+        os.close(fd)
+
+
+def test_a_file_rewritten_past_the_old_offset_is_noticed_by_its_first_bytes(tmp_path: Path):
+    log = tmp_path / "worker_0.log"
+    log.write_bytes(b"old 1\nold 2\n")
+    seen = Collector()
+    run = follower([FileCursor(str(log))], seen)
+    try:
+        assert wait_until(lambda: len(seen.of(str(log))) == 2 and seen.cursors[str(log)].head != "")
+        rewrite_in_place(log, b"new 1\nnew 2\nnew 3\n")
+        assert wait_until(lambda: len(seen.of(str(log))) == 5)
+    finally:
+        run.stop()
+        assert run.join(10)
+    assert seen.kinds(str(log)) == ["rewritten"]
+    assert [(x.number, x.text) for x in seen.of(str(log))] == [
+        (1, "old 1"), (2, "old 2"), (1, "new 1"), (2, "new 2"), (3, "new 3")]
+
+
+def test_a_resumed_cursor_whose_file_was_rewritten_meanwhile_starts_over(tmp_path: Path):
+    """A new session from a kept cursor (a reconnect): same inode, more bytes, other first bytes."""
+    log = tmp_path / "worker_0.log"
+    log.write_bytes(b"old 1\nold 2\n")
+    first = Collector()
+    run = follower([FileCursor(str(log))], first, until_eof=True)
+    assert run.join(30) and first.finished
+    rewrite_in_place(log, b"new 1\nnew 2\nnew 3\n")
+    again = Collector()
+    run = follower([first.cursors[str(log)]], again, until_eof=True)
+    assert run.join(30) and again.finished
+    assert again.kinds(str(log)) == ["rewritten"]
+    assert [x.text for x in again.of(str(log))] == ["new 1", "new 2", "new 3"]

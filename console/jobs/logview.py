@@ -15,8 +15,8 @@ from console.store import MetricRecord
 from model.logevents import LogEvent, stamped
 from remote.follow import FollowNotice
 
-NOTICE_SEVERITY = {"truncated": "warning", "replaced": "warning", "unreadable": "warning",
-                   "disconnected": "warning"}
+NOTICE_SEVERITY = {"truncated": "warning", "replaced": "warning", "rewritten": "warning",
+                   "unreadable": "warning", "disconnected": "warning"}
 
 
 def log_event_document(event: LogEvent, *, node: str | None, rank: int | None, file: str,
