@@ -7,17 +7,36 @@ from typing import ClassVar
 
 from textual.binding import Binding, BindingType
 
-from console.healthdoc import disk_cell, hbm_cell, links_cell, max_cell, npus_cell, versions_cell
+from console.healthdoc import (
+    disk_cell,
+    hbm_cell,
+    job_name,
+    links_cell,
+    max_cell,
+    npus_cell,
+    versions_cell,
+)
 from console.widgets.keyed_table import Cell, Column, KeyedTable, Row
 from remote.health import NodeHealth, Status
 
 REASONS_WIDTH = 48
+# The job's name, cut: the optional columns leave together when they do not all fit, and at 160
+# columns a long job id would take the reasons with it. The node's detail shows the whole id.
+JOB_WIDTH = 9
 
 
 def worst_first(report: NodeHealth) -> str:
     """The node's reasons joined, the most serious first (a FAIL must not hide behind a disk WARN)."""
     findings = sorted(report.findings, key=lambda f: -f.status.rank)
     return "; ".join(" ".join(f.text.split()) for f in findings)
+
+
+def job_cell(report: NodeHealth) -> str:
+    """The name of the job the node runs (`2 jobs` when several); blank when none."""
+    if len(report.jobs) > 1:
+        return f"{len(report.jobs)} jobs"
+    name = job_name(report.jobs[0].id) if report.jobs else ""
+    return name if len(name) <= JOB_WIDTH else name[: JOB_WIDTH - 1] + "…"
 
 
 def status_tone(status: Status) -> str:
@@ -46,6 +65,7 @@ def node_row(report: NodeHealth, devices: int) -> Row:
         Cell(max_cell([n.aicore_pct for n in npus], "%"), reading),
         Cell(links_cell(report), reading),
         Cell(disk_cell(report), reading),
+        Cell(job_cell(report), reading),
         Cell(versions_cell(report), reading),
         Cell(reasons, reading),
     )
@@ -63,7 +83,8 @@ class NodeTable(KeyedTable):
         Column("node", "node"), Column("status", "status"), Column("npus", "NPUs"),
         Column("hbm", "HBM"), Column("temp", "temp"), Column("power", "power"),
         Column("aicore", "AICore"), Column("links", "links"), Column("disk", "disk free"),
-        Column("versions", "versions", optional=True), Column("reasons", "reasons", optional=True),
+        Column("job", "job", optional=True), Column("versions", "versions", optional=True),
+        Column("reasons", "reasons", optional=True),
     )
     TONE_PREFIX = "node-table--"
     COMPONENT_CLASSES: ClassVar[set[str]] = {
