@@ -517,8 +517,9 @@ class Store:
                 "SELECT node, pid, rank FROM log_cursors WHERE job_id = ? AND pid IS NOT NULL "
                 "AND rank IS NOT NULL", (job_id,))}
             failure = choose(events, pids)
-            db.execute("UPDATE jobs SET first_failure = ? WHERE id = ?",
-                       (None if failure is None else json.dumps(failure), job_id))
+            text = None if failure is None else json.dumps(failure)
+            db.execute("UPDATE jobs SET first_failure = ? WHERE id = ? AND first_failure IS NOT ?",
+                       (text, job_id, text))
         return failure
 
     def set_first_failure(self, job_id: str, failure: dict[str, Any] | None) -> None:

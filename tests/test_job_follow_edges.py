@@ -129,3 +129,16 @@ def test_following_starts_without_asking_the_nodes_anything(tmp_path: Path, monk
             assert wait_until(lambda: sink.steps(0) == [1], WAIT)
         finally:
             follow.stop()
+
+
+def test_a_traceback_at_the_end_of_an_ended_run_is_recorded_in_one_read(tmp_path: Path):
+    """The exit code arrives in the same batch as the rank's last lines: they are complete."""
+    job = hand_job(tmp_path)
+    write(job.log(0), [*losses(1, 2), *traceback_lines("rank 0 is out")])
+    job.exited("node0", 1)
+    job.exited("node1", 0)
+    with node_pool(tmp_path) as pool, open_store(tmp_path, job) as store:
+        assert catch_up(store, pool, job.record, timeout=WAIT) == []
+        errors = store.log_events(JOB_ID, severity="error")
+        assert store.job(JOB_ID).first_failure is not None
+    assert [(e.kind, e.line) for e in errors] == [("traceback", 3)]

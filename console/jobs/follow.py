@@ -250,23 +250,13 @@ class JobFollow:
             self._skew[node] = batch.clock_offset
         if batch.utc_offset is not None:
             self._zone[node] = batch.utc_offset
-        ended = node in self._exit_codes or node in self._lost
-        lines: list[JobLine] = []
-        events: list[JobEvent] = []
-        exit_code: int | None = None
-        for path, followed in sorted(_by_path(batch.lines).items(), key=self._workers_first(node)):
-            state = self._states.get((node, path))
-            if state is None:
-                continue
-            if state.file.role == "exit":
-                exit_code = _exit_code(followed)
-                continue
-            launcher = state.file.role == "launcher"
-            lines += [JobLine(state.file, line.number, line.text, line_severity(line.text),
-                              copy=launcher and not msrun_own_line(line.text)) for line in followed]
-            state.heard = time.monotonic()
-            events += self._parse(state, followed, final=batch.finished and (ended or exit_code is not None))
-        if batch.finished and (ended or exit_code is not None):  # all read: what a parser holds is whole
+        grouped = [(self._states[(node, path)], followed) for path, followed in _by_path(batch.lines).items()
+                   if (node, path) in self._states]
+        exit_code = next((_exit_code(followed) for state, followed in grouped if state.file.role == "exit"),
+                         None)
+        whole = batch.finished and (exit_code is not None or node in self._exit_codes or node in self._lost)
+        lines, events = self._read_lines(grouped, whole=whole)
+        if whole:  # every file of an ended run read to its end: what a parser still holds is complete
             with_lines = {line.path for line in batch.lines}
             events += [e for (n, path), state in list(self._states.items())
                        if n == node and path not in with_lines and state.file.role != "exit"
@@ -283,6 +273,22 @@ class JobFollow:
         if lines or events or batch.notices or exit_code is not None:
             self.sink(JobLogBatch(node, tuple(lines), tuple(events), batch.notices, exit_code))
         self._after(node, events, exit_code, finished=batch.finished)
+
+    def _read_lines(self, grouped: Sequence[tuple[_FileState, list[FollowedLine]]], *, whole: bool
+                    ) -> tuple[list[JobLine], list[JobEvent]]:
+        """The lines of a batch, file by file (ranks' logs first, so msrun's lines can name their
+        pids), and their events; `whole`: the files are read to the end of their run."""
+        lines: list[JobLine] = []
+        events: list[JobEvent] = []
+        for state, followed in sorted(grouped, key=lambda item: item[0].file.role != "worker"):
+            if state.file.role == "exit":
+                continue
+            launcher = state.file.role == "launcher"
+            lines += [JobLine(state.file, line.number, line.text, line_severity(line.text),
+                              copy=launcher and not msrun_own_line(line.text)) for line in followed]
+            state.heard = time.monotonic()
+            events += self._parse(state, followed, final=whole)
+        return lines, events
 
     def _close_quiet(self, node: str) -> list[JobEvent]:
         """Events pending in files of `node` quiet for QUIET_CLOSE seconds, taken as whole."""
@@ -301,12 +307,6 @@ class JobFollow:
                 state.held_from = start
                 events += [self._job_event(state, e) for e in self._launcher_own(state, state.parser.flush())]
         return events
-
-    def _workers_first(self, node: str) -> Callable[[tuple[str, list[FollowedLine]]], bool]:
-        def launcher_last(item: tuple[str, list[FollowedLine]]) -> bool:
-            state = self._states.get((node, item[0]))
-            return state is None or state.file.role != "worker"
-        return launcher_last
 
     def _parse(self, state: _FileState, followed: Sequence[FollowedLine], *, final: bool) -> list[JobEvent]:
         """The lines' events, in order; a line numbered out of turn is a truncated or replaced file
