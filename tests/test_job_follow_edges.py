@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pytest
 
+from console.jobs import follow as follow_module
 from console.jobs.follow import JobFollow, catch_up
 from console.store import LogCursor, LogEventRecord, MetricRecord, Store
 from remote.local import LocalTransport
@@ -86,19 +87,35 @@ def test_a_traceback_at_the_end_of_a_file_is_delivered_once_the_file_is_quiet(tm
     assert event.event.lines == tuple(traceback_lines("rank 0 is out"))
 
 
-def test_catch_up_of_a_running_node_keeps_a_half_written_traceback_for_the_next_read(tmp_path: Path):
+def test_catch_up_of_a_running_node_keeps_a_half_written_traceback_for_the_next_read(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
+    monkeypatch.setattr(follow_module, "QUIET_CLOSE", 3600.0)  # the rest is still being written
     job = hand_job(tmp_path)
     whole = traceback_lines("rank 0 is out")
     write(job.log(0), [*losses(1, 2), *whole[:2]])
     with node_pool(tmp_path) as pool, open_store(tmp_path, job) as store:
-        assert catch_up(store, pool, job.record, timeout=WAIT) == []
+        catch_up(store, pool, job.record, timeout=2)
         assert store.log_events(JOB_ID, severity="error") == []
+        [stored] = [c for c in store.log_cursors(JOB_ID) if c.rank == 0]
+        assert stored.line == 2  # before the traceback: it is read again with its rest
         write(job.log(0), whole[2:])
         job.exited("node0", 1)
         job.exited("node1", 0)
         assert catch_up(store, pool, job.record, timeout=WAIT) == []
         errors = store.log_events(JOB_ID, severity="error")
     assert [(e.kind, e.line, e.lines) for e in errors] == [("traceback", 3, tuple(whole))]
+
+
+def test_catch_up_of_a_running_node_records_a_traceback_once_its_file_stays_quiet(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
+    monkeypatch.setattr(follow_module, "QUIET_CLOSE", 0.2)
+    job = hand_job(tmp_path)
+    write(job.log(0), [*losses(1, 2), *traceback_lines("rank 0 is out")])
+    with node_pool(tmp_path) as pool, open_store(tmp_path, job) as store:
+        assert catch_up(store, pool, job.record, timeout=WAIT) == []
+        errors = store.log_events(JOB_ID, severity="error")
+        assert store.job(JOB_ID).first_failure is not None
+    assert [(e.kind, e.line) for e in errors] == [("traceback", 3)]
 
 
 def test_msruns_copy_of_the_schedulers_line_is_not_counted_again(tmp_path: Path):

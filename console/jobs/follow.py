@@ -133,6 +133,10 @@ class JobFollow:
         self._skew: dict[str, float] = {}
         self._exit_codes: dict[str, int] = {}
         self._lost: set[str] = set()
+        self._settled: set[str] = set()
+        self._settling: set[str] = set()
+        self._timers: dict[str, threading.Timer] = {}
+        """Nodes read once more QUIET_CLOSE after their end was reached (see _settle)."""
         self._failures: dict[str, str] = {}
         self._done: set[str] = set()
         self._all_done = threading.Event()
@@ -213,6 +217,8 @@ class JobFollow:
         with self._lock:
             self._stopped = True
             followers = list(self._followers.values())
+            for timer in self._timers.values():
+                timer.cancel()
         for follower in followers:
             follower.stop()
         for follower in followers:
@@ -261,8 +267,10 @@ class JobFollow:
             events += [e for (n, path), state in list(self._states.items())
                        if n == node and path not in with_lines and state.file.role != "exit"
                        for e in self._feed(state, (), final=True)]
+        elif batch.finished and self._settle(node):
+            pass  # read again after QUIET_CLOSE: a group pending at the end may be whole by then
         elif batch.finished:
-            events += self._hold_pending(node)
+            events += self._close_quiet(node) + self._hold_pending(node)
         elif not self.until_eof:
             events += self._close_quiet(node)
         for path, cursor in batch.cursors.items():
@@ -272,7 +280,7 @@ class JobFollow:
             self._record(node)
         if lines or events or batch.notices or exit_code is not None:
             self.sink(JobLogBatch(node, tuple(lines), tuple(events), batch.notices, exit_code))
-        self._after(node, events, exit_code, finished=batch.finished)
+        self._after(node, events, exit_code, finished=batch.finished and node not in self._settling)
 
     def _read_lines(self, grouped: Sequence[tuple[_FileState, list[FollowedLine]]], *, whole: bool
                     ) -> tuple[list[JobLine], list[JobEvent]]:
@@ -296,6 +304,27 @@ class JobFollow:
         return [e for (n, _), state in list(self._states.items())
                 if n == node and state.parser.pending_from is not None and now - state.heard >= QUIET_CLOSE
                 for e in self._feed(state, (), final=True)]
+
+    def _settle(self, node: str) -> bool:
+        """A running node read to its end with an event pending in a file: whether to look once more,
+        QUIET_CLOSE seconds later (a traceback just written is then closed by a line after it, or
+        whole because its file stayed quiet). Only once per node."""
+        pending = any(n == node and state.parser.pending_from is not None
+                      for (n, _), state in list(self._states.items()))
+        with self._lock:
+            if not pending or node in self._settled or self._stopped:
+                return False
+            self._settled.add(node)
+            self._settling.add(node)
+            timer = self._timers[node] = threading.Timer(QUIET_CLOSE, self._settled_look, args=(node,))
+        timer.daemon = True
+        timer.start()
+        return True
+
+    def _settled_look(self, node: str) -> None:
+        with self._lock:
+            self._settling.discard(node)
+        self._restart_node(node)
 
     def _hold_pending(self, node: str) -> list[JobEvent]:
         """A running node's files read to their end: what is pending may be half written. Shown as it
