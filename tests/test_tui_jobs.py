@@ -197,9 +197,11 @@ async def every_error_read(pilot: Pilot[None]) -> None:
 
 
 async def listed(pilot: Pilot[None]) -> None:
-    table = pilot.app.screen.query_one(JobTable)
-    await until(pilot, lambda: table.row_count == 1 and "first failure" in str(
-        pilot.app.screen.query_one("#job-detail").render()), "the job and its first failure")
+    app = pilot.app
+    assert isinstance(app, AscendConsole)
+    await until(pilot, lambda: app.jobs is not None and app.jobs.rounds >= 1, "the nodes and logs read")
+    await pilot.pause()
+    await pilot.pause()
 
 
 @pytest.mark.parametrize("size", [(80, 24), (160, 50)])

@@ -59,6 +59,8 @@ class JobsSnapshot:
     finished_at: float
     unreachable: tuple[str, ...] = ()
     """What could not be asked this round (node: reason)."""
+    rounds: int = 0
+    """Rounds of asking the nodes behind it (0: what the store held when the console opened)."""
 
 
 def job_summaries(store: Store) -> tuple[JobSummary, ...]:
@@ -108,15 +110,18 @@ class JobsFeed:
         if store is None:
             return
         worker = get_current_worker()
-        self._list(store, ())  # what the store holds, at once; then again once the nodes were asked
+        self._list(store, (), 0)  # what the store holds, at once; then again once the nodes were asked
+        rounds = 0
         while not (worker.is_cancelled or self._stopping.is_set()):
-            self._list(store, self._refresh(store))
+            unreachable = self._refresh(store)
+            rounds += 1
+            self._list(store, unreachable, rounds)
             self._wake.wait(self.interval)
             self._wake.clear()
 
-    def _list(self, store: Store, unreachable: tuple[str, ...]) -> None:
-        clock = self._services.clock
-        self._app.post_message(self.Listed(JobsSnapshot(job_summaries(store), clock(), unreachable)))
+    def _list(self, store: Store, unreachable: tuple[str, ...], rounds: int) -> None:
+        snapshot = JobsSnapshot(job_summaries(store), self._services.clock(), unreachable, rounds)
+        self._app.post_message(self.Listed(snapshot))
 
     def _refresh(self, store: Store) -> tuple[str, ...]:
         """Ask the nodes of unfinished jobs (this cluster's over the app's pool), then read their logs."""

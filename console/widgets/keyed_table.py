@@ -65,14 +65,15 @@ class KeyedTable(DataTable[Text]):
         self._fit()
 
     def _fit(self) -> None:
-        """Leave the optional columns out while every column would not fit (no cut header, no scroll)."""
-        everything = tuple(range(len(self.COLUMNS)))
-        needed = sum(self._width(i) for i in everything)
-        shown = everything if needed <= self.size.width or not self.size.width else tuple(
-            i for i in everything if not self.COLUMNS[i].optional)
-        if shown == self._shown:
+        """Leave optional columns out, the rightmost first, until the table fits its width (no cut header,
+        no horizontal scroll)."""
+        shown = list(range(len(self.COLUMNS)))
+        optional = [i for i in shown if self.COLUMNS[i].optional]
+        while self.size.width and optional and sum(self._width(i) for i in shown) > self.size.width:
+            shown.remove(optional.pop())
+        if tuple(shown) == self._shown:
             return
-        self._shown = shown
+        self._shown = tuple(shown)
         cursor = self.cursor_row
         self.clear(columns=True)
         self._add_columns()
