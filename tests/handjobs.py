@@ -177,3 +177,16 @@ def recorded_steps(store: Store, rank: int) -> list[int]:
 
 def metrics_of(store: Store, rank: int) -> list[MetricRecord]:
     return [m for m in store.metrics(JOB_ID) if m.rank == rank]
+
+
+def marked(job_id: str, node: str) -> list[int]:
+    """Processes of this machine carrying the job's marker for `node`."""
+    wanted = f"ASCEND_CONSOLE_JOB={job_id}@{node}".encode()
+    found = []
+    for environ in Path("/proc").glob("[0-9]*/environ"):
+        try:
+            if wanted in environ.read_bytes().split(b"\0"):
+                found.append(int(environ.parent.name))
+        except OSError:
+            continue
+    return found

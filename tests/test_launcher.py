@@ -21,6 +21,7 @@ from console.jobs.service import stop_job
 from console.store import Store
 from remote.inventory import load_cluster
 from remote.pool import NodePool
+from tests.handjobs import marked
 from tests.rank_jobs import write_job
 
 
@@ -89,19 +90,6 @@ def test_a_no_go_preflight_reports_only_preflight_and_leaves_no_record_and_no_jo
     assert [v.check for v in events[-1].verdicts] == ["versions"]
     assert store.jobs() == []
     assert not (tmp_path / "n0" / "jobs").exists() and not (tmp_path / "n1" / "jobs").exists()
-
-
-def marked(job_id: str, node: str) -> list[int]:
-    """Processes of this machine carrying the job's marker for `node`."""
-    wanted = f"ASCEND_CONSOLE_JOB={job_id}@{node}".encode()
-    found = []
-    for environ in Path("/proc").glob("[0-9]*/environ"):
-        try:
-            if wanted in environ.read_bytes().split(b"\0"):
-                found.append(int(environ.parent.name))
-        except OSError:
-            continue
-    return found
 
 
 @pytest.fixture

@@ -27,6 +27,7 @@ from console.widgets.job_tables import ErrorTable
 from console.widgets.loss_chart import LossChart
 from remote.inventory import load_cluster
 from remote.pool import NodePool
+from tests.handjobs import marked
 from tests.rank_jobs import REPO, write_job
 from tests.test_logs_local import local_cluster
 from tests.test_tui_jobs import NoHealth
@@ -34,19 +35,6 @@ from tests.test_tui_jobs import NoHealth
 WAIT = 300.0
 TRACEBACK = ("Traceback (most recent call last):\n  File \"/job/code/model/train.py\", line 88, in <module>\n"
              "    sys.exit(main())\nRuntimeError: injected failure on rank 0\n")
-
-
-def marked(job_id: str, node: str) -> list[int]:
-    """Processes of the job on this machine (each carries ASCEND_CONSOLE_JOB=<job>@<node>)."""
-    wanted = f"ASCEND_CONSOLE_JOB={job_id}@{node}".encode()
-    found = []
-    for environ in Path("/proc").glob("[0-9]*/environ"):
-        try:
-            if wanted in environ.read_bytes().split(b"\0"):
-                found.append(int(environ.parent.name))
-        except OSError:
-            continue
-    return found
 
 
 async def until(pilot: Pilot[None], condition: Callable[[], bool], what: str, wait: float = WAIT) -> None:

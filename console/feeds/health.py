@@ -8,7 +8,6 @@ stuck node; the app's services do that.
 
 from __future__ import annotations
 
-import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
@@ -16,14 +15,12 @@ from typing import Any, Protocol
 
 from textual.app import App
 from textual.message import Message
-from textual.worker import get_current_worker
 
+from console.feeds.rounds import RoundFeed
 from remote.checker import ClusterChecker
 from remote.health import NodeHealth, keep_last_good
 from remote.inventory import NodeSpec
 from remote.pool import NodePool
-
-MIN_GAP = 0.5  # seconds between rounds even when a round took longer than the interval
 
 
 class HealthSource(Protocol):
@@ -65,13 +62,13 @@ def carry_forward(
     return tuple(keep_last_good(previous.get(r.node), r) for r in reports)
 
 
-class HealthFeed:
-    """Polls the health source round after round on one worker thread of the app, and posts
-    `HealthFeed.RoundStarted` and `HealthFeed.Checked` to the app. One per app: every screen watches
-    the app's `health` rather than polling on its own. A round that raises ends the worker in error;
-    the app's worker handler says so and calls `restart` after the interval."""
+class HealthFeed(RoundFeed):
+    """Checks the health source round after round and posts `HealthFeed.RoundStarted` and
+    `HealthFeed.Checked` to the app. One per app: every screen watches the app's `health` rather than
+    polling on its own."""
 
     GROUP = "health-poll"
+    DESCRIPTION = "checking every node's health"
 
     class Checked(Message):
         """A round finished."""
@@ -85,43 +82,20 @@ class HealthFeed:
 
     def __init__(self, app: App[Any], source: HealthSource, *, interval: float,
                  clock: Callable[[], float] = time.time) -> None:
-        self._app = app
+        super().__init__(app, interval=interval)
         self._source = source
-        self.interval = interval
         self._clock = clock
-        self._wake = threading.Event()
-        self._stopping = threading.Event()
         self._previous: dict[str, NodeHealth] = {}  # touched by the worker thread only
-        self._rounds = 0
+        self._count = 0
 
-    def start(self) -> None:
-        self._app.run_worker(self._poll, thread=True, exclusive=True, group=self.GROUP, exit_on_error=False,
-                             description="checking every node's health")
-
-    def restart(self) -> None:
-        if not self._stopping.is_set():
-            self.start()
-
-    def poll_now(self) -> None:
-        """Start the next round now (or right after the one running)."""
-        self._wake.set()
-
-    def stop(self) -> None:
-        """Make a running round end soon (closing the source cuts a stuck node's wait short)."""
-        self._stopping.set()
-        self._wake.set()
-
-    def _poll(self) -> None:
-        worker = get_current_worker()
-        while not (worker.is_cancelled or self._stopping.is_set()):
-            self._app.post_message(self.RoundStarted())
-            started = self._clock()
-            began = time.monotonic()
-            reports = carry_forward(self._previous, self._source.check())
-            self._previous = {r.node: r for r in reports}
-            self._rounds += 1
-            finished = self._clock()
-            self._app.post_message(self.Checked(HealthSnapshot(reports, finished, finished - started,
-                                                               self._rounds)))
-            self._wake.wait(max(MIN_GAP, self.interval - (time.monotonic() - began)))
-            self._wake.clear()
+    def round(self) -> float:
+        self._app.post_message(self.RoundStarted())
+        started = self._clock()
+        began = time.monotonic()
+        reports = carry_forward(self._previous, self._source.check())
+        self._previous = {r.node: r for r in reports}
+        self._count += 1
+        finished = self._clock()
+        snapshot = HealthSnapshot(reports, finished, finished - started, self._count)
+        self._app.post_message(self.Checked(snapshot))
+        return time.monotonic() - began

@@ -8,14 +8,14 @@ or by the CLI are there as well: the store is shared.
 
 from __future__ import annotations
 
-import threading
+import time
 from dataclasses import dataclass
 from typing import Any
 
 from textual.app import App
 from textual.message import Message
-from textual.worker import get_current_worker
 
+from console.feeds.rounds import RoundFeed
 from console.jobs.failure import FirstFailure
 from console.jobs.follow import catch_up
 from console.jobs.logview import RankProgress, rank_progress
@@ -70,10 +70,11 @@ def job_summaries(store: Store) -> tuple[JobSummary, ...]:
     return tuple(sorted(summaries, key=lambda s: s.job.finished))  # stable: newest first kept
 
 
-class JobsFeed:
-    """Round after round on one worker thread of the app; posts `JobsFeed.Listed` to the app."""
+class JobsFeed(RoundFeed):
+    """Round after round; posts `JobsFeed.Listed` to the app."""
 
     GROUP = "jobs-feed"
+    DESCRIPTION = "refreshing the jobs from their nodes"
 
     class Listed(Message):
         def __init__(self, snapshot: JobsSnapshot) -> None:
@@ -84,43 +85,29 @@ class JobsFeed:
         """Post it to the app (from any thread) when a job changed: the next round starts now."""
 
     def __init__(self, app: App[Any], services: ConsoleServices, *, interval: float = INTERVAL) -> None:
-        self._app, self._services, self.interval = app, services, interval
-        self._wake = threading.Event()
-        self._stopping = threading.Event()
+        super().__init__(app, interval=interval)
+        self._services = services
+        self._count = 0
         self._tried: set[str] = set()
         """Ended jobs whose logs this feed tried to read (touched by its thread only)."""
 
-    def start(self) -> None:
-        self._app.run_worker(self._poll, thread=True, exclusive=True, group=self.GROUP, exit_on_error=False,
-                             description="refreshing the jobs from their nodes")
+    def first_round(self) -> None:
+        if self._services.store is not None:  # what the store holds, at once; then what the nodes say
+            self._list(self._services.store, ())
 
-    def restart(self) -> None:
-        if not self._stopping.is_set():
-            self.start()
-
-    def poll_now(self) -> None:
-        self._wake.set()
-
-    def stop(self) -> None:
-        self._stopping.set()
-        self._wake.set()
-
-    def _poll(self) -> None:
+    def round(self) -> float:
         store = self._services.store
         if store is None:
-            return
-        worker = get_current_worker()
-        self._list(store, (), 0)  # what the store holds, at once; then again once the nodes were asked
-        rounds = 0
-        while not (worker.is_cancelled or self._stopping.is_set()):
-            unreachable = self._refresh(store)
-            rounds += 1
-            self._list(store, unreachable, rounds)
-            self._wake.wait(self.interval)
-            self._wake.clear()
+            self.stop()
+            return 0.0
+        began = time.monotonic()
+        unreachable = self._refresh(store)
+        self._count += 1
+        self._list(store, unreachable)
+        return time.monotonic() - began
 
-    def _list(self, store: Store, unreachable: tuple[str, ...], rounds: int) -> None:
-        snapshot = JobsSnapshot(job_summaries(store), self._services.clock(), unreachable, rounds)
+    def _list(self, store: Store, unreachable: tuple[str, ...]) -> None:
+        snapshot = JobsSnapshot(job_summaries(store), self._services.clock(), unreachable, self._count)
         self._app.post_message(self.Listed(snapshot))
 
     def _refresh(self, store: Store) -> tuple[str, ...]:
