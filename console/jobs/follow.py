@@ -17,8 +17,9 @@ while handling a node's batch (the store locked, a bug) ends that node's follow 
 
 A multi-line event (a traceback) is only complete once the next line shows it is over. At the end of a
 file that line may never come: once the file has been quiet for QUIET_CLOSE seconds the event is taken as
-whole. Reading to the end of a run still going (catch-up), such an event is shown but not recorded, and
-the stored position stays before it, so what is appended to it later is read with it.
+whole. Reading to the end of a run still going (catch-up), the node is read once more QUIET_CLOSE
+seconds later; what is still pending then is shown but not recorded, and the stored position stays
+before it, so what is appended to it later is read with it.
 """
 
 from __future__ import annotations
