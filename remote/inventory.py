@@ -328,7 +328,45 @@ def _parse_node(
     if transport == "local":
         # ...and runs its ranks with the console's own interpreter, unless told otherwise
         fields.setdefault("python", sys.executable)
+        if "workdir" in fields:
+            where: FieldPath = (*path, "workdir") if "workdir" in raw else ("defaults", "workdir")
+            workdir, error = local_path(fields["workdir"])
+            if error is not None:
+                problem = doc.problem(where, error)
+                if problem not in problems:  # a defaults: workdir is said once, not once a node
+                    problems.append(problem)
+                return None
+            fields["workdir"] = workdir
     return NodeSpec(host=host, cluster_ip=merged.get("cluster_ip", host), **fields)
+
+
+XDG_DEFAULTS = {"XDG_DATA_HOME": ".local/share", "XDG_STATE_HOME": ".local/state",
+                "XDG_CACHE_HOME": ".cache", "XDG_CONFIG_HOME": ".config"}
+"""The XDG base directories under $HOME, for a variable unset or empty (the XDG spec's defaults)."""
+_VARIABLE = re.compile(r"\$(?:\{(?P<braced>[A-Za-z_][A-Za-z0-9_]*)\}|(?P<bare>[A-Za-z_][A-Za-z0-9_]*))")
+
+
+def local_path(value: str) -> tuple[str, str | None]:
+    """A local node's path with `$VAR` / `${VAR}` taken from the console's environment (this machine is
+    the node), the XDG base directories defaulting as the XDG spec says: so the embedded cluster's job
+    directories follow $XDG_DATA_HOME, one per user and session. (The path, an error or None.)"""
+    unset: list[str] = []
+
+    def value_of(match: re.Match[str]) -> str:
+        name = match["braced"] or match["bare"]
+        found = os.environ.get(name)
+        if not found and name in XDG_DEFAULTS:
+            return str(Path.home() / XDG_DEFAULTS[name])
+        if found is None:
+            unset.append(name)
+            return match[0]
+        return found
+
+    expanded = _VARIABLE.sub(value_of, value)
+    if unset:
+        return value, (f"${unset[0]} is not set in the environment (a local node's path may use "
+                       f"environment variables; XDG ones default to their place under $HOME)")
+    return expanded, None
 
 
 def _check_unique_names(doc: LocatedDocument, raw_nodes: list[Any], problems: list[Problem]) -> None:

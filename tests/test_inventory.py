@@ -163,3 +163,31 @@ def test_a_node_name_with_a_trailing_newline_is_refused(tmp_path):
     path.write_text('name: lab\nnodes:\n  - {name: "a\\n", host: 10.0.0.1}\n')
     with pytest.raises(InventoryError, match=r"nodes\[0\]\.name"):
         load_cluster(path)
+
+
+def test_the_embedded_clusters_workdirs_follow_xdg_data_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
+    monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "data"))
+    workdirs = [n.workdir for n in load_cluster(embedded_default_path()).nodes]
+    assert workdirs == [str(tmp_path / "data" / "ascend-console" / "local" / f"node{i}") for i in (0, 1)]
+    monkeypatch.delenv("XDG_DATA_HOME")
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    node0 = load_cluster(embedded_default_path()).nodes[0]
+    assert node0.workdir == str(tmp_path / "home" / ".local" / "share" / "ascend-console" / "local" / "node0")
+
+
+def test_a_local_nodes_workdir_takes_variables_and_names_an_unset_one(monkeypatch: pytest.MonkeyPatch):
+    monkeypatch.setenv("SCRATCH", "/scratch/me")
+    monkeypatch.delenv("NOPE_NOT_SET", raising=False)
+    text = ("name: x\ndefaults:\n  transport: local\n  workdir: ${SCRATCH}/jobs\nnodes:\n  - name: a\n"
+            "  - name: b\n    workdir: $NOPE_NOT_SET/b\n")
+    with pytest.raises(InventoryError) as raised:
+        load_cluster_text(text, "x.yaml")
+    [problem] = raised.value.problems
+    assert str(problem).startswith("x.yaml:8: nodes[1].workdir: $NOPE_NOT_SET is not set")
+    cluster = load_cluster_text(text.replace("    workdir: $NOPE_NOT_SET/b\n", ""), "x.yaml")
+    assert [n.workdir for n in cluster.nodes] == ["/scratch/me/jobs", "/scratch/me/jobs"]
+
+
+def test_an_ssh_nodes_workdir_is_the_nodes_own_and_never_expanded_here():
+    cluster = load_cluster_text("name: x\nnodes:\n  - {name: a, host: h, workdir: $HOME/w}\n", "x.yaml")
+    assert cluster.nodes[0].workdir == "$HOME/w"
