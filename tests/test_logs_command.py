@@ -15,12 +15,13 @@ import pytest
 from rich.console import Console
 
 from console.cli import main
-from console.commands.logs import BatchQueue, RunWatch
+from console.commands.logs import BatchQueue
 from console.commands.status import progress_table
 from console.jobs.follow import JobEvent, JobFollow, JobLogBatch, loss_metric
 from console.jobs.logfiles import LogFile
 from console.jobs.logprinter import LogPrinter
 from console.jobs.logview import rank_progress
+from console.jobs.runwatch import RunWatch
 from console.store import LaunchRecord
 from model.logevents import LogEventParser
 from remote.follow import FollowNotice

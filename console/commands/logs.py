@@ -3,11 +3,11 @@
 `logs JOB` prints what the job's followed files hold (rank 0, the rank that prints the real loss, msrun's
 own output, and every rank of a node where a worker failed), each line prefixed by node and rank;
 `--follow` keeps going until every node's run has ended: its `exit_code` file read, or (asked every
-RUN_CHECK seconds) its run gone without one. Between the followers and the terminal sits a bounded
-queue: a slow terminal slows the followers rather than filling memory. `--json` prints one event per
-line instead (docs/logs-json.md). What is read is also recorded in the store (loss history, errors,
-first failure). `logs --file PATH...` parses copied logs of any MindFormers version; `--summary`
-condenses them.
+RUN_CHECK seconds, console/jobs/runwatch.py) its run gone without one. Between the followers and the
+terminal sits a bounded queue: a slow terminal slows the followers rather than filling memory.
+`--json` prints one event per line instead (docs/logs-json.md). What is read is also recorded in the
+store (loss history, errors, first failure). `logs --file PATH...` parses copied logs of any MindFormers
+version; `--summary` condenses them.
 """
 
 from __future__ import annotations
@@ -30,13 +30,13 @@ from console.jobs.follow import JobFollow, JobLogBatch
 from console.jobs.logprinter import LogPrinter, shown
 from console.jobs.lookup import find_job, unknown_job_text
 from console.jobs.refresh import job_cluster, refresh_on
+from console.jobs.runwatch import RunWatch
 from console.render import print_json, stderr_console, stdout_console
 from console.store import JobRecord, Store, UnknownJob
 from model.logevents import LogEventParser
 from model.logsummary import LogSummary, SummaryBuilder, summary_lines
 from remote import nodeset
 from remote.inventory import Cluster
-from remote.jobstate import ENDED
 from remote.pool import NodePool
 
 HELP = "a job's logs from every node (--follow: until it ends), or log files here (--file)"
@@ -46,8 +46,6 @@ FILE_PART_LINES = 10_000
 QUEUE_BATCHES = 16
 """Batches waiting for the terminal (each at most the follower's batch_bytes of lines)."""
 PUT_POLL = 0.2
-RUN_CHECK = 30.0
-"""Seconds between asking the nodes whether their runs still go (--follow)."""
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -259,34 +257,6 @@ def _check_ranks(follow: JobFollow, ranks: Sequence[int] | None, job: JobRecord)
     if wrong:
         valid = "0" if world == 1 else f"0-{world - 1}"
         raise exitcodes.UsageError(f"--rank {', '.join(map(str, wrong))}: job {job.id} has ranks {valid}")
-
-
-class RunWatch:
-    """--follow: every RUN_CHECK seconds, asks the nodes whether the job's runs still go; a run that
-    ended without writing its exit code (a rebooted node, a killed wrapper) is told to the follow."""
-
-    def __init__(self, store: Store, pool: NodePool, job_id: str, follow: JobFollow,
-                 every: float = RUN_CHECK) -> None:
-        self.store, self.pool, self.job_id, self.follow, self.every = store, pool, job_id, follow, every
-        self._stopping = threading.Event()
-        self._thread = threading.Thread(target=self._run, name="logs-run-watch", daemon=True)
-
-    def start(self) -> None:
-        self._thread.start()
-
-    def stop(self) -> None:
-        self._stopping.set()
-
-    def _run(self) -> None:
-        while not self._stopping.wait(self.every):
-            self.check()
-
-    def check(self) -> None:
-        (refreshed,) = refresh_on(self.store, self.pool, [self.store.job(self.job_id)])
-        ended = {launch.node for launch in refreshed.launches
-                 if launch.state in ENDED and launch.node not in self.follow.exit_codes}
-        if ended:
-            self.follow.runs_ended(ended)
 
 
 def _drain(follow: JobFollow, batches: BatchQueue, printer: LogPrinter,
