@@ -92,16 +92,25 @@ def wait_finished(cluster: Path, job_id: str, capsys, *, within: float = 400) ->
     pytest.fail(f"job {job_id} still {status['state']} after {within:g} s")
 
 
+RANK_PROCESSES = (
+    'for e in /proc/[0-9]*/environ; do env=$(tr "\\0" "\\n" < "$e" 2>/dev/null) || continue; '
+    'p=${e%/environ}; printf "%s\\n" "$env" | grep -qxF "ASCEND_CONSOLE_JOB=$1" && printf "%s\\n" '
+    '"$env" | grep -qxF "RANK_ID=$2" && tr "\\0" " " < "$p/cmdline" | grep -q "train[.]py" '
+    '&& echo "${p#/proc/}"; done; true')
+"""Processes that carry the job's marker and a RANK_ID (msrun exports it to the rank and to the `tail`
+that copies its log) and run train.py: the rank, and any process it forked."""
+
+
+def rank_pids(test_cluster: TestCluster, host: str, job_id: str, rank: int) -> list[int]:
+    found = test_cluster.exec(host, ["sh", "-c", RANK_PROCESSES, "sh", f"{job_id}@{host}", str(rank)])
+    return [int(pid) for pid in found.stdout.split()]
+
+
 def rank_pid(test_cluster: TestCluster, host: str, job_id: str, rank: int) -> int:
-    """The rank's process: it carries the job's marker, msrun exported its RANK_ID to it (and to the
-    `tail` that copies its log), and it runs train.py."""
-    script = ('for e in /proc/[0-9]*/environ; do env=$(tr "\\0" "\\n" < "$e" 2>/dev/null) || continue; '
-              'p=${e%/environ}; printf "%s\\n" "$env" | grep -qxF "ASCEND_CONSOLE_JOB=$1" && printf "%s\\n" '
-              '"$env" | grep -qxF "RANK_ID=$2" && tr "\\0" " " < "$p/cmdline" | grep -q "train[.]py" '
-              '&& echo "${p#/proc/}"; done; true')
-    found = test_cluster.exec(host, ["sh", "-c", script, "sh", f"{job_id}@{host}", str(rank)]).stdout.split()
+    """The rank's process (one: it has forked nothing)."""
+    found = rank_pids(test_cluster, host, job_id, rank)
     assert len(found) == 1, found
-    return int(found[0])
+    return found[0]
 
 
 def launch_long(test_cluster: TestCluster, tmp_path: Path, known_hosts: Path, capsys) -> tuple[Path, str]:
@@ -133,6 +142,10 @@ def test_a_rank_killed_with_sigkill_is_named_as_the_first_failure(
 def test_a_traceback_on_one_rank_is_named_as_the_first_failure(
         test_cluster: TestCluster, tmp_path: Path, known_hosts: Path, capsys, state: Path):
     cluster, job_id = launch_long(test_cluster, tmp_path, known_hosts, capsys)
+    # msrun opens the rank's log without O_APPEND: the rank's next write would land over the injected
+    # lines (its own offset). Paused, it writes nothing while status and logs read them.
+    pids = [str(pid) for pid in rank_pids(test_cluster, "h0", job_id, 0)]
+    test_cluster.exec("h0", ["kill", "-s", "STOP", *pids])
     try:
         log = f"{STORAGE}/jobs/{job_id}/logs/worker_0.log"
         test_cluster.exec("h0", ["sh", "-c", 'printf "%s" "$2" >> "$1"', "sh", log, TRACEBACK])
@@ -141,6 +154,7 @@ def test_a_traceback_on_one_rank_is_named_as_the_first_failure(
                                  "--errors"], cwd=REPO, capture_output=True, text=True, timeout=120,
                                 check=False)
     finally:
+        test_cluster.exec("h0", ["kill", "-s", "CONT", *pids])
         cli(capsys, "-c", str(cluster), "stop", job_id, "--timeout", "10", "--json")
     failure = status["first_failure"]
     assert failure is not None
