@@ -23,11 +23,13 @@ from console.screens.dashboard import DashboardScreen
 from console.screens.help import HelpScreen, bindings_of, screen_title
 from console.screens.job import JobScreen
 from console.screens.jobs import JobsScreen
+from console.screens.wizard import WizardScreen
 from console.services import ConsoleServices
 from remote.inventory import Cluster
 
 DEFAULT_REFRESH = 5.0
-MODES_SHOWN = {"health": "Health: every node", "jobs": "Jobs: every job in the store"}
+MODES_SHOWN = {"health": "Health: every node", "jobs": "Jobs: every job in the store",
+               "wizard": "Wizard: build and launch a job step by step"}
 
 
 class AscendConsole(App[None]):
@@ -39,6 +41,7 @@ class AscendConsole(App[None]):
         Binding("question_mark", "help", "Help", key_display="?", id="app.help"),
         Binding("h", "switch_mode('health')", "Health", id="app.health"),
         Binding("j", "switch_mode('jobs')", "Jobs", id="app.jobs"),
+        Binding("w", "switch_mode('wizard')", "Wizard", id="app.wizard"),
     ]
 
     health: reactive[HealthSnapshot | None] = reactive(None, always_update=True)
@@ -60,6 +63,7 @@ class AscendConsole(App[None]):
         self.jobs_feed = JobsFeed(self, services)
         self.add_mode("health", lambda: DashboardScreen(services))
         self.add_mode("jobs", lambda: JobsScreen(services))
+        self.add_mode("wizard", lambda: WizardScreen(services))
 
     def on_mount(self) -> None:
         self.set_interval(FREEZE_EVERY, freeze_survivors)  # log panes keep many long-lived lines

@@ -25,6 +25,7 @@ from console.commands import (
     run,
     stop,
     trust,
+    wizard,
 )
 from console.commands import job as job_command
 from console.commands import jobs as jobs_command
@@ -49,6 +50,7 @@ COMMANDS = {
     "logs": logs,
     "job": job_command,
     "stop": stop,
+    "wizard": wizard,
 }
 
 

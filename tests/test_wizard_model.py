@@ -136,7 +136,7 @@ def test_the_estimate_gives_params_and_memory_per_stage_with_fits_or_not():
     check = check_draft(draft, template, cluster(1, 8).nodes)
     assert check.estimate is not None and check.estimate.fits and len(check.estimate.stages) == 2
     lines = estimate_lines(check.estimate)
-    assert "parameters" in lines[0] and lines[1].startswith("  stage 0:") and lines[1].endswith("fits")
+    assert "params" in lines[0] and lines[1].startswith("  stage 0:") and lines[1].endswith("fits")
     huge = draft.with_value("model.model_config.hidden_size", "16384", template)
     huge = huge.with_value("model.model_config.num_layers", "41", template)
     big = check_draft(huge, template, cluster(1, 8).nodes)

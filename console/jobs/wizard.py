@@ -50,13 +50,12 @@ class Kind:
 
 KINDS: tuple[Kind, ...] = (
     Kind("pretrain", "Pretrain", "train a model from scratch on a tokenized dataset", True, "train"),
-    Kind("finetune", "Finetune", "continue training from a checkpoint (give it on the data page)", True,
+    Kind("finetune", "Finetune", "continue training from a checkpoint (given on the data page)", True,
          "finetune"),
     Kind("predict", "Predict", "generate from a trained checkpoint, once, then end", False, "predict"),
-    Kind("serve", "Serve", "load a checkpoint for inference; sized for serving, not training", False,
-         "predict"),
-    Kind("smoke", "Smoke test", "the small model on every selected node: proves msrun, the network and "
-         "the NPUs before a big run", True, "train"),
+    Kind("serve", "Serve", "load a checkpoint for inference, sized for serving", False, "predict"),
+    Kind("smoke", "Smoke test", "the small model on every node: proves msrun, network, NPUs", True,
+         "train"),
 )
 
 
@@ -463,9 +462,9 @@ def _estimate(job: JobSpec, devices: int, trains: bool) -> EstimateSummary | Non
 
 def estimate_lines(summary: EstimateSummary) -> list[str]:
     """The estimate as short lines: parameters, then per stage its memory and whether it fits."""
-    lines = [f"{_count(summary.params)} parameters ({_count(summary.activated)} activated per token); "
+    lines = [f"{_count(summary.params)} params, {_count(summary.activated)} active · "
              f"{'training' if summary.training else 'serving'} memory per device, limit "
-             f"{_gib(summary.limit_bytes)} ({summary.limit_source}):"]
+             f"{_gib(summary.limit_bytes)} ({summary.limit_source})"]
     for stage in summary.stages:
         verdict = "fits" if stage.headroom >= 0 else f"does not fit by {_gib(-stage.headroom)}"
         lines.append(f"  stage {stage.stage}: {stage.layers} layers, {_gib(stage.total)} per device, "

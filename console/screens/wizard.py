@@ -1,0 +1,724 @@
+"""The launch wizard: six pages from "what kind of job" to a running job screen, keyboard only.
+
+The screen holds a `WizardDraft` and drives `console.jobs.wizard` (overrides, checks, estimate, diff,
+the draft between sessions), `plan_job` and `run_launch`; nothing of a job is computed here. Checking a
+draft, asking nodes about paths and ports, planning and launching run on thread workers that post
+frozen results back as messages.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+from typing import ClassVar
+
+from textual import events
+from textual.app import ComposeResult
+from textual.binding import Binding, BindingType
+from textual.containers import Horizontal, Vertical, VerticalScroll
+from textual.message import Message
+from textual.screen import Screen
+from textual.widget import AwaitMount, Widget
+from textual.widgets import (
+    Button,
+    ContentSwitcher,
+    Footer,
+    Input,
+    OptionList,
+    SelectionList,
+    Static,
+    TextArea,
+)
+from textual.widgets.option_list import Option
+from textual.widgets.selection_list import Selection
+
+from console.feeds.health import HealthSnapshot
+from console.jobs.launcher import LaunchProgress, LaunchResult, run_launch
+from console.jobs.request import REQUEST_ERRORS, PlannedJob, plan_job
+from console.jobs.wizard import (
+    KINDS,
+    SMOKE_TEMPLATE,
+    DraftCheck,
+    FieldProblem,
+    Template,
+    WizardDraft,
+    check_draft,
+    chosen_nodes,
+    diff_text,
+    discard_draft,
+    estimate_lines,
+    job_templates,
+    load_draft,
+    missing_inputs,
+    params_text,
+    read_template,
+    request_for,
+    save_derived,
+    save_draft,
+)
+from console.screens.confirm import ConfirmScreen
+from console.screens.job import JobScreen
+from console.services import ConsoleServices
+from console.widgets.wizard_fields import FieldRow, problem_text
+from model.yamlsource import SourceError
+from remote.health import NodeHealth, Status
+from remote.launch import free_port
+
+PAGES = ("kind", "template", "fields", "data", "nodes", "review")
+TITLES = ("Job kind", "Template", "The fields people change", "Data and weights", "Nodes", "Review")
+CHECK_DELAY = 0.25
+"""Seconds of quiet typing before a draft is checked again."""
+NOT_IN_WIZARD = ("Not here yet: convert a text file with `ascend-console data`, copy weights from this "
+                 "machine with `ascend-console distribute`, fetch from a hub with `ascend-console "
+                 "fetch-weights`; then give the path on the nodes above.")
+
+
+class WizardScreen(Screen[None]):
+    """Builds a job step by step; Launch lands on its job screen."""
+
+    HELP_TITLE = "launch wizard"
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("ctrl+n", "next", "Next", tooltip="The next page", id="wizard.next"),
+        Binding("escape", "back", "Back", tooltip="The previous page", id="wizard.back"),
+        Binding("ctrl+f", "fix", "Fix", tooltip="Apply the suggested fix to the focused field",
+                id="wizard.fix"),
+        Binding("ctrl+s", "save", "Save", tooltip="Save the derived config to the path given",
+                id="wizard.save"),
+        Binding("ctrl+l", "launch", "Launch", tooltip="Preflight and launch on the chosen nodes",
+                id="wizard.launch"),
+    ]
+    DEFAULT_CSS = """
+    WizardScreen #wizard-title { height: 1; padding: 0 1; background: $panel; text-style: bold; }
+    WizardScreen #wizard-pages { height: 1fr; }
+    WizardScreen #wizard-pages > Vertical { height: 1fr; padding: 0 1; }
+    WizardScreen OptionList, WizardScreen SelectionList { height: 1fr; }
+    WizardScreen .note { color: $text-muted; height: auto; }
+    WizardScreen #field-rows { height: 1fr; }
+    WizardScreen .group { color: $text-primary; text-style: bold; height: 1; }
+    WizardScreen #estimate { height: auto; max-height: 6; border-top: solid $primary-muted; }
+    WizardScreen #estimate.-unfit { color: $text-error; }
+    WizardScreen #review-status { height: auto; max-height: 4; }
+    WizardScreen #review-status.-refused { color: $text-error; }
+    WizardScreen #review-text { height: 1fr; border: round $primary-muted; }
+    WizardScreen #launch-progress { height: auto; max-height: 6; }
+    WizardScreen #wizard-help { height: 2; padding: 0 1; color: $text-muted; background: $panel; }
+    WizardScreen #wizard-nav { height: 1; align-horizontal: right; }
+    WizardScreen #wizard-nav Button { margin-left: 2; }
+    """
+
+    class Checked(Message):
+        def __init__(self, draft: WizardDraft, check: DraftCheck) -> None:
+            super().__init__()
+            self.draft, self.check = draft, check
+
+    class Answered(Message):
+        """A node check's answer for one of the pages: `target` is the Static's id."""
+
+        def __init__(self, target: str, text: str, ok: bool) -> None:
+            super().__init__()
+            self.target, self.text, self.ok = target, text, ok
+
+    class Planned(Message):
+        def __init__(self, draft: WizardDraft, planned: PlannedJob | None, error: str) -> None:
+            super().__init__()
+            self.draft, self.planned, self.error = draft, planned, error
+
+    class Stepped(Message):
+        def __init__(self, progress: LaunchProgress) -> None:
+            super().__init__()
+            self.progress = progress
+
+    class Launched(Message):
+        def __init__(self, result: LaunchResult) -> None:
+            super().__init__()
+            self.result = result
+
+    def __init__(self, services: ConsoleServices, *, templates_dir: Path | None = None) -> None:
+        super().__init__()
+        self.services = services
+        self.draft = WizardDraft()
+        self.template: Template | None = None
+        self.check: DraftCheck | None = None
+        self.planned: PlannedJob | None = None
+        self.launching = False
+        self._templates_dir = templates_dir
+        self._templates: list[Template] = []
+        self._health_key: tuple[tuple[str, str], ...] | None = None
+        self._progress: dict[str, str] = {}
+        self._rows_mounting: AwaitMount | None = None
+
+    # --- layout ------------------------------------------------------------------------------------
+
+    def compose(self) -> ComposeResult:
+        yield Static("", id="wizard-title", markup=False)
+        with ContentSwitcher(initial="page-kind", id="wizard-pages"):
+            with Vertical(id="page-kind"):
+                yield Static("What will this job do?", classes="note")
+                yield OptionList(*[Option(f"{k.title:<11} {k.help}", id=k.name) for k in KINDS],
+                                 id="kind-list")
+            with Vertical(id="page-template"):
+                yield Static("A job file under configs/jobs/ (dialect, parameters), or a path typed below.",
+                             classes="note", markup=False)
+                yield OptionList(id="template-list")
+                yield FieldRow("template.path", "or a path here", "a MindFormers job YAML on this machine; "
+                               "Enter reads it", placeholder="path/to/job.yaml", id="template-path")
+            with Vertical(id="page-fields"):
+                yield VerticalScroll(id="field-rows")
+                yield Static("", id="estimate", markup=False)
+            with Vertical(id="page-data"):
+                yield FieldRow("data.prefix", "dataset prefix", "a Megatron dataset on the nodes: PREFIX.bin "
+                               "and PREFIX.idx; empty: the template's. Enter checks the nodes",
+                               placeholder="the template's", id="data-prefix")
+                yield FieldRow("data.weights", "checkpoint / weights", "a checkpoint or weights path on "
+                               "the nodes; empty: the template's. Enter checks the nodes",
+                               placeholder="the template's", id="data-weights")
+                yield Static("", id="data-check", classes="note", markup=False)
+                yield Static(NOT_IN_WIZARD, classes="note", markup=False)
+            with Vertical(id="page-nodes"):
+                yield Static("Healthy nodes can be chosen (space); the first chosen is the master.",
+                             classes="note", markup=False)
+                yield SelectionList[str](id="node-list")
+                yield Static("", id="master", classes="note", markup=False)
+                yield FieldRow("nodes.port", "master port", "msrun's master port on the master node; empty: "
+                               "the job file's or 8118, the next free one if taken. Enter checks it",
+                               placeholder="8118 or next free", id="master-port")
+                yield Static("", id="port-check", classes="note", markup=False)
+            with Vertical(id="page-review"):
+                yield Static("", id="review-status", markup=False)
+                yield TextArea("", id="review-text", read_only=True, soft_wrap=False, compact=True)
+                yield FieldRow("review.save", "save the config to", "ctrl+s writes the derived config there",
+                               id="save-path")
+                yield Static("", id="launch-progress", markup=False)
+        yield Static("", id="wizard-help", markup=False)
+        with Horizontal(id="wizard-nav"):
+            yield Button("< Back", id="wizard-back", compact=True)
+            yield Button("Next >", id="wizard-next", compact=True)
+        yield Footer(compact=True)
+
+    def on_mount(self) -> None:
+        self._templates = job_templates(self._templates_dir) if self._templates_dir else job_templates()
+        self.query_one("#template-list", OptionList).add_options(
+            [Option(_template_line(t), id=str(t.path)) for t in self._templates])
+        self.watch(self.app, "health", self._health_changed, init=True)
+        self._show_page(0)
+        kept = load_draft()
+        if kept is not None and kept.template:
+            detail = f"{Path(kept.template).name}, {kept.kind}, page {kept.page + 1} of {len(PAGES)}"
+            self.app.push_screen(ConfirmScreen("Continue the wizard left half-way?", detail),
+                                 lambda yes: self._resume(kept) if yes else discard_draft())
+
+    def on_unmount(self) -> None:
+        if self.draft.template:
+            save_draft(self.draft)
+
+    # --- pages -------------------------------------------------------------------------------------
+
+    @property
+    def page(self) -> int:
+        return self.draft.page
+
+    def _show_page(self, page: int) -> None:
+        self.draft = dataclasses.replace(self.draft, page=page)
+        self.query_one("#wizard-title", Static).update(
+            f"Launch wizard · {page + 1}/{len(PAGES)} {TITLES[page]}")
+        self.query_one(ContentSwitcher).current = f"page-{PAGES[page]}"
+        self.query_one("#wizard-back", Button).disabled = page == 0
+        self.query_one("#wizard-next", Button).label = "Launch" if page == len(PAGES) - 1 else "Next >"
+        getattr(self, f"_enter_{PAGES[page]}")()
+        self.refresh_bindings()
+        if self.draft.template:
+            save_draft(self.draft)
+
+    def _enter_kind(self) -> None:
+        kinds = self.query_one("#kind-list", OptionList)
+        kinds.highlighted = next(i for i, k in enumerate(KINDS) if k.name == self.draft.kind)
+        kinds.focus()
+
+    def _enter_template(self) -> None:
+        listed = self.query_one("#template-list", OptionList)
+        wanted = self.draft.template or (str(self._by_name(SMOKE_TEMPLATE)) if self.draft.kind == "smoke"
+                                         else "")
+        index = next((i for i, t in enumerate(self._templates) if str(t.path) == wanted), 0)
+        listed.highlighted = index if self._templates else None
+        listed.focus()
+
+    def _enter_fields(self) -> None:
+        self.call_later(self._focus_first_slot)
+        self._check_soon()
+
+    async def _focus_first_slot(self) -> None:
+        mounting, self._rows_mounting = self._rows_mounting, None
+        if mounting is not None:
+            await mounting
+        for input_box in self.query("FieldRow.slot Input").results(Input):
+            input_box.focus()
+            return
+
+    def _enter_data(self) -> None:
+        self.query_one("#data-prefix", FieldRow).query_one(Input).focus()
+        self._check_inputs()
+
+    def _enter_nodes(self) -> None:
+        self.query_one("#node-list", SelectionList).focus()
+        self._show_master()
+
+    def _enter_review(self) -> None:
+        self.planned = None
+        save = self.query_one("#save-path", FieldRow)
+        if not save.value and self.template is not None:
+            save.set_value(f"{self.template.path.stem}-wizard.yaml")
+        self.query_one("#review-text").focus()
+        self._status("planning…", refused=False)
+        self.query_one("#review-text", TextArea).load_text("")
+        self._plan()
+
+    def action_next(self) -> None:
+        if self.page == 0:
+            self._choose_kind()
+        elif self.page == 1:
+            self._choose_template()
+        elif self.page == 4 and not self.draft.nodes:
+            self.notify("choose at least one node (space)", severity="warning")
+        elif self.page == len(PAGES) - 1:
+            self.action_launch()
+        else:
+            self._show_page(self.page + 1)
+
+    def action_back(self) -> None:
+        if self.page > 0 and not self.launching:
+            self._show_page(self.page - 1)
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        """Fix only on the fields page; Save and Launch only on the review."""
+        if action == "fix":
+            return self.page == PAGES.index("fields")
+        if action in ("save", "launch"):
+            return self.page == len(PAGES) - 1
+        if action == "back":
+            return self.page > 0
+        return True
+
+    def on_button_pressed(self, event: Button.Pressed) -> None:
+        event.stop()
+        self.action_back() if event.button.id == "wizard-back" else self.action_next()
+
+    def _resume(self, kept: WizardDraft) -> None:
+        try:
+            self._use_template(read_template(Path(kept.template)), keep=kept)
+        except SourceError as exc:
+            self.notify(f"the draft's template cannot be read: {exc}", severity="error")
+            return
+        self.query_one("#data-prefix", FieldRow).set_value(kept.data_prefix)
+        self.query_one("#data-weights", FieldRow).set_value(kept.weights)
+        self.query_one("#master-port", FieldRow).set_value(str(kept.master_port or ""))
+        self._health_key = None
+        self._health_changed(getattr(self.app, "health", None))
+        self._show_page(min(kept.page, len(PAGES) - 1))
+
+    # --- page 1 and 2: kind and template ----------------------------------------------------------
+
+    def _choose_kind(self) -> None:
+        index = self.query_one("#kind-list", OptionList).highlighted or 0
+        self.draft = dataclasses.replace(self.draft, kind=KINDS[index].name)
+        self._show_page(1)
+
+    def on_option_list_option_selected(self, event: OptionList.OptionSelected) -> None:
+        event.stop()
+        if event.option_list.id == "kind-list":
+            self._choose_kind()
+        else:
+            self._choose_template()
+
+    def on_option_list_option_highlighted(self, event: OptionList.OptionHighlighted) -> None:
+        self._show_help(event.option_list)
+
+    def _choose_template(self) -> None:
+        listed = self.query_one("#template-list", OptionList)
+        typed = self.query_one("#template-path", FieldRow)
+        if typed.has_focus_within and typed.value.strip():
+            self._read_typed_template(typed)
+            return
+        if listed.highlighted is None:
+            self.notify("choose a job file, or type a path", severity="warning")
+            return
+        self._use_template(self._templates[listed.highlighted])
+        self._show_page(2)
+
+    def _read_typed_template(self, row: FieldRow) -> None:
+        try:
+            template = read_template(Path(row.value.strip()).expanduser().resolve())
+        except SourceError as exc:
+            row.show_problems(tuple(_problem(str(p)) for p in exc.problems))
+            return
+        row.show_problems(())
+        self._use_template(template)
+        self._show_page(2)
+
+    def _use_template(self, template: Template, *, keep: WizardDraft | None = None) -> None:
+        """Rebuild the field rows for `template`; edits of another template are dropped."""
+        same = self.template is not None and self.template.path == template.path
+        self.template = template
+        if keep is not None:
+            self.draft = keep
+        elif not same:
+            self.draft = dataclasses.replace(self.draft, template=str(template.path), values={})
+        rows = self.query_one("#field-rows", VerticalScroll)
+        rows.remove_children()
+        self._rows_mounting = rows.mount_all(_field_widgets(template, self.draft))
+        self.check = None
+
+    def _by_name(self, name: str) -> Path | None:
+        return next((t.path for t in self._templates if t.path.name == name), None)
+
+    # --- page 3: fields, checked as they change ------------------------------------------------------
+
+    def on_field_row_edited(self, event: FieldRow.Edited) -> None:
+        row, template = event.row, self.template
+        if template is None:
+            return
+        if row.has_class("slot"):
+            self.draft = self.draft.with_value(row.key, event.value, template)
+        elif row.id == "data-prefix":
+            self.draft = dataclasses.replace(self.draft, data_prefix=event.value.strip())
+        elif row.id == "data-weights":
+            self.draft = dataclasses.replace(self.draft, weights=event.value.strip())
+        elif row.id == "master-port":
+            self._set_port(row, event.value)
+        else:
+            return
+        self._check_soon()
+
+    def on_field_row_submitted(self, event: FieldRow.Submitted) -> None:
+        if event.row.id == "template-path":
+            self._read_typed_template(event.row)
+        elif event.row.id in ("data-prefix", "data-weights"):
+            self._check_inputs()
+        elif event.row.id == "master-port":
+            self._check_port()
+        elif event.row.id == "save-path":
+            self.action_save()
+        else:
+            self.focus_next()
+
+    def _set_port(self, row: FieldRow, text: str) -> None:
+        port = text.strip()
+        if port and not (port.isdigit() and 1024 <= int(port) <= 65535):
+            row.show_problems((_problem("a port number from 1024 to 65535, or empty"),))
+            return
+        row.show_problems(())
+        self.draft = dataclasses.replace(self.draft, master_port=int(port) if port else None)
+
+    def _check_soon(self) -> None:
+        self.set_timer(CHECK_DELAY, self._check_now, name="wizard-check")
+
+    def _check_now(self) -> None:
+        draft, template = self.draft, self.template
+        if template is None:
+            return
+        nodes = chosen_nodes(draft, self.services.cluster)
+        self.run_worker(lambda: self.post_message(self.Checked(draft, check_draft(draft, template, nodes))),
+                        thread=True, exclusive=True, group="wizard-check", exit_on_error=False,
+                        description="checking the wizard's config")
+
+    def on_wizard_screen_checked(self, message: Checked) -> None:
+        if message.draft != self.draft:
+            return  # an older draft's answer
+        self.check = check = message.check
+        for row in self.query(FieldRow).filter(".slot"):
+            row.show_problems(check.at(row.key))
+        self._show_estimate(check)
+        self._show_help(self.focused)
+
+    def _show_estimate(self, check: DraftCheck) -> None:
+        panel = self.query_one("#estimate", Static)
+        elsewhere = [p for p in check.errors if p.path not in {r.key for r in self.query(FieldRow)}]
+        lines = [problem_text(p) for p in elsewhere]
+        if check.estimate is not None:
+            lines += estimate_lines(check.estimate)
+            verdict = "fits" if check.estimate.fits else "DOES NOT FIT"
+            lines.insert(0, f"{verdict} on {check.devices} device(s) of the chosen nodes")
+        elif check.errors:
+            lines.append(f"{len(check.errors)} problem(s): fix them to see the memory estimate")
+        panel.update("\n".join(lines))
+        panel.set_class(not check.launchable, "-unfit")
+
+    def action_fix(self) -> None:
+        row = self._focused_row()
+        fix = next((p.fix for p in row.problems if p.fix), None) if row is not None else None
+        if row is None or fix is None:
+            self.notify("no fix is known for this field", severity="warning")
+            return
+        target = next((r for r in self.query(FieldRow).filter(".slot") if r.key == fix.path), row)
+        target.set_value(fix.value)
+        target.query_one(Input).focus()
+
+    def _focused_row(self) -> FieldRow | None:
+        focused = self.focused
+        while focused is not None and not isinstance(focused, FieldRow):
+            focused = focused.parent if isinstance(focused.parent, Widget) else None
+        return focused
+
+    # --- page 4 and 5: inputs on the nodes, nodes, port --------------------------------------------
+
+    def _check_inputs(self) -> None:
+        draft, template, pool = self.draft, self.template, self.services.pool
+        if template is None or pool is None:
+            return
+        nodes = chosen_nodes(draft, self.services.cluster)
+        self.query_one("#data-check", Static).update("checking the nodes…")
+
+        def ask() -> None:
+            missing = missing_inputs(pool, nodes, draft, template)
+            if not missing:
+                text = "every input found on " + ", ".join(n.name for n in nodes) + \
+                    ("" if draft.data_prefix or draft.weights or template.spec.training.data_prefixes else
+                     " (the template reads no dataset path: its own data)")
+            else:
+                text = "\n".join(f"✗ {m.path} {'not checked' if m.unchecked else 'missing'} on "
+                                 f"{', '.join(m.nodes)}" for m in missing)
+            self.post_message(self.Answered("data-check", text, not missing))
+
+        self.run_worker(ask, thread=True, exclusive=True, group="wizard-inputs", exit_on_error=False,
+                        description="checking the job's input paths on the nodes")
+
+    def _check_port(self) -> None:
+        pool, nodes = self.services.pool, chosen_nodes(self.draft, self.services.cluster)
+        if pool is None:
+            return
+        master, wanted = nodes[0], self.draft.master_port or 8118
+
+        def ask() -> None:
+            check = free_port(pool.transport(master), master.python, wanted, span=1, timeout=15.0)
+            text = (f"port {wanted} free on {master.name}" if check.port == wanted else
+                    f"✗ port {wanted}: {check.failure or f'in use on {master.name}'}")
+            self.post_message(self.Answered("port-check", text, check.port == wanted))
+
+        self.query_one("#port-check", Static).update(f"asking {master.name}…")
+        self.run_worker(ask, thread=True, exclusive=True, group="wizard-port", exit_on_error=False,
+                        description=f"checking port {wanted} on {master.name}")
+
+    def on_wizard_screen_answered(self, message: Answered) -> None:
+        self.query_one(f"#{message.target}", Static).update(message.text)
+
+    def _health_changed(self, snapshot: HealthSnapshot | None) -> None:
+        reports = {r.node: r for r in snapshot.reports} if snapshot is not None else {}
+        key = tuple((n.name, _health_text(reports.get(n.name))) for n in self.services.cluster.nodes)
+        if key == self._health_key:
+            return
+        self._health_key = key
+        if not self.draft.nodes and snapshot is not None:
+            healthy = tuple(n for n, text in key if text == "ok")
+            self.draft = dataclasses.replace(self.draft, nodes=healthy)
+        listed = self.query_one("#node-list", SelectionList)
+        listed.clear_options()
+        listed.add_options([Selection(_node_line(name, text), name, name in self.draft.nodes,
+                                      disabled=text != "ok") for name, text in key])
+        self._show_master()
+
+    def on_selection_list_selected_changed(self, event: SelectionList.SelectedChanged[str]) -> None:
+        chosen = set(event.selection_list.selected)
+        names = tuple(n.name for n in self.services.cluster.nodes if n.name in chosen)
+        if names != self.draft.nodes:
+            self.draft = dataclasses.replace(self.draft, nodes=names)
+            self._show_master()
+            self._check_soon()
+
+    def _show_master(self) -> None:
+        nodes = self.draft.nodes
+        waiting = "no node chosen yet" if self._health_key is not None else "waiting for the nodes' health…"
+        text = f"master: {nodes[0]} (node_rank 0) · {len(nodes)} node(s) chosen" if nodes else waiting
+        self.query_one("#master", Static).update(text)
+
+    # --- page 6: review, save, launch -----------------------------------------------------------------
+
+    def _plan(self) -> None:
+        draft, template, pool = self.draft, self.template, self.services.pool
+        if template is None:
+            return
+        self._check_now()
+        if pool is None:
+            self.post_message(self.Planned(draft, None, "no connection to the nodes in this console"))
+            return
+
+        def plan() -> None:
+            try:
+                self.post_message(self.Planned(draft, plan_job(request_for(draft, template), pool), ""))
+            except REQUEST_ERRORS as exc:
+                self.post_message(self.Planned(draft, None, str(exc)))
+
+        self.run_worker(plan, thread=True, exclusive=True, group="wizard-plan", exit_on_error=False,
+                        description="planning the job on the chosen nodes")
+
+    def on_wizard_screen_planned(self, message: Planned) -> None:
+        if message.draft != self.draft or self.template is None:
+            return
+        self.planned = planned = message.planned
+        body = self.query_one("#review-text", TextArea)
+        if planned is None:
+            self._status(f"cannot plan: {message.error}", refused=True)
+            body.load_text("")
+            return
+        plan = planned.plan
+        sections = [diff_text(self.template, plan.config_text) or "(the template as it is: no change)"]
+        sections += [f"── launch.sh on {n.node} (node_rank {n.node_rank}, {n.job_dir}) ──\n{n.script}"
+                     for n in plan.nodes]
+        body.load_text("\n".join(sections))
+        self._status(self._plan_summary(planned), refused=False)
+
+    def _plan_summary(self, planned: PlannedJob) -> str:
+        plan = planned.plan
+        line = (f"{plan.job_id} · {plan.workers} rank(s) on {len(plan.nodes)} msrun(s) · master "
+                f"{plan.master_addr}:{plan.master_port} ({planned.port_note})")
+        refusal = self._refusal()
+        return f"{line}\n{refusal}" if refusal else f"{line}\nctrl+l launches · ctrl+s saves the config"
+
+    def _refusal(self) -> str:
+        """Why Launch is refused now, or ''."""
+        check = self.check
+        if check is None:
+            return "still checking the config…"
+        if check.errors:
+            first = check.errors[0]
+            return (f"Launch refused: {len(check.errors)} problem(s); first {first.path}: {first.message} "
+                    f"(page 3)")
+        if check.estimate is not None and not check.estimate.fits:
+            return "Launch refused: the memory estimate does not fit (page 3)"
+        return ""
+
+    def _status(self, text: str, *, refused: bool) -> None:
+        status = self.query_one("#review-status", Static)
+        status.update(text)
+        status.set_class(refused, "-refused")
+
+    def action_save(self) -> None:
+        row, template = self.query_one("#save-path", FieldRow), self.template
+        if template is None or not row.value.strip():
+            self.notify("give a path to save the config to", severity="warning")
+            return
+        target = Path(row.value.strip()).expanduser()
+        try:
+            saved = save_derived(self.draft, template, target)
+        except (OSError, SourceError) as exc:
+            row.show_problems((_problem(str(exc)),))
+            return
+        row.show_problems(())
+        self.notify(f"saved {saved}", title="derived config")
+
+    def action_launch(self) -> None:
+        refusal = self._refusal()
+        planned, pool, store = self.planned, self.services.pool, self.services.store
+        if refusal or planned is None or pool is None or store is None or self.launching:
+            why = refusal or ("already launching" if self.launching else
+                              "no plan yet" if planned is None else "no node pool or store in this console")
+            self._status(f"{self._plan_summary(planned) if planned else ''}\n{why}".strip(), refused=True)
+            self.notify(why, title="launch refused", severity="error")
+            return
+        self.launching = True
+        self._progress = {}
+        self.query_one("#launch-progress", Static).update("launching…")
+
+        def step(progress: LaunchProgress) -> None:
+            self.post_message(self.Stepped(progress))
+
+        def launch() -> None:
+            self.post_message(self.Launched(run_launch(planned, pool, store, progress=step)))
+
+        self.run_worker(launch, thread=True, exclusive=True, group="wizard-launch", exit_on_error=False,
+                        description=f"launching {planned.plan.job_id}")
+
+    def on_wizard_screen_stepped(self, message: Stepped) -> None:
+        step = message.progress
+        mark = "✓" if step.ok else "✗"
+        self._progress[step.node or ""] = f"{mark} {step.node or 'job'}: {step.stage}: {step.message}"
+        lines = [self._progress[k] for k in sorted(self._progress, key=lambda k: (k != "", k))]
+        self.query_one("#launch-progress", Static).update("\n".join(lines))
+
+    async def on_wizard_screen_launched(self, message: Launched) -> None:
+        self.launching = False
+        result = message.result
+        if not result.ok:
+            failure = result.failure
+            assert failure is not None
+            self._status(f"launch failed at {failure.stage}{' on ' + failure.node if failure.node else ''}: "
+                         f"{failure.reason}", refused=True)
+            return
+        job_id = result.planned.plan.job_id
+        discard_draft()
+        self._start_over()
+        await self.app.switch_mode("jobs")
+        await self.app.push_screen(JobScreen(self.services, job_id))
+
+    def _start_over(self) -> None:
+        self.draft, self.template, self.check, self.planned = WizardDraft(), None, None, None
+        self.query_one("#field-rows", VerticalScroll).remove_children()
+        for row_id in ("data-prefix", "data-weights", "master-port"):
+            self.query_one(f"#{row_id}", FieldRow).set_value("")
+        self.query_one("#launch-progress", Static).update("")
+        self._health_key = None
+        self._health_changed(getattr(self.app, "health", None))
+        self._show_page(0)
+
+    # --- the help line ---------------------------------------------------------------------------------
+
+    def on_descendant_focus(self, event: events.DescendantFocus) -> None:
+        self._show_help(event.widget)
+
+    def _show_help(self, widget: Widget | None) -> None:
+        self.query_one("#wizard-help", Static).update(self._help_for(widget))
+
+    def _help_for(self, widget: Widget | None) -> str:
+        row = self._focused_row() if widget is self.focused else None
+        if row is not None:
+            first = row.problems[0] if row.problems else None
+            return f"{row.label}: {row.help_text}" + (f"\n{problem_text(first)}" if first else "")
+        if isinstance(widget, OptionList) and widget.id == "kind-list" and widget.highlighted is not None:
+            chosen = KINDS[widget.highlighted]
+            return f"{chosen.title}: {chosen.help}\nEnter or ctrl+n chooses it"
+        if isinstance(widget, OptionList) and widget.id == "template-list":
+            return "Enter or ctrl+n uses the highlighted job file; Tab goes to the path field"
+        if isinstance(widget, SelectionList):
+            return "space chooses a node; unhealthy nodes cannot be chosen (their reasons are shown)"
+        if widget is not None and widget.id == "review-text":
+            return "the derived config against its template, then each node's launch.sh, byte for byte\n" \
+                   "↑↓ scroll · ctrl+s save · ctrl+l launch"
+        return "ctrl+n next · esc back · ? every key"
+
+
+def _template_line(template: Template) -> str:
+    return f"{template.path.name:<30} {template.dialect.value:<9} {params_text(template):>7} params"
+
+
+def _field_widgets(template: Template, draft: WizardDraft) -> list[Widget]:
+    widgets: list[Widget] = []
+    group = ""
+    for slot in template.slots():
+        if slot.field.group != group:
+            group = slot.field.group
+            widgets.append(Static(group, classes="group", markup=False))
+        row = FieldRow(slot.path, slot.field.label, f"{slot.field.help} ({slot.path})",
+                       value=draft.values.get(slot.path, slot.value),
+                       placeholder=slot.value or "default",
+                       template_value=slot.value or "(not set)")
+        row.add_class("slot")
+        widgets.append(row)
+    return widgets
+
+
+def _health_text(report: NodeHealth | None) -> str:
+    """'ok' for a node that can be chosen, else why not."""
+    if report is None:
+        return "not checked yet"
+    if report.stale or report.status is Status.UNREACHABLE:
+        return "unreachable: " + ("; ".join(report.reasons) or "no answer")
+    if report.status in (Status.OK, Status.WARN):
+        return "ok"
+    return f"{report.status.value}: " + ("; ".join(report.reasons) or "unhealthy")
+
+
+def _node_line(name: str, text: str) -> str:
+    return name if text == "ok" else f"{name}  ({text})"
+
+
+def _problem(message: str) -> FieldProblem:
+    return FieldProblem("", "error", message)
+
