@@ -16,7 +16,9 @@ from console.jobs.plan import (
     job_id_for,
     launch_settings,
     make_plan,
+    msrun_count_text,
     process_marker,
+    shared_msrun_note,
 )
 from console.jobs.preflight import Readings, judge
 from console.jobs.service import npu_leftovers
@@ -56,6 +58,13 @@ def test_nodes_sharing_an_address_share_one_msrun():
     plan = plan_for(local, style="model")
     [only] = plan.nodes
     assert (only.node, only.machines, only.local_workers) == ("n0", ("n0", "n1"), 2)
+    # said where a user would wonder (plan, launch, the demo): two nodes, one msrun, and why
+    assert msrun_count_text(plan) == "2 node(s) in 1 msrun(s)"
+    assert shared_msrun_note(only) == ("one msrun for n0, n1: they share one machine address, and msrun "
+                                       "starts a scheduler on every machine that owns the master address")
+    real = plan_for(style="model")
+    assert msrun_count_text(real) == "3 node(s)"
+    assert [shared_msrun_note(n) for n in real.nodes] == [None, None, None]
 
 
 def test_the_mindformers_style_runs_the_tutorials_launcher_with_its_environment():

@@ -8,6 +8,7 @@ from rich.markup import escape
 
 from console import exitcodes
 from console.jobargs import add_job_arguments, planned_or_exit_code
+from console.jobs.plan import msrun_count_text, shared_msrun_note
 from console.jobs.request import PlannedJob
 from console.render import print_json, stdout_console
 from remote.inventory import Cluster
@@ -37,12 +38,14 @@ def show_plan(planned: PlannedJob) -> None:
     out = stdout_console()
     plan = planned.plan
     out.print(f"[bold]{escape(plan.job_id)}[/]: {plan.style} style, {plan.workers} rank(s) on "
-              f"{len(plan.nodes)} msrun(s); master {escape(plan.master_addr)}:{plan.master_port} "
+              f"{msrun_count_text(plan)}; master {escape(plan.master_addr)}:{plan.master_port} "
               f"({escape(planned.port_note)})")
     for node in plan.nodes:
-        served = f" (serving {', '.join(node.machines)})" if len(node.machines) > 1 else ""
         out.print(f"\n[bold]{escape(node.node)}[/] node_rank {node.node_rank}, {node.local_workers} "
-                  f"rank(s){escape(served)} in {escape(node.job_dir)}")
+                  f"rank(s) in {escape(node.job_dir)}")
+        shared = shared_msrun_note(node)
+        if shared is not None:
+            out.print(f"[yellow]{escape(shared)}[/] (docs/jobs.md)")
         # as written, never wrapped or cut: this is what will run
         out.print(node.script, markup=False, highlight=False, soft_wrap=True, end="")
         if node.container_script is not None:

@@ -16,7 +16,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Literal
 
-from console.jobs.plan import JobPlan, NodeLaunch, process_marker
+from console.jobs.plan import JobPlan, NodeLaunch, msrun_count_text, process_marker
 from console.jobs.preflight import Preflight, Verdict, preflight
 from console.jobs.request import PlannedJob
 from console.jobs.service import job_files, stop_nodes, stop_text
@@ -136,7 +136,7 @@ def record_plan(store: Store, plan: JobPlan, cluster: Cluster, *, template: str,
                   created_at=at, updated_at=at,
                   log_locations={n.node: f"{n.job_dir}/logs" for n in plan.nodes}),
         [LaunchRecord(plan.job_id, n.node, n.node_rank, n.job_dir, updated_at=at) for n in plan.nodes],
-        [EventRecord(plan.job_id, "launch", f"launching on {len(plan.nodes)} node(s), master "
+        [EventRecord(plan.job_id, "launch", f"launching on {msrun_count_text(plan)}, master "
                      f"{plan.master_addr}:{plan.master_port}", at)])
 
 
@@ -178,7 +178,7 @@ def _launch(plan: JobPlan, pool: NodePool, store: Store, *, settle: float, timeo
 def _start_and_settle(plan: JobPlan, pool: NodePool, store: Store, *, settle: float, timeout: float,
                       progress: ProgressCallback) -> LaunchFailure | None:
     by_name = {n.node: n for n in plan.nodes}
-    progress(LaunchProgress("start", f"starting msrun on {len(plan.nodes)} node(s)"))
+    progress(LaunchProgress("start", f"starting msrun on {msrun_count_text(plan)}"))
     started, failure = _on_nodes(pool, plan, lambda n: launch.start(
         pool.transport(n.node), n.job_dir, process_marker(plan.job_id, n.node), timeout=timeout),
         stage="start", doing="starting launch.sh", progress=progress)

@@ -120,6 +120,21 @@ class JobPlan:
         }
 
 
+def shared_msrun_note(node: NodeLaunch) -> str | None:
+    """Why one msrun serves several cluster nodes (the embedded local cluster's two), said where a user
+    would wonder; None when it serves its own node only."""
+    if len(node.machines) < 2:
+        return None
+    return (f"one msrun for {', '.join(node.machines)}: they share one machine address, and msrun starts "
+            f"a scheduler on every machine that owns the master address")
+
+
+def msrun_count_text(plan: JobPlan) -> str:
+    """`2 node(s)`, or `2 node(s) in 1 msrun(s)` when nodes share one."""
+    nodes = sum(len(n.machines) for n in plan.nodes)
+    return f"{nodes} node(s)" + ("" if nodes == len(plan.nodes) else f" in {len(plan.nodes)} msrun(s)")
+
+
 def job_id_for(name: str, now: datetime) -> str:
     """`20261128-154210-tiny_local`: sortable, and safe as a directory name on any node."""
     safe = _UNSAFE.sub("-", name).strip("-.") or "job"
