@@ -13,6 +13,7 @@ from console.arguments import positive_seconds
 from console.commands import (
     check,
     data,
+    demo,
     derive,
     distribute,
     estimate,
@@ -35,6 +36,7 @@ from remote.inventory import Cluster, InventoryError, default_cluster_path, load
 COMMANDS = {
     "run": run,
     "check": check,
+    "demo": demo,
     "trust": trust,
     "nodes": nodes,
     "derive": derive,
