@@ -242,7 +242,7 @@ def test_question_mark_lists_the_keys_the_widgets_declare():
         assert isinstance(help_screen, HelpScreen)
         table: DataTable[str] = help_screen.query_one("#help-keys", DataTable)
         rows = {tuple(table.get_row_at(i)) for i in range(table.row_count)}
-        assert {("f", "Fleet view"), ("q", "Quit"), ("⏎", "Details"), ("j", "Jobs")} <= rows
+        assert {("f", "Fleet"), ("q", "Quit"), ("⏎", "Open"), ("j", "Jobs"), ("w", "Wizard")} <= rows
         assert help_screen.query_one("#help-box").border_title == "Keys on the health dashboard"
         assert not any("Screen" in cell or "Table" in cell for row in rows for cell in row)
         await pilot.press("escape")
@@ -255,7 +255,7 @@ def test_the_command_palette_lists_every_screen_and_the_keys_in_force():
     async def script(pilot: Pilot[None]) -> None:
         await rounds_done(pilot, 1)
         titles = {command.title for command in pilot.app.get_system_commands(pilot.app.screen)}
-        assert {"Health: every node", "Jobs: every job in the store", "Fleet view", "Refresh now"} <= titles
+        assert {"Health: every node", "Jobs: every job in the store", "Fleet", "Refresh"} <= titles
         await pilot.press("ctrl+p")
         await until(pilot, lambda: isinstance(pilot.app.screen, CommandPalette))
         await pilot.press(*"jobs", "enter")

@@ -51,9 +51,9 @@ class DashboardScreen(Screen[None]):
 
     HELP_TITLE = "health dashboard"
     BINDINGS: ClassVar[list[BindingType]] = [
-        Binding("f", "show_fleet", "Fleet view", id="dashboard.fleet"),
-        Binding("f", "show_table", "Table view", id="dashboard.table"),
-        Binding("r", "refresh", "Refresh now", id="dashboard.refresh"),
+        Binding("f", "show_fleet", "Fleet", tooltip="One cell per NPU, every node", id="dashboard.fleet"),
+        Binding("f", "show_table", "Table", tooltip="One row per node", id="dashboard.table"),
+        Binding("r", "refresh", "Refresh", tooltip="Check every node now", id="dashboard.refresh"),
     ]
 
     def __init__(self, services: ConsoleServices) -> None:

@@ -50,8 +50,10 @@ class JobScreen(Screen[None]):
         Binding("2", "view('chart')", "Chart", id="job.chart"),
         Binding("3", "view('errors')", "Errors", id="job.errors"),
         Binding("4", "view('ranks')", "Ranks", id="job.ranks"),
-        Binding("plus", "add_ranks", "Add", key_display="+", tooltip="Follow more ranks", id="job.add-rank"),
-        Binding("minus", "remove_pane", "Close", key_display="-", tooltip="Close the focused pane",
+        Binding("plus", "add_ranks", "Add ranks", key_display="+", show=False, tooltip="Follow more ranks",
+                id="job.add-rank"),
+        Binding("minus", "remove_pane", "Close pane", key_display="-", show=False,
+                tooltip="Close the focused pane",
                 id="job.remove-pane"),
         Binding("s", "stop", "Stop", tooltip="Stop the job on every node", id="job.stop"),
     ]

@@ -34,8 +34,8 @@ class JobsScreen(Screen[None]):
 
     HELP_TITLE = "jobs"
     BINDINGS: ClassVar[list[BindingType]] = [
-        Binding("s", "stop", "Stop job", id="jobs.stop"),
-        Binding("r", "refresh", "Refresh now", id="jobs.refresh"),
+        Binding("s", "stop", "Stop", tooltip="Stop the highlighted job on every node", id="jobs.stop"),
+        Binding("r", "refresh", "Refresh", tooltip="Ask the jobs' nodes now", id="jobs.refresh"),
     ]
 
     def __init__(self, services: ConsoleServices) -> None:

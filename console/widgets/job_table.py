@@ -43,7 +43,8 @@ class JobTable(KeyedTable):
     COMPONENT_CLASSES: ClassVar[set[str]] = {
         f"job-table--{tone}" for tone in ("ok", "busy", "warn", "fail", "dim")}
     BINDINGS: ClassVar[list[BindingType]] = [
-        Binding("enter", "select_cursor", "Open job", id="job-table.open"),
+        Binding("enter", "select_cursor", "Open", tooltip="The job's logs, chart, errors and ranks",
+                id="job-table.open"),
     ]
     DEFAULT_CSS = """
     JobTable { height: 1fr; scrollbar-size-horizontal: 1; }

@@ -91,7 +91,7 @@ class NodeTable(KeyedTable):
         f"node-table--{tone}" for tone in ("ok", "warn", "fail", "unknown", "unreachable", "stale", "waiting")
     }
     BINDINGS: ClassVar[list[BindingType]] = [
-        Binding("enter", "select_cursor", "Details", id="node-table.details"),
+        Binding("enter", "select_cursor", "Open", tooltip="The node in full", id="node-table.details"),
     ]
     DEFAULT_CSS = """
     NodeTable { scrollbar-size-horizontal: 1; }
