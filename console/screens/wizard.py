@@ -698,7 +698,7 @@ def _field_widgets(template: Template, draft: WizardDraft) -> list[Widget]:
         row = FieldRow(slot.path, slot.field.label, f"{slot.field.help} ({slot.path})",
                        value=draft.values.get(slot.path, slot.value),
                        placeholder=slot.value or "default",
-                       template_value=slot.value or "(not set)")
+                       template_value=slot.value)
         row.add_class("slot")
         widgets.append(row)
     return widgets

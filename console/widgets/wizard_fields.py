@@ -62,8 +62,7 @@ class FieldRow(Vertical):
         with Horizontal():
             yield Label(self.label, classes="name", markup=False)
             yield Input(self._value, placeholder=self._placeholder, compact=True, select_on_focus=False)
-            shown = f"template: {self._template_value}" if self._template_value else ""
-            yield Static(shown, classes="template", markup=False)
+            yield Static(self._was(self._value), classes="template", markup=False)
         yield Static("", classes="problem", markup=False)
 
     @property
@@ -81,8 +80,14 @@ class FieldRow(Vertical):
         self.set_class(worst == "warning", "-warning")
         self.query_one(".problem", Static).update("\n".join(problem_text(p) for p in problems))
 
+    def _was(self, value: str) -> str:
+        """The template's value, shown once the field says something else."""
+        changed = self._template_value and value.strip() != self._template_value
+        return f"template: {self._template_value}" if changed else ""
+
     def on_input_changed(self, event: Input.Changed) -> None:
         event.stop()
+        self.query_one(".template", Static).update(self._was(event.value))
         self.post_message(self.Edited(self, event.value))
 
     def on_input_submitted(self, event: Input.Submitted) -> None:

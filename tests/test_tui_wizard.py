@@ -1,0 +1,275 @@
+"""The launch wizard driven with keys only: end to end on a local cluster to a running job screen; a field
+made invalid shows its problem at the field and Launch is refused, while the derived config still saves
+byte for byte; and a snapshot of every page at 80x24 on recorded health (one healthy node, one in alarm).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Callable, Iterator
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+from textual.pilot import Pilot
+from textual.widgets import Input, SelectionList, Static, TextArea
+
+from console.app import AscendConsole
+from console.feeds.health import ClusterHealth
+from console.jobs.plan import LaunchSettings, job_id_for, make_plan
+from console.jobs.request import JobRequest, PlannedJob
+from console.jobs.wizard import TEMPLATES, WizardDraft, load_draft
+from console.screens.confirm import ConfirmScreen
+from console.screens.job import JobScreen
+from console.screens.wizard import WizardScreen
+from console.services import ConsoleServices
+from console.store import Store
+from console.widgets.wizard_fields import FieldRow
+from model.config import parse_spec
+from model.overrides import derive
+from remote.inventory import load_cluster
+from remote.pool import NodePool
+from tests.handjobs import marked
+from tests.rank_jobs import free_port
+from tests.recorded_health import CLOCK, fleet
+from tests.test_logs_local import local_cluster
+from tests.test_tui import Rounds, cluster_of
+
+TINY = TEMPLATES / "tiny_local.yaml"
+
+
+@pytest.fixture(autouse=True)
+def own_state(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
+    """Each test has its own state dir (no draft of another run is offered) and corpus."""
+    monkeypatch.setenv("ASCEND_CONSOLE_STATE", str(tmp_path / "state"))
+    monkeypatch.setenv("ASCEND_CONSOLE_CORPUS", str(tmp_path / "corpus"))
+    yield tmp_path / "state"
+
+
+async def until(pilot: Pilot[None], condition: Callable[[], bool], what: str, wait: float = 30.0) -> None:
+    deadline = time.monotonic() + wait
+    while not condition():
+        assert time.monotonic() < deadline, f"never: {what}"
+        await pilot.pause(0.1)
+
+
+def wizard(pilot: Pilot[None]) -> WizardScreen:
+    screen = pilot.app.screen
+    assert isinstance(screen, WizardScreen), screen
+    return screen
+
+
+def text_of(screen: WizardScreen, selector: str) -> str:
+    return str(screen.query_one(selector, Static).render())
+
+
+async def to_fields(pilot: Pilot[None], kind_downs: int = 0, template_downs: int = 2) -> WizardScreen:
+    """Kind (pretrain unless moved), then a template (tiny_local, third), onto the fields page."""
+    await until(pilot, lambda: isinstance(pilot.app.screen, WizardScreen), "the wizard")
+    await pilot.press(*["down"] * kind_downs, "enter")
+    await pilot.press(*["down"] * template_downs, "enter")
+    screen = wizard(pilot)
+    await until(pilot, lambda: screen.page == 2 and isinstance(pilot.app.focused, Input)
+                and screen.check is not None, "the fields page, checked, its first field focused")
+    return screen
+
+
+# --- end to end on a local cluster ------------------------------------------------------------------
+
+
+def test_keys_only_from_kind_to_a_running_job_screen_then_stopped(tmp_path: Path):
+    cluster = load_cluster(local_cluster(tmp_path))
+    pool = NodePool(cluster)
+    store = Store(tmp_path / "state" / "console.db")
+    services = ConsoleServices(cluster, ClusterHealth(pool, cluster.nodes, timeout=30), pool, store,
+                               refresh=3600)
+    app = AscendConsole(services, mode="wizard")
+    port = free_port()
+
+    async def script(pilot: Pilot[None]) -> None:
+        screen = await to_fields(pilot, kind_downs=4, template_downs=0)  # smoke test: tiny_local first
+        assert screen.template is not None and screen.template.path.name == "tiny_local.yaml"
+        assert screen.check is not None and screen.check.launchable, screen.check
+        await pilot.press("ctrl+n")  # data and weights: the template's own data
+        await until(pilot, lambda: "every input found" in text_of(screen, "#data-check"), "inputs checked")
+        await pilot.press("ctrl+n")  # nodes
+        nodes = screen.query_one("#node-list", SelectionList)
+        await until(pilot, lambda: sorted(nodes.selected) == ["n0", "n1"], "both healthy nodes chosen", 60)
+        await pilot.press("tab", *str(port), "enter")
+        await until(pilot, lambda: f"port {port} free on n0" in text_of(screen, "#port-check"), "port free")
+        await pilot.press("ctrl+n")  # review
+        await until(pilot, lambda: screen.planned is not None, "planned")
+        assert screen.planned is not None
+        review = screen.query_one("#review-text", TextArea).text
+        for node in screen.planned.plan.nodes:
+            assert node.script in review  # each node's launch.sh, byte for byte
+        await pilot.press("ctrl+l")
+        await until(pilot, lambda: isinstance(pilot.app.screen, JobScreen), "the job screen", 300)
+        job_screen = pilot.app.screen
+        assert isinstance(job_screen, JobScreen)
+        job_id = job_screen.job_id
+        assert store.job(job_id).state == "running"
+        assert load_draft() is None  # launched: no draft left to offer back
+        await pilot.press("s")
+        await until(pilot, lambda: isinstance(pilot.app.screen, ConfirmScreen), "asked first", 10)
+        await pilot.press("y")
+        await until(pilot, lambda: not marked(job_id, "n0") and store.job(job_id).finished, "stopped", 120)
+
+    async def run() -> None:
+        async with app.run_test(size=(80, 24)) as pilot:
+            await script(pilot)
+
+    asyncio.run(run())
+
+
+# --- on recorded health, no nodes touched -----------------------------------------------------------
+
+
+class NoPool:
+    """Stands in for the node pool where the wizard's node work is replaced (see `offline`)."""
+
+    def close(self) -> None:
+        pass
+
+
+def fixed_plan(request: JobRequest, pool: Any, *, timeout: float = 20.0) -> PlannedJob:
+    """plan_job without asking a master for its port: a fixed job id and port."""
+    del pool, timeout
+    text = derive(request.template, request.overrides)
+    cluster = cluster_of(fleet(["healthy", "alarm"]))
+    nodes = cluster.select(request.nodes)
+    plan = make_plan(cluster, nodes, template=str(request.template), overrides=request.overrides,
+                     config_text=text, settings=LaunchSettings(style="model"),
+                     job_id=job_id_for("tiny_local", datetime(2026, 12, 6, 21, 11, 40)), master_port=8118)
+    return PlannedJob(request, plan, parse_spec(text, str(request.template)), tuple(nodes), "free on node000")
+
+
+@pytest.fixture
+def offline(monkeypatch: pytest.MonkeyPatch) -> Callable[[], AscendConsole]:
+    monkeypatch.setattr("console.screens.wizard.plan_job", fixed_plan)
+    monkeypatch.setattr("console.screens.wizard.missing_inputs", lambda *args, **kwargs: [])
+
+    def make() -> AscendConsole:
+        reports = fleet(["healthy", "alarm"])
+        services = ConsoleServices(cluster_of(reports), Rounds(reports), NoPool(), None,  # type: ignore[arg-type]
+                                   refresh=3600, clock=lambda: CLOCK)
+        return AscendConsole(services, mode="wizard")
+
+    return make
+
+
+def drive(app: AscendConsole, script: Callable[[Pilot[None]], Any]) -> None:
+    async def run() -> None:
+        async with app.run_test(size=(80, 24)) as pilot:
+            await script(pilot)
+
+    asyncio.run(run())
+
+
+def test_an_invalid_field_shows_its_problem_there_and_launch_is_refused_but_it_saves(
+        offline: Callable[[], AscendConsole], tmp_path: Path):
+    target = tmp_path / "mine.yaml"
+
+    async def script(pilot: Pilot[None]) -> None:
+        screen = await to_fields(pilot)
+        await until(pilot, lambda: bool(screen.query_one("#node-list", SelectionList).selected), "health")
+        dp = next(r for r in screen.query(FieldRow) if r.key == "parallel_config.data_parallel")
+        await pilot.press(*["down"] * 8, "ctrl+u", "3")
+        await until(pilot, lambda: dp.has_class("-error") and dp.value == "3", "the problem at the field")
+        problem = str(dp.query_one(".problem", Static).render())
+        assert "must equal the devices" in problem and "set data_parallel to 8" in problem
+        await pilot.press("ctrl+n", "ctrl+n", "ctrl+n")
+        await until(pilot, lambda: screen.planned is not None and screen.page == 5, "reviewed")
+        await pilot.press("ctrl+l")
+        await pilot.pause(0.2)
+        assert isinstance(pilot.app.screen, WizardScreen) and not screen.launching
+        status = text_of(screen, "#review-status")
+        assert "Launch refused: 1 problem(s); first parallel_config.data_parallel" in status
+        await pilot.press("tab", "ctrl+u", *str(target), "ctrl+s")
+        await until(pilot, target.exists, "saved")
+        assert target.read_bytes() == derive(TINY, ["parallel_config.data_parallel=3"]).encode("utf-8")
+        await pilot.press("escape", "escape", "escape")  # back to the fields: ctrl+f applies the fix
+        await until(pilot, lambda: screen.page == 2, "the fields page")
+        dp.query_one("Input").focus()
+        await pilot.press("ctrl+f")
+        await until(pilot, lambda: dp.value == "8" and not dp.has_class("-error"), "fixed")
+        assert screen.check is not None and screen.check.launchable
+
+    drive(offline(), script)
+
+
+def test_a_draft_left_half_way_is_offered_back(offline: Callable[[], AscendConsole], own_state: Path):
+    from console.jobs.wizard import save_draft
+
+    save_draft(WizardDraft(kind="finetune", template=str(TINY), values={"parallel_config.data_parallel": "8"},
+                           page=2), own_state)
+
+    async def script(pilot: Pilot[None]) -> None:
+        await until(pilot, lambda: isinstance(pilot.app.screen, ConfirmScreen), "offered")
+        await pilot.press("y")
+        screen = wizard(pilot)
+        await until(pilot, lambda: screen.page == 2 and screen.check is not None, "back on the fields")
+        dp = next(r for r in screen.query(FieldRow) if r.key == "parallel_config.data_parallel")
+        assert dp.value == "8" and screen.draft.kind == "finetune"
+
+    drive(offline(), script)
+
+
+# --- snapshots: every page at 80x24 -----------------------------------------------------------------
+
+PAGE_KEYS: dict[str, list[str]] = {
+    "kind": [],
+    "template": ["enter"],
+    "fields": ["enter", "down", "down", "enter"],
+    "data": ["enter", "down", "down", "enter", "ctrl+n"],
+    "nodes": ["enter", "down", "down", "enter", "ctrl+n", "ctrl+n"],
+    "review": ["enter", "down", "down", "enter", "ctrl+n", "ctrl+n", "ctrl+n"],
+}
+
+
+@pytest.mark.parametrize("page", list(PAGE_KEYS))
+def test_snapshot_wizard_page(snap_compare, offline: Callable[[], AscendConsole], page: str):
+    # A person sees the page's title (n/6), its fields with their help line, Back/Next and the keys.
+    # fields: tiny_local's data_parallel 2 cannot fill node000's 8 devices (node001 is in alarm): the problem
+    # under the field with "set data_parallel to 8"; nodes: node001 greyed with its reason; review: the diff
+    # and node000's launch.sh.
+    async def run_before(pilot: Pilot[None]) -> None:
+        await until(pilot, lambda: isinstance(pilot.app.screen, WizardScreen), "the wizard")
+        screen = wizard(pilot)
+        await until(pilot, lambda: bool(screen.query_one("#node-list", SelectionList).selected), "health")
+        await pilot.press(*PAGE_KEYS[page])
+        await until(pilot, lambda: screen.page == list(PAGE_KEYS).index(page), page)
+        if page in ("fields", "review"):
+            await until(pilot, lambda: screen.check is not None, "checked")
+        if page == "review":
+            await until(pilot, lambda: screen.planned is not None, "planned")
+        for box in screen.query(Input):
+            box.cursor_blink = False  # a steady cursor: the same picture every time
+        await pilot.pause(0.3)
+
+    assert snap_compare(offline(), terminal_size=(80, 24), run_before=run_before)
+
+
+def test_the_wizard_is_w_from_any_screen(offline: Callable[[], AscendConsole]):
+    async def script(pilot: Pilot[None]) -> None:
+        await until(pilot, lambda: isinstance(pilot.app.screen, WizardScreen), "the wizard")
+        await pilot.press("h")
+        await until(pilot, lambda: pilot.app.current_mode == "health", "health")
+        await pilot.press("w")
+        await until(pilot, lambda: isinstance(pilot.app.screen, WizardScreen), "the wizard again")
+
+    drive(offline(), script)
+
+
+def test_ascend_console_wizard_opens_the_tui_on_it(monkeypatch: pytest.MonkeyPatch, tmp_path: Path):
+    from console import cli
+
+    seen: dict[str, object] = {}
+    monkeypatch.setattr(cli, "run_dashboard", lambda args, cluster, **kw: seen.update(kw) or 0)
+    path = tmp_path / "c.yaml"
+    path.write_text(yaml.safe_dump({"name": "c", "nodes": [{"name": "a", "host": "a"}]}))
+    assert cli.main(["-c", str(path), "wizard"]) == 0
+    assert seen == {"mode": "wizard"}
