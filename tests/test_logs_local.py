@@ -16,9 +16,9 @@ def local_cluster(tmp_path: Path) -> Path:
     path = tmp_path / "cluster.yaml"
     path.write_text(yaml.safe_dump({
         "name": "here", "health": {"disk_free_gb": 1},
-        "defaults": {"transport": "local", "devices": 1, "command_timeout": 600, "python": sys.executable,
-                     "cluster_ip": "127.0.0.1"},
-        "nodes": [{"name": name, "workdir": str(tmp_path / name)} for name in ("n0", "n1")],
+        "defaults": {"transport": "local", "devices": 1, "command_timeout": 600, "python": sys.executable},
+        "nodes": [{"name": name, "workdir": str(tmp_path / name), "cluster_ip": "127.0.0.1"}
+                  for name in ("n0", "n1")],
     }))
     return path
 

@@ -185,6 +185,14 @@ def test_the_jobs_screen_lists_the_job_and_enter_opens_it(tmp_path: Path):
     drive(app_on(tmp_path, job, open_job=False), script)
 
 
+async def settle(pilot: Pilot[None]) -> None:
+    """Until what was shown last is drawn: messages handled, a frame, messages again."""
+    await pilot.pause()
+    await pilot.pause(0.3)
+    await pilot.wait_for_scheduled_animations()
+    await pilot.pause()
+
+
 async def every_error_read(pilot: Pilot[None]) -> None:
     screen = job_screen(pilot)
     errors = screen.query_one(ErrorTable)
@@ -193,15 +201,14 @@ async def every_error_read(pilot: Pilot[None]) -> None:
 
     await until(pilot, lambda: screen.feed is not None and screen.feed.finished and marked(),
                 "everything read")
-    await pilot.pause(0.5)
+    await settle(pilot)
 
 
 async def listed(pilot: Pilot[None]) -> None:
     app = pilot.app
     assert isinstance(app, AscendConsole)
     await until(pilot, lambda: app.jobs is not None and app.jobs.rounds >= 1, "the nodes and logs read")
-    await pilot.pause()
-    await pilot.pause()
+    await settle(pilot)
 
 
 @pytest.mark.parametrize("size", [(80, 24), (160, 50)])

@@ -56,4 +56,8 @@ class JobTable(KeyedTable):
     """
 
     def show(self, jobs: Sequence[JobSummary], *, now: float) -> None:
-        self.show_rows([(summary.job.id, job_row(summary, now=now)) for summary in jobs])
+        """Few rows, changing now and then: laid out whole again when anything changed (cells that grew
+        do not always get their column's new width on the next frame when updated one by one)."""
+        rows = [(summary.job.id, job_row(summary, now=now)) for summary in jobs]
+        if rows != list(self.shown_rows.items()):
+            self.reorder(rows)
