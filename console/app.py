@@ -19,7 +19,9 @@ from textual.worker import Worker, WorkerState
 from console.collector import FREEZE_EVERY, freeze_survivors
 from console.feeds.health import HealthFeed, HealthSnapshot, HealthSource
 from console.feeds.jobs import JobsFeed, JobsSnapshot
+from console.jobs.demo import DemoOptions
 from console.screens.dashboard import DashboardScreen
+from console.screens.demo import DemoScreen
 from console.screens.help import HelpScreen, bindings_of, screen_title
 from console.screens.job import JobScreen
 from console.screens.jobs import JobsScreen
@@ -51,10 +53,13 @@ class AscendConsole(App[None]):
     jobs: reactive[JobsSnapshot | None] = reactive(None, always_update=True)
     """Every job in the store, refreshed from the nodes; screens watch it."""
 
-    def __init__(self, services: ConsoleServices, *, mode: str = "health", job_id: str | None = None) -> None:
-        """`mode`: the screen first shown; `job_id`: a job whose screen opens over it."""
+    def __init__(self, services: ConsoleServices, *, mode: str = "health", job_id: str | None = None,
+                 demo: DemoOptions | None = None) -> None:
+        """`mode`: the screen first shown; `job_id`: a job whose screen opens over it; `demo`: the demo
+        runs over it (then its job's screen, then the answer)."""
         super().__init__()
         self._first_job = job_id
+        self._demo = demo
         self.services = services
         self.cluster = services.cluster
         self.title = f"ascend-console · {services.cluster.name}"
@@ -70,6 +75,8 @@ class AscendConsole(App[None]):
         self.switch_mode(self._first_mode)
         if self._first_job is not None:
             self.push_screen(JobScreen(self.services, self._first_job))
+        if self._demo is not None:
+            self.push_screen(DemoScreen(self.services, self._demo))
         self.health_feed.start()
         if self.services.store is not None:
             self.jobs_feed.start()

@@ -7,6 +7,7 @@ import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from console import exitcodes
 from console.arguments import positive_seconds
@@ -32,6 +33,9 @@ from console.commands import job as job_command
 from console.commands import jobs as jobs_command
 from console.commands import status as status_command
 from remote.inventory import Cluster, InventoryError, default_cluster_path, load_cluster
+
+if TYPE_CHECKING:
+    from console.jobs.demo import DemoOptions
 
 COMMANDS = {
     "run": run,
@@ -120,14 +124,14 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def run_dashboard(args: argparse.Namespace, cluster: Cluster, *, mode: str = "health",
-                  job_id: str | None = None) -> int:
+                  job_id: str | None = None, demo: DemoOptions | None = None) -> int:
     """The Textual app on the cluster (on `job_id`'s screen if given); it closes what it opened."""
     from console.app import AscendConsole
     from console.services import ConsoleServices
 
     services = ConsoleServices.for_cluster(cluster, refresh=args.refresh, timeout=args.timeout)
     try:
-        AscendConsole(services, mode=mode, job_id=job_id).run()
+        AscendConsole(services, mode=mode, job_id=job_id, demo=demo).run()
     finally:
         services.close()
     return exitcodes.OK

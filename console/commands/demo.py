@@ -13,7 +13,15 @@ from rich.markup import escape
 
 from console import exitcodes
 from console.arguments import positive_int, positive_seconds
-from console.jobs.demo import DEMO_QUESTION, TRAIN_LIMIT, DemoOptions, DemoProgress, DemoResult, run_demo
+from console.jobs.demo import (
+    DEMO_QUESTION,
+    TRAIN_LIMIT,
+    DemoOptions,
+    DemoProgress,
+    DemoResult,
+    run_demo,
+    shown_step,
+)
 from console.render import stderr_console, stdout_console
 from console.store import Store, StoreError
 from remote.inventory import Cluster, embedded_default_path, load_cluster
@@ -39,14 +47,16 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def execute(args: argparse.Namespace, cluster: Cluster) -> int:
     if args.cluster is None:  # the demo's cluster is the embedded one, whatever the user's default
         cluster = load_cluster(embedded_default_path())
+    options = DemoOptions(question=args.question, steps=args.steps, train_limit=args.train_limit)
     if not args.headless:
-        stderr_console().print("[yellow]note[/]: the demo in the console is not there yet: running headless")
+        from console.cli import run_dashboard
+
+        return run_dashboard(args, cluster, mode="jobs", demo=options)
     try:
         store = Store.open_default()
     except StoreError as exc:
         stderr_console().print(f"[red]error[/]: {escape(str(exc))}")
         return exitcodes.CONFIG
-    options = DemoOptions(question=args.question, steps=args.steps, train_limit=args.train_limit)
     printer = DemoPrinter()
     with store, NodePool(cluster) as pool:
         try:
@@ -80,10 +90,6 @@ class DemoPrinter:
         mark = "" if event.ok else "[red]failed[/] "
         text = (where + event.message).rstrip().replace("\n", "\n    ")
         self.out.print(f"  {mark}{escape(text)}", highlight=False)
-
-
-def shown_step(step: int, total: int | None) -> bool:
-    return step == 1 or step % 10 == 0 or step == total
 
 
 def report(result: DemoResult) -> int:

@@ -345,6 +345,11 @@ def follow_training(store: Store, pool: NodePool, job_id: str, *, progress: Demo
     return _ended(store, pool, job_id, follow, losses, limit_passed=passed, progress=progress)
 
 
+def shown_step(step: int, total: int | None) -> bool:
+    """The loss steps worth a line: the first, every tenth, the last."""
+    return step == 1 or step % 10 == 0 or step == total
+
+
 def loss_event(point: LossPoint, node: str, job_id: str) -> DemoProgress:
     return DemoProgress("train", f"step {point.step}/{point.total or '?'} loss {point.loss:.4f}", node,
                         step=point.step, total=point.total, loss=point.loss, job_id=job_id)
