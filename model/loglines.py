@@ -23,9 +23,13 @@ KINDS: dict[str, Severity] = {
     "ms_error": "error", "cann_error": "error", "oom": "error", "stream_sync": "error",
     "worker_started": "info", "worker_exit": "error", "workers_killed": "warning",
     "scheduler_exit": "error", "scheduler_timeout": "error", "job_failed": "error",
-    "all_exited": "info", "cluster_retry": "info", "warning": "warning",
+    "all_exited": "info", "cluster_retry": "info", "warning": "warning", "checkpoint": "info",
 }
 """Every kind an event can have, with its severity (model/logevents.py's docstring says what each means)."""
+
+CHECKPOINT_SAVED = "saved checkpoint "
+"""What this project's trainer (model/deepseek/trainer.py) logs after each checkpoint it writes.
+MindFormers' own wording is not in the reference, so its checkpoints are not counted."""
 
 MAX_EVENT_LINES = 200
 """An event keeps at most this many lines: the head and the tail (a traceback's exception line is
@@ -244,6 +248,8 @@ def single_event(line: str, number: int, time: float | None) -> LogEvent | None:
         return _level_line(line, number, time)
     if line.startswith("Start worker process with rank id:"):
         return make_event("worker_started", line, number, time)
+    if CHECKPOINT_SAVED in line:
+        return make_event("checkpoint", line, number, time, message=line[line.index(CHECKPOINT_SAVED):])
     if " - " in line and (stdout := _MF_STDOUT.search(line)) is not None:
         return _leveled(stdout[2], stdout[3], line, number, time, source=stdout[1], module=None)
     kind = specific_kind(line)

@@ -526,3 +526,11 @@ def test_line_severity_does_not_parse_a_plain_loss_line_or_look_for_words_in_an_
     monkeypatch.setattr(loglines, "specific_kind", costly)
     assert line_severity(loss) == "info"
     assert line_severity(error) == "error"
+
+
+def test_our_trainers_checkpoint_line_is_a_checkpoint_event():
+    line = ("2026-12-06 22:28:10,511 - mindformers[trainer.py:198] - INFO - saved checkpoint "
+            "output/checkpoint/rank_0/tiny_rank_0-1_200.ckpt")
+    [event] = LogEventParser().feed([line])
+    assert (event.kind, event.severity) == ("checkpoint", "info")
+    assert event.message == "saved checkpoint output/checkpoint/rank_0/tiny_rank_0-1_200.ckpt"

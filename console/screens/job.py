@@ -70,6 +70,8 @@ class JobScreen(Screen[None]):
         self._unshown: dict[str, deque[JobLine]] = {}
         self._last_line_at: dict[tuple[str, int], float] = {}
         self._errors: list[LogEventRecord] = []
+        self._checkpoints: dict[int, int] = {}
+        """Per rank, the checkpoints its log says it saved."""
         self.view = "logs"
 
     def compose(self) -> ComposeResult:
@@ -156,6 +158,9 @@ class JobScreen(Screen[None]):
         points = [m for e in batch.events if e.rank in loss_ranks and (m := loss_metric(self.job_id, e))]
         if points:
             self.query_one(LossChart).add_points(points)
+        for event in batch.events:
+            if event.event.kind == "checkpoint" and event.rank is not None:
+                self._checkpoints[event.rank] = self._checkpoints.get(event.rank, 0) + 1
         for notice in batch.notices:
             if notice.kind in ("disconnected", "reconnected", "replaced", "truncated"):
                 self.notify(notice.message, title=batch.node, timeout=5,
@@ -205,7 +210,9 @@ class JobScreen(Screen[None]):
         self.query_one("#job-header", Static).update(header_line(self.job, lead.step if lead else None,
                                                                  lead.total_steps if lead else None,
                                                                  lead.eta_seconds if lead else None,
-                                                                 now=self.services.clock()))
+                                                                 now=self.services.clock(),
+                                                                 checkpoints=max(self._checkpoints.values(),
+                                                                                 default=0)))
 
     def _open_pane(self, file: LogFile) -> LogPane:
         pane = LogPane(f"{file.node} · {file.label.split()[-1]} · {file.path.rsplit('/', 1)[-1]}")
@@ -296,13 +303,16 @@ def _pane_order(file: LogFile) -> tuple[int, str, str]:
     return (file.rank if file.rank is not None else 1 << 30, file.node, file.path)
 
 
-def header_line(job: JobRecord, step: int | None, total: int | None, eta: float | None, *, now: float) -> str:
+def header_line(job: JobRecord, step: int | None, total: int | None, eta: float | None, *, now: float,
+                checkpoints: int = 0) -> str:
     running_for = (job.updated_at if job.finished else now) - job.created_at
     parts = [job.id, f"{state_text(job)} {age_text(running_for)}"]
     if step is not None:
         parts.append(f"step {step}/{total} ({100 * step / total:.0f}%)" if total else f"step {step}")
     if eta is not None and not job.finished:
         parts.append(f"ETA {age_text(eta)}")
+    if checkpoints:
+        parts.append(f"{checkpoints} checkpoint{'s' if checkpoints > 1 else ''}")
     if job.first_failure:
         parts.append(f"first failure: {job.first_failure['node']} rank {job.first_failure['rank']}")
     return " · ".join(parts)

@@ -27,6 +27,7 @@ from model.deepseek.network import DeepseekV3
 from model.deepseek.ranks import start_communication
 from model.estimate import training_flops_per_token
 from model.logformat import LossRecord
+from model.loglines import CHECKPOINT_SAVED
 from model.runconfig import RunConfig
 
 log = logging.getLogger("mindformers")
@@ -195,7 +196,7 @@ class Trainer:
                                directory=checkpoint.rank_directory(self.run_config.output_dir, rank),
                                prefix=settings.prefix, rank=rank, epoch=self._epoch_of(step), step=step,
                                keep=settings.keep)
-        log.info("saved checkpoint %s", path)
+        log.info(CHECKPOINT_SAVED + "%s", path)
 
     def _epoch_of(self, step: int) -> int:
         """1-based epoch of 1-based global step (step 0, before training, is in epoch 1)."""
