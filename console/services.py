@@ -15,7 +15,8 @@ from pathlib import Path
 
 from console.feeds.health import ClusterHealth, HealthSource
 from console.jobs.refresh import job_cluster
-from console.store import JobRecord, Store, StoreError
+from console.records import JobRecord
+from console.store import Store, StoreError
 from remote.inventory import Cluster
 from remote.pool import NodePool
 

@@ -14,7 +14,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from console.jobs.follow import JobEvent, JobFollow, JobLine, JobLogBatch
-from console.store import JobRecord, MetricRecord, Store
+from console.records import JobRecord, MetricRecord
+from console.store import Store
 from remote.follow import FollowNotice
 from remote.inventory import load_cluster_text
 from remote.pool import NodePool

@@ -15,7 +15,8 @@ import pytest
 
 from console.jobs import follow as follow_module
 from console.jobs.follow import JobFollow, catch_up
-from console.store import LogCursor, LogEventRecord, MetricRecord, Store
+from console.records import LogCursor, LogEventRecord, MetricRecord
+from console.store import Store
 from remote.local import LocalTransport
 from tests.followcheck import wait_until
 from tests.handjobs import (

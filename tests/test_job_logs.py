@@ -14,7 +14,8 @@ from console.jobs.failure import INFERRED_SLACK, first_failure, first_failure_do
 from console.jobs.logfiles import files_to_follow, job_layout
 from console.jobs.logview import rank_progress
 from console.jobs.lookup import AmbiguousJob, find_job, unknown_job_text
-from console.store import JobRecord, LogCursor, LogEventRecord, MetricRecord, Store, UnknownJob
+from console.records import JobRecord, LogCursor, LogEventRecord, MetricRecord
+from console.store import Store, UnknownJob
 
 PLAN = {"workers": 8, "nodes": [
     {"node": "a2-1", "node_rank": 1, "job_dir": "/w/jobs/j", "local_workers": 4},

@@ -18,7 +18,8 @@ from typing import Any
 
 import pytest
 
-from console.store import JobRecord, LaunchRecord, Store
+from console.records import JobRecord, LaunchRecord
+from console.store import Store
 from tests.testcluster import TestCluster
 
 pytestmark = pytest.mark.cluster

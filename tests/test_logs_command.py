@@ -22,7 +22,7 @@ from console.jobs.logfiles import LogFile
 from console.jobs.logprinter import LogPrinter
 from console.jobs.logview import rank_progress
 from console.jobs.runwatch import RunWatch
-from console.store import LaunchRecord
+from console.records import LaunchRecord
 from model.logevents import LogEventParser
 from remote.follow import FollowNotice
 from tests.handjobs import JOB_ID, NODES, WAIT, Batches, hand_job, losses, node_pool, open_store, write

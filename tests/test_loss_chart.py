@@ -11,7 +11,7 @@ from pathlib import Path
 from textual.app import App, ComposeResult
 from textual.pilot import Pilot
 
-from console.store import MetricRecord
+from console.records import MetricRecord
 from console.widgets.loss_chart import LossChart, Series, record_values, step_ticks
 from model.logformat import parse_loss_line
 

@@ -7,7 +7,8 @@ from pathlib import Path
 import pytest
 
 from console.jobs.refresh import LAUNCH_LEASE, change_events, job_outcome, refresh_jobs, updated_launch
-from console.store import JobRecord, JobState, LaunchRecord, Store
+from console.records import JobRecord, JobState, LaunchRecord
+from console.store import Store
 from remote.jobstate import NodeJobState, NodeJobStates, NodeQueryFailure, NodeState
 
 

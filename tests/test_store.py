@@ -9,18 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from console.store import (
-    SCHEMA_VERSION,
-    EventRecord,
-    JobRecord,
-    LaunchRecord,
-    MetricRecord,
-    Store,
-    StoreError,
-    UnknownJob,
-    default_store_path,
-    migrate,
-)
+from console.records import EventRecord, JobRecord, LaunchRecord, MetricRecord
+from console.store import SCHEMA_VERSION, Store, StoreError, UnknownJob, default_store_path, migrate
 
 JOB = JobRecord(
     id="20250101-120000-tiny", name="tiny", cluster_name="local", cluster_file="/c/local.yaml",
@@ -131,7 +121,8 @@ def test_a_database_from_a_newer_console_is_refused(tmp_path: Path):
 WRITER = """
 import sys
 from pathlib import Path
-from console.store import EventRecord, Store
+from console.records import EventRecord
+from console.store import Store
 with Store(Path(sys.argv[1])) as store:
     for i in range(200):
         store.add_events([EventRecord("j", "note", f"{sys.argv[2]}{i}", float(i))])

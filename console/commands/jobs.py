@@ -14,8 +14,9 @@ from console import exitcodes
 from console.arguments import positive_seconds
 from console.jobs.refresh import DEFAULT_TIMEOUT, JobRefresh, refresh_jobs
 from console.jobs.view import age_text, failure_document, job_document, nodes_text, state_text, when_text
+from console.records import JobRecord, LaunchRecord
 from console.render import print_json, stderr_console, stdout_console
-from console.store import JobRecord, LaunchRecord, Store, StoreError
+from console.store import Store, StoreError
 from remote.inventory import Cluster
 from remote.jobstate import NodeQueryFailure
 

@@ -31,8 +31,9 @@ from console.jobs.logprinter import LogPrinter, shown
 from console.jobs.lookup import find_job, unknown_job_text
 from console.jobs.refresh import job_cluster, refresh_on
 from console.jobs.runwatch import RunWatch
+from console.records import JobRecord
 from console.render import print_json, stderr_console, stdout_console
-from console.store import JobRecord, Store, UnknownJob
+from console.store import Store, UnknownJob
 from model.logevents import LogEventParser
 from model.logsummary import LogSummary, SummaryBuilder, summary_lines
 from remote import nodeset

@@ -27,8 +27,9 @@ from console.jobs.view import (
     state_text,
     when_text,
 )
+from console.records import EventRecord, JobRecord, LaunchRecord
 from console.render import print_json, stderr_console, stdout_console
-from console.store import EventRecord, JobRecord, LaunchRecord, Store, UnknownJob
+from console.store import Store, UnknownJob
 from remote.inventory import Cluster
 from remote.pool import NodePool
 

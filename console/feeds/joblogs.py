@@ -17,8 +17,8 @@ from textual.message import Message
 from textual.message_pump import MessagePump
 
 from console.jobs.follow import JobFollow, JobLogBatch
+from console.records import JobRecord
 from console.services import ConsoleServices
-from console.store import JobRecord
 
 
 class JobLogFeed:

@@ -21,8 +21,9 @@ from console.jobs.follow import catch_up
 from console.jobs.logview import RankProgress, rank_progress
 from console.jobs.refresh import refresh_jobs, refresh_on
 from console.jobs.view import nodes_text
+from console.records import JobRecord, LaunchRecord
 from console.services import ConsoleServices
-from console.store import JobRecord, LaunchRecord, Store
+from console.store import Store
 
 INTERVAL = 10.0
 LOG_READ_TIMEOUT = 10.0

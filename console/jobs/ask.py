@@ -19,7 +19,7 @@ from typing import Any
 import yaml
 
 from console.jobs.plan import CODE_DIR, CONFIG_NAME
-from console.store import JobRecord
+from console.records import JobRecord
 from remote.inventory import NodeSpec
 from remote.pool import NodePool
 from remote.transport import RunResult

@@ -22,7 +22,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, replace
 from typing import Any
 
-from console.store import LogEventRecord
+from console.records import LogEventRecord
 from model.logevents import LAUNCHER_SOURCE, stamped
 
 CONSEQUENCES = frozenset({"job_failed", "workers_killed", "scheduler_exit", "scheduler_timeout"})

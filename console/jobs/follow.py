@@ -39,7 +39,8 @@ from console.jobs.logfiles import (
     job_layout,
     msrun_own_line,
 )
-from console.store import JobRecord, LogCursor, LogEventRecord, MetricRecord, Store
+from console.records import JobRecord, LogCursor, LogEventRecord, MetricRecord
+from console.store import Store
 from model.logevents import LAUNCHER_SOURCE, LogEvent, LogEventParser, Severity, line_pid, line_severity
 from remote.follow import FileCursor, FollowBatch, FollowedLine, FollowNotice, NodeFollower
 from remote.pool import NodePool

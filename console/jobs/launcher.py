@@ -20,7 +20,8 @@ from console.jobs.plan import JobPlan, NodeLaunch, msrun_count_text, process_mar
 from console.jobs.preflight import Preflight, Verdict, preflight
 from console.jobs.request import PlannedJob
 from console.jobs.service import job_files, stop_nodes, stop_text
-from console.store import EventRecord, JobRecord, LaunchRecord, Store, StoreError
+from console.records import EventRecord, JobRecord, LaunchRecord
+from console.store import Store, StoreError
 from remote import launch
 from remote.fanout import map_nodes
 from remote.inventory import Cluster

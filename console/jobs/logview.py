@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from console.jobs.follow import JobEvent
-from console.store import MetricRecord
+from console.records import MetricRecord
 from model.logevents import LogEvent, stamped
 from remote.follow import FollowNotice
 

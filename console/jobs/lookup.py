@@ -6,7 +6,8 @@ import difflib
 from dataclasses import dataclass
 from typing import Literal
 
-from console.store import JobRecord, Store, UnknownJob
+from console.records import JobRecord
+from console.store import Store, UnknownJob
 
 
 class AmbiguousJob(UnknownJob):

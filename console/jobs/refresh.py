@@ -13,7 +13,8 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 
-from console.store import EventRecord, JobRecord, JobState, LaunchRecord, Store
+from console.records import EventRecord, JobRecord, JobState, LaunchRecord
+from console.store import Store
 from remote.inventory import Cluster, InventoryError, NodeSpec, load_cluster
 from remote.jobstate import ENDED, NodeAnswer, NodeJobState, NodeQueryFailure, query_nodes
 from remote.pool import NodePool

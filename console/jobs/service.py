@@ -19,7 +19,8 @@ from console.jobs.plan import (
     NodeLaunch,
     process_marker,
 )
-from console.store import EventRecord, LaunchRecord, Store
+from console.records import EventRecord, LaunchRecord
+from console.store import Store
 from remote import launch
 from remote.checker import ClusterChecker
 from remote.fanout import map_nodes

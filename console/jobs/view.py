@@ -9,7 +9,8 @@ from collections import Counter
 from collections.abc import Sequence
 from typing import Any
 
-from console.store import EventRecord, JobRecord, LaunchRecord, UnknownJob
+from console.records import EventRecord, JobRecord, LaunchRecord
+from console.store import UnknownJob
 from remote.jobstate import NodeQueryFailure
 
 LOG_DIR = "logs"

@@ -25,10 +25,11 @@ from console.jobs.follow import JobLine, JobLogBatch, loss_metric
 from console.jobs.logfiles import LogFile, job_layout, worker_log
 from console.jobs.logview import rank_progress
 from console.jobs.view import age_text, state_text
+from console.records import JobRecord, LaunchRecord, LogEventRecord
 from console.screens.rank_prompt import RankPrompt
 from console.screens.stopping import stop_from_screen
 from console.services import ConsoleServices
-from console.store import JobRecord, LaunchRecord, LogEventRecord, UnknownJob
+from console.store import UnknownJob
 from console.widgets.job_tables import ErrorTable, RankState, RankTable, error_key, node_states
 from console.widgets.log_pane import LogPane
 from console.widgets.loss_chart import LossChart

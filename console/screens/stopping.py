@@ -8,9 +8,9 @@ from textual.screen import Screen
 
 from console.feeds.jobs import JobsFeed
 from console.jobs.service import stop_job, stop_text
+from console.records import JobRecord
 from console.screens.confirm import ConfirmScreen
 from console.services import ConsoleServices
-from console.store import JobRecord
 
 STOP_GRACE = 30
 """Seconds the ranks get to save a checkpoint and exit before SIGKILL (as `ascend-console stop`)."""

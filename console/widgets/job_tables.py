@@ -10,7 +10,7 @@ from textual.binding import Binding, BindingType
 
 from console.clock import clock_text
 from console.jobs.view import age_text
-from console.store import LaunchRecord, LogEventRecord
+from console.records import LaunchRecord, LogEventRecord
 from console.widgets.keyed_table import Cell, Column, KeyedTable, Row
 
 STALLED_FACTOR = 10.0

@@ -19,7 +19,7 @@ from textual.app import RenderResult
 from textual.binding import Binding, BindingType
 from textual_plotext import PlotextPlot
 
-from console.store import MetricRecord
+from console.records import MetricRecord
 
 PARTS = ("lm_loss", "mtp_loss", "load_balancing_loss")
 """The loss's parts, drawn when the records carry them (MindFormers MoE and MTP runs)."""
