@@ -26,7 +26,7 @@ from textual.containers import Grid
 from textual.strip import Strip
 
 from console.collector import FREEZE_EVERY, freeze_survivors
-from console.jobs.follow import JobLine
+from console.jobs.joblog import JobLine
 from console.jobs.logfiles import LogFile
 from console.widgets.log_pane import LogPane, LogView
 from model.loglines import line_severity

@@ -13,7 +13,8 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
-from console.jobs.follow import JobEvent, JobFollow, JobLine, JobLogBatch
+from console.jobs.follow import JobFollow
+from console.jobs.joblog import JobEvent, JobLine, JobLogBatch
 from console.records import JobRecord, MetricRecord
 from console.store import Store
 from remote.follow import FollowNotice

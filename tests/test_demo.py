@@ -22,7 +22,7 @@ from console.jobs.demo import (
     demo_request,
     plan_events,
 )
-from console.jobs.follow import JobEvent, JobLogBatch
+from console.jobs.joblog import JobEvent, JobLogBatch
 from console.jobs.logfiles import LogFile
 from console.jobs.plan import LaunchSettings, make_plan
 from console.jobs.request import PlannedJob

@@ -15,7 +15,7 @@ from textual.app import App, ComposeResult
 from textual.notifications import SeverityLevel
 from textual.pilot import Pilot
 
-from console.jobs.follow import JobLine
+from console.jobs.joblog import JobLine
 from console.jobs.logfiles import LogFile
 from console.widgets.log_lines import LineStore, RowMap, StoredLine, find, spans
 from console.widgets.log_pane import LogPane, LogView

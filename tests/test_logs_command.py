@@ -17,9 +17,11 @@ from rich.console import Console
 from console.cli import main
 from console.commands.logs import BatchQueue
 from console.commands.status import progress_table
-from console.jobs.follow import JobEvent, JobFollow, JobLogBatch, loss_metric
+from console.jobs.follow import JobFollow
+from console.jobs.joblog import JobEvent, JobLogBatch
 from console.jobs.logfiles import LogFile
 from console.jobs.logprinter import LogPrinter
+from console.jobs.logrecord import loss_metric
 from console.jobs.logview import rank_progress
 from console.jobs.runwatch import RunWatch
 from console.records import LaunchRecord

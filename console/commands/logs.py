@@ -26,7 +26,8 @@ from rich.markup import escape
 from console import exitcodes
 from console.arguments import positive_int, positive_seconds
 from console.commands.jobs import with_store
-from console.jobs.follow import JobFollow, JobLogBatch
+from console.jobs.follow import JobFollow
+from console.jobs.joblog import JobLogBatch
 from console.jobs.logprinter import LogPrinter, shown
 from console.jobs.lookup import find_job, unknown_job_text
 from console.jobs.refresh import job_cluster, refresh_on

@@ -16,7 +16,8 @@ from typing import Any
 from textual.message import Message
 from textual.message_pump import MessagePump
 
-from console.jobs.follow import JobFollow, JobLogBatch
+from console.jobs.follow import JobFollow
+from console.jobs.joblog import JobLogBatch
 from console.records import JobRecord
 from console.services import ConsoleServices
 

@@ -23,7 +23,8 @@ from typing import TYPE_CHECKING, Any, Literal
 import yaml
 
 from console.jobs.ask import Answer, ask_job
-from console.jobs.follow import JobFollow, JobLogBatch
+from console.jobs.follow import JobFollow
+from console.jobs.joblog import JobLogBatch
 from console.jobs.launcher import LaunchProgress, LaunchResult, run_launch
 from console.jobs.plan import msrun_count_text, shared_msrun_note
 from console.jobs.refresh import refresh_on

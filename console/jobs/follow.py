@@ -2,10 +2,9 @@
 
 One `NodeFollower` per node (remote/follow.py) reads the job's files there through one session. Each
 file gets its own event parser (model/logevents.py); every event is tagged with its node, rank and file,
-its time put on the console's clock. With a store, what is read past the store's position of a file is
-recorded with the file's new position in one transaction (`Store.record_log`), so a line is recorded
-once however many consoles follow and however often they restart; the job's first failure is kept
-up to date as errors arrive.
+its time put on the console's clock. With a store, what is read is recorded by a `LogRecorder`
+(console/jobs/logrecord.py): each line once however many consoles follow and however often they
+restart, the job's first failure kept up to date as errors arrive.
 
 Ranks followed: those asked for (default: rank 0 and the last rank), plus every rank of a node whose
 msrun reports a worker's failure or whose run ends non-zero, so the rank that failed is read even when
@@ -24,14 +23,11 @@ before it, so what is appended to it later is read with it.
 
 from __future__ import annotations
 
-import math
 import threading
 import time
-from collections import deque
-from collections.abc import Callable, Collection, Iterable, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Collection, Iterable, Sequence
 
-from console.jobs.failure import first_failure_document
+from console.jobs.joblog import BatchSink, FileState, JobEvent, JobLine, JobLogBatch
 from console.jobs.logfiles import (
     JobLayout,
     LogFile,
@@ -39,77 +35,17 @@ from console.jobs.logfiles import (
     job_layout,
     msrun_own_line,
 )
-from console.records import JobRecord, LogCursor, LogEventRecord, MetricRecord
+from console.jobs.logrecord import LogRecorder
+from console.records import JobRecord, LogCursor
 from console.store import Store
-from model.logevents import LAUNCHER_SOURCE, LogEvent, LogEventParser, Severity, line_pid, line_severity
-from remote.follow import FileCursor, FollowBatch, FollowedLine, FollowNotice, NodeFollower
+from model.logevents import LAUNCHER_SOURCE, LogEvent, LogEventParser, line_pid, line_severity
+from remote.follow import FileCursor, FollowBatch, FollowedLine, NodeFollower
 from remote.pool import NodePool
 
 EXPANDING = frozenset({"worker_exit", "job_failed", "scheduler_timeout", "workers_killed"})
 """msrun lines after which every rank of their node is read: one of them failed."""
-RECENT_LINES = 512
-"""Line offsets remembered per file, to resume at the start of a multi-line event not yet complete."""
 QUIET_CLOSE = 2.0
 """Seconds a file with a multi-line event pending must stay quiet before the event counts as whole."""
-
-
-@dataclass(frozen=True)
-class JobLine:
-    file: LogFile
-    number: int
-    text: str
-    severity: Severity | None
-    copy: bool = False
-    """A line of msrun's output that copies a rank's log (msrun `--join` tails them): shown there."""
-
-
-@dataclass(frozen=True)
-class JobEvent:
-    file: LogFile
-    event: LogEvent
-    rank: int | None
-    time: float | None
-    """Console clock (seconds since the epoch)."""
-
-
-@dataclass(frozen=True)
-class JobLogBatch:
-    node: str
-    lines: tuple[JobLine, ...] = ()
-    events: tuple[JobEvent, ...] = ()
-    notices: tuple[FollowNotice, ...] = ()
-    exit_code: int | None = None
-    """Set in the batch where the node's run is seen to have ended."""
-    error: str | None = None
-    """Handling the node's logs failed (what failed, and why): nothing more comes from this node."""
-
-
-BatchSink = Callable[[JobLogBatch], None]
-
-
-@dataclass
-class _FileState:
-    """One followed file, touched only on its node's follower thread."""
-
-    file: LogFile
-    parser: LogEventParser
-    recorded: LogCursor | None
-    read: FileCursor
-    pid: int | None = None
-    fed: int = 0
-    """Number of the last complete line parsed: a line numbered otherwise starts the file over."""
-    restarted: bool = False
-    """The file started over (truncated or replaced) since the store's position was read: what is
-    recorded next counts from line 1, whatever line the store's position names."""
-    recent: deque[tuple[int, int]] = field(default_factory=lambda: deque(maxlen=RECENT_LINES))
-    """(line number, offset) of the latest lines."""
-    unrecorded: list[JobEvent] = field(default_factory=list)
-    """Events parsed but not yet in the store (their lines are not all read yet, or the store refused)."""
-    heard: float = field(default_factory=time.monotonic)
-    """When a line of the file last arrived (monotonic): how long a pending event has been quiet."""
-    held_from: int | None = None
-    """An event still pending when a running node's files were read to their end: its first line.
-    It was shown, not recorded: the stored position stays before it."""
 
 
 class JobFollow:
@@ -126,7 +62,7 @@ class JobFollow:
         self._files = [f for f in files_to_follow(self.layout, ranks)
                        if wanted is None or f.node in wanted]
         self._lock = threading.Lock()
-        self._states: dict[tuple[str, str], _FileState] = {}
+        self._states: dict[tuple[str, str], FileState] = {}
         self._followers: dict[str, NodeFollower] = {}
         self._generations: dict[str, int] = {}
         """Per node, which follower is the current one: a replaced follower may still deliver a
@@ -143,7 +79,7 @@ class JobFollow:
         self._done: set[str] = set()
         self._all_done = threading.Event()
         self._stopped = False
-        self._has_errors = bool(store and store.job(job.id).first_failure)
+        self._recorder = LogRecorder(store, job.id) if store is not None else None
 
     # --- control -----------------------------------------------------------------------------
 
@@ -176,19 +112,23 @@ class JobFollow:
             return set(self._done)
 
     def start(self) -> None:
-        stored = {(c.node, c.path): c for c in self.store.log_cursors(self.job.id)} if self.store else {}
+        stored = self._stored_cursors()
         for node in self.nodes:
             files = [f for f in self._files if f.node == node]
             for file in files:
                 self._states[(node, file.path)] = self._state(file, stored.get((node, file.path)))
             self._start_node(node, files)
 
-    def _state(self, file: LogFile, recorded: LogCursor | None) -> _FileState:
+    def _stored_cursors(self) -> dict[tuple[str, str], LogCursor]:
+        """The store's position of each file of the job already recorded, by (node, path)."""
+        return {(c.node, c.path): c for c in self.store.log_cursors(self.job.id)} if self.store else {}
+
+    def _state(self, file: LogFile, recorded: LogCursor | None) -> FileState:
         start = recorded if recorded is not None and not self._from_start else None
         read = FileCursor(file.path) if start is None else FileCursor(file.path, start.inode, start.offset,
                                                                         start.line)
         parser = LogEventParser(first_line=read.line + 1, last_time=start.last_time if start else None)
-        return _FileState(file, parser, recorded, read, pid=recorded.pid if recorded else None, fed=read.line)
+        return FileState(file, parser, recorded, read, pid=recorded.pid if recorded else None, fed=read.line)
 
     def _start_node(self, node: str, files: Sequence[LogFile]) -> None:
         cursors = [self._states[(node, f.path)].read for f in files]
@@ -278,13 +218,13 @@ class JobFollow:
         for path, cursor in batch.cursors.items():
             if (node, path) in self._states:
                 self._states[(node, path)].read = cursor
-        if self.store is not None:
-            self._record(node)
+        if self._recorder is not None:
+            self._recorder.record([s for (n, _), s in list(self._states.items()) if n == node])
         if lines or events or batch.notices or exit_code is not None:
             self.sink(JobLogBatch(node, tuple(lines), tuple(events), batch.notices, exit_code))
         self._after(node, events, exit_code, finished=batch.finished and node not in self._settling)
 
-    def _read_lines(self, grouped: Sequence[tuple[_FileState, list[FollowedLine]]], *, whole: bool
+    def _read_lines(self, grouped: Sequence[tuple[FileState, list[FollowedLine]]], *, whole: bool
                     ) -> tuple[list[JobLine], list[JobEvent]]:
         """The lines of a batch, file by file (ranks' logs first, so msrun's lines can name their
         pids), and their events; `whole`: the files are read to the end of their run."""
@@ -339,7 +279,7 @@ class JobFollow:
                 events += [self._job_event(state, e) for e in self._launcher_own(state, state.parser.flush())]
         return events
 
-    def _parse(self, state: _FileState, followed: Sequence[FollowedLine], *, final: bool) -> list[JobEvent]:
+    def _parse(self, state: FileState, followed: Sequence[FollowedLine], *, final: bool) -> list[JobEvent]:
         """The lines' events, in order; a line numbered out of turn is a truncated or replaced file
         starting over (the follower's notice says which, but not where among the batch's lines)."""
         events: list[JobEvent] = []
@@ -354,7 +294,7 @@ class JobFollow:
             state.fed = line.number
         return events + self._feed(state, followed[start:], final=final)
 
-    def _feed(self, state: _FileState, followed: Sequence[FollowedLine], *, final: bool) -> list[JobEvent]:
+    def _feed(self, state: FileState, followed: Sequence[FollowedLine], *, final: bool) -> list[JobEvent]:
         complete = [line for line in followed if line.complete]
         for line in complete:
             state.recent.append((line.number, line.offset))
@@ -369,14 +309,14 @@ class JobFollow:
         return events
 
     @staticmethod
-    def _launcher_own(state: _FileState, found: list[LogEvent]) -> list[LogEvent]:
+    def _launcher_own(state: FileState, found: list[LogEvent]) -> list[LogEvent]:
         """msrun's output: only msrun's own events; the rest are copies of the ranks' (and the
         scheduler's) lines, which are counted from their own logs."""
         if state.file.role != "launcher":
             return found
         return [e for e in found if e.source == LAUNCHER_SOURCE or msrun_own_line(e.lines[0])]
 
-    def _job_event(self, state: _FileState, event: LogEvent) -> JobEvent:
+    def _job_event(self, state: FileState, event: LogEvent) -> JobEvent:
         rank = state.file.rank if state.file.role == "worker" else event.rank
         if rank is None and event.pid is not None:
             rank = self._rank_of_pid(state.file.node, event.pid)
@@ -393,82 +333,18 @@ class JobFollow:
             return time.time()
         return node_time - self._zone.get(node, 0.0) - self._skew.get(node, 0.0)
 
-    def _start_over(self, state: _FileState, old: Sequence[FollowedLine]) -> None:
+    def _start_over(self, state: FileState, old: Sequence[FollowedLine]) -> None:
         """The file was truncated or replaced: what the old one held (its last lines `old`, read in
         this batch, already parsed to the end) is recorded first; then a new parser, lines from 1."""
         if old:
             state.read = FileCursor(state.file.path, state.read.inode, old[-1].end, old[-1].number)
-        if self.store is not None and state.read.inode is not None and self._record_file(state):
-            self._has_errors = True
-            self._update_first_failure()
+        if self._recorder is not None:
+            self._recorder.record_before_restart(state)
         state.parser = LogEventParser()
         state.recent.clear()
         state.unrecorded.clear()
         state.pid = None
         state.restarted = True
-
-    # --- recording -----------------------------------------------------------------------------
-
-    def _record(self, node: str) -> None:
-        assert self.store is not None
-        changed = False
-        for (state_node, _), state in list(self._states.items()):
-            if state_node != node or state.file.role == "exit":
-                continue
-            learnt_pid = state.pid is not None and (state.recorded is None or state.recorded.pid is None)
-            changed |= self._record_file(state) or (learnt_pid and self._has_errors)
-        if changed:
-            self._has_errors = True
-            self._update_first_failure()
-
-    def _record_file(self, state: _FileState) -> bool:
-        """Record `state`'s events and metrics past the store's position; True if errors were added."""
-        assert self.store is not None
-        target = self._safe_cursor(state)
-        if target is None:
-            return False
-        before = state.recorded
-        replaced = before is not None and before.inode is not None and before.inode != target.inode
-        since = 0 if before is None or replaced or state.restarted else before.line
-        if not (replaced or state.restarted) and before is not None and target.line <= before.line:
-            state.unrecorded = [e for e in state.unrecorded if e.event.line > before.line]
-            return False
-        fresh = [e for e in state.unrecorded if since < e.event.line <= target.line]
-        events = [self._event_record(e) for e in fresh if e.event.kind != "loss"]
-        metrics = [m for e in fresh if (m := loss_metric(self.job.id, e)) is not None]
-        if self.store.record_log(before, target, events, metrics):
-            state.recorded, state.restarted = target, False
-            state.unrecorded = [e for e in state.unrecorded if e.event.line > target.line]
-            return any(e.severity == "error" for e in events)
-        state.recorded = stored = next((c for c in self.store.log_cursors(self.job.id)
-                                        if (c.node, c.path) == (target.node, target.path)), None)
-        # Another console recorded first. Its position is the old file's if on another inode or past
-        # where the new content ends; otherwise it has recorded the new content too.
-        state.restarted &= stored is not None and (stored.inode != target.inode
-                                                   or stored.offset > target.offset)
-        return False
-
-    def _safe_cursor(self, state: _FileState) -> LogCursor | None:
-        """The file's position to store: never past the start of an event still being read."""
-        read = state.read
-        pending = state.parser.pending_from if state.parser.pending_from is not None else state.held_from
-        line, offset = read.line, read.offset
-        if pending is not None:
-            start = next((o for n, o in state.recent if n == pending), None)
-            if start is None:
-                return None
-            line, offset = pending - 1, start
-        return LogCursor(self.job.id, state.file.node, state.file.path, read.inode, offset, line,
-                         state.file.rank, state.pid, state.parser.last_time)
-
-    def _event_record(self, event: JobEvent) -> LogEventRecord:
-        e = event.event
-        return LogEventRecord(self.job.id, event.file.node, event.file.path, e.line, e.kind, e.severity,
-                              e.message, event.rank, event.time, e.lines, e.code, e.source, e.pid)
-
-    def _update_first_failure(self) -> None:
-        assert self.store is not None
-        self.store.update_first_failure(self.job.id, first_failure_document)
 
     # --- the end of a node's run, and more ranks to read -------------------------------------------
 
@@ -504,7 +380,7 @@ class JobFollow:
                      and (node, f.path) not in self._states]
         if not added:
             return []
-        stored = {(c.node, c.path): c for c in self.store.log_cursors(self.job.id)} if self.store else {}
+        stored = self._stored_cursors()
         with self._lock:
             for file in added:
                 self._files.append(file)
@@ -529,19 +405,6 @@ class JobFollow:
             over = self.until_eof or ended >= set(self.nodes)
             if over and self._done >= set(self.nodes):
                 self._all_done.set()
-
-
-def loss_metric(job_id: str, event: JobEvent) -> MetricRecord | None:
-    """A loss event as the store's loss history keeps it (None: not a loss line of a known rank)."""
-    loss = event.event.loss
-    if loss is None or event.rank is None:
-        return None
-    not_finite = loss.loss is not None and not math.isfinite(loss.loss)
-    extra = {"lr": loss.lr, "per_step_ms": loss.per_step_ms, "global_norm": loss.global_norm,
-             "total_steps": loss.total_steps, "throughput_tflops": loss.throughput_tflops,
-             "parts": dict(loss.parts), "loss_text": str(loss.loss) if not_finite else None}
-    return MetricRecord(job_id, event.file.node, event.rank, loss.step, event.time or time.time(), loss.loss,
-                        {k: v for k, v in extra.items() if v is not None})
 
 
 def catch_up(store: Store, pool: NodePool, job: JobRecord, *, timeout: float) -> list[str]:

@@ -13,7 +13,7 @@ from typing import Any
 from rich.console import Console
 from rich.text import Text
 
-from console.jobs.follow import JobEvent, JobLine, JobLogBatch
+from console.jobs.joblog import JobEvent, JobLine, JobLogBatch
 from console.jobs.logview import (
     failed_document,
     job_event_document,

@@ -10,7 +10,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from console.jobs.follow import JobEvent
+from console.jobs.joblog import JobEvent
 from console.records import MetricRecord
 from model.logevents import LogEvent, stamped
 from remote.follow import FollowNotice

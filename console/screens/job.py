@@ -21,8 +21,9 @@ from textual.widgets import DataTable, Footer, Static
 
 from console.feeds.joblogs import JobLogFeed, stop_in_background
 from console.feeds.jobs import JobsSnapshot
-from console.jobs.follow import JobLine, JobLogBatch, loss_metric
+from console.jobs.joblog import JobLine, JobLogBatch
 from console.jobs.logfiles import LogFile, job_layout, worker_log
+from console.jobs.logrecord import loss_metric
 from console.jobs.logview import rank_progress
 from console.jobs.view import age_text, state_text
 from console.records import JobRecord, LaunchRecord, LogEventRecord

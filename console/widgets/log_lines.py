@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from console.jobs.follow import JobLine
+    from console.jobs.joblog import JobLine
 
 SEVERE = frozenset({"error", "warning"})
 _CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f]")

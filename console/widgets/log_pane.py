@@ -32,7 +32,7 @@ from textual.theme import Theme
 from textual.widgets import Input
 
 from console.clock import clock_text
-from console.jobs.follow import JobLine
+from console.jobs.joblog import JobLine
 from console.widgets.log_lines import (
     LineStore,
     RowMap,
