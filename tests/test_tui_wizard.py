@@ -21,7 +21,8 @@ from console.app import AscendConsole
 from console.feeds.health import ClusterHealth
 from console.jobs.plan import LaunchSettings, job_id_for, make_plan
 from console.jobs.request import JobRequest, PlannedJob
-from console.jobs.wizard import TEMPLATES, WizardDraft, load_draft
+from console.jobs.wizard import TEMPLATES, WizardDraft
+from console.jobs.wizardfiles import load_draft
 from console.screens.confirm import ConfirmScreen
 from console.screens.job import JobScreen
 from console.screens.wizard import WizardScreen
@@ -202,7 +203,7 @@ def test_an_invalid_field_shows_its_problem_there_and_launch_is_refused_but_it_s
 
 
 def test_a_draft_left_half_way_is_offered_back(offline: Callable[[], AscendConsole], own_state: Path):
-    from console.jobs.wizard import save_draft
+    from console.jobs.wizardfiles import save_draft
 
     save_draft(WizardDraft(kind="finetune", template=str(TINY), values={"parallel_config.data_parallel": "8"},
                            page=2), own_state)

@@ -11,24 +11,22 @@ import pytest
 
 from console.jobs.wizard import (
     TEMPLATES,
-    Fix,
     WizardDraft,
-    check_draft,
-    chosen_nodes,
     derived_text,
-    diff_text,
-    discard_draft,
-    estimate_lines,
-    input_paths,
     job_templates,
-    load_draft,
     overrides,
     read_template,
     request_for,
-    save_derived,
-    save_draft,
+)
+from console.jobs.wizardcheck import (
+    Fix,
+    check_draft,
+    chosen_nodes,
+    estimate_lines,
+    input_paths,
     suggested_fix,
 )
+from console.jobs.wizardfiles import diff_text, discard_draft, load_draft, save_derived, save_draft
 from model.overrides import derive
 from remote.inventory import Cluster, load_cluster_text
 

@@ -1,6 +1,7 @@
-"""The launch wizard's model, without Textual: a draft of what the user chose, the overrides it comes to,
-its problems per field (with the fix where one is known), the estimate, the derived config as a diff
-against its template, and the draft kept as JSON in the state directory between sessions.
+"""The launch wizard's model, without Textual: the job kinds, the templates and the fields people change
+in them, a draft of what the user chose, and the overrides, request and derived config it comes to.
+Judging a draft on its nodes is console/jobs/wizardcheck.py; what the wizard writes to disk (the
+derived config, its diff, the draft between sessions) is console/jobs/wizardfiles.py.
 
 Everything here drives the one implementation that exists: `model.overrides.derive` renders, `validate`
 judges, `model.estimate` sizes, `console.jobs.request.plan_job` plans (see docs/architecture.md).
@@ -9,10 +10,7 @@ judges, `model.estimate` sizes, `console.jobs.request.plan_job` plans (see docs/
 from __future__ import annotations
 
 import dataclasses
-import difflib
-import json
-import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
@@ -21,19 +19,13 @@ import yaml
 
 import configs
 from console.jobs.request import JobRequest
-from console.store import state_dir
 from model.config import DIALECT_FIELDS, Dialect, JobSpec, parse_spec
-from model.estimate import count_params, inference_memory, training_memory
+from model.estimate import count_params
 from model.overrides import derive, known_field_paths
-from model.validate import validate
 from model.yamlsource import Problem, SourceError, dotted
-from remote.inventory import Cluster, NodeSpec
-from remote.paths import MissingPath, dataset_files, missing_paths
-from remote.pool import NodePool
 
 JobKind = Literal["pretrain", "finetune", "predict", "serve", "smoke"]
 TEMPLATES = Path(configs.__file__).parent / "jobs"
-DRAFT_FILE = "wizard-draft.json"
 SMOKE_TEMPLATE = "tiny_local.yaml"
 
 
@@ -319,215 +311,3 @@ def request_for(draft: WizardDraft, template: Template) -> JobRequest:
 def derived_text(draft: WizardDraft, template: Template) -> str:
     """The derived config, exactly as `derive` writes it (SourceError when an override is refused)."""
     return derive(template.path, overrides(draft, template))
-
-
-def save_derived(draft: WizardDraft, template: Template, path: Path) -> Path:
-    """Write the derived config to `path` (the same bytes `derive` gives for the same overrides)."""
-    path.write_bytes(derived_text(draft, template).encode("utf-8"))
-    return path
-
-
-def diff_text(template: Template, derived: str) -> str:
-    """The derived config as a unified diff against its template (comments kept on both sides)."""
-    return "".join(difflib.unified_diff(
-        template.text.splitlines(keepends=True), derived.splitlines(keepends=True),
-        fromfile=template.path.name, tofile="derived.yaml", n=2))
-
-
-# --- checking a draft -------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class Fix:
-    path: str
-    value: str
-
-    def __str__(self) -> str:
-        return f"set {self.path.rsplit('.', 1)[-1]} to {self.value}"
-
-
-@dataclass(frozen=True)
-class FieldProblem:
-    path: str
-    """The document path of the field to change ('' when about the config as a whole)."""
-    severity: Literal["error", "warning"]
-    message: str
-    fix: Fix | None = None
-
-
-@dataclass(frozen=True)
-class StageFit:
-    stage: int
-    layers: int
-    total: int
-    headroom: int
-
-
-@dataclass(frozen=True)
-class EstimateSummary:
-    params: int
-    activated: int
-    stages: tuple[StageFit, ...]
-    limit_bytes: int
-    limit_source: str
-    fits: bool
-    training: bool
-
-
-@dataclass(frozen=True)
-class DraftCheck:
-    """A draft judged against the nodes it would run on."""
-
-    text: str | None
-    """The derived config (None: an override was refused)."""
-    problems: tuple[FieldProblem, ...]
-    estimate: EstimateSummary | None
-    devices: int
-
-    @property
-    def errors(self) -> tuple[FieldProblem, ...]:
-        return tuple(p for p in self.problems if p.severity == "error")
-
-    def at(self, path: str) -> tuple[FieldProblem, ...]:
-        return tuple(p for p in self.problems if p.path == path)
-
-    @property
-    def launchable(self) -> bool:
-        return self.text is not None and not self.errors and (self.estimate is None or self.estimate.fits)
-
-
-def chosen_nodes(draft: WizardDraft, cluster: Cluster) -> tuple[NodeSpec, ...]:
-    """The draft's nodes, or every node of the cluster while none is chosen."""
-    by_name = {node.name: node for node in cluster.nodes}
-    picked = tuple(by_name[name] for name in draft.nodes if name in by_name)
-    return picked or cluster.nodes
-
-
-def check_draft(draft: WizardDraft, template: Template, nodes: Sequence[NodeSpec]) -> DraftCheck:
-    """Derive, parse, validate and estimate the draft on `nodes`; every problem keyed by its field."""
-    devices = len(nodes) * (nodes[0].devices if nodes else 1)
-    try:
-        text = derived_text(draft, template)
-        job = parse_spec(text, str(template.path))
-    except SourceError as exc:
-        problems = tuple(FieldProblem(p.field, "error", p.message) for p in exc.problems)
-        return DraftCheck(None, problems, None, devices)
-    trains = kind(draft.kind).trains
-    found = validate(job, nodes=max(len(nodes), 1), devices_per_node=nodes[0].devices if nodes else 1,
-                     training=trains)
-    problems = tuple(FieldProblem(p.path, p.severity, p.message, suggested_fix(p.path, p.message, text))
-                     for p in found)
-    estimate = None if any(p.severity == "error" for p in problems) else _estimate(job, devices, trains)
-    if estimate is None and not problems:
-        problems = (FieldProblem("", "error", "the estimate could not be made: check the dtypes and "
-                                 "max_device_memory"),)
-    return DraftCheck(text, problems, estimate, devices)
-
-
-_SET_TO = re.compile(r"set (?:\w+|it) to (-?\d+)")
-_VALID = re.compile(r"valid: ([\d, ]+)")
-
-
-def suggested_fix(path: str, message: str, text: str) -> Fix | None:
-    """The fix a validation message names ("set data_parallel to 2", "valid: 1, 2, 4"), as a value for
-    the field at `path`; for a list of valid values, the largest one not above the current value."""
-    named = _SET_TO.search(message)
-    if named:
-        return Fix(path, named.group(1))
-    listed = _VALID.search(message)
-    if not listed:
-        return None
-    valid = [int(v) for v in listed.group(1).replace(" ", "").split(",") if v]
-    found, current = lookup(yaml.safe_load(text), path)
-    below = [v for v in valid if found and isinstance(current, int) and v <= current]
-    return Fix(path, str(max(below) if below else valid[0])) if valid else None
-
-
-def _estimate(job: JobSpec, devices: int, trains: bool) -> EstimateSummary | None:
-    """Parameters and memory per device per stage: training's for training kinds, else serving's."""
-    try:
-        params = count_params(job.model)
-        if trains:
-            memory = training_memory(job, devices, devices=devices)
-            stages = tuple(StageFit(s.stage, s.num_layers, s.total, s.headroom) for s in memory.stages)
-            limit, source, fits = memory.limit_bytes, memory.limit_source, memory.fits
-        else:
-            serving = inference_memory(job, batch=1, seq_len=job.model.seq_length, devices=devices)
-            stages = tuple(StageFit(s.stage, s.num_layers, s.total, s.headroom) for s in serving.stages)
-            limit, source, fits = serving.limit_bytes, serving.limit_source, serving.fits
-    except ValueError:
-        return None
-    return EstimateSummary(params.total, params.activated, stages, limit, source, fits, trains)
-
-
-def estimate_lines(summary: EstimateSummary) -> list[str]:
-    """The estimate as short lines: parameters, then per stage its memory and whether it fits."""
-    lines = [f"{_count(summary.params)} params, {_count(summary.activated)} active · "
-             f"{'training' if summary.training else 'serving'} memory per device, limit "
-             f"{_gib(summary.limit_bytes)} ({summary.limit_source})"]
-    for stage in summary.stages:
-        verdict = "fits" if stage.headroom >= 0 else f"does not fit by {_gib(-stage.headroom)}"
-        lines.append(f"  stage {stage.stage}: {stage.layers} layers, {_gib(stage.total)} per device, "
-                     f"{verdict}")
-    return lines
-
-
-def _count(number: int) -> str:
-    for size, unit in ((1e12, "T"), (1e9, "B"), (1e6, "M"), (1e3, "K")):
-        if number >= size:
-            return f"{number / size:.1f}{unit}"
-    return str(number)
-
-
-def _gib(number: int) -> str:
-    return f"{number / 2**30:.1f} GiB"
-
-
-def params_text(template: Template) -> str:
-    return _count(template.params)
-
-
-# --- inputs on the nodes ----------------------------------------------------------------------------
-
-
-def input_paths(draft: WizardDraft, template: Template) -> list[str]:
-    """The files the job will read on every node: the dataset's .bin/.idx and the weights."""
-    prefixes = [draft.data_prefix] if draft.data_prefix else list(template.spec.training.data_prefixes)
-    paths = dataset_files(prefixes)
-    weights = draft.weights or template.spec.training.load_checkpoint
-    return paths + ([weights] if weights else [])
-
-
-def missing_inputs(pool: NodePool, nodes: Sequence[NodeSpec], draft: WizardDraft, template: Template,
-                   *, timeout: float = 20.0) -> list[MissingPath]:
-    """Which input paths are absent on which nodes (blocking: one round trip per node)."""
-    return missing_paths(pool, nodes, input_paths(draft, template), timeout=timeout)
-
-
-# --- the draft between sessions ---------------------------------------------------------------------
-
-
-def draft_path(directory: Path | None = None) -> Path:
-    return (directory or state_dir()) / DRAFT_FILE
-
-
-def save_draft(draft: WizardDraft, directory: Path | None = None) -> Path:
-    path = draft_path(directory)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    partial = path.with_suffix(".tmp")
-    partial.write_text(json.dumps(draft.as_json(), indent=1), encoding="utf-8")
-    partial.replace(path)
-    return path
-
-
-def load_draft(directory: Path | None = None) -> WizardDraft | None:
-    """The draft a wizard left, or None (none, or unreadable: a broken draft is not worth an error)."""
-    try:
-        document = json.loads(draft_path(directory).read_text(encoding="utf-8"))
-        return WizardDraft.from_json(document) if isinstance(document, dict) else None
-    except (OSError, ValueError, TypeError):
-        return None
-
-
-def discard_draft(directory: Path | None = None) -> None:
-    draft_path(directory).unlink(missing_ok=True)

@@ -1,7 +1,8 @@
 """The launch wizard: six pages from "what kind of job" to a running job screen, keyboard only.
 
-The screen holds a `WizardDraft` and drives `console.jobs.wizard` (overrides, checks, estimate, diff,
-the draft between sessions), `plan_job` and `run_launch`; nothing of a job is computed here. Checking a
+The screen holds a `WizardDraft` and drives `console.jobs.wizard` (templates, overrides),
+`console.jobs.wizardcheck` (checks, estimate), `console.jobs.wizardfiles` (diff, the draft between
+sessions), `plan_job` and `run_launch`; nothing of a job is computed here. Checking a
 draft, asking nodes about paths and ports, planning and launching run on thread workers that post
 frozen results back as messages.
 """
@@ -38,24 +39,22 @@ from console.jobs.request import REQUEST_ERRORS, PlannedJob, plan_job
 from console.jobs.wizard import (
     KINDS,
     SMOKE_TEMPLATE,
-    DraftCheck,
-    FieldProblem,
     Template,
     WizardDraft,
-    check_draft,
-    chosen_nodes,
-    diff_text,
-    discard_draft,
-    estimate_lines,
     job_templates,
-    load_draft,
-    missing_inputs,
-    params_text,
     read_template,
     request_for,
-    save_derived,
-    save_draft,
 )
+from console.jobs.wizardcheck import (
+    DraftCheck,
+    FieldProblem,
+    check_draft,
+    chosen_nodes,
+    estimate_lines,
+    missing_inputs,
+    params_text,
+)
+from console.jobs.wizardfiles import diff_text, discard_draft, load_draft, save_derived, save_draft
 from console.screens.confirm import ConfirmScreen
 from console.screens.job import JobScreen
 from console.services import ConsoleServices

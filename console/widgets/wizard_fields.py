@@ -10,7 +10,7 @@ from textual.containers import Horizontal, Vertical
 from textual.message import Message
 from textual.widgets import Input, Label, Static
 
-from console.jobs.wizard import FieldProblem
+from console.jobs.wizardcheck import FieldProblem
 
 
 class FieldRow(Vertical):
