@@ -4,13 +4,8 @@ from __future__ import annotations
 
 import argparse
 
-from rich.markup import escape
-
-from console import exitcodes
-from console.commands.jobs import with_store
-from console.jobs.lookup import find_job, unknown_job_text
-from console.render import stderr_console
-from console.store import Store, UnknownJob
+from console.commands.jobs import named_job, with_store
+from console.store import Store
 from remote.inventory import Cluster
 
 HELP = "open the console on one job: its logs live, the loss chart, errors with who failed first, every rank"
@@ -25,11 +20,9 @@ def execute(args: argparse.Namespace, cluster: Cluster) -> int:
 
 
 def _open(store: Store, args: argparse.Namespace, cluster: Cluster) -> int:
-    try:
-        found = find_job(store, args.job)
-    except UnknownJob as missing:
-        stderr_console().print(f"ascend-console job: {escape(unknown_job_text(missing, store))}")
-        return exitcodes.USAGE
+    job = named_job(store, args.job, "job")
+    if isinstance(job, int):
+        return job
     from console.cli import run_dashboard
 
-    return run_dashboard(args, cluster, mode="jobs", job_id=found.job.id)
+    return run_dashboard(args, cluster, mode="jobs", job_id=job.id)

@@ -12,11 +12,12 @@ from rich.table import Table
 
 from console import exitcodes
 from console.arguments import positive_seconds
+from console.jobs.lookup import find_job, unknown_job_text
 from console.jobs.refresh import DEFAULT_TIMEOUT, JobRefresh, refresh_jobs
 from console.jobs.view import age_text, failure_document, job_document, nodes_text, state_text, when_text
 from console.records import JobRecord, LaunchRecord
 from console.render import print_json, stderr_console, stdout_console
-from console.store import Store, StoreError
+from console.store import Store, StoreError, UnknownJob
 from remote.inventory import Cluster
 from remote.jobstate import NodeQueryFailure
 
@@ -50,6 +51,19 @@ def with_store(work: Callable[[Store, argparse.Namespace, Cluster], int], args: 
     except StoreError as exc:
         stderr_console().print(f"[red]error[/]: {escape(str(exc))}")
         return exitcodes.CONFIG
+
+
+def named_job(store: Store, reference: str, command: str) -> JobRecord | int:
+    """The job a user named (id, unique id prefix or name), saying on stderr how a name was chosen;
+    or the usage exit code, having said why there is none."""
+    try:
+        found = find_job(store, reference)
+    except UnknownJob as missing:
+        stderr_console().print(f"ascend-console {command}: {escape(unknown_job_text(missing, store))}")
+        return exitcodes.USAGE
+    if found.note:
+        stderr_console().print(escape(found.note))
+    return found.job
 
 
 def refreshed(store: Store, cluster: Cluster, job_ids: Sequence[str] | None, timeout: float

@@ -25,16 +25,15 @@ from rich.markup import escape
 
 from console import exitcodes
 from console.arguments import positive_int, positive_seconds
-from console.commands.jobs import with_store
+from console.commands.jobs import named_job, with_store
 from console.jobs.follow import JobFollow
 from console.jobs.joblog import JobLogBatch
 from console.jobs.logprinter import LogPrinter, shown
-from console.jobs.lookup import find_job, unknown_job_text
 from console.jobs.refresh import job_cluster, refresh_on
 from console.jobs.runwatch import RunWatch
 from console.records import JobRecord
 from console.render import print_json, stderr_console, stdout_console
-from console.store import Store, UnknownJob
+from console.store import Store
 from model.logevents import LogEventParser
 from model.logsummary import LogSummary, SummaryBuilder, summary_lines
 from remote import nodeset
@@ -131,14 +130,9 @@ def _print_summary(summary: LogSummary, *, json: bool) -> None:
 
 def show_job_logs(store: Store, args: argparse.Namespace, cluster: Cluster) -> int:
     err = stderr_console()
-    try:
-        found = find_job(store, args.job)
-    except UnknownJob as missing:
-        err.print(f"ascend-console logs: {escape(unknown_job_text(missing, store))}")
-        return exitcodes.USAGE
-    if found.note:
-        err.print(escape(found.note))
-    job = found.job
+    job = named_job(store, args.job, "logs")
+    if isinstance(job, int):
+        return job
     job_nodes = job_cluster(job.cluster_file, job.cluster_name, cluster)
     if isinstance(job_nodes, str):
         err.print(f"[red]error[/]: {escape(job_nodes)}")

@@ -11,11 +11,17 @@ from rich.markup import escape
 from rich.table import Table
 
 from console import exitcodes
-from console.commands.jobs import STATE_STYLE, add_view_arguments, refreshed, report_failures, with_store
+from console.commands.jobs import (
+    STATE_STYLE,
+    add_view_arguments,
+    named_job,
+    refreshed,
+    report_failures,
+    with_store,
+)
 from console.jobs.failure import FirstFailure
 from console.jobs.follow import catch_up
 from console.jobs.logview import RankProgress, rank_progress
-from console.jobs.lookup import find_job, unknown_job_text
 from console.jobs.refresh import job_cluster
 from console.jobs.view import (
     age_text,
@@ -29,7 +35,7 @@ from console.jobs.view import (
 )
 from console.records import EventRecord, JobRecord, LaunchRecord
 from console.render import print_json, stderr_console, stdout_console
-from console.store import Store, UnknownJob
+from console.store import Store
 from remote.inventory import Cluster
 from remote.pool import NodePool
 
@@ -49,14 +55,9 @@ def execute(args: argparse.Namespace, cluster: Cluster) -> int:
 
 def show_status(store: Store, args: argparse.Namespace, cluster: Cluster) -> int:
     err = stderr_console()
-    try:
-        found = find_job(store, args.job)
-    except UnknownJob as missing:
-        err.print(f"ascend-console status: {escape(unknown_job_text(missing, store))}")
-        return exitcodes.USAGE
-    if found.note:
-        err.print(escape(found.note))
-    job = found.job
+    job = named_job(store, args.job, "status")
+    if isinstance(job, int):
+        return job
     failures = [] if args.no_refresh or job.finished else [
         f for r in refreshed(store, cluster, [job.id], args.timeout) for f in r.failures]
     unread = [] if args.no_refresh else _read_logs(store, store.job(job.id), cluster, args.timeout)
