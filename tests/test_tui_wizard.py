@@ -26,6 +26,7 @@ from console.jobs.wizardfiles import load_draft
 from console.screens.confirm import ConfirmScreen
 from console.screens.job import JobScreen
 from console.screens.wizard import WizardScreen
+from console.screens.wizard_review import ReviewPage
 from console.services import ConsoleServices
 from console.store import Store
 from console.widgets.wizard_fields import FieldRow
@@ -102,10 +103,11 @@ def test_keys_only_from_kind_to_a_running_job_screen_then_stopped(tmp_path: Path
         await pilot.press("tab", *str(port), "enter")
         await until(pilot, lambda: f"port {port} free on n0" in text_of(screen, "#port-check"), "port free")
         await pilot.press("ctrl+n")  # review
-        await until(pilot, lambda: screen.planned is not None, "planned")
-        assert screen.planned is not None
+        page = screen.query_one(ReviewPage)
+        await until(pilot, lambda: page.planned is not None, "planned")
+        assert page.planned is not None
         review = screen.query_one("#review-text", TextArea).text
-        for node in screen.planned.plan.nodes:
+        for node in page.planned.plan.nodes:
             assert node.script in review  # each node's launch.sh, byte for byte
         await pilot.press("ctrl+l")
         await until(pilot, lambda: isinstance(pilot.app.screen, JobScreen), "the job screen", 300)
@@ -150,7 +152,7 @@ def fixed_plan(request: JobRequest, pool: Any, *, timeout: float = 20.0) -> Plan
 
 @pytest.fixture
 def offline(monkeypatch: pytest.MonkeyPatch) -> Callable[[], AscendConsole]:
-    monkeypatch.setattr("console.screens.wizard.plan_job", fixed_plan)
+    monkeypatch.setattr("console.screens.wizard_review.plan_job", fixed_plan)
     monkeypatch.setattr("console.screens.wizard.missing_inputs", lambda *args, **kwargs: [])
 
     def make() -> AscendConsole:
@@ -183,10 +185,11 @@ def test_an_invalid_field_shows_its_problem_there_and_launch_is_refused_but_it_s
         problem = str(dp.query_one(".problem", Static).render())
         assert "must equal the devices" in problem and "set data_parallel to 8" in problem
         await pilot.press("ctrl+n", "ctrl+n", "ctrl+n")
-        await until(pilot, lambda: screen.planned is not None and screen.page == 5, "reviewed")
+        page = screen.query_one(ReviewPage)
+        await until(pilot, lambda: page.planned is not None and screen.page == 5, "reviewed")
         await pilot.press("ctrl+l")
         await pilot.pause(0.2)
-        assert isinstance(pilot.app.screen, WizardScreen) and not screen.launching
+        assert isinstance(pilot.app.screen, WizardScreen) and not page.launching
         status = text_of(screen, "#review-status")
         assert "Launch refused: 1 problem(s); first parallel_config.data_parallel" in status
         await pilot.press("tab", "ctrl+u", *str(target), "ctrl+s")
@@ -246,7 +249,7 @@ def test_snapshot_wizard_page(snap_compare, offline: Callable[[], AscendConsole]
         if page in ("fields", "review"):
             await until(pilot, lambda: screen.check is not None, "checked")
         if page == "review":
-            await until(pilot, lambda: screen.planned is not None, "planned")
+            await until(pilot, lambda: screen.query_one(ReviewPage).planned is not None, "planned")
         for box in screen.query(Input):
             box.cursor_blink = False  # a steady cursor: the same picture every time
         await pilot.pause(0.3)

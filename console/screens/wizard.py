@@ -2,9 +2,9 @@
 
 The screen holds a `WizardDraft` and drives `console.jobs.wizard` (templates, overrides),
 `console.jobs.wizardcheck` (checks, estimate), `console.jobs.wizardfiles` (diff, the draft between
-sessions), `plan_job` and `run_launch`; nothing of a job is computed here. Checking a
-draft, asking nodes about paths and ports, planning and launching run on thread workers that post
-frozen results back as messages.
+sessions), and its last page, `ReviewPage` (console/screens/wizard_review.py), drives `plan_job` and
+`run_launch`; nothing of a job is computed here. Checking a draft, asking nodes about paths and ports,
+planning and launching run on thread workers that post frozen results back as messages.
 """
 
 from __future__ import annotations
@@ -28,14 +28,11 @@ from textual.widgets import (
     OptionList,
     SelectionList,
     Static,
-    TextArea,
 )
 from textual.widgets.option_list import Option
 from textual.widgets.selection_list import Selection
 
 from console.feeds.health import HealthSnapshot
-from console.jobs.launcher import LaunchProgress, LaunchResult, run_launch
-from console.jobs.request import REQUEST_ERRORS, PlannedJob, plan_job
 from console.jobs.wizard import (
     KINDS,
     SMOKE_TEMPLATE,
@@ -43,7 +40,6 @@ from console.jobs.wizard import (
     WizardDraft,
     job_templates,
     read_template,
-    request_for,
 )
 from console.jobs.wizardcheck import (
     DraftCheck,
@@ -54,9 +50,10 @@ from console.jobs.wizardcheck import (
     missing_inputs,
     params_text,
 )
-from console.jobs.wizardfiles import diff_text, discard_draft, load_draft, save_derived, save_draft
+from console.jobs.wizardfiles import discard_draft, load_draft, save_draft
 from console.screens.confirm import ConfirmScreen
 from console.screens.job import JobScreen
+from console.screens.wizard_review import ReviewPage
 from console.services import ConsoleServices
 from console.widgets.wizard_fields import FieldRow, problem_text
 from model.yamlsource import SourceError
@@ -117,33 +114,15 @@ class WizardScreen(Screen[None]):
             super().__init__()
             self.target, self.text, self.ok = target, text, ok
 
-    class Planned(Message):
-        def __init__(self, draft: WizardDraft, planned: PlannedJob | None, error: str) -> None:
-            super().__init__()
-            self.draft, self.planned, self.error = draft, planned, error
-
-    class Stepped(Message):
-        def __init__(self, progress: LaunchProgress) -> None:
-            super().__init__()
-            self.progress = progress
-
-    class Launched(Message):
-        def __init__(self, result: LaunchResult) -> None:
-            super().__init__()
-            self.result = result
-
     def __init__(self, services: ConsoleServices, *, templates_dir: Path | None = None) -> None:
         super().__init__()
         self.services = services
         self.draft = WizardDraft()
         self.template: Template | None = None
         self.check: DraftCheck | None = None
-        self.planned: PlannedJob | None = None
-        self.launching = False
         self._templates_dir = templates_dir
         self._templates: list[Template] = []
         self._health_key: tuple[tuple[str, str], ...] | None = None
-        self._progress: dict[str, str] = {}
         self._rows_mounting: AwaitMount | None = None
 
     # --- layout ------------------------------------------------------------------------------------
@@ -182,12 +161,7 @@ class WizardScreen(Screen[None]):
                                "the job file's or 8118, the next free one if taken. Enter checks it",
                                placeholder="8118 or next free", id="master-port")
                 yield Static("", id="port-check", classes="note", markup=False)
-            with Vertical(id="page-review"):
-                yield Static("", id="review-status", markup=False)
-                yield TextArea("", id="review-text", read_only=True, soft_wrap=False, compact=True)
-                yield FieldRow("review.save", "save the config to", "ctrl+s writes the derived config there",
-                               id="save-path")
-                yield Static("", id="launch-progress", markup=False)
+            yield ReviewPage(self.services, self._reviewed, id="page-review")
         yield Static("", id="wizard-help", markup=False)
         with Horizontal(id="wizard-nav"):
             yield Button("< Back", id="wizard-back", compact=True)
@@ -262,14 +236,23 @@ class WizardScreen(Screen[None]):
         self._show_master()
 
     def _enter_review(self) -> None:
-        self.planned = None
-        save = self.query_one("#save-path", FieldRow)
-        if not save.value and self.template is not None:
-            save.set_value(f"{self.template.path.stem}-wizard.yaml")
-        self.query_one("#review-text").focus()
-        self._status("planning…", refused=False)
-        self.query_one("#review-text", TextArea).load_text("")
-        self._plan()
+        self.query_one(ReviewPage).enter()
+        self._check_now()
+
+    def _reviewed(self) -> tuple[WizardDraft, Template | None, DraftCheck | None]:
+        return self.draft, self.template, self.check
+
+    def action_save(self) -> None:
+        self.query_one(ReviewPage).save()
+
+    def action_launch(self) -> None:
+        self.query_one(ReviewPage).launch()
+
+    async def on_review_page_job_launched(self, message: ReviewPage.JobLaunched) -> None:
+        discard_draft()
+        self._start_over()
+        await self.app.switch_mode("jobs")
+        await self.app.push_screen(JobScreen(self.services, message.job_id))
 
     def action_next(self) -> None:
         if self.page == 0:
@@ -284,7 +267,7 @@ class WizardScreen(Screen[None]):
             self._show_page(self.page + 1)
 
     def action_back(self) -> None:
-        if self.page > 0 and not self.launching:
+        if self.page > 0 and not self.query_one(ReviewPage).launching:
             self._show_page(self.page - 1)
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
@@ -394,8 +377,6 @@ class WizardScreen(Screen[None]):
             self._check_inputs()
         elif event.row.id == "master-port":
             self._check_port()
-        elif event.row.id == "save-path":
-            self.action_save()
         else:
             self.focus_next()
 
@@ -528,131 +509,12 @@ class WizardScreen(Screen[None]):
         text = f"master: {nodes[0]} (node_rank 0) · {len(nodes)} node(s) chosen" if nodes else waiting
         self.query_one("#master", Static).update(text)
 
-    # --- page 6: review, save, launch -----------------------------------------------------------------
-
-    def _plan(self) -> None:
-        draft, template, pool = self.draft, self.template, self.services.pool
-        if template is None:
-            return
-        self._check_now()
-        if pool is None:
-            self.post_message(self.Planned(draft, None, "no connection to the nodes in this console"))
-            return
-
-        def plan() -> None:
-            try:
-                self.post_message(self.Planned(draft, plan_job(request_for(draft, template), pool), ""))
-            except REQUEST_ERRORS as exc:
-                self.post_message(self.Planned(draft, None, str(exc)))
-
-        self.run_worker(plan, thread=True, exclusive=True, group="wizard-plan", exit_on_error=False,
-                        description="planning the job on the chosen nodes")
-
-    def on_wizard_screen_planned(self, message: Planned) -> None:
-        if message.draft != self.draft or self.template is None:
-            return
-        self.planned = planned = message.planned
-        body = self.query_one("#review-text", TextArea)
-        if planned is None:
-            self._status(f"cannot plan: {message.error}", refused=True)
-            body.load_text("")
-            return
-        plan = planned.plan
-        sections = [diff_text(self.template, plan.config_text) or "(the template as it is: no change)"]
-        sections += [f"── launch.sh on {n.node} (node_rank {n.node_rank}, {n.job_dir}) ──\n{n.script}"
-                     for n in plan.nodes]
-        body.load_text("\n".join(sections))
-        self._status(self._plan_summary(planned), refused=False)
-
-    def _plan_summary(self, planned: PlannedJob) -> str:
-        plan = planned.plan
-        line = (f"{plan.job_id} · {plan.workers} rank(s) on {len(plan.nodes)} msrun(s) · master "
-                f"{plan.master_addr}:{plan.master_port} ({planned.port_note})")
-        refusal = self._refusal()
-        return f"{line}\n{refusal}" if refusal else f"{line}\nctrl+l launches · ctrl+s saves the config"
-
-    def _refusal(self) -> str:
-        """Why Launch is refused now, or ''."""
-        check = self.check
-        if check is None:
-            return "still checking the config…"
-        if check.errors:
-            first = check.errors[0]
-            return (f"Launch refused: {len(check.errors)} problem(s); first {first.path}: {first.message} "
-                    f"(page 3)")
-        if check.estimate is not None and not check.estimate.fits:
-            return "Launch refused: the memory estimate does not fit (page 3)"
-        return ""
-
-    def _status(self, text: str, *, refused: bool) -> None:
-        status = self.query_one("#review-status", Static)
-        status.update(text)
-        status.set_class(refused, "-refused")
-
-    def action_save(self) -> None:
-        row, template = self.query_one("#save-path", FieldRow), self.template
-        if template is None or not row.value.strip():
-            self.notify("give a path to save the config to", severity="warning")
-            return
-        target = Path(row.value.strip()).expanduser()
-        try:
-            saved = save_derived(self.draft, template, target)
-        except (OSError, SourceError) as exc:
-            row.show_problems((_problem(str(exc)),))
-            return
-        row.show_problems(())
-        self.notify(f"saved {saved}", title="derived config")
-
-    def action_launch(self) -> None:
-        refusal = self._refusal()
-        planned, pool, store = self.planned, self.services.pool, self.services.store
-        if refusal or planned is None or pool is None or store is None or self.launching:
-            why = refusal or ("already launching" if self.launching else
-                              "no plan yet" if planned is None else "no node pool or store in this console")
-            self._status(f"{self._plan_summary(planned) if planned else ''}\n{why}".strip(), refused=True)
-            self.notify(why, title="launch refused", severity="error")
-            return
-        self.launching = True
-        self._progress = {}
-        self.query_one("#launch-progress", Static).update("launching…")
-
-        def step(progress: LaunchProgress) -> None:
-            self.post_message(self.Stepped(progress))
-
-        def launch() -> None:
-            self.post_message(self.Launched(run_launch(planned, pool, store, progress=step)))
-
-        self.run_worker(launch, thread=True, exclusive=True, group="wizard-launch", exit_on_error=False,
-                        description=f"launching {planned.plan.job_id}")
-
-    def on_wizard_screen_stepped(self, message: Stepped) -> None:
-        step = message.progress
-        mark = "✓" if step.ok else "✗"
-        self._progress[step.node or ""] = f"{mark} {step.node or 'job'}: {step.stage}: {step.message}"
-        lines = [self._progress[k] for k in sorted(self._progress, key=lambda k: (k != "", k))]
-        self.query_one("#launch-progress", Static).update("\n".join(lines))
-
-    async def on_wizard_screen_launched(self, message: Launched) -> None:
-        self.launching = False
-        result = message.result
-        if not result.ok:
-            failure = result.failure
-            assert failure is not None
-            self._status(f"launch failed at {failure.stage}{' on ' + failure.node if failure.node else ''}: "
-                         f"{failure.reason}", refused=True)
-            return
-        job_id = result.planned.plan.job_id
-        discard_draft()
-        self._start_over()
-        await self.app.switch_mode("jobs")
-        await self.app.push_screen(JobScreen(self.services, job_id))
-
     def _start_over(self) -> None:
-        self.draft, self.template, self.check, self.planned = WizardDraft(), None, None, None
+        self.draft, self.template, self.check = WizardDraft(), None, None
         self.query_one("#field-rows", VerticalScroll).remove_children()
         for row_id in ("data-prefix", "data-weights", "master-port"):
             self.query_one(f"#{row_id}", FieldRow).set_value("")
-        self.query_one("#launch-progress", Static).update("")
+        self.query_one(ReviewPage).reset()
         self._health_key = None
         self._health_changed(getattr(self.app, "health", None))
         self._show_page(0)
