@@ -264,6 +264,17 @@ class Store:
                 raise
             self._db.execute("COMMIT")
 
+    def _newest(self, table: str, job_id: str, match: tuple[str, Any], last: int | None) -> list[sqlite3.Row]:
+        """A job's rows of an append-only table (events, log_events), oldest first; `match`: a column
+        and the value it must have (None: any); `last`: only the latest N. Table and column are ours."""
+        column, value = match
+        where, params = "job_id = ?", [job_id]
+        if value is not None:
+            where, params = f"{where} AND {column} = ?", [*params, value]
+        limit = f" LIMIT {int(last)}" if last is not None else ""
+        return self._read(f"SELECT * FROM (SELECT * FROM {table} WHERE {where} ORDER BY id DESC{limit}) "
+                          "ORDER BY id", params)
+
     def _read(self, sql: str, params: Sequence[Any] = ()) -> list[sqlite3.Row]:
         with self._lock:
             return list(self._db.execute(sql, params))
@@ -329,13 +340,7 @@ class Store:
 
     def events(self, job_id: str, *, node: str | None = None, last: int | None = None) -> list[EventRecord]:
         """Oldest first; `last`: only the latest N."""
-        where, params = "job_id = ?", [job_id]
-        if node is not None:
-            where, params = where + " AND node = ?", [*params, node]
-        limit = f" LIMIT {int(last)}" if last is not None else ""
-        rows = self._read(f"SELECT * FROM (SELECT * FROM events WHERE {where} ORDER BY id DESC{limit}) "
-                          "ORDER BY id", params)
-        return [_event(row) for row in rows]
+        return [_event(row) for row in self._newest("events", job_id, ("node", node), last)]
 
     # metrics ------------------------------------------------------------------------------------
 
@@ -385,13 +390,7 @@ class Store:
     def log_events(self, job_id: str, *, severity: str | None = None, last: int | None = None
                    ) -> list[LogEventRecord]:
         """Oldest first (as recorded); `last`: only the latest N."""
-        where, params = "job_id = ?", [job_id]
-        if severity is not None:
-            where, params = where + " AND severity = ?", [*params, severity]
-        limit = f" LIMIT {int(last)}" if last is not None else ""
-        rows = self._read(f"SELECT * FROM (SELECT * FROM log_events WHERE {where} ORDER BY id DESC{limit}) "
-                          "ORDER BY id", params)
-        return [_log_event(row) for row in rows]
+        return [_log_event(row) for row in self._newest("log_events", job_id, ("severity", severity), last)]
 
     def update_first_failure(self, job_id: str, choose: FailureChooser) -> dict[str, Any] | None:
         """Set the job's first failure to what `choose` makes of its recorded errors (oldest first) and

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -39,3 +40,13 @@ def test_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[TestClust
 def known_hosts(test_cluster: TestCluster, tmp_path: Path) -> Path:
     """A known_hosts that trusts every host's current keys."""
     return test_cluster.write_known_hosts(tmp_path / "known_hosts")
+
+
+@pytest.fixture
+def utc() -> Iterator[None]:
+    """Local times on screen and in logs read as UTC, whatever this machine's zone."""
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("TZ", "UTC")
+        time.tzset()
+        yield
+    time.tzset()

@@ -6,8 +6,7 @@ Each test says what a person would see. The clock is fixed so received times rea
 from __future__ import annotations
 
 import asyncio
-import time
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 
 import pytest
@@ -20,6 +19,8 @@ from console.jobs.logfiles import LogFile
 from console.widgets.log_lines import LineStore, RowMap, StoredLine, find, spans
 from console.widgets.log_pane import LogPane, LogView
 from model.loglines import line_severity
+
+pytestmark = pytest.mark.usefixtures("utc")  # times on screen read the same everywhere
 
 LOGS = Path(__file__).parent / "samples" / "logs"
 FILE = LogFile("node1", "/job/logs/worker_1.log", "worker", 1)
@@ -83,13 +84,6 @@ def shown(pane: LogPane) -> list[str]:
     return [view.render_line(y).text.rstrip() for y in range(view.scrollable_content_region.height)]
 
 
-@pytest.fixture(autouse=True)
-def utc() -> Iterator[None]:
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setenv("TZ", "UTC")
-        time.tzset()
-        yield
-    time.tzset()
 
 
 # --- the store, on its own ---------------------------------------------------------------------------

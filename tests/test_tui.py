@@ -9,7 +9,7 @@ from __future__ import annotations
 import asyncio
 import threading
 import time
-from collections.abc import Awaitable, Callable, Iterator, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from pathlib import Path
 
 import pytest
@@ -32,6 +32,8 @@ from remote.inventory import Cluster, load_cluster, load_cluster_text
 from remote.pool import NodePool
 from tests.recorded_health import CLOCK, cpu_node, fleet, health, npu_node
 from tests.testcluster import TestCluster
+
+pytestmark = pytest.mark.usefixtures("utc")  # times on screen read the same everywhere
 
 FOUR = ["healthy", "alarm", "busy", "link-down"]
 
@@ -98,14 +100,6 @@ def drive(app: AscendConsole, script: Callable[[Pilot[None]], Awaitable[None]],
     asyncio.run(main())
 
 
-@pytest.fixture(autouse=True)
-def utc() -> Iterator[None]:
-    """Times on screen are local times: pin the zone so they read the same everywhere."""
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setenv("TZ", "UTC")
-        time.tzset()
-        yield
-    time.tzset()
 
 
 def cell(table: NodeTable, node: str, column: str) -> str:

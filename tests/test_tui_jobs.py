@@ -212,18 +212,14 @@ async def listed(pilot: Pilot[None]) -> None:
 
 
 @pytest.mark.parametrize("size", [(80, 24), (160, 50)])
-def test_snapshot_job_screen_of_a_failed_job(snap_compare, size, tmp_path: Path, monkeypatch):
+def test_snapshot_job_screen_of_a_failed_job(snap_compare, size, tmp_path: Path, utc: None):
     # A person sees: the job failed, rank 3's traceback marked first; at 80x24 the log panes
     # (rank 0 on top), at 160x50 panes, chart, errors and every rank at once.
-    monkeypatch.setenv("TZ", "UTC")
-    time.tzset()
     app = app_on(tmp_path, failed_job(tmp_path), clock=lambda: CLOCK)
     assert snap_compare(app, terminal_size=size, run_before=every_error_read)
 
 
 @pytest.mark.parametrize("size", [(80, 24), (160, 50)])
-def test_snapshot_jobs_screen(snap_compare, size, tmp_path: Path, monkeypatch):
-    monkeypatch.setenv("TZ", "UTC")
-    time.tzset()
+def test_snapshot_jobs_screen(snap_compare, size, tmp_path: Path, utc: None):
     app = app_on(tmp_path, failed_job(tmp_path), open_job=False, clock=lambda: CLOCK)
     assert snap_compare(app, terminal_size=size, run_before=listed)

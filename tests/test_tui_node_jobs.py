@@ -11,7 +11,9 @@ from console.widgets.detail_tables import NpuTable
 from console.widgets.node_table import NodeTable, job_cell
 from remote.health import NodeHealth, with_drift
 from tests.recorded_health import BUSY_PIDS, health, marked, npu_node
-from tests.test_tui import app_for, cell, drive, rounds_done, until, utc  # noqa: F401 - utc: a fixture
+from tests.test_tui import app_for, cell, drive, rounds_done, until
+
+pytestmark = pytest.mark.usefixtures("utc")  # times on screen read the same everywhere
 
 JOB = "20261206-214024-pretrain"
 
