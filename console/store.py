@@ -389,8 +389,12 @@ class Store:
 
     def log_events(self, job_id: str, *, severity: str | None = None, last: int | None = None
                    ) -> list[LogEventRecord]:
-        """Oldest first (as recorded); `last`: only the latest N."""
-        return [_log_event(row) for row in self._newest("log_events", job_id, ("severity", severity), last)]
+        """Oldest first (as recorded); `last`: only the latest N. An msrun line that named a worker by
+        its pid before that rank's log told its pid gets its rank now."""
+        rows = self._newest("log_events", job_id, ("severity", severity), last)
+        with self._lock:
+            ranks = _ranks_by_pid(self._db, job_id)
+        return [_log_event(row, ranks) for row in rows]
 
     def update_first_failure(self, job_id: str, choose: FailureChooser) -> dict[str, Any] | None:
         """Set the job's first failure to what `choose` makes of its recorded errors (oldest first) and
@@ -400,10 +404,7 @@ class Store:
             rows = db.execute("SELECT * FROM log_events WHERE job_id = ? AND severity = 'error' ORDER BY id",
                               (job_id,)).fetchall()
             events = [_log_event(row) for row in rows]
-            pids = {(row["node"], row["pid"]): row["rank"] for row in db.execute(
-                "SELECT node, pid, rank FROM log_cursors WHERE job_id = ? AND pid IS NOT NULL "
-                "AND rank IS NOT NULL", (job_id,))}
-            failure = choose(events, pids)
+            failure = choose(events, _ranks_by_pid(db, job_id))
             text = None if failure is None else json.dumps(failure)
             db.execute("UPDATE jobs SET first_failure = ? WHERE id = ? AND first_failure IS NOT ?",
                        (text, job_id, text))
@@ -420,8 +421,18 @@ FailureChooser = Callable[[list[LogEventRecord], dict[tuple[str, int], int]], "d
 """Errors of a job (oldest first) and its ranks by (node, pid) -> its first failure as a document."""
 
 
-def _log_event(row: sqlite3.Row) -> LogEventRecord:
-    return LogEventRecord(**{**dict(row), "lines": tuple(json.loads(row["lines"]))})
+def _log_event(row: sqlite3.Row, ranks_by_pid: dict[tuple[str, int], int] | None = None) -> LogEventRecord:
+    rank = row["rank"]
+    if rank is None and row["pid"] is not None and ranks_by_pid:
+        rank = ranks_by_pid.get((row["node"], row["pid"]))
+    return LogEventRecord(**{**dict(row), "rank": rank, "lines": tuple(json.loads(row["lines"]))})
+
+
+def _ranks_by_pid(db: sqlite3.Connection, job_id: str) -> dict[tuple[str, int], int]:
+    """(node, pid) -> rank, as the ranks' own logs told."""
+    return {(row["node"], row["pid"]): row["rank"] for row in db.execute(
+        "SELECT node, pid, rank FROM log_cursors WHERE job_id = ? AND pid IS NOT NULL AND rank IS NOT NULL",
+        (job_id,))}
 
 
 def _add_metrics(db: sqlite3.Connection, metrics: Sequence[MetricRecord]) -> None:

@@ -105,6 +105,21 @@ def test_a_files_part_is_recorded_once_and_a_stale_position_is_refused(tmp_path:
         assert (kept.kind, kept.line, kept.rank, kept.time) == ("traceback", 3, 0, 12.0)
 
 
+def test_an_msrun_line_that_named_a_pid_before_its_rank_was_known_is_read_with_its_rank(tmp_path: Path):
+    # msrun's "Worker process 4242 exit" read before worker_0.log told rank 0's pid: the errors
+    # shown later name rank 0, whichever file was read first.
+    with Store(tmp_path / "db") as store:
+        store.create_job(job())
+        exit_line = replace(event("a2-0", None, "worker_exit", 12.0), job_id=job().id, pid=4242, path="/w/msrun.log")
+        unknown = replace(cursor(120, 3), path="/w/msrun.log", rank=None, pid=None)
+        store.record_log(None, unknown, [exit_line], [])
+        [before] = store.log_events(job().id, severity="error")
+        assert before.rank is None
+        store.record_log(None, cursor(120, 3), [], [])
+        [after] = store.log_events(job().id, severity="error")
+        assert (after.kind, after.rank) == ("worker_exit", 0)
+
+
 def test_the_first_failure_is_kept_with_the_job(tmp_path: Path):
     with Store(tmp_path / "db") as store:
         store.create_job(job())
