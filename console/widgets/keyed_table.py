@@ -10,9 +10,11 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import ClassVar
 
+from rich.cells import cell_len
 from rich.text import Text
 from textual.theme import Theme
 from textual.widgets import DataTable
+from textual.widgets.data_table import ColumnKey
 
 
 @dataclass(frozen=True)
@@ -79,6 +81,7 @@ class KeyedTable(DataTable[Text]):
         self._add_columns()
         for key, row in self._rows.items():
             self.add_row(*self._cells(row), key=key)
+        self._size_columns()
         if self.row_count:
             self.move_cursor(row=min(cursor, self.row_count - 1))
 
@@ -124,7 +127,17 @@ class KeyedTable(DataTable[Text]):
             self._rows[key] = row
         if kept in self._rows:
             self.move_cursor(row=list(self._rows).index(kept))
+        self._size_columns()
         self._fit()
+
+    def _size_columns(self) -> None:
+        """Columns as wide as their widest cell now: DataTable measures new rows only when it is next
+        idle, and a frame drawn before that shows every column cut to its label."""
+        for index in self._shown:
+            column = self.COLUMNS[index]
+            if column.width is None:
+                widest = max((cell_len(row[index].text) for row in self._rows.values()), default=0)
+                self.columns[ColumnKey(column.key)].content_width = max(cell_len(column.label), widest)
 
     def _update(self, key: str, old: Row, new: Row) -> None:
         for index in self._shown:

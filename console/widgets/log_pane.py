@@ -240,6 +240,18 @@ class LogView(ScrollView, can_focus=True):
             self._steering = False
 
     def on_resize(self, _event: Resize) -> None:
+        self._fit()
+
+    def watch_show_horizontal_scrollbar(self, _shown: bool) -> None:
+        # A scrollbar shown or hidden after the last line arrived moves the end (a row, or the wrap
+        # width) without a Resize: fit again once it is drawn, or a following view ends a row short.
+        if self.is_mounted:
+            self.call_after_refresh(self._fit)
+
+    def watch_show_vertical_scrollbar(self, shown: bool) -> None:
+        self.watch_show_horizontal_scrollbar(shown)
+
+    def _fit(self) -> None:
         if self.wrap:
             self.rebuild()
         elif self.tail:
