@@ -73,6 +73,9 @@ def add_job_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--set", action="append", default=[], metavar="PATH=VALUE",
                         help="override a field of the job config (repeatable)")
     parser.add_argument("--nodes", metavar="SET", help="node set to run on (default: every node)")
+    parser.add_argument("--master", metavar="NODE",
+                        help="the node that is node_rank 0, its cluster_ip the master address (default: the "
+                             "first of --nodes in cluster order)")
     parser.add_argument("--style", choices=STYLES,
                         help="model: this project's model/train.py; mindformers: MindFormers' launcher; "
                              "msrun: msrun around console.script (default: the job file's, else model on "
@@ -87,9 +90,9 @@ def add_job_arguments(parser: argparse.ArgumentParser) -> None:
 def job_request(args: argparse.Namespace, *, force: Iterable[str] = (),
                 settle: float = SETTLE_SECONDS) -> JobRequest:
     """The job the command line asks for (`add_job_arguments`). Raises PlanError for a bad --env."""
-    return JobRequest(template=args.template, overrides=tuple(args.set), nodes=args.nodes, style=args.style,
-                      env=environment(args.env), port=args.port, name=args.name, force=frozenset(force),
-                      settle=settle)
+    return JobRequest(template=args.template, overrides=tuple(args.set), nodes=args.nodes, master=args.master,
+                      style=args.style, env=environment(args.env), port=args.port, name=args.name,
+                      force=frozenset(force), settle=settle)
 
 
 def environment(items: Sequence[str]) -> tuple[tuple[str, str], ...]:

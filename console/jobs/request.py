@@ -22,7 +22,8 @@ from console.jobs.plan import (
 )
 from model.config import JobSpec, parse_spec
 from model.overrides import derive
-from model.yamlsource import SourceError
+from model.yamlsource import Problem, SourceError
+from remote import nodeset
 from remote.inventory import InventoryError, NodeSpec
 from remote.launch import free_port
 from remote.pool import NodePool
@@ -46,6 +47,8 @@ class JobRequest:
     """`PATH=VALUE` overrides of the job config's fields, applied in order."""
     nodes: str | None = None
     """The node set to run on (`n[0-3]`); None: every node of the cluster."""
+    master: str | None = None
+    """The node that is node_rank 0 (the master address is its `cluster_ip`); None: the first of `nodes`."""
     style: Style | None = None
     """None: the job file's `console.style`, else the cluster's default."""
     env: tuple[tuple[str, str], ...] = ()
@@ -78,13 +81,24 @@ def plan_job(request: JobRequest, pool: NodePool, *, timeout: float = 20.0) -> P
     text = derive(request.template, request.overrides)
     job = parse_spec(text, template)
     settings = _settings(request, launch_settings(yaml.safe_load(text), template))
-    nodes = pool.cluster.select(request.nodes)
+    nodes = master_first(pool.cluster.select(request.nodes), request.master)
     port, note = _master_port(pool, nodes[0], settings.master_port, fixed=request.port is not None,
                               timeout=timeout)
     job_id = job_id_for(request.name or request.template.stem, datetime.now())
     plan = make_plan(pool.cluster, nodes, template=template, overrides=request.overrides, config_text=text,
                      settings=settings, job_id=job_id, master_port=port)
     return PlannedJob(request, plan, job, tuple(nodes), note)
+
+
+def master_first(nodes: tuple[NodeSpec, ...], master: str | None) -> tuple[NodeSpec, ...]:
+    """`nodes` with `master` first, the rest in their order: make_plan gives the first node node_rank 0."""
+    if master is None:
+        return nodes
+    if master not in {n.name for n in nodes}:
+        chosen = nodeset.fold([n.name for n in nodes])
+        raise InventoryError([Problem("--master", None, "", f"{master!r} is not one of the nodes chosen "
+                                      f"({chosen})")])
+    return tuple(sorted(nodes, key=lambda n: n.name != master))
 
 
 def _settings(request: JobRequest, settings: LaunchSettings) -> LaunchSettings:
