@@ -23,6 +23,9 @@ events and cost a few substring checks. What counts (formats: ascend-formats.md 
 | `all_exited` | info | msrun's `All workers successfully exit!` |
 | `cluster_retry` | info | `Topology build timed out., retry(i/n)`: routine while the cluster forms |
 | `warning` | warning | any other `[WARNING]` / `- WARNING -` line, Python `...Warning:` lines |
+| `checkpoint` | info | this project's trainer's `saved checkpoint PATH` |
+| `answer` | info | predict's `output result is: [...]`, its line kept whole (model/answers.py reads it) |
+| `generation` | info | a generate call's `total time: ... s; generated tokens: N tokens; ...` |
 
 One thing is one event: a traceback whose exception carries an out-of-memory framework block is a
 single `oom` event holding every line, the most telling kind winning (see `_SPECIFIC`). msrun's own

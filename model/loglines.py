@@ -14,6 +14,7 @@ import signal
 from dataclasses import dataclass, replace
 from typing import Literal
 
+from model.answers import RESULT_MARK, SPEED_MARK, parse_speed, result_texts, shown_text
 from model.logformat import LossRecord, parse_loss_line
 
 Severity = Literal["error", "warning", "info"]
@@ -24,6 +25,7 @@ KINDS: dict[str, Severity] = {
     "worker_started": "info", "worker_exit": "error", "workers_killed": "warning",
     "scheduler_exit": "error", "scheduler_timeout": "error", "job_failed": "error",
     "all_exited": "info", "cluster_retry": "info", "warning": "warning", "checkpoint": "info",
+    "answer": "info", "generation": "info",
 }
 """Every kind an event can have, with its severity (model/logevents.py's docstring says what each means)."""
 
@@ -244,6 +246,10 @@ def single_event(line: str, number: int, time: float | None) -> LogEvent | None:
     """The event one line makes on its own, or None; group starts are the parser's business."""
     if "step:[" in line and (loss := _loss_event(line, number, time)) is not None:
         return loss
+    if RESULT_MARK in line or SPEED_MARK in line:
+        predicted = _predict_event(line, number, time)
+        if predicted is not None:
+            return predicted
     if line.startswith("["):
         return _level_line(line, number, time)
     if line.startswith("Start worker process with rank id:"):
@@ -295,6 +301,23 @@ def _loss_event(line: str, number: int, time: float | None) -> LogEvent | None:
     event = make_event("nan_loss" if bad else "loss", line, number, time,
                        message=f"step {record.step}{total} loss {loss}")
     return replace(event, loss=record)
+
+
+def _predict_event(line: str, number: int, time: float | None) -> LogEvent | None:
+    """A predict run's answer (kept whole: the line is the answer) or its speed (model/answers.py)."""
+    texts = result_texts(line)
+    if texts is not None:
+        first = " ".join(shown_text(texts[0]).split())
+        more = f" (+{len(texts) - 1} more)" if len(texts) > 1 else ""
+        return make_event("answer", line, number, time, message=f"{first}{more}", lines=(line,))
+    speed = parse_speed(line)
+    if speed is None:
+        return None
+    after = speed.first_token_seconds
+    first_token = "" if after is None else f", first after {after:.2f} s"
+    return make_event("generation", line, number, time,
+                      message=f"{speed.tokens} tokens in {speed.seconds:.2f} s "
+                              f"({speed.tokens_per_second:.1f} tokens/s{first_token})")
 
 
 def cut_line(line: str) -> str:

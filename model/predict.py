@@ -1,22 +1,33 @@
 """`python -m model.predict --config JOB.yaml --checkpoint CKPT --prompt "..."`: generate text.
 
 Prints the answer as MindFormers' predict does (`output result is: [{'text_generation_text': [...]}]`,
-the prompt included) and writes it to `<output_dir>/text_generation_result.txt`. Under msrun every rank
-joins the cluster (msrun's scheduler waits for all of them) and generates; rank 0 writes the file.
+one mapping per prompt, the prompt included; then where it saved it and `Predict Over!`), after one
+speed line per prompt in MindFormers' wording with the time to the first token added (model/answers.py).
+The job directory is the config's directory (a job's config.yaml lives in its job directory) unless
+`--job-dir` says otherwise: relative checkpoint and tokenizer paths are read from it, and the result
+file (MindFormers' repr of the list) is written there. Under msrun every rank joins the cluster (msrun's
+scheduler waits for all of them) and generates; rank 0 writes the file.
 """
 
 from __future__ import annotations
 
 import argparse
 import sys
+import time
 from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
+from model.answers import PREDICT_OVER, RESULT_FILE, SAVED_MARK, Speed, result_line, result_repr, speed_line
 from model.config import JobSpec
 from model.runconfig import RunConfig
 from model.train import CONFIG_ERROR, load_or_report, log, setup_logging
 
-RESULT_FILE = "text_generation_result.txt"
+if TYPE_CHECKING:
+    from tokenizers import Tokenizer
+
+__all__ = ["RESULT_FILE", "main"]
 
 
 def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
@@ -24,8 +35,8 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument("--config", type=Path, required=True,
                         help="the job config the model was trained with")
     parser.add_argument("--checkpoint", type=Path, default=None,
-                        help="a .ckpt file, or a checkpoint directory (rank_0's newest is used); "
-                             "default: the config's load_checkpoint")
+                        help="a .ckpt file, or a checkpoint directory (rank_0's newest is used), absolute "
+                             "or relative to the job directory; default: the config's load_checkpoint")
     parser.add_argument("--prompt", action="append", required=True, help="text to continue (repeatable)")
     parser.add_argument("--tokenizer", type=Path, default=None,
                         help="tokenizer.json (default: processor.tokenizer.tokenizer_file, else the "
@@ -37,12 +48,17 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument("--top-p", type=float, default=1.0)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--output-dir", default=None, help="overrides output_dir in the config")
+    parser.add_argument("--job-dir", type=Path, default=None,
+                        help="where relative paths are read from and the result file goes "
+                             "(default: the config's directory)")
     return parser.parse_args(argv)
 
 
-def result_line(text: str) -> str:
-    """MindFormers' rendering: the repr of its result list (Python 3 keeps CJK characters as they are)."""
-    return f"output result is: {[{'text_generation_text': [text]}]}"
+@dataclass(frozen=True)
+class Generated:
+    text: str
+    """The prompt and its continuation, decoded."""
+    speed: Speed
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -54,52 +70,88 @@ def main(argv: Sequence[str] | None = None) -> int:
     if loaded is None:
         return CONFIG_ERROR
     job, run = loaded
+    job_dir = args.job_dir if args.job_dir is not None else args.config.resolve().parent
     try:
-        texts = predict(job, run, args)
+        generated, rank = predict(job, run, args, job_dir)
     except (FileNotFoundError, ValueError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1
-    for text in texts:
-        log.info(result_line(text))
+    texts = [g.text for g in generated]
+    log.info(result_line(texts))
+    if rank == 0:
+        saved = job_dir / RESULT_FILE
+        saved.write_text(result_repr(texts), encoding="utf-8")
+        log.info(f"{SAVED_MARK}{saved}")
+    log.info(PREDICT_OVER)
     return 0
 
 
-def predict(job: JobSpec, run: RunConfig, args: argparse.Namespace) -> list[str]:
-    from model.data.convert import EOS_TOKEN, load_tokenizer
+def in_job_dir(path: Path, job_dir: Path) -> Path:
+    """A path as given when absolute; else read from the job directory."""
+    return path if path.is_absolute() else job_dir / path
+
+
+class Stopwatch:
+    """One prompt's generation: started when made, the first token's time taken when heard."""
+
+    def __init__(self) -> None:
+        self.started = time.monotonic()
+        self.first: float | None = None
+
+    def heard(self, _token: int) -> None:
+        if self.first is None:
+            self.first = time.monotonic() - self.started
+
+    def speed(self, tokens: int) -> Speed:
+        seconds = time.monotonic() - self.started
+        return Speed(seconds, tokens, tokens / seconds if seconds > 0 else 0.0, self.first)
+
+
+def predict(job: JobSpec, run: RunConfig, args: argparse.Namespace,
+            job_dir: Path) -> tuple[list[Generated], int]:
+    """Each prompt's text and speed, and this process's rank."""
+    from model.data.convert import EOS_TOKEN
     from model.deepseek.generate import Sampling
     from model.deepseek.predictor import Predictor  # MindSpore loads here, after the cheap checks
 
-    tokenizer = load_tokenizer(tokenizer_path(job, run, args.tokenizer))
-    if tokenizer.get_vocab_size() > job.model.vocab_size:
-        raise ValueError(f"the tokenizer has {tokenizer.get_vocab_size()} tokens, more than the model's "
-                         f"vocab_size {job.model.vocab_size}: not the tokenizer this model was trained with")
+    tokenizer = model_tokenizer(job, run, args.tokenizer, job_dir)
     checkpoint = args.checkpoint or (Path(job.training.load_checkpoint) if job.training.load_checkpoint
                                      else None)
     if checkpoint is None:
         raise ValueError("no checkpoint: give --checkpoint or set load_checkpoint in the config")
-    predictor = Predictor(job, checkpoint, prefix=run.checkpoint.prefix)
+    predictor = Predictor(job, in_job_dir(checkpoint, job_dir), prefix=run.checkpoint.prefix)
     eos = tokenizer.token_to_id(EOS_TOKEN)
     sampling = Sampling(greedy=not args.do_sample, temperature=args.temperature, top_k=args.top_k,
                         top_p=args.top_p, seed=args.seed)
-    texts = []
+    generated = []
     for prompt in args.prompt:
         ids = tokenizer.encode(prompt).ids
+        watch = Stopwatch()
         new = predictor.continue_tokens(ids, max_new_tokens=args.max_new_tokens,
                                         stop_tokens=frozenset() if eos is None else frozenset({eos}),
-                                        sampling=sampling)
-        texts.append(tokenizer.decode(ids + new, skip_special_tokens=False))
-    if predictor.rank == 0:
-        output = Path(run.output_dir)
-        output.mkdir(parents=True, exist_ok=True)
-        (output / RESULT_FILE).write_text("".join(f"{text}\n" for text in texts), encoding="utf-8")
-    return texts
+                                        sampling=sampling, on_token=watch.heard)
+        speed = watch.speed(len(new))
+        log.info(speed_line(speed))
+        generated.append(Generated(tokenizer.decode(ids + new, skip_special_tokens=False), speed))
+    return generated, predictor.rank
 
 
-def tokenizer_path(job: JobSpec, run: RunConfig, given: Path | None) -> Path:
+def model_tokenizer(job: JobSpec, run: RunConfig, given: Path | None, job_dir: Path) -> Tokenizer:
+    """The tokenizer `tokenizer_path` names; one larger than the model's vocabulary is refused."""
+    from model.data.convert import load_tokenizer
+
+    tokenizer = load_tokenizer(tokenizer_path(job, run, given, job_dir))
+    if tokenizer.get_vocab_size() > job.model.vocab_size:
+        raise ValueError(f"the tokenizer has {tokenizer.get_vocab_size()} tokens, more than the model's "
+                         f"vocab_size {job.model.vocab_size}: not the tokenizer this model was trained with")
+    return tokenizer
+
+
+def tokenizer_path(job: JobSpec, run: RunConfig, given: Path | None, job_dir: Path) -> Path:
     if given is not None:
-        return given
+        return in_job_dir(given, job_dir)
     if run.tokenizer_file:
-        return Path(run.tokenizer_file)
+        return in_job_dir(Path(run.tokenizer_file), job_dir)
     from model.data.corpus import build_corpus
     return build_corpus(vocab_size=job.model.vocab_size, seq_length=job.model.seq_length).tokenizer_path
 

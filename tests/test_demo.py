@@ -42,6 +42,7 @@ def test_the_newest_rank_0_checkpoint_is_the_latest_epoch_and_step():
 
 
 def test_the_answer_is_read_from_the_last_result_line_without_the_begin_token():
+    """ask.py's reading of model.predict's output (model/answers.py parses the line)."""
     bos = "<\uff5cbegin\u2581of\u2581sentence\uff5c>"
     output = ("2026-12-06 22:14:01 - model[predict.py:60] - INFO - output result is: "
               f"[{{'text_generation_text': ['{bos}Return the number of lines\\n in it']}}]\n")

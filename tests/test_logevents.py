@@ -409,7 +409,8 @@ FRAGMENTS = [
     "[ERROR] ME(1:2,M):2026-11-28-12:46:08.373.000 [a.py:1] Worker process 9 exit with exception. "
     "Error code: -9.",
     "{ step:[    1/   10], loss: nan, per_step_time: 5ms }",
-    "During handling of the above exception, another exception occurred:", "x.cc:1 F", "Out of Memory!!!"]
+    "During handling of the above exception, another exception occurred:", "x.cc:1 F", "Out of Memory!!!",
+    "output result is: [{'text_generation_text': ['", "total time: 1 s; generated tokens: 2 tokens; "]
 
 
 def check_events(events: list[LogEvent], first: int, count: int) -> None:

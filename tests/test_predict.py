@@ -1,7 +1,7 @@
 """Generation: the latent cache gives what full recomputation gives, and `model.predict` answers in
-MindFormers' form from a checkpoint our trainer wrote, Chinese prompts included, whatever the locale."""
+MindFormers' form from a checkpoint our trainer wrote, Chinese prompts included, whatever the locale,
+reading relative paths from the job directory (the config's) and writing its result file there."""
 
-import ast
 import subprocess
 import sys
 
@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 from mindspore import Tensor
 
+from model.answers import file_texts, parse_speed, result_texts
 from model.deepseek.generate import Sampling, generate
 from model.deepseek.network import DeepseekV3
 from model.predict import RESULT_FILE
@@ -56,16 +57,21 @@ def run_predict(trained, *extra: str, env_changes: dict[str, str] | None = None)
 
 
 def test_predict_answers_a_chinese_prompt_in_mindformers_form_in_any_locale(trained):
-    done = run_predict(trained, "--checkpoint", str(trained[2] / "checkpoint"), "--prompt", PROMPT,
+    job_dir = trained[0].parent  # the checkpoint given relative to it; predict runs from the repository
+    done = run_predict(trained, "--checkpoint", "out/checkpoint", "--prompt", PROMPT, "--prompt", "def",
                        "--max-new-tokens", "12", env_changes={"LC_ALL": "C", "PYTHONIOENCODING": "latin-1"})
     stdout = done.stdout.decode("utf-8")
     assert done.returncode == 0, done.stderr.decode(errors="replace")[-3000:]
     [line] = [line for line in stdout.splitlines() if "output result is:" in line]
     assert f"output result is: [{{'text_generation_text': ['{BOS}{PROMPT}" in line
-    written = (trained[2] / RESULT_FILE).read_text(encoding="utf-8")
-    assert written.startswith(BOS + PROMPT) and len(written) > len(BOS + PROMPT) + 1
-    [result] = ast.literal_eval(line.split("output result is: ", 1)[1])
-    assert result == {"text_generation_text": [written.removesuffix("\n")]}
+    texts = result_texts(line)
+    assert texts is not None and len(texts) == 2 and texts[1].startswith(BOS + "def")
+    assert len(texts[0]) > len(BOS + PROMPT)
+    written = (job_dir / RESULT_FILE).read_text(encoding="utf-8")
+    assert file_texts(written) == texts
+    assert f"output result is saved at: {job_dir / RESULT_FILE}" in stdout and "Predict Over!" in stdout
+    speeds = [s for row in stdout.splitlines() if (s := parse_speed(row)) is not None]
+    assert len(speeds) == 2 and all(s.first_token_seconds is not None and 0 < s.tokens <= 12 for s in speeds)
 
 
 def test_predict_without_a_checkpoint_says_so(trained):
@@ -113,8 +119,8 @@ def test_a_model_that_memorised_a_sentence_says_it_back(memorised):
                            "--max-new-tokens", "48"], env=rank_environment(directory / "corpus"), cwd=REPO,
                           capture_output=True, text=True, timeout=300, check=False)
     assert done.returncode == 0, done.stderr[-3000:]
-    answer = (directory / "out" / RESULT_FILE).read_text(encoding="utf-8")
-    assert MEMORISED in answer, answer
+    answer = (directory / RESULT_FILE).read_text(encoding="utf-8")
+    assert MEMORISED in file_texts(answer)[0], answer
 
 
 def test_a_prompt_longer_than_the_model_can_see_is_refused():

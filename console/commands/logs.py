@@ -26,7 +26,9 @@ from rich.markup import escape
 from console import exitcodes
 from console.arguments import positive_int, positive_seconds
 from console.commands.jobs import named_job, with_store
-from console.jobs.follow import JobFollow
+from console.jobs.answer import JobAnswer, job_answer, speed_text
+from console.jobs.ask import read_result_file
+from console.jobs.follow import JobFollow, catch_up
 from console.jobs.joblog import JobLogBatch
 from console.jobs.logprinter import LogPrinter, shown
 from console.jobs.refresh import job_cluster, refresh_on
@@ -34,6 +36,7 @@ from console.jobs.runwatch import RunWatch
 from console.records import JobRecord
 from console.render import print_json, stderr_console, stdout_console
 from console.store import Store
+from model.answers import RESULT_FILE
 from model.logevents import LogEventParser
 from model.logsummary import LogSummary, SummaryBuilder, summary_lines
 from remote import nodeset
@@ -63,6 +66,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="rank logs from the loss line of step N on")
     parser.add_argument("--errors", action="store_true", help="only errors, each with its lines")
     parser.add_argument("--json", action="store_true", help="one JSON object per event per line")
+    parser.add_argument("--answer", action="store_true",
+                        help="a predict job's answer, one entry per prompt (with --json: one document)")
     parser.add_argument("--summary", action="store_true",
                         help="with --file: steps, losses, step time, throughput and the errors found")
     parser.add_argument("--timeout", type=positive_seconds, default=READ_TIMEOUT, metavar="SECONDS",
@@ -80,6 +85,9 @@ def execute(args: argparse.Namespace, cluster: Cluster) -> int:
         raise exitcodes.UsageError("name a JOB (`ascend-console jobs --all` lists them), or give --file PATH")
     if args.summary:
         raise exitcodes.UsageError("--summary goes with --file (for a job: `ascend-console status JOB`)")
+    if args.answer and (args.follow or args.errors or args.since_step or args.rank):
+        raise exitcodes.UsageError("--answer prints the job's answer: no --follow, --errors, --since-step "
+                                   "or --rank with it")
     return with_store(show_job_logs, args, cluster)
 
 
@@ -138,7 +146,38 @@ def show_job_logs(store: Store, args: argparse.Namespace, cluster: Cluster) -> i
         err.print(f"[red]error[/]: {escape(job_nodes)}")
         return exitcodes.CONFIG
     with NodePool(job_nodes) as pool:
+        if args.answer:
+            return show_answer(store, pool, job, as_json=args.json, timeout=args.timeout)
         return follow_logs(store, pool, job, LogOptions.from_args(args))
+
+
+def show_answer(store: Store, pool: NodePool, job: JobRecord, *, as_json: bool, timeout: float) -> int:
+    """The job's answer: its logs read up to now first (recorded in the store), else its result file."""
+    with stderr_console().status(f"reading {job.id}'s logs…"):
+        silent = catch_up(store, pool, job, timeout=timeout)
+        answer = job_answer(store.log_events(job.id, severity="info")) or read_result_file(pool, job,
+                                                                                           timeout=timeout)
+    for node in silent:
+        stderr_console().print(f"[red]unreachable[/] {escape(node)}: not read in {timeout:g} s")
+    if answer is None:
+        stderr_console().print(f"no answer from job {escape(job.id)} yet: no rank printed a result line "
+                               f"and no {RESULT_FILE} is in its job directory")
+        return exitcodes.NODE_FAILED
+    print_answer(answer, as_json=as_json)
+    return exitcodes.OK
+
+
+def print_answer(answer: JobAnswer, *, as_json: bool) -> None:
+    """The answer's texts, one block a prompt, each with its timing when the logs told it."""
+    if as_json:
+        print_json(answer.as_json())
+        return
+    out = stdout_console()
+    for index, text in enumerate(answer.texts):
+        speed = answer.speed_of(index)
+        head = f"── prompt {index + 1}" + (f" · {speed_text(speed)}" if speed is not None else "")
+        out.print(escape(head), style="bold", highlight=False)
+        out.print(text, highlight=False, markup=False)
 
 
 @dataclass(frozen=True)

@@ -6,7 +6,7 @@ that a run can be repeated.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -28,24 +28,37 @@ class Sampling:
 
 
 def generate(network: DeepseekV3, prompt: Sequence[int], *, max_new_tokens: int,
-             stop_tokens: frozenset[int] = frozenset(), sampling: Sampling = Sampling()) -> list[int]:
-    """The new token ids (without the prompt), stopping after a stop token or `max_new_tokens`."""
+             stop_tokens: frozenset[int] = frozenset(), sampling: Sampling = Sampling(),
+             on_token: Callable[[int], None] | None = None) -> list[int]:
+    """The new token ids (without the prompt), stopping after a stop token or `max_new_tokens`;
+    `on_token` hears each one as it is chosen (predict times the first)."""
+    new: list[int] = []
+    for token in stream(network, prompt, max_new_tokens=max_new_tokens, stop_tokens=stop_tokens,
+                        sampling=sampling):
+        new.append(token)
+        if on_token is not None:
+            on_token(token)
+    return new
+
+
+def stream(network: DeepseekV3, prompt: Sequence[int], *, max_new_tokens: int,
+           stop_tokens: frozenset[int] = frozenset(), sampling: Sampling = Sampling()) -> Iterator[int]:
+    """The new token ids one at a time, as `generate` chooses them: a server sends each as it comes and
+    stops early by no longer asking (the caches go with the iterator)."""
     limit = network.spec.max_position_embeddings - len(prompt)
     if limit <= 0:
         raise ValueError(f"the prompt has {len(prompt)} tokens; the model sees at most "
                          f"max_position_embeddings = {network.spec.max_position_embeddings}")
     caches = [LatentCache() for _ in range(network.spec.num_layers)]
     rng = np.random.default_rng(sampling.seed)
-    new: list[int] = []
     step_input = list(prompt)
     for _ in range(min(max_new_tokens, limit)):
         logits = network.logits(Tensor(np.array([step_input], np.int32)), caches)
         token = choose(logits[0, -1].asnumpy(), sampling, rng)
-        new.append(token)
+        yield token
         if token in stop_tokens:
-            break
+            return
         step_input = [token]
-    return new
 
 
 def choose(logits: np.ndarray[Any, Any], sampling: Sampling, rng: np.random.Generator) -> int:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 
 import mindspore as ms
@@ -14,18 +15,21 @@ from model.deepseek.ranks import start_communication
 
 
 class Predictor:
-    def __init__(self, job: JobSpec, source: Path, *, prefix: str) -> None:
+    def __init__(self, job: JobSpec, source: Path | None, *, prefix: str, seed: int = 0) -> None:
+        """`source` None: freshly initialised weights (from `seed`), for a server's smoke test."""
         ms.set_context(mode=ms.PYNATIVE_MODE)  # the cache grows a token a step: no static shapes
         ms.set_device("CPU")
+        ms.set_seed(seed)
         self.rank = start_communication().rank
         self.network = DeepseekV3(job.model)
         self.network.set_train(False)
-        checkpoint.load(resolve(source, prefix), self.network)
+        if source is not None:
+            checkpoint.load(resolve(source, prefix), self.network)
 
     def continue_tokens(self, prompt: list[int], *, max_new_tokens: int, stop_tokens: frozenset[int],
-                        sampling: Sampling) -> list[int]:
+                        sampling: Sampling, on_token: Callable[[int], None] | None = None) -> list[int]:
         return generate(self.network, prompt, max_new_tokens=max_new_tokens, stop_tokens=stop_tokens,
-                        sampling=sampling)
+                        sampling=sampling, on_token=on_token)
 
 
 def resolve(source: Path, prefix: str) -> Path:
