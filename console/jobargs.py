@@ -11,7 +11,7 @@ from rich.markup import escape
 
 from console import exitcodes
 from console.arguments import positive_int
-from console.jobs.plan import STYLES, PlanError
+from console.jobs.plan import KINDS, STYLES, PlanError
 from console.jobs.request import REQUEST_ERRORS, SETTLE_SECONDS, JobRequest, PlannedJob, plan_job
 from console.render import stderr_console
 from model.config import JobSpec
@@ -85,6 +85,36 @@ def add_job_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--port", type=int, help="msrun master port (default: the job file's or 8118, "
                                                  "the next free one if taken)")
     parser.add_argument("--name", help="job name (default: the template's file name)")
+    parser.add_argument("--kind", choices=KINDS,
+                        help="train, or predict: answer prompts from a checkpoint (default: the job file's "
+                             "console.kind, else train)")
+    parser.add_argument("--checkpoint", metavar="PATH",
+                        help="predict: the checkpoint, absolute on the nodes (rendered into the config's "
+                             "load_checkpoint and checked on every node in preflight)")
+    add_prompt_arguments(parser)
+
+
+def add_prompt_arguments(parser: argparse.ArgumentParser) -> None:
+    """What a predict job is asked (`launch --kind predict`, and `predict JOB`)."""
+    parser.add_argument("--prompt", action="append", default=[], metavar="TEXT",
+                        help="predict: a prompt to continue (repeatable)")
+    parser.add_argument("--prompts", type=Path, metavar="FILE",
+                        help="predict: a file of prompts, one a line (after any --prompt)")
+    parser.add_argument("--max-new-tokens", type=positive_int, metavar="N",
+                        help="predict: tokens generated a prompt (default: the job file's, else 64)")
+
+
+def prompts_asked(args: argparse.Namespace) -> tuple[str, ...]:
+    """--prompt texts, then the --prompts file's lines (blank ones skipped). Raises PlanError for a file
+    that cannot be read."""
+    prompts = list(args.prompt)
+    if args.prompts is not None:
+        try:
+            text = args.prompts.read_text(encoding="utf-8")
+        except (OSError, UnicodeDecodeError) as exc:
+            raise PlanError(f"--prompts {args.prompts}: cannot read it ({exc})") from exc
+        prompts += [line for line in text.splitlines() if line.strip()]
+    return tuple(prompts)
 
 
 def job_request(args: argparse.Namespace, *, force: Iterable[str] = (),
@@ -92,7 +122,8 @@ def job_request(args: argparse.Namespace, *, force: Iterable[str] = (),
     """The job the command line asks for (`add_job_arguments`). Raises PlanError for a bad --env."""
     return JobRequest(template=args.template, overrides=tuple(args.set), nodes=args.nodes, master=args.master,
                       style=args.style, env=environment(args.env), port=args.port, name=args.name,
-                      force=frozenset(force), settle=settle)
+                      force=frozenset(force), settle=settle, kind=args.kind, prompts=prompts_asked(args),
+                      checkpoint=args.checkpoint, max_new_tokens=args.max_new_tokens)
 
 
 def environment(items: Sequence[str]) -> tuple[tuple[str, str], ...]:

@@ -12,6 +12,8 @@ Three launch styles:
 - `mindformers`: MindFormers' `scripts/msrun_launcher.sh "run_mindformer.py --register_path
   research/deepseek3 --config ..."` from a MindFormers checkout on the node (the real DeepSeek-V3);
 - `msrun`: msrun around a script of the job file's choosing.
+Two kinds: `train`, and `predict` (the prompts go to `model/predict.py` as arguments, or to MindFormers
+as `--predict_data` with a prompts file in the job directory, one a line, and `--predict_batch_size`).
 The job file's optional `console:` section chooses (see `LaunchSettings`); flags override it.
 """
 
@@ -29,7 +31,8 @@ from remote.inventory import Cluster, NodeSpec
 
 Style = Literal["model", "mindformers", "msrun"]
 STYLES: tuple[Style, ...] = ("model", "mindformers", "msrun")
-Entry = Literal["train", "predict"]
+Kind = Literal["train", "predict"]
+KINDS: tuple[Kind, ...] = ("train", "predict")
 
 JOB_MARKER = "ASCEND_CONSOLE_JOB"
 """Exported to every process of a job (value: `process_marker`): how `stop` finds its ranks, whatever
@@ -39,7 +42,10 @@ SCRIPT_NAME = "launch.sh"
 CONTAINER_SCRIPT_NAME = "launch-in-container.sh"
 CODE_DIR = "code"
 LOG_DIR = "logs"
+PROMPTS_NAME = "prompts.txt"
+"""A MindFormers predict job's prompts, one a line, in its job directory."""
 DEFAULT_PORT = 8118
+DEFAULT_NEW_TOKENS = 64
 TUTORIAL_ENV: Mapping[str, str] = {"HCCL_OP_EXPANSION_MODE": "AIV", "MS_ENABLE_LCCL": "off"}
 """What the DeepSeek-V3 tutorial exports before MindFormers' launcher."""
 _UNSAFE = re.compile(r"[^A-Za-z0-9_.-]+")
@@ -51,8 +57,13 @@ class LaunchSettings:
 
     style: Style | None = None
     """Default: `model` when every node computes on the CPU, else `mindformers`."""
-    entry: Entry = "train"
-    """`model` style: model/train.py or model/predict.py."""
+    kind: Kind = "train"
+    """What the job does (`console.kind`, or its older name `entry`); `model` style: model/train.py or
+    model/predict.py."""
+    prompts: tuple[str, ...] = ()
+    """A predict job's prompts, in order."""
+    max_new_tokens: int = DEFAULT_NEW_TOKENS
+    """A predict job's tokens generated a prompt (`model` style)."""
     script: str | None = None
     """`msrun` style: the script msrun starts on every node."""
     script_args: tuple[str, ...] = ()
@@ -102,6 +113,10 @@ class JobPlan:
     workers: int
     config_text: str
     nodes: tuple[NodeLaunch, ...]
+    kind: Kind = "train"
+    prompts: tuple[str, ...] = ()
+    files: tuple[tuple[str, str], ...] = ()
+    """More files for every node's job directory (name, text): a MindFormers predict's prompts."""
 
     @property
     def ships_code(self) -> bool:
@@ -109,7 +124,8 @@ class JobPlan:
 
     def as_json(self) -> dict[str, Any]:
         return {
-            "job_id": self.job_id, "name": self.name, "style": self.style, "cluster": self.cluster,
+            "job_id": self.job_id, "name": self.name, "kind": self.kind, "style": self.style,
+            "cluster": self.cluster, "prompts": list(self.prompts),
             "template": self.template, "overrides": list(self.overrides), "master_addr": self.master_addr,
             "master_port": self.master_port, "workers": self.workers, "ships_code": self.ships_code,
             "nodes": [{"node": n.node, "node_rank": n.node_rank, "machines": list(n.machines),
@@ -162,6 +178,8 @@ def make_plan(cluster: Cluster, nodes: Sequence[NodeSpec], *, template: str, ove
     style = settings.style or default_style(nodes)
     if style == "msrun" and not settings.script:
         raise PlanError("the msrun style needs console.script (the script msrun starts on every node)")
+    if settings.kind == "predict":
+        check_prompts(settings.prompts, style)
     groups = machines(nodes)
     if len({sum(n.devices for n in group) for group in groups}) > 1:
         counts = ", ".join(f"{group[0].name}: {sum(n.devices for n in group)}" for group in groups)
@@ -174,9 +192,12 @@ def make_plan(cluster: Cluster, nodes: Sequence[NodeSpec], *, template: str, ove
         _node_launch(group, rank, style=style, settings=settings, job_id=job_id, workers=workers,
                      master_addr=master, master_port=master_port)
         for rank, group in enumerate(groups))
+    files = ((PROMPTS_NAME, "".join(f"{p}\n" for p in settings.prompts)),) \
+        if settings.kind == "predict" and style == "mindformers" else ()
     return JobPlan(job_id=job_id, name=job_id.split("-", 2)[-1], style=style, cluster=cluster.name,
                    template=template, overrides=tuple(overrides), master_addr=master,
-                   master_port=master_port, workers=workers, config_text=config_text, nodes=launches)
+                   master_port=master_port, workers=workers, config_text=config_text, nodes=launches,
+                   kind=settings.kind, prompts=settings.prompts, files=files)
 
 
 def machines(nodes: Sequence[NodeSpec]) -> list[list[NodeSpec]]:
@@ -199,7 +220,8 @@ def _node_launch(group: Sequence[NodeSpec], rank: int, *, style: Style, settings
     env.update(settings.env)
     argv: list[str]
     if style == "model":
-        argv = ["msrun", *msrun_options, f"{CODE_DIR}/model/{settings.entry}.py", "--config", CONFIG_NAME]
+        argv = ["msrun", *msrun_options, f"{CODE_DIR}/model/{settings.kind}.py", "--config", CONFIG_NAME,
+                *_model_predict_args(settings)]
     elif style == "msrun":
         assert settings.script is not None
         argv = ["msrun", *msrun_options, settings.script,
@@ -211,7 +233,7 @@ def _node_launch(group: Sequence[NodeSpec], rank: int, *, style: Style, settings
                             f"the job directory {directory!r} or mindformers_home {home!r} has one")
         env.setdefault("PYTHONPATH", home)
         task = (f"run_mindformer.py --register_path {settings.register_path} "
-                f"--config $JOB_DIR/{CONFIG_NAME}")
+                f"--config $JOB_DIR/{CONFIG_NAME}") + _mindformers_predict_args(settings)
         argv = ["bash", f"{home}/scripts/msrun_launcher.sh", task, str(workers), str(local_workers),
                 master_addr, str(master_port), str(rank), "$JOB_DIR/" + LOG_DIR, "True",
                 str(settings.cluster_time_out)]
@@ -223,6 +245,32 @@ def _node_launch(group: Sequence[NodeSpec], rank: int, *, style: Style, settings
     return NodeLaunch(node=node.name, node_rank=rank, machines=tuple(m.name for m in group),
                       job_dir=directory, local_workers=local_workers, argv=tuple(argv),
                       env=tuple(env.items()), script=script, container_script=container_script)
+
+
+def check_prompts(prompts: Sequence[str], style: Style) -> None:
+    """A predict job has prompts; MindFormers reads its prompts file a line a prompt."""
+    if not prompts:
+        raise PlanError("a predict job needs a prompt: --prompt TEXT (repeatable), --prompts FILE, or "
+                        "console.prompts in the job file")
+    if style == "mindformers" and any("\n" in p or "\r" in p for p in prompts):
+        raise PlanError("MindFormers reads its prompts one a line: a prompt cannot hold a line break")
+
+
+def _model_predict_args(settings: LaunchSettings) -> list[str]:
+    """model/predict.py's prompts, each an argument of its own (quoted in launch.sh)."""
+    if settings.kind != "predict":
+        return []
+    prompts = [word for prompt in settings.prompts for word in ("--prompt", prompt)]
+    return [*prompts, "--max-new-tokens", str(settings.max_new_tokens)]
+
+
+def _mindformers_predict_args(settings: LaunchSettings) -> str:
+    """run_mindformer.py's predict options, as the DeepSeek-V3 README gives them; the prompts in a file
+    (the launcher splits its command at spaces, and a prompt may have some)."""
+    if settings.kind != "predict":
+        return ""
+    return (f" --run_mode predict --use_parallel True --predict_data $JOB_DIR/{PROMPTS_NAME} "
+            f"--predict_batch_size {len(settings.prompts)}")
 
 
 def launch_script(node: NodeSpec, *, job_id: str, rank: int, argv: Sequence[str], env: Mapping[str, str],
@@ -269,8 +317,8 @@ def _shell_word(word: str) -> str:
     """Quoted, except that a literal `$JOB_DIR/` prefix stays expandable (the directory is known on the
     node only: `~` in workdir)."""
     if "$JOB_DIR/" in word:
-        before, after = word.split("$JOB_DIR/", 1)
-        return f'{shlex.quote(before) if before else ""}"$JOB_DIR"/{shlex.quote(after)}'
+        before, *after = word.split("$JOB_DIR/")
+        return '"$JOB_DIR"/'.join([shlex.quote(before) if before else "", *map(shlex.quote, after)])
     return shlex.quote(word)
 
 
@@ -292,7 +340,8 @@ def launch_settings(document: Any, source: str) -> LaunchSettings:
         return LaunchSettings()
     if not isinstance(section, dict):
         raise PlanError(f"{source}: console: must be a mapping")
-    unknown = set(section) - {f.name for f in LaunchSettings.__dataclass_fields__.values()} - {"launch"}
+    older_names = {"launch", "entry"}  # of style and kind
+    unknown = set(section) - {f.name for f in LaunchSettings.__dataclass_fields__.values()} - older_names
     if unknown:
         raise PlanError(f"{source}: console: unknown key(s) {', '.join(sorted(unknown))}")
     style = section.get("launch", section.get("style"))
@@ -303,7 +352,9 @@ def launch_settings(document: Any, source: str) -> LaunchSettings:
         raise PlanError(f"{source}: console.env: must map variable names to values")
     try:
         return LaunchSettings(
-            style=style, entry=_choice(section.get("entry", "train"), ("train", "predict"), "entry"),
+            style=style, kind=_choice(section.get("kind", section.get("entry", "train")), KINDS, "kind"),
+            prompts=_prompts(section.get("prompts", [])),
+            max_new_tokens=int(section.get("max_new_tokens", DEFAULT_NEW_TOKENS)),
             script=_optional_text(section.get("script"), "script"),
             script_args=_arguments(section.get("script_args", [])),
             mindformers_home=str(section.get("mindformers_home", LaunchSettings.mindformers_home)),
@@ -313,6 +364,15 @@ def launch_settings(document: Any, source: str) -> LaunchSettings:
             cluster_time_out=int(section.get("cluster_time_out", LaunchSettings.cluster_time_out)))
     except (TypeError, ValueError) as exc:
         raise PlanError(f"{source}: console: {exc}") from None
+
+
+def _prompts(value: Any) -> tuple[str, ...]:
+    """One prompt, or a list of them."""
+    if isinstance(value, str):
+        return (value,)
+    if isinstance(value, list) and all(isinstance(item, str) for item in value):
+        return tuple(value)
+    raise ValueError(f"prompts must be a text or a list of texts, got {value!r}")
 
 
 def _optional_text(value: Any, name: str) -> str | None:

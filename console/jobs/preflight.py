@@ -1,15 +1,18 @@
 """Go / no-go before a launch, per node: reachable, healthy, NPUs free, the same MindSpore and driver
-everywhere, the master port free, room on disk, the paths the config reads present, and a layout
-valid for these nodes. `judge` is pure (readings in, verdicts out); `run_preflight` takes the readings.
+everywhere, the master port free, room on disk, the paths the config reads present (a training job's
+dataset and checkpoint; a predict job's checkpoint, pretrained_model_dir and tokenizer, each named), and
+a layout valid for these nodes. `judge` is pure (readings in, verdicts out); `preflight` takes the
+readings.
 """
 
 from __future__ import annotations
 
-from collections.abc import Collection, Sequence
-from dataclasses import dataclass
+import posixpath
+from collections.abc import Collection, Mapping, Sequence
+from dataclasses import dataclass, field
 
 from console.jobs.plan import JobPlan
-from console.jobs.request import PlannedJob
+from console.jobs.request import PlannedJob, predict_inputs
 from console.jobs.service import job_files
 from model.config import JobSpec
 from model.validate import ConfigProblem, validate
@@ -46,6 +49,8 @@ class Readings:
     problems: Sequence[ConfigProblem]
     port_failure: str | None = None
     """Why the master could not be asked about its port."""
+    roles: Mapping[str, str] = field(default_factory=dict)
+    """What a path checked is (`checkpoint`, `tokenizer`...), said with it when it is missing."""
 
 
 @dataclass(frozen=True)
@@ -71,12 +76,20 @@ def judge(plan: JobPlan, readings: Readings, *, force: Collection[str] = ()) -> 
         verdicts += _node_verdicts(health, readings.bytes_to_copy)
     verdicts += _version_verdicts(readings.health)
     verdicts.append(_port_verdict(plan, readings))
-    verdicts += [Verdict("paths", node, False, f"{m.path} {'not checked' if m.unchecked else 'missing'}")
+    verdicts += [Verdict("paths", node, False, _missing_text(m, node, readings.roles.get(m.path)))
                  for m in readings.missing for node in m.nodes]
     verdicts += [Verdict("config", None, p.severity != "error", f"{p.path}: {p.message}")
                  for p in readings.problems]
     return Preflight(tuple(
         Verdict(v.check, v.node, v.ok, v.message, forced=not v.ok and v.check in force) for v in verdicts))
+
+
+def _missing_text(missing: MissingPath, node: str, role: str | None) -> str:
+    if role is None:
+        return f"{missing.path} {'not checked' if missing.unchecked else 'missing'}"
+    if missing.unchecked:
+        return f"{role} {missing.path} not checked on {node}"
+    return f"{role} {missing.path} is not on {node}"
 
 
 def _port_verdict(plan: JobPlan, readings: Readings) -> Verdict:
@@ -140,9 +153,20 @@ def take_readings(plan: JobPlan, job: JobSpec, pool: NodePool, nodes: Sequence[N
     master = nodes[0]
     check = free_port(pool.transport(master), master.python, plan.master_port, span=1, timeout=timeout) \
         if health[0].status is not Status.UNREACHABLE else PortCheck(None, f"{master.name} is unreachable")
-    paths = dataset_files(job.training.data_prefixes) if job.training.data_prefixes else []
-    if job.training.load_checkpoint:
-        paths.append(job.training.load_checkpoint)
-    missing = missing_paths(pool, nodes, paths, timeout=timeout)
+    roles = input_paths(plan, job)
+    missing = missing_paths(pool, nodes, list(roles), timeout=timeout)
     problems = validate(job, nodes=len(nodes), devices_per_node=nodes[0].devices)
-    return Readings(health, check.port, bytes_to_copy, missing, problems, port_failure=check.failure)
+    return Readings(health, check.port, bytes_to_copy, missing, problems, port_failure=check.failure,
+                    roles=roles)
+
+
+def input_paths(plan: JobPlan, job: JobSpec) -> dict[str, str]:
+    """The paths the job reads on every node, with what each is. A predict job's relative paths are read
+    from its job directory, which is not there yet: only absolute ones are checked."""
+    if plan.kind == "predict":
+        return {path: role for role, path in predict_inputs(plan.config_text).items()
+                if posixpath.isabs(path)}
+    paths = {path: "dataset file" for path in dataset_files(job.training.data_prefixes)}
+    if job.training.load_checkpoint:
+        paths[job.training.load_checkpoint] = "checkpoint"
+    return paths

@@ -4,6 +4,8 @@ settled, a free master port found. Shared by plan, preflight and launch."""
 
 from __future__ import annotations
 
+import json
+import posixpath
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 from pathlib import Path
@@ -12,6 +14,7 @@ import yaml
 
 from console.jobs.plan import (
     JobPlan,
+    Kind,
     LaunchSettings,
     PlanError,
     Style,
@@ -61,6 +64,14 @@ class JobRequest:
     """Preflight checks (`console.jobs.preflight.CHECKS`) that may fail without stopping the launch."""
     settle: float = SETTLE_SECONDS
     """Seconds a launch watches the started nodes; a node whose run ends in them fails the launch."""
+    kind: Kind | None = None
+    """None: the job file's `console.kind`, else train."""
+    prompts: tuple[str, ...] = ()
+    """A predict job's prompts, over the job file's `console.prompts`."""
+    checkpoint: str | None = None
+    """A predict job's checkpoint (absolute, on the nodes): rendered into the config's load_checkpoint."""
+    max_new_tokens: int | None = None
+    """None: the job file's `console.max_new_tokens`, else 64."""
 
 
 @dataclass(frozen=True)
@@ -78,14 +89,17 @@ class PlannedJob:
 def plan_job(request: JobRequest, pool: NodePool, *, timeout: float = 20.0) -> PlannedJob:
     """Render, choose the nodes and ask the master for a free port. Raises one of REQUEST_ERRORS."""
     template = str(request.template)
-    text = derive(request.template, request.overrides)
+    overrides = request.overrides + checkpoint_override(request.checkpoint)
+    text = derive(request.template, overrides)
     job = parse_spec(text, template)
     settings = _settings(request, launch_settings(yaml.safe_load(text), template))
+    if settings.kind == "predict":
+        check_checkpoint(predict_inputs(text))
     nodes = master_first(pool.cluster.select(request.nodes), request.master)
     port, note = _master_port(pool, nodes[0], settings.master_port, fixed=request.port is not None,
                               timeout=timeout)
     job_id = job_id_for(request.name or request.template.stem, datetime.now())
-    plan = make_plan(pool.cluster, nodes, template=template, overrides=request.overrides, config_text=text,
+    plan = make_plan(pool.cluster, nodes, template=template, overrides=overrides, config_text=text,
                      settings=settings, job_id=job_id, master_port=port)
     return PlannedJob(request, plan, job, tuple(nodes), note)
 
@@ -101,11 +115,58 @@ def master_first(nodes: tuple[NodeSpec, ...], master: str | None) -> tuple[NodeS
     return tuple(sorted(nodes, key=lambda n: n.name != master))
 
 
+def checkpoint_override(checkpoint: str | None) -> tuple[str, ...]:
+    """The `--set` that renders a checkpoint into the config (a JSON string is a YAML string)."""
+    return () if checkpoint is None else (f"load_checkpoint={json.dumps(checkpoint)}",)
+
+
+PREDICT_INPUTS: tuple[tuple[str, tuple[str, ...]], ...] = (
+    ("checkpoint", ("load_checkpoint",)),
+    ("pretrained_model_dir", ("pretrained_model_dir",)),
+    ("tokenizer", ("processor", "tokenizer", "tokenizer_file")),
+    ("tokenizer", ("processor", "tokenizer", "vocab_file")),
+)
+"""What a predict job reads from the nodes, by the config field that names it."""
+
+
+def predict_inputs(config_text: str) -> dict[str, str]:
+    """The paths a predict job reads (checkpoint, pretrained_model_dir, tokenizer) that its config sets,
+    by what they are."""
+    try:
+        document = yaml.safe_load(config_text)
+    except yaml.YAMLError:
+        return {}
+    found: dict[str, str] = {}
+    for role, path in PREDICT_INPUTS:
+        value = document
+        for key in path:
+            value = value.get(key) if isinstance(value, dict) else None
+        if isinstance(value, str) and value and role not in found:
+            found[role] = value
+    return found
+
+
+def check_checkpoint(inputs: dict[str, str]) -> None:
+    """A predict job reads a checkpoint (or MindFormers' pretrained_model_dir) at an absolute path: it
+    runs in a new job directory of its own."""
+    weights = [(role, inputs[role]) for role in ("checkpoint", "pretrained_model_dir") if role in inputs]
+    if not weights:
+        raise PlanError("a predict job needs a checkpoint: --checkpoint PATH, or load_checkpoint (or "
+                        "pretrained_model_dir) in the job file; `ascend-console predict JOB` finds a "
+                        "training job's last one")
+    for role, path in weights:
+        if not posixpath.isabs(path):
+            raise PlanError(f"{role} {path!r}: give its absolute path on the nodes (a predict job runs in a "
+                            f"new job directory of its own)")
+
+
 def _settings(request: JobRequest, settings: LaunchSettings) -> LaunchSettings:
     env = {**settings.env, **dict(request.env)}
     check_env(env)
     return replace(settings, style=request.style or settings.style, env=env,
-                   master_port=request.port if request.port is not None else settings.master_port)
+                   master_port=request.port if request.port is not None else settings.master_port,
+                   kind=request.kind or settings.kind, prompts=request.prompts or settings.prompts,
+                   max_new_tokens=request.max_new_tokens or settings.max_new_tokens)
 
 
 def _master_port(pool: NodePool, master: NodeSpec, wanted: int, *, fixed: bool,

@@ -31,8 +31,10 @@ PROJECT_ROOT = Path(__file__).resolve().parent.parent.parent
 
 
 def job_files(plan: JobPlan, node: NodeLaunch) -> bytes:
-    """The archive unpacked into the node's job directory: config, launch script(s), shipped code."""
+    """The archive unpacked into the node's job directory: config, launch script(s), the plan's other
+    files (a predict job's prompts), shipped code."""
     files = {CONFIG_NAME: plan.config_text.encode(), SCRIPT_NAME: node.script.encode()}
+    files.update({name: text.encode() for name, text in plan.files})
     if node.container_script is not None:
         files[CONTAINER_SCRIPT_NAME] = node.container_script.encode()
     if plan.ships_code:
