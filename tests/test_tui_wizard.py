@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 import yaml
 from textual.pilot import Pilot
-from textual.widgets import Input, SelectionList, Static, TextArea
+from textual.widgets import Input, ProgressBar, SelectionList, Static, TextArea
 
 from console.app import AscendConsole
 from console.feeds.health import ClusterHealth
@@ -26,6 +26,7 @@ from console.jobs.wizardfiles import load_draft
 from console.screens.confirm import ConfirmScreen
 from console.screens.job import JobScreen
 from console.screens.wizard import WizardScreen
+from console.screens.wizard_data import WorkLine
 from console.screens.wizard_review import ReviewPage
 from console.services import ConsoleServices
 from console.store import Store
@@ -82,13 +83,18 @@ async def to_fields(pilot: Pilot[None], kind_downs: int = 0, template_downs: int
 # --- end to end on a local cluster ------------------------------------------------------------------
 
 
-def test_keys_only_from_kind_to_a_running_job_screen_then_stopped(tmp_path: Path):
+def on_local_cluster(tmp_path: Path) -> tuple[AscendConsole, Store]:
+    """The wizard on the embedded local cluster's two nodes (n0, n1: this machine, one cluster_ip)."""
     cluster = load_cluster(local_cluster(tmp_path))
     pool = NodePool(cluster)
     store = Store(tmp_path / "state" / "console.db")
     services = ConsoleServices(cluster, ClusterHealth(pool, cluster.nodes, timeout=30), pool, store,
                                refresh=3600)
-    app = AscendConsole(services, mode="wizard")
+    return AscendConsole(services, mode="wizard"), store
+
+
+def test_keys_only_from_kind_to_a_running_job_screen_then_stopped(tmp_path: Path):
+    app, store = on_local_cluster(tmp_path)
     port = free_port()
 
     async def script(pilot: Pilot[None]) -> None:
@@ -121,11 +127,114 @@ def test_keys_only_from_kind_to_a_running_job_screen_then_stopped(tmp_path: Path
         await pilot.press("y")
         await until(pilot, lambda: not marked(job_id, "n0") and store.job(job_id).finished, "stopped", 120)
 
+    drive(app, script)
+
+
+def drive(app: AscendConsole, script: Callable[[Pilot[None]], Any]) -> None:
+    """Run `script` on the app at 80x24, the smallest size the wizard is made for."""
     async def run() -> None:
         async with app.run_test(size=(80, 24)) as pilot:
             await script(pilot)
 
     asyncio.run(run())
+
+
+async def to_data(pilot: Pilot[None]) -> WizardScreen:
+    """tiny_local (the smoke test's template) onto the data page, its nodes asked about the inputs."""
+    screen = await to_fields(pilot, kind_downs=4, template_downs=0)
+    await pilot.press("ctrl+n")
+    await until(pilot, lambda: "every input found" in text_of(screen, "#data-check"), "inputs checked")
+    return screen
+
+
+def said(screen: WizardScreen, line: str) -> str:
+    return str(screen.query_one(f"#{line} Static", Static).render())
+
+
+def wikitext(path: Path, documents: int) -> Path:
+    """WikiText-style text: a heading, then paragraphs between blank lines."""
+    sentence = "The console converts this paragraph into tokens for the tiny model to read."
+    body = "".join(f" {sentence} Paragraph {i}.\n\n" for i in range(documents))
+    path.write_text(f" = Heading = \n\n{body}")
+    return path
+
+
+def test_a_text_here_is_converted_with_progress_and_its_prefix_checked_on_the_nodes(tmp_path: Path):
+    # The embedded corpus's tokenizer (built for tiny_local's vocab) converts for its seq_length 128; the
+    # local cluster's nodes are this machine, so the dataset is used where it was written.
+    text = wikitext(tmp_path / "wiki.txt", 60)
+    app, _ = on_local_cluster(tmp_path)
+    prefix = tmp_path / "wiki_128" / "wiki_128_text_document"
+
+    async def script(pilot: Pilot[None]) -> None:
+        screen = await to_data(pilot)
+        await pilot.press("down", *str(text), "enter")
+        work = screen.query_one("#dataset-work", WorkLine)
+        await until(pilot, lambda: work.running, "converting")
+        assert "converting" in said(screen, "dataset-work")
+        await pilot.press("ctrl+n")  # refused while it runs: the job needs the path it makes
+        assert screen.page == 3
+        await until(pilot, lambda: not work.running, "converted", 120)
+        assert said(screen, "dataset-work").startswith("✓ 60 documents → ")
+        bar = work.query_one(ProgressBar)  # hidden now, where the last progress left it: the whole text read
+        assert bar.total == bar.progress == text.stat().st_size
+        assert "the nodes are this machine" in said(screen, "dataset-work")
+        assert screen.query_one("#data-prefix", FieldRow).value == str(prefix)
+        await until(pilot, lambda: text_of(screen, "#data-check") == "every input found on n0, n1", "checked")
+        assert screen.draft.data_prefix == str(prefix) and screen.draft.data_text == str(text)
+        assert prefix.with_suffix(".bin").stat().st_size > 0 and prefix.with_suffix(".idx").is_file()
+
+    drive(app, script)
+
+
+def test_a_directory_here_is_copied_to_the_nodes_after_saying_what_and_where(tmp_path: Path):
+    weights = tmp_path / "my weights"
+    (weights / "shard").mkdir(parents=True)
+    (weights / "model.ckpt").write_bytes(b"w" * 3_000_000)
+    (weights / "shard" / "extra.bin").write_bytes(b"x" * 20_000)
+    app, _ = on_local_cluster(tmp_path)
+    copied = tmp_path / "n0" / "weights" / "my weights"
+
+    async def script(pilot: Pilot[None]) -> None:
+        screen = await to_data(pilot)
+        await pilot.press("down", "down", "down", "down", *str(weights), "enter")
+        await until(pilot, lambda: "Enter again copies it" in said(screen, "weights-work"), "said first")
+        assert said(screen, "weights-work").splitlines() == [
+            "copy 2 file(s), 3.0 MB: model.ckpt 3.0 MB, shard/extra.bin 20.0 kB",
+            f"to n0:{copied} (n1 shares n0's machine: one copy serves both)",
+            "Enter again copies it"]
+        assert not copied.exists()
+        await pilot.press("enter")
+        weights_row = screen.query_one("#data-weights", FieldRow)
+        await until(pilot, lambda: weights_row.value == str(copied), "copied", 120)
+        assert said(screen, "weights-work").startswith("✓ 2 file(s), 3.0 MB verified on n0")
+        assert (copied / "shard" / "extra.bin").read_bytes() == b"x" * 20_000
+        await until(pilot, lambda: text_of(screen, "#data-check") == "every input found on n0, n1", "checked")
+
+    drive(app, script)
+
+
+def test_the_second_node_chosen_as_master_is_node_rank_0_in_the_review(tmp_path: Path):
+    app, _ = on_local_cluster(tmp_path)
+
+    async def script(pilot: Pilot[None]) -> None:
+        screen = await to_data(pilot)
+        await pilot.press("ctrl+n")
+        nodes = screen.query_one("#node-list", SelectionList)
+        await until(pilot, lambda: sorted(nodes.selected) == ["n0", "n1"], "both healthy nodes chosen", 60)
+        assert text_of(screen, "#master").startswith("master: n0 (node_rank 0)")
+        await pilot.press("down", "m")
+        assert text_of(screen, "#master").startswith("master: n1 (node_rank 0)")
+        assert "n1  (master, node_rank 0)" in str(nodes.get_option_at_index(1).prompt)
+        await pilot.press("ctrl+n")
+        page = screen.query_one(ReviewPage)
+        await until(pilot, lambda: page.planned is not None, "planned")
+        review = screen.query_one("#review-text", TextArea).text
+        assert "── launch.sh on n1 (node_rank 0," in review and "--node_rank=0" in review
+        assert "launch.sh on n0" not in review  # one msrun serves both: the master's
+        assert " · master n1 at 127.0.0.1:" in text_of(screen, "#review-status")
+
+    drive(app, script)
 
 
 # --- on recorded health, no nodes touched -----------------------------------------------------------
@@ -153,7 +262,7 @@ def fixed_plan(request: JobRequest, pool: Any, *, timeout: float = 20.0) -> Plan
 @pytest.fixture
 def offline(monkeypatch: pytest.MonkeyPatch) -> Callable[[], AscendConsole]:
     monkeypatch.setattr("console.screens.wizard_review.plan_job", fixed_plan)
-    monkeypatch.setattr("console.screens.wizard.missing_inputs", lambda *args, **kwargs: [])
+    monkeypatch.setattr("console.screens.wizard_data.missing_inputs", lambda *args, **kwargs: [])
 
     def make() -> AscendConsole:
         reports = fleet(["healthy", "alarm"])
@@ -164,12 +273,6 @@ def offline(monkeypatch: pytest.MonkeyPatch) -> Callable[[], AscendConsole]:
     return make
 
 
-def drive(app: AscendConsole, script: Callable[[Pilot[None]], Any]) -> None:
-    async def run() -> None:
-        async with app.run_test(size=(80, 24)) as pilot:
-            await script(pilot)
-
-    asyncio.run(run())
 
 
 def test_an_invalid_field_shows_its_problem_there_and_launch_is_refused_but_it_saves(

@@ -170,12 +170,32 @@ def test_a_draft_is_kept_in_the_state_dir_and_offered_back(tmp_path: Path, monke
     monkeypatch.setenv("ASCEND_CONSOLE_STATE", str(tmp_path / "state"))
     assert load_draft() is None
     draft = WizardDraft(kind="smoke", template=str(TINY), values={"a.b": "1"}, data_prefix="/d",
-                        nodes=("n0",), master_port=8200, page=3)
+                        data_text="/here/wiki.txt", tokenizer="/here/tokenizer.json", weights="/w",
+                        weights_here="/here/ckpt", weights_hub="owner/name", nodes=("n0", "n1"), master="n1",
+                        master_port=8200, page=3)
     path = save_draft(draft)
     assert path == tmp_path / "state" / "wizard-draft.json"
     assert load_draft() == draft
     discard_draft()
     assert load_draft() is None
+
+
+def test_a_draft_saved_before_the_data_and_master_fields_reads_them_back_empty():
+    older = {"kind": "pretrain", "template": str(TINY), "values": {}, "data_prefix": "/d", "weights": "",
+             "nodes": ["n0"], "master_port": None, "page": 3}
+    draft = WizardDraft.from_json(older)
+    assert (draft.data_prefix, draft.data_text, draft.weights_hub, draft.master) == ("/d", "", "", "")
+    assert draft.master_node == "n0"
+
+
+def test_the_master_is_the_node_marked_while_chosen_else_the_first_chosen():
+    template = read_template(TINY)
+    draft = WizardDraft(template=str(TINY), nodes=("n0", "n1"), master="n1")
+    assert request_for(draft, template).master == "n1"
+    assert replace(draft, nodes=("n0",)).master_node == "n0"  # n1 no longer chosen
+    assert request_for(replace(draft, nodes=()), template).master is None  # every node, the first master
+    with pytest.raises(ValueError, match="not text fields of a draft"):
+        draft.with_texts({"nodes": "n0"})
 
 
 def test_a_broken_draft_is_not_offered(tmp_path: Path):

@@ -231,10 +231,20 @@ class WizardDraft:
     """Document path -> the value typed (YAML text), only for fields the user changed."""
     data_prefix: str = ""
     """A Megatron dataset prefix on the nodes (PREFIX.bin + PREFIX.idx)."""
+    data_text: str = ""
+    """A text file on this machine to convert into the dataset (then data_prefix names the result)."""
+    tokenizer: str = ""
+    """The tokenizer.json on this machine that converts data_text; empty: the embedded corpus's."""
     weights: str = ""
     """A checkpoint or weights path on the nodes."""
+    weights_here: str = ""
+    """A checkpoint or weights path on this machine to copy to the nodes (then weights names the copy)."""
+    weights_hub: str = ""
+    """A hub repository id to fetch onto the nodes (then weights names the download)."""
     nodes: tuple[str, ...] = ()
-    """Chosen node names in cluster order; the first is the master (node_rank 0)."""
+    """Chosen node names in cluster order."""
+    master: str = ""
+    """The chosen node that is node_rank 0; empty, or a node no longer chosen: the first chosen."""
     master_port: int | None = None
     """None: the job file's or 8118, the next free one when taken."""
     page: int = 0
@@ -249,6 +259,14 @@ class WizardDraft:
         else:
             values[path] = text.strip()
         return dataclasses.replace(self, values=values)
+
+    def with_texts(self, texts: Mapping[str, str]) -> WizardDraft:
+        """The draft with some of its plain text fields (`data_prefix`, `weights_hub`, ...) set."""
+        unknown = set(texts) - set(_TEXT_FIELDS)
+        if unknown:
+            raise ValueError(f"not text fields of a draft: {sorted(unknown)}")
+        changes: dict[str, Any] = dict(texts)
+        return dataclasses.replace(self, **changes)
 
     def as_json(self) -> dict[str, Any]:
         document = dataclasses.asdict(self)
@@ -266,11 +284,20 @@ class WizardDraft:
         port = document.get("master_port")
         if not isinstance(values, dict) or not (port is None or isinstance(port, int)):
             raise ValueError("values must be a mapping and master_port a number")
-        return cls(kind=kind_name, template=str(document.get("template", "")),
-                   values={str(k): str(v) for k, v in values.items()},
-                   data_prefix=str(document.get("data_prefix", "")), weights=str(document.get("weights", "")),
+        texts = {name: str(document.get(name, "")) for name in _TEXT_FIELDS}
+        return cls(kind=kind_name, values={str(k): str(v) for k, v in values.items()},
                    nodes=tuple(str(n) for n in document.get("nodes", ())), master_port=port,
-                   page=int(document.get("page", 0)))
+                   page=int(document.get("page", 0)), **texts)
+
+    @property
+    def master_node(self) -> str | None:
+        """The chosen node that will be node_rank 0; None while no node is chosen."""
+        return self.master if self.master in self.nodes else next(iter(self.nodes), None)
+
+
+_TEXT_FIELDS = ("template", "data_prefix", "data_text", "tokenizer", "weights", "weights_here", "weights_hub",
+                "master")
+"""The draft's plain text fields: a draft saved before a field existed reads it back empty."""
 
 
 def overrides(draft: WizardDraft, template: Template) -> tuple[str, ...]:
@@ -303,9 +330,9 @@ def _quoted(text: str) -> str:
 
 
 def request_for(draft: WizardDraft, template: Template) -> JobRequest:
-    """The job request the launch takes: the same template, overrides, nodes and port."""
+    """The job request the launch takes: the same template, overrides, nodes, master and port."""
     return JobRequest(template=template.path, overrides=overrides(draft, template),
-                      nodes=",".join(draft.nodes) or None, port=draft.master_port)
+                      nodes=",".join(draft.nodes) or None, master=draft.master_node, port=draft.master_port)
 
 
 def derived_text(draft: WizardDraft, template: Template) -> str:

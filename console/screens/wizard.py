@@ -2,9 +2,10 @@
 
 The screen holds a `WizardDraft` and drives `console.jobs.wizard` (templates, overrides),
 `console.jobs.wizardcheck` (checks, estimate), `console.jobs.wizardfiles` (diff, the draft between
-sessions), and its last page, `ReviewPage` (console/screens/wizard_review.py), drives `plan_job` and
-`run_launch`; nothing of a job is computed here. Checking a draft, asking nodes about paths and ports,
-planning and launching run on thread workers that post frozen results back as messages.
+sessions). Two pages are widgets of their own: `DataPage` (console/screens/wizard_data.py) converts,
+copies and fetches the job's inputs, and the last, `ReviewPage` (console/screens/wizard_review.py), drives
+`plan_job` and `run_launch`; nothing of a job is computed here. Checking a draft, asking the master about
+its port, planning and launching run on thread workers that post frozen results back as messages.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from textual import events
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Horizontal, Vertical, VerticalScroll
+from textual.content import Content
 from textual.message import Message
 from textual.screen import Screen
 from textual.widget import AwaitMount, Widget
@@ -47,26 +49,24 @@ from console.jobs.wizardcheck import (
     check_draft,
     chosen_nodes,
     estimate_lines,
-    missing_inputs,
     params_text,
 )
 from console.jobs.wizardfiles import discard_draft, load_draft, save_draft
 from console.screens.confirm import ConfirmScreen
 from console.screens.job import JobScreen
+from console.screens.wizard_data import DataPage
 from console.screens.wizard_review import ReviewPage
 from console.services import ConsoleServices
 from console.widgets.wizard_fields import FieldRow, problem_text
 from model.yamlsource import SourceError
 from remote.health import NodeHealth, Status
+from remote.inventory import NodeSpec
 from remote.launch import free_port
 
 PAGES = ("kind", "template", "fields", "data", "nodes", "review")
 TITLES = ("Job kind", "Template", "The fields people change", "Data and weights", "Nodes", "Review")
 CHECK_DELAY = 0.25
 """Seconds of quiet typing before a draft is checked again."""
-NOT_IN_WIZARD = ("Not here yet: convert a text file with `ascend-console data`, copy weights from this "
-                 "machine with `ascend-console distribute`, fetch from a hub with `ascend-console "
-                 "fetch-weights`; then give the path on the nodes above.")
 
 
 class WizardScreen(Screen[None]):
@@ -82,6 +82,8 @@ class WizardScreen(Screen[None]):
                 id="wizard.save"),
         Binding("ctrl+l", "launch", "Launch", tooltip="Preflight and launch on the chosen nodes",
                 id="wizard.launch"),
+        Binding("m", "master", "Master", tooltip="The highlighted node becomes the master (node_rank 0)",
+                id="wizard.master"),
     ]
     DEFAULT_CSS = """
     WizardScreen #wizard-title { height: 1; padding: 0 1; background: $panel; text-style: bold; }
@@ -107,12 +109,10 @@ class WizardScreen(Screen[None]):
             super().__init__()
             self.draft, self.check = draft, check
 
-    class Answered(Message):
-        """A node check's answer for one of the pages: `target` is the Static's id."""
-
-        def __init__(self, target: str, text: str, ok: bool) -> None:
+    class PortChecked(Message):
+        def __init__(self, text: str) -> None:
             super().__init__()
-            self.target, self.text, self.ok = target, text, ok
+            self.text = text
 
     def __init__(self, services: ConsoleServices, *, templates_dir: Path | None = None) -> None:
         super().__init__()
@@ -143,17 +143,9 @@ class WizardScreen(Screen[None]):
             with Vertical(id="page-fields"):
                 yield VerticalScroll(id="field-rows")
                 yield Static("", id="estimate", markup=False)
-            with Vertical(id="page-data"):
-                yield FieldRow("data.prefix", "dataset prefix", "a Megatron dataset on the nodes: PREFIX.bin "
-                               "and PREFIX.idx; empty: the template's. Enter checks the nodes",
-                               placeholder="the template's", id="data-prefix")
-                yield FieldRow("data.weights", "checkpoint / weights", "a checkpoint or weights path on "
-                               "the nodes; empty: the template's. Enter checks the nodes",
-                               placeholder="the template's", id="data-weights")
-                yield Static("", id="data-check", classes="note", markup=False)
-                yield Static(NOT_IN_WIZARD, classes="note", markup=False)
+            yield DataPage(self.services, self._drafted, id="page-data")
             with Vertical(id="page-nodes"):
-                yield Static("Healthy nodes can be chosen (space); the first chosen is the master.",
+                yield Static("Healthy nodes can be chosen (space); m makes the highlighted one the master.",
                              classes="note", markup=False)
                 yield SelectionList[str](id="node-list")
                 yield Static("", id="master", classes="note", markup=False)
@@ -228,11 +220,14 @@ class WizardScreen(Screen[None]):
             return
 
     def _enter_data(self) -> None:
-        self.query_one("#data-prefix", FieldRow).query_one(Input).focus()
-        self._check_inputs()
+        self.query_one(DataPage).enter()
 
     def _enter_nodes(self) -> None:
-        self.query_one("#node-list", SelectionList).focus()
+        listed = self.query_one("#node-list", SelectionList)
+        names = [name for name, _ in self._health_key or ()]
+        if listed.highlighted is None and names:
+            listed.highlighted = names.index(self.draft.master_node) if self.draft.master_node in names else 0
+        listed.focus()
         self._show_master()
 
     def _enter_review(self) -> None:
@@ -241,6 +236,9 @@ class WizardScreen(Screen[None]):
 
     def _reviewed(self) -> tuple[WizardDraft, Template | None, DraftCheck | None]:
         return self.draft, self.template, self.check
+
+    def _drafted(self) -> tuple[WizardDraft, Template | None]:
+        return self.draft, self.template
 
     def action_save(self) -> None:
         self.query_one(ReviewPage).save()
@@ -259,7 +257,10 @@ class WizardScreen(Screen[None]):
             self._choose_kind()
         elif self.page == 1:
             self._choose_template()
-        elif self.page == 4 and not self.draft.nodes:
+        elif self.page == PAGES.index("data") and self.query_one(DataPage).busy:
+            self.notify("wait for the conversion, copy or download: the job needs its path on the nodes",
+                        severity="warning")
+        elif self.page == PAGES.index("nodes") and not self.draft.nodes:
             self.notify("choose at least one node (space)", severity="warning")
         elif self.page == len(PAGES) - 1:
             self.action_launch()
@@ -278,6 +279,8 @@ class WizardScreen(Screen[None]):
             return self.page == len(PAGES) - 1
         if action == "back":
             return self.page > 0
+        if action == "master":
+            return self.page == PAGES.index("nodes")
         return True
 
     def on_button_pressed(self, event: Button.Pressed) -> None:
@@ -290,8 +293,7 @@ class WizardScreen(Screen[None]):
         except SourceError as exc:
             self.notify(f"the draft's template cannot be read: {exc}", severity="error")
             return
-        self.query_one("#data-prefix", FieldRow).set_value(kept.data_prefix)
-        self.query_one("#data-weights", FieldRow).set_value(kept.weights)
+        self.query_one(DataPage).restore(kept)
         self.query_one("#master-port", FieldRow).set_value(str(kept.master_port or ""))
         self._health_key = None
         self._health_changed(getattr(self.app, "health", None))
@@ -360,10 +362,6 @@ class WizardScreen(Screen[None]):
             return
         if row.has_class("slot"):
             self.draft = self.draft.with_value(row.key, event.value, template)
-        elif row.id == "data-prefix":
-            self.draft = dataclasses.replace(self.draft, data_prefix=event.value.strip())
-        elif row.id == "data-weights":
-            self.draft = dataclasses.replace(self.draft, weights=event.value.strip())
         elif row.id == "master-port":
             self._set_port(row, event.value)
         else:
@@ -373,8 +371,6 @@ class WizardScreen(Screen[None]):
     def on_field_row_submitted(self, event: FieldRow.Submitted) -> None:
         if event.row.id == "template-path":
             self._read_typed_template(event.row)
-        elif event.row.id in ("data-prefix", "data-weights"):
-            self._check_inputs()
         elif event.row.id == "master-port":
             self._check_port()
         else:
@@ -438,47 +434,33 @@ class WizardScreen(Screen[None]):
             focused = focused.parent if isinstance(focused.parent, Widget) else None
         return focused
 
-    # --- page 4 and 5: inputs on the nodes, nodes, port --------------------------------------------
+    # --- page 4 and 5: the data page's draft fields; nodes, master, port -----------------------------
 
-    def _check_inputs(self) -> None:
-        draft, template, pool = self.draft, self.template, self.services.pool
-        if template is None or pool is None:
-            return
-        nodes = chosen_nodes(draft, self.services.cluster)
-        self.query_one("#data-check", Static).update("checking the nodes…")
+    def on_data_page_edited(self, message: DataPage.Edited) -> None:
+        self.draft = self.draft.with_texts({message.name: message.value})
+        self._check_soon()
 
-        def ask() -> None:
-            missing = missing_inputs(pool, nodes, draft, template)
-            if not missing:
-                text = "every input found on " + ", ".join(n.name for n in nodes) + \
-                    ("" if draft.data_prefix or draft.weights or template.spec.training.data_prefixes else
-                     " (the template reads no dataset path: its own data)")
-            else:
-                text = "\n".join(f"✗ {m.path} {'not checked' if m.unchecked else 'missing'} on "
-                                 f"{', '.join(m.nodes)}" for m in missing)
-            self.post_message(self.Answered("data-check", text, not missing))
-
-        self.run_worker(ask, thread=True, exclusive=True, group="wizard-inputs", exit_on_error=False,
-                        description="checking the job's input paths on the nodes")
+    def _master(self) -> NodeSpec:
+        nodes = chosen_nodes(self.draft, self.services.cluster)
+        return next((n for n in nodes if n.name == self.draft.master_node), nodes[0])
 
     def _check_port(self) -> None:
-        pool, nodes = self.services.pool, chosen_nodes(self.draft, self.services.cluster)
+        pool, master, wanted = self.services.pool, self._master(), self.draft.master_port or 8118
         if pool is None:
             return
-        master, wanted = nodes[0], self.draft.master_port or 8118
 
         def ask() -> None:
             check = free_port(pool.transport(master), master.python, wanted, span=1, timeout=15.0)
             text = (f"port {wanted} free on {master.name}" if check.port == wanted else
                     f"✗ port {wanted}: {check.failure or f'in use on {master.name}'}")
-            self.post_message(self.Answered("port-check", text, check.port == wanted))
+            self.post_message(self.PortChecked(text))
 
         self.query_one("#port-check", Static).update(f"asking {master.name}…")
         self.run_worker(ask, thread=True, exclusive=True, group="wizard-port", exit_on_error=False,
                         description=f"checking port {wanted} on {master.name}")
 
-    def on_wizard_screen_answered(self, message: Answered) -> None:
-        self.query_one(f"#{message.target}", Static).update(message.text)
+    def on_wizard_screen_port_checked(self, message: PortChecked) -> None:
+        self.query_one("#port-check", Static).update(message.text)
 
     def _health_changed(self, snapshot: HealthSnapshot | None) -> None:
         reports = {r.node: r for r in snapshot.reports} if snapshot is not None else {}
@@ -491,7 +473,7 @@ class WizardScreen(Screen[None]):
             self.draft = dataclasses.replace(self.draft, nodes=healthy)
         listed = self.query_one("#node-list", SelectionList)
         listed.clear_options()
-        listed.add_options([Selection(_node_line(name, text), name, name in self.draft.nodes,
+        listed.add_options([Selection(Content(_node_line(name, text)), name, name in self.draft.nodes,
                                       disabled=text != "ok") for name, text in key])
         self._show_master()
 
@@ -503,17 +485,34 @@ class WizardScreen(Screen[None]):
             self._show_master()
             self._check_soon()
 
+    def action_master(self) -> None:
+        listed = self.query_one("#node-list", SelectionList)
+        if listed.highlighted is None:
+            return
+        option = listed.get_option_at_index(listed.highlighted)
+        if option.disabled:
+            self.notify(f"{option.value} cannot be chosen: it is not healthy", severity="warning")
+            return
+        self.draft = dataclasses.replace(self.draft, master=option.value)
+        listed.select(option.value)  # a master is one of the chosen nodes
+        self.query_one("#port-check", Static).update("")  # it spoke of the former master
+        self._show_master()
+
     def _show_master(self) -> None:
-        nodes = self.draft.nodes
+        master, count = self.draft.master_node, len(self.draft.nodes)
         waiting = "no node chosen yet" if self._health_key is not None else "waiting for the nodes' health…"
-        text = f"master: {nodes[0]} (node_rank 0) · {len(nodes)} node(s) chosen" if nodes else waiting
+        text = f"master: {master} (node_rank 0) · {count} node(s) chosen" if master else waiting
         self.query_one("#master", Static).update(text)
+        listed = self.query_one("#node-list", SelectionList)
+        for index, (name, health) in enumerate(self._health_key or ()):
+            prompt = _node_line(name, health, master=name == master)
+            listed.replace_option_prompt_at_index(index, Content(prompt))
 
     def _start_over(self) -> None:
         self.draft, self.template, self.check = WizardDraft(), None, None
         self.query_one("#field-rows", VerticalScroll).remove_children()
-        for row_id in ("data-prefix", "data-weights", "master-port"):
-            self.query_one(f"#{row_id}", FieldRow).set_value("")
+        self.query_one(DataPage).restore(self.draft)
+        self.query_one("#master-port", FieldRow).set_value("")
         self.query_one(ReviewPage).reset()
         self._health_key = None
         self._health_changed(getattr(self.app, "health", None))
@@ -538,7 +537,8 @@ class WizardScreen(Screen[None]):
         if isinstance(widget, OptionList) and widget.id == "template-list":
             return "Enter or ctrl+n uses the highlighted job file; Tab goes to the path field"
         if isinstance(widget, SelectionList):
-            return "space chooses a node; unhealthy nodes cannot be chosen (their reasons are shown)"
+            return ("space chooses a node, m makes it the master (node_rank 0); unhealthy nodes cannot be "
+                    "chosen (their reasons are shown)")
         if widget is not None and widget.id == "review-text":
             return "the derived config against its template, then each node's launch.sh, byte for byte\n" \
                    "↑↓ scroll · ctrl+s save · ctrl+l launch"
@@ -576,8 +576,8 @@ def _health_text(report: NodeHealth | None) -> str:
     return f"{report.status.value}: " + ("; ".join(report.reasons) or "unhealthy")
 
 
-def _node_line(name: str, text: str) -> str:
-    return name if text == "ok" else f"{name}  ({text})"
+def _node_line(name: str, text: str, *, master: bool = False) -> str:
+    return f"{name}  (master, node_rank 0)" if master else name if text == "ok" else f"{name}  ({text})"
 
 
 def _problem(message: str) -> FieldProblem:

@@ -118,7 +118,7 @@ class ReviewPage(Vertical):
     def _plan_summary(self, planned: PlannedJob) -> str:
         plan = planned.plan
         line = (f"{plan.job_id} · {plan.workers} rank(s) on {len(plan.nodes)} msrun(s) · master "
-                f"{plan.master_addr}:{plan.master_port} ({planned.port_note})")
+                f"{plan.nodes[0].node} at {plan.master_addr}:{plan.master_port} ({planned.port_note})")
         refusal = self._refusal()
         return f"{line}\n{refusal}" if refusal else f"{line}\nctrl+l launches · ctrl+s saves the config"
 
