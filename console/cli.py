@@ -12,6 +12,8 @@ from typing import TYPE_CHECKING
 from console import exitcodes
 from console.arguments import positive_seconds
 from console.commands import (
+    bench_serve,
+    chat,
     check,
     data,
     demo,
@@ -23,6 +25,7 @@ from console.commands import (
     logs,
     nodes,
     plan,
+    predict,
     preflight,
     run,
     stop,
@@ -36,6 +39,7 @@ from remote.inventory import Cluster, InventoryError, default_cluster_path, load
 
 if TYPE_CHECKING:
     from console.jobs.demo import DemoOptions
+    from console.serving.conversation import ChatSettings
 
 COMMANDS = {
     "run": run,
@@ -51,12 +55,15 @@ COMMANDS = {
     "plan": plan,
     "preflight": preflight,
     "launch": launch,
+    "predict": predict,
     "jobs": jobs_command,
     "status": status_command,
     "logs": logs,
     "job": job_command,
     "stop": stop,
     "wizard": wizard,
+    "chat": chat,
+    "bench-serve": bench_serve,
 }
 
 
@@ -124,14 +131,16 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def run_dashboard(args: argparse.Namespace, cluster: Cluster, *, mode: str = "health",
-                  job_id: str | None = None, demo: DemoOptions | None = None) -> int:
-    """The Textual app on the cluster (on `job_id`'s screen if given); it closes what it opened."""
+                  job_id: str | None = None, demo: DemoOptions | None = None,
+                  chat: ChatSettings | None = None) -> int:
+    """The Textual app on the cluster (on `job_id`'s screen, or the chat pane, if given); it closes
+    what it opened."""
     from console.app import AscendConsole
     from console.services import ConsoleServices
 
     services = ConsoleServices.for_cluster(cluster, refresh=args.refresh, timeout=args.timeout)
     try:
-        AscendConsole(services, mode=mode, job_id=job_id, demo=demo).run()
+        AscendConsole(services, mode=mode, job_id=job_id, demo=demo, chat=chat).run()
     finally:
         services.close()
     return exitcodes.OK

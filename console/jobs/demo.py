@@ -207,9 +207,7 @@ def start_demo(pool: NodePool, store: Store, options: DemoOptions = DemoOptions(
         progress(event)
     result = run_launch(planned, pool, store, progress=_launch_events(progress, planned.plan.job_id))
     if result.failure is not None:
-        where = f"{result.failure.node}: " if result.failure.node else ""
-        return DemoStart(planned, result, f"launch failed at {result.failure.stage}: {where}"
-                                          f"{result.failure.reason}")
+        return DemoStart(planned, result, result.failure.describe())
     return DemoStart(planned, result)
 
 

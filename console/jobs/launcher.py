@@ -58,6 +58,10 @@ class LaunchFailure:
     stage: LaunchStage
     reason: str
 
+    def describe(self) -> str:
+        """`launch failed at settle: node1: its run exited with code 1 at once`."""
+        return f"launch failed at {self.stage}: {f'{self.node}: ' if self.node else ''}{self.reason}"
+
 
 @dataclass(frozen=True)
 class LaunchResult:

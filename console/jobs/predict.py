@@ -1,0 +1,98 @@
+"""Predicting from a finished training job, by its id alone: its last rank-0 checkpoint found on its
+nodes (console/jobs/ask.py), a predict job of the same style launched on the same nodes with the
+training's rendered config (console/jobs/launcher.py), followed to its end, and its answer read back
+(console/jobs/answer.py). The CLI's `predict JOB` prints it; a screen could call the same function.
+"""
+
+from __future__ import annotations
+
+import tempfile
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from console.jobs.answer import JobAnswer, job_answer
+from console.jobs.ask import find_checkpoint, read_result_file
+from console.jobs.demo import TRAIN_LIMIT, follow_training
+from console.jobs.launcher import LaunchProgress, run_launch
+from console.jobs.plan import Style
+from console.jobs.request import REQUEST_ERRORS, JobRequest, plan_job
+from console.records import JobRecord
+from console.store import Store
+from remote import nodeset
+from remote.pool import NodePool
+
+
+@dataclass(frozen=True)
+class PredictOutcome:
+    """What became of a predict run: its answer, or the reason there is none."""
+
+    job_id: str | None
+    """The predict job, once launched."""
+    checkpoint: str | None
+    answer: JobAnswer | None = None
+    failure: str | None = None
+
+    @property
+    def ok(self) -> bool:
+        return self.answer is not None
+
+
+@dataclass(frozen=True)
+class PredictAsk:
+    prompts: tuple[str, ...]
+    max_new_tokens: int | None = None
+    limit: float = TRAIN_LIMIT
+    """Seconds the predict job may run before it is stopped and counted as failed."""
+    settle: float = 5.0
+
+
+def _ignore(_: LaunchProgress) -> None:
+    pass
+
+
+def predict_from(store: Store, pool: NodePool, trained: JobRecord, ask: PredictAsk, *,
+                 progress: Callable[[LaunchProgress], None] = _ignore) -> PredictOutcome:
+    """Ask a training job's last checkpoint; never raises for a node, a launch or a run failing."""
+    if trained.plan.get("kind") == "predict":
+        return PredictOutcome(None, None, failure=f"{trained.id} is a predict job: name a training job")
+    found = find_checkpoint(pool, trained)
+    if found.path is None:
+        return PredictOutcome(None, None, failure=found.error)
+    with tempfile.TemporaryDirectory(prefix="ascend-predict-") as directory:
+        config = Path(directory) / f"{trained.name}.yaml"
+        config.write_text(trained.config_text, encoding="utf-8")
+        request = predict_request(trained, config, found.path, ask)
+        try:
+            planned = plan_job(request, pool)
+        except REQUEST_ERRORS as exc:
+            return PredictOutcome(None, found.path, failure=f"no plan: {exc}")
+    result = run_launch(planned, pool, store, progress=progress)
+    job_id = planned.plan.job_id
+    if result.failure is not None:
+        recorded = job_id if result.recorded else None
+        return PredictOutcome(recorded, found.path, failure=result.failure.describe())
+    run = follow_training(store, pool, job_id, limit=ask.limit)
+    answer = job_answer(store.log_events(job_id, severity="info")) or read_result_file(
+        pool, store.job(job_id), timeout=60.0)
+    if not run.ended_well:
+        return PredictOutcome(job_id, found.path, answer, failure=_run_failure(run.failures, run.exit_codes))
+    if answer is None:
+        return PredictOutcome(job_id, found.path, failure="the run ended without an answer in its logs")
+    return PredictOutcome(job_id, found.path, answer)
+
+
+def predict_request(trained: JobRecord, config: Path, checkpoint: str, ask: PredictAsk) -> JobRequest:
+    """A predict job like the training: same nodes, style and config, the checkpoint rendered in."""
+    nodes = [m for node in trained.plan.get("nodes", []) for m in node.get("machines", [node["node"]])]
+    style: Style | None = trained.plan.get("style")
+    return JobRequest(template=config, nodes=nodeset.fold(nodes), style=style, name=f"{trained.name}-predict",
+                      settle=ask.settle, kind="predict", prompts=ask.prompts, checkpoint=checkpoint,
+                      max_new_tokens=ask.max_new_tokens)
+
+
+def _run_failure(failures: Sequence[str], codes: dict[str, int]) -> str:
+    if failures:
+        return failures[0]
+    said = ", ".join(f"{node} exited {code}" for node, code in codes.items()) or "no node's run ended"
+    return f"the predict run did not end well ({said})"
