@@ -1,0 +1,458 @@
+"""`python -m model.serve --config JOB.yaml [--checkpoint CKPT] --host 127.0.0.1 --port P`: serve the model.
+
+An OpenAI-compatible HTTP server (FastAPI on uvicorn, the pair vLLM uses) around the small DeepSeek-V3:
+`GET /health`, `GET /v1/models`, `POST /v1/chat/completions` and `POST /v1/completions`, streamed as
+server-sent events ending in `data: [DONE]` when asked. Without a checkpoint the weights are freshly
+initialised, for a smoke test: `/v1/models` and the log say so. Bad requests get a 4xx with OpenAI's
+error body and the server goes on serving.
+
+One generation runs at a time, on one thread off the event loop (a CPU runs one well); other requests
+wait their turn. Tokens are sent as they are chosen, and a client that goes away stops its generation
+after the token being computed. Model and tokenizer are loaded as `model.predict` loads them.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import secrets
+import sys
+import threading
+import time
+from collections.abc import AsyncGenerator, AsyncIterator, Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import aclosing, asynccontextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Literal
+
+import uvicorn
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse, StreamingResponse
+from fastapi.routing import APIRoute
+from pydantic import BaseModel, Field
+from starlette.exceptions import HTTPException
+
+from model.data.convert import ConvertError
+from model.predict import in_job_dir, model_tokenizer
+from model.servetext import Message, TextStream, chat_prompt
+from model.train import CONFIG_ERROR, load_or_report, log, setup_logging
+
+if TYPE_CHECKING:
+    from tokenizers import Tokenizer
+
+    from model.deepseek.generate import Sampling
+    from model.deepseek.predictor import Predictor
+
+FRESH_WARNING = ("freshly initialised weights, not a trained checkpoint: the answers are noise "
+                 "(a smoke test of the serving path)")
+
+
+def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(prog="python -m model.serve", description=__doc__.splitlines()[0])
+    parser.add_argument("--config", type=Path, required=True,
+                        help="the job config the model was trained with")
+    parser.add_argument("--checkpoint", type=Path, default=None,
+                        help="a .ckpt file, or a checkpoint directory (rank_0's newest is used), absolute or "
+                             "relative to the job directory; default: the config's load_checkpoint, else "
+                             "freshly initialised weights (a smoke test)")
+    parser.add_argument("--tokenizer", type=Path, default=None,
+                        help="tokenizer.json (default: processor.tokenizer.tokenizer_file, else the embedded "
+                             "corpus's)")
+    parser.add_argument("--job-dir", type=Path, default=None,
+                        help="where relative paths are read from (default: the config's directory)")
+    parser.add_argument("--served-model-name", default=None,
+                        help="the model's id in /v1/models and requests (default: the config's file name)")
+    parser.add_argument("--host", default="127.0.0.1")
+    parser.add_argument("--port", type=int, default=8000)
+    parser.add_argument("--seed", type=int, default=0, help="the fresh weights' seed")
+    return parser.parse_args(argv)
+
+
+# --- requests -------------------------------------------------------------------------------------
+
+
+class StreamOptions(BaseModel):
+    include_usage: bool = False
+    """A last chunk with the token counts (and no choices), as OpenAI sends it."""
+
+
+class Sampled(BaseModel):
+    """What both generating routes take, with OpenAI's names and ranges."""
+
+    model: str | None = None
+    """None: the one model served (vLLM's leniency)."""
+    max_tokens: int | None = Field(default=None, ge=1)
+    """None: up to the end of the context."""
+    temperature: float = Field(default=1.0, ge=0.0, le=2.0)
+    """0: greedy."""
+    top_p: float = Field(default=1.0, gt=0.0, le=1.0)
+    stop: str | list[str] | None = None
+    seed: int | None = None
+    ignore_eos: bool = False
+    """vLLM's extension: go on past the end-of-sentence token (load tests want answers of one length)."""
+    stream: bool = False
+    stream_options: StreamOptions | None = None
+
+
+class ChatMessage(BaseModel):
+    role: Literal["system", "user", "assistant"]
+    content: str
+
+
+class ChatRequest(Sampled):
+    messages: list[ChatMessage] = Field(min_length=1)
+
+
+class CompletionRequest(Sampled):
+    prompt: str
+
+
+class RefusedError(Exception):
+    """A request the server will not run: its OpenAI-style error."""
+
+    def __init__(self, status: int, message: str, *, param: str | None = None,
+                 code: str | None = None) -> None:
+        super().__init__(message)
+        self.status, self.param, self.code = status, param, code
+
+
+def error_response(status: int, message: str, *, param: str | None = None,
+                   code: str | None = None) -> JSONResponse:
+    """OpenAI's form, which clients show: `type` is invalid_request_error for every refusal, 404s included."""
+    return JSONResponse({"error": {"message": message, "type": "invalid_request_error", "param": param,
+                                   "code": code}}, status_code=status)
+
+
+def validation_message(errors: Sequence[Any]) -> tuple[str, str | None]:
+    """FastAPI's list of problems as one sentence, and the field of the first."""
+    first = errors[0]
+    if first["type"] == "json_invalid":
+        return f"the body is not valid JSON: {first.get('ctx', {}).get('error', first['msg'])}", None
+    fields = [".".join(str(p) for p in e["loc"] if p != "body") or "body" for e in errors]
+    said = "; ".join(f"{name}: {e['msg']}" for name, e in zip(fields, errors, strict=True))
+    return said, fields[0]
+
+
+# --- the model --------------------------------------------------------------------------------------
+
+
+class Model:
+    """The network and its tokenizer. `tokens` is called on the generation thread only."""
+
+    def __init__(self, predictor: Predictor, tokenizer: Tokenizer, *, name: str, fresh: bool) -> None:
+        from model.data.convert import EOS_TOKEN
+
+        self._predictor, self._tokenizer = predictor, tokenizer
+        self.name = name
+        self.warning = FRESH_WARNING if fresh else None
+        self.context = predictor.network.spec.max_position_embeddings
+        self.eos = tokenizer.token_to_id(EOS_TOKEN)
+        self.created = int(time.time())
+
+    def encode(self, text: str) -> list[int]:
+        return list(self._tokenizer.encode(text).ids)
+
+    def decode(self, ids: list[int]) -> str:
+        return str(self._tokenizer.decode(ids, skip_special_tokens=True))
+
+    def tokens(self, prompt: list[int], *, max_new_tokens: int, sampling: Sampling,
+               ignore_eos: bool) -> Iterator[int]:
+        from model.deepseek.generate import stream
+
+        stops = frozenset() if self.eos is None or ignore_eos else frozenset({self.eos})
+        return stream(self._predictor.network, prompt, max_new_tokens=max_new_tokens, stop_tokens=stops,
+                      sampling=sampling)
+
+
+_END = object()
+"""The generation thread's last word on a request's queue."""
+
+
+class Generations:
+    """One generation at a time on one thread; each request waits its turn and may give it up."""
+
+    def __init__(self, model: Model) -> None:
+        self.model = model
+        self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="generate")
+        self._stops: set[threading.Event] = set()
+
+    async def tokens(self, prompt: list[int], *, max_new_tokens: int, sampling: Sampling,
+                     ignore_eos: bool) -> AsyncGenerator[int, None]:
+        """The new tokens as the thread chooses them. Closing the iterator (a client gone, a stop string)
+        stops the generation after the token being computed, or before it starts if it is waiting."""
+        loop = asyncio.get_running_loop()
+        arrived: asyncio.Queue[object] = asyncio.Queue()
+        stop = threading.Event()
+        self._stops.add(stop)
+
+        def run() -> None:
+            try:
+                for token in self.model.tokens(prompt, max_new_tokens=max_new_tokens, sampling=sampling,
+                                               ignore_eos=ignore_eos):
+                    if stop.is_set():
+                        return
+                    loop.call_soon_threadsafe(arrived.put_nowait, token)
+            except Exception as exc:  # noqa: BLE001 - the request ends with the error instead of waiting forever
+                loop.call_soon_threadsafe(arrived.put_nowait, exc)
+            finally:
+                loop.call_soon_threadsafe(arrived.put_nowait, _END)
+
+        loop.run_in_executor(self._pool, run)  # what it ends with arrives on the queue
+        try:
+            while (item := await arrived.get()) is not _END:
+                if isinstance(item, Exception):
+                    raise item
+                assert isinstance(item, int)
+                yield item
+        finally:
+            stop.set()
+            self._stops.discard(stop)
+
+    def close(self) -> None:
+        """Stop every generation (the server is shutting down) and let the thread end."""
+        for stop in list(self._stops):
+            stop.set()
+        self._pool.shutdown(wait=False, cancel_futures=True)
+
+
+# --- answers ------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Shape:
+    """How one route words its answers: OpenAI's chat and (legacy) completions differ only in this."""
+
+    object: str
+    id_prefix: str
+    chat: bool
+
+    def choice(self, text: str | None, finish: str | None, *, chunk: bool) -> dict[str, Any]:
+        if not self.chat:
+            return {"index": 0, "text": text or "", "logprobs": None, "finish_reason": finish}
+        if not chunk:
+            return {"index": 0, "message": {"role": "assistant", "content": text}, "finish_reason": finish}
+        return {"index": 0, "delta": {} if text is None else {"content": text}, "finish_reason": finish}
+
+
+CHAT = Shape("chat.completion", "chatcmpl", chat=True)
+COMPLETION = Shape("text_completion", "cmpl", chat=False)
+
+
+@dataclass
+class Tally:
+    """One request's answer so far: what its log line and `usage` say."""
+
+    id: str
+    prompt_tokens: int
+    completion_tokens: int = 0
+    finish: str | None = None
+    text: list[str] = field(default_factory=list)
+
+    def usage(self) -> dict[str, int]:
+        return {"prompt_tokens": self.prompt_tokens, "completion_tokens": self.completion_tokens,
+                "total_tokens": self.prompt_tokens + self.completion_tokens}
+
+
+class Server:
+    """The routes' logic on a loaded model."""
+
+    def __init__(self, model: Model) -> None:
+        self.model = model
+        self.generations = Generations(model)
+
+    def models(self) -> dict[str, Any]:
+        entry: dict[str, Any] = {"id": self.model.name, "object": "model", "created": self.model.created,
+                                 "owned_by": "ascend-console", "max_model_len": self.model.context}
+        if self.model.warning is not None:
+            entry["warning"] = self.model.warning
+        return {"object": "list", "data": [entry]}
+
+    def prompt_ids(self, request: ChatRequest | CompletionRequest) -> tuple[list[int], int]:
+        """The prompt's tokens and the most new tokens to make, or a RefusedError saying why not."""
+        if request.model is not None and request.model != self.model.name:
+            raise RefusedError(404, f"The model `{request.model}` does not exist; this server serves "
+                                    f"`{self.model.name}`.", param="model", code="model_not_found")
+        if isinstance(request, ChatRequest):
+            text, param = chat_prompt([Message(m.role, m.content) for m in request.messages]), "messages"
+        else:
+            text, param = request.prompt, "prompt"
+        ids = self.model.encode(text)
+        wanted = (request.max_tokens if request.max_tokens is not None
+                  else max(1, self.model.context - len(ids)))
+        if len(ids) + wanted > self.model.context:
+            raise RefusedError(400, f"This model's maximum context length is {self.model.context} tokens. "
+                                    f"However, you requested {len(ids) + wanted} tokens ({len(ids)} in the "
+                                    f"{param}, {wanted} in the completion). Please reduce the length of the "
+                                    f"{param} or completion.", param=param, code="context_length_exceeded")
+        return ids, wanted
+
+    async def pieces(self, request: Sampled, ids: list[int], wanted: int, tally: Tally) -> AsyncIterator[str]:
+        """The answer's text as it comes; `tally` counts it and says why it ended."""
+        from model.deepseek.generate import Sampling
+
+        stops = [request.stop] if isinstance(request.stop, str) else (request.stop or [])
+        text = TextStream(self.model.decode, stops)
+        sampling = Sampling(greedy=request.temperature == 0, temperature=request.temperature,
+                            top_p=request.top_p, seed=request.seed if request.seed is not None
+                            else secrets.randbits(32))
+        last = None
+        async with aclosing(self.generations.tokens(ids, max_new_tokens=wanted, sampling=sampling,
+                                                         ignore_eos=request.ignore_eos)) as tokens:
+            async for last in tokens:
+                tally.completion_tokens += 1
+                piece = text.add(last)
+                if piece.text:
+                    yield piece.text
+                if piece.stopped:
+                    tally.finish = "stop"
+                    return
+        if rest := text.flush().text:
+            yield rest
+        ended = last is not None and last == self.model.eos and not request.ignore_eos
+        tally.finish = "stop" if ended else "length"
+
+    async def whole(self, shape: Shape, request: Sampled, ids: list[int], wanted: int) -> dict[str, Any]:
+        tally = self.tally(shape, ids)
+        async for piece in self.pieces(request, ids, wanted, tally):
+            tally.text.append(piece)
+        self.finished(tally)
+        return {**self.head(shape, tally, chunk=False),
+                "choices": [shape.choice("".join(tally.text), tally.finish, chunk=False)],
+                "usage": tally.usage()}
+
+    async def events(self, shape: Shape, request: Sampled, ids: list[int], wanted: int) -> AsyncIterator[str]:
+        """Server-sent events: a chunk per piece of text, the finish, usage if asked, `[DONE]`."""
+        tally = self.tally(shape, ids)
+        head = self.head(shape, tally, chunk=True)
+        try:
+            if shape.chat:
+                yield sse({**head, "choices": [{"index": 0, "delta": {"role": "assistant", "content": ""},
+                                                "finish_reason": None}]})
+            async for piece in self.pieces(request, ids, wanted, tally):
+                yield sse({**head, "choices": [shape.choice(piece, None, chunk=True)]})
+            yield sse({**head, "choices": [shape.choice(None, tally.finish, chunk=True)]})
+            if request.stream_options is not None and request.stream_options.include_usage:
+                yield sse({**head, "choices": [], "usage": tally.usage()})
+            yield "data: [DONE]\n\n"
+            self.finished(tally)
+        except asyncio.CancelledError:
+            log.info(f"Aborted request {tally.id}: the client went away after {tally.completion_tokens} "
+                     f"generated tokens")
+            raise
+
+    def tally(self, shape: Shape, ids: list[int]) -> Tally:
+        return Tally(f"{shape.id_prefix}-{secrets.token_hex(12)}", len(ids))
+
+    def head(self, shape: Shape, tally: Tally, *, chunk: bool) -> dict[str, Any]:
+        kind = f"{shape.object}.chunk" if chunk and shape.chat else shape.object
+        return {"id": tally.id, "object": kind, "created": int(time.time()), "model": self.model.name}
+
+    def finished(self, tally: Tally) -> None:
+        log.info(f"Finished request {tally.id}: {tally.prompt_tokens} prompt tokens, "
+                 f"{tally.completion_tokens} generated tokens, finish_reason={tally.finish}")
+
+
+def sse(document: dict[str, Any]) -> str:
+    return f"data: {json.dumps(document, ensure_ascii=False)}\n\n"
+
+
+# --- the application ------------------------------------------------------------------------------------
+
+
+def make_app(server: Server) -> FastAPI:
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        log.info("Available routes are:")
+        for route in app.routes:
+            if isinstance(route, APIRoute):
+                log.info(f"Route: {route.path}, Methods: {', '.join(sorted(route.methods or ()))}")
+        yield
+        server.generations.close()
+
+    app = FastAPI(title="ascend-console model server", lifespan=lifespan, docs_url=None, redoc_url=None,
+                  openapi_url=None)
+
+    @app.exception_handler(RequestValidationError)
+    async def invalid(_request: Request, exc: RequestValidationError) -> JSONResponse:
+        message, param = validation_message(exc.errors())
+        return error_response(400, message, param=param)
+
+    @app.exception_handler(HTTPException)
+    async def http_error(_request: Request, exc: HTTPException) -> JSONResponse:
+        return error_response(exc.status_code, str(exc.detail))
+
+    @app.exception_handler(RefusedError)
+    async def refused(_request: Request, exc: RefusedError) -> JSONResponse:
+        return error_response(exc.status, str(exc), param=exc.param, code=exc.code)
+
+    @app.get("/health")
+    async def health() -> dict[str, str]:
+        return {"status": "ok"}
+
+    @app.get("/v1/models")
+    async def models() -> dict[str, Any]:
+        return server.models()
+
+    @app.post("/v1/chat/completions", response_model=None)
+    async def chat(request: ChatRequest) -> dict[str, Any] | StreamingResponse:
+        return await answer(server, CHAT, request)
+
+    @app.post("/v1/completions", response_model=None)
+    async def completions(request: CompletionRequest) -> dict[str, Any] | StreamingResponse:
+        return await answer(server, COMPLETION, request)
+
+    return app
+
+
+async def answer(server: Server, shape: Shape, request: ChatRequest | CompletionRequest,
+                 ) -> dict[str, Any] | StreamingResponse:
+    ids, wanted = server.prompt_ids(request)
+    if request.stream:
+        return StreamingResponse(server.events(shape, request, ids, wanted), media_type="text/event-stream")
+    return await server.whole(shape, request, ids, wanted)
+
+
+def load_model(args: argparse.Namespace) -> Model | None:
+    """The model the arguments name, or None once the problem is on stderr."""
+    loaded = load_or_report(args.config, None)
+    if loaded is None:
+        return None
+    job, run = loaded
+    job_dir = args.job_dir if args.job_dir is not None else args.config.resolve().parent
+    given = args.checkpoint or (Path(job.training.load_checkpoint) if job.training.load_checkpoint else None)
+    try:
+        tokenizer = model_tokenizer(job, run, args.tokenizer, job_dir)
+        from model.deepseek.predictor import Predictor  # MindSpore loads here, after the cheap checks
+
+        checkpoint = None if given is None else in_job_dir(given, job_dir)
+        predictor = Predictor(job, checkpoint, prefix=run.checkpoint.prefix, seed=args.seed)
+    except (FileNotFoundError, ValueError, ConvertError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return None
+    name = args.served_model_name or args.config.stem
+    if checkpoint is None:
+        log.warning(f"serving {name} with {FRESH_WARNING}")
+    else:
+        log.info(f"serving {name} from {checkpoint}")
+    return Model(predictor, tokenizer, name=name, fresh=checkpoint is None)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = parse_args(argv)
+    if hasattr(sys.stdout, "reconfigure"):
+        sys.stdout.reconfigure(encoding="utf-8", errors="replace", line_buffering=True)
+    setup_logging()
+    model = load_model(args)
+    if model is None:
+        return CONFIG_ERROR
+    # a stream the client left is cancelled at once, not after the graceful-shutdown wait for it to end
+    uvicorn.run(make_app(Server(model)), host=args.host, port=args.port, timeout_graceful_shutdown=2,
+                log_level="info")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
