@@ -1,0 +1,74 @@
+"""`ascend-console chat --url URL [--prompt TEXT [--json]]`: talk to an OpenAI-compatible endpoint.
+
+Without `--prompt` the console opens on the chat pane; with it, one answer is printed as it streams
+(the figures on stderr, so stdout is the answer alone) or, with `--json`, as one document.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from console import exitcodes
+from console.arguments import positive_int
+from console.render import print_json
+from console.serving.answer import AnswerClock, AnswerStats
+from console.serving.client import EndpointError, ServedModel, ServingClient
+from console.serving.conversation import CHAT_ROUTE, ChatSettings, chat_body
+from remote.inventory import Cluster
+
+HELP = "talk to an OpenAI-compatible endpoint: the chat pane, or one answer with --prompt"
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--url", required=True, metavar="URL",
+                        help="the endpoint, e.g. http://127.0.0.1:8000 (with or without /v1)")
+    parser.add_argument("--prompt", metavar="TEXT", help="ask once and print the answer (no pane)")
+    parser.add_argument("--json", action="store_true",
+                        help="with --prompt: the answer and its figures as JSON")
+    parser.add_argument("--model", metavar="ID", help="the model to ask (default: the endpoint's first)")
+    parser.add_argument("--max-tokens", type=positive_int, default=128, metavar="K",
+                        help="at most K tokens an answer (default 128)")
+    parser.add_argument("--temperature", type=float, default=0.7, help="0: greedy (default 0.7)")
+
+
+def execute(args: argparse.Namespace, cluster: Cluster) -> int:
+    settings = ChatSettings(args.url, args.model, args.max_tokens, args.temperature)
+    if args.prompt is None:
+        if args.json:
+            raise exitcodes.UsageError("--json needs --prompt: the pane is not a document")
+        from console.cli import run_dashboard
+
+        return run_dashboard(args, cluster, chat=settings)
+    try:
+        served, stats = answer_once(settings, args.prompt, echo=not args.json)
+    except EndpointError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return exitcodes.NODE_FAILED if exc.reachable else exitcodes.UNREACHABLE
+    if args.json:
+        print_json({"url": settings.url, "model": served.id, "warning": served.warning, "text": stats.text,
+                    "finish_reason": stats.finish_reason, "tokens": stats.tokens, "seconds": stats.seconds,
+                    "first_token_seconds": stats.first_token_seconds,
+                    "tokens_per_second": stats.tokens_per_second})
+    else:
+        print(stats.summary(), file=sys.stderr)
+    return exitcodes.OK
+
+
+def answer_once(settings: ChatSettings, prompt: str, *, echo: bool) -> tuple[ServedModel, AnswerStats]:
+    """The model asked and its answer; `echo` writes the text to stdout as it comes."""
+    with ServingClient(settings.url) as client:
+        served = client.model(settings.model)
+        if served.warning and echo:
+            print(f"warning: {served.id}: {served.warning}", file=sys.stderr)
+        answer = AnswerClock()
+        question = [{"role": "user", "content": prompt}]
+        for chunk in client.stream(CHAT_ROUTE, chat_body(settings, served.id, question)):
+            answer.heard(chunk)
+            if echo and chunk.text:
+                sys.stdout.write(chunk.text)
+                sys.stdout.flush()
+        if echo:
+            sys.stdout.write("\n")
+        return served, answer.stats()
+

@@ -1,0 +1,121 @@
+"""The chat pane's feed: answers streamed from an OpenAI-compatible endpoint on a worker thread.
+
+Text arrives a token at a time; it is buffered here and announced by one `Arrived` message that
+replaces an older one, so a fast stream is a handful of messages a frame and no piece is lost (the
+screen takes the whole buffer). Every message names the answer it belongs to: after Escape the screen
+has moved on, and whatever the stopped answer still sends is told apart. The endpoint going away is
+a `Failed` message the screen shows, never a crash.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable, Sequence
+from typing import Any
+
+from textual.message import Message
+from textual.screen import Screen
+from textual.worker import Worker, get_current_worker
+
+from console.serving.answer import AnswerClock, AnswerStats
+from console.serving.client import EndpointError, ServedModel, ServingClient
+from console.serving.conversation import CHAT_ROUTE, ChatSettings, chat_body
+
+
+class AnswerFeed:
+    GROUP = "chat"
+
+    class Connected(Message):
+        """The endpoint said which model it serves."""
+
+        def __init__(self, served: ServedModel) -> None:
+            super().__init__()
+            self.served = served
+
+    class Arrived(Message):
+        """Text is waiting: call `take()`."""
+
+        def can_replace(self, message: Message) -> bool:
+            return isinstance(message, AnswerFeed.Arrived)
+
+    class Ended(Message):
+        def __init__(self, number: int, stats: AnswerStats, *, stopped: bool) -> None:
+            super().__init__()
+            self.number, self.stats, self.stopped = number, stats, stopped
+
+    class Failed(Message):
+        """Answer `number` (0: the connection before any) could not be had; `error` says why."""
+
+        def __init__(self, number: int, error: EndpointError) -> None:
+            super().__init__()
+            self.number, self.error = number, error
+
+    def __init__(self, screen: Screen[Any], settings: ChatSettings) -> None:
+        self._screen = screen
+        self.settings = settings
+        self._lock = threading.Lock()
+        self._pending: list[tuple[int, str]] = []
+        self._served: ServedModel | None = None
+        self._worker: Worker[None] | None = None
+
+    def connect(self) -> None:
+        self._run(self._connect, f"connect to {self.settings.url}")
+
+    def ask(self, number: int, messages: Sequence[dict[str, str]]) -> None:
+        """Answer `messages` (the history and the question) as answer `number`."""
+        turns = tuple(dict(m) for m in messages)  # the worker's own copy
+        self._run(lambda: self._answer(number, turns), f"answer from {self.settings.url}")
+
+    def stop(self) -> None:
+        """The answer running stops at its next piece; its connection closes, and so the generation."""
+        if self._worker is not None:
+            self._worker.cancel()
+
+    def take(self) -> list[tuple[int, str]]:
+        """Every (answer number, text) that arrived since the last take, in order."""
+        with self._lock:
+            pieces, self._pending = self._pending, []
+        return pieces
+
+    def _run(self, work: Callable[[], None], description: str) -> None:
+        self._worker = self._screen.run_worker(work, thread=True, exclusive=True, group=self.GROUP,
+                                               exit_on_error=False, description=description)
+
+    def _connect(self) -> None:
+        try:
+            with ServingClient(self.settings.url) as client:
+                self._model(client)
+        except EndpointError as exc:
+            self._screen.post_message(self.Failed(0, exc))
+
+    def _model(self, client: ServingClient) -> ServedModel:
+        if self._served is None:
+            self._served = client.model(self.settings.model)
+            self._screen.post_message(self.Connected(self._served))
+        return self._served
+
+    def _answer(self, number: int, turns: tuple[dict[str, str], ...]) -> None:
+        worker = get_current_worker()
+        try:
+            with ServingClient(self.settings.url) as client:
+                served = self._model(client)
+                answer = AnswerClock()
+                for chunk in client.stream(CHAT_ROUTE, chat_body(self.settings, served.id, turns)):
+                    answer.heard(chunk)
+                    if chunk.text:
+                        self._arrived(number, chunk.text)
+                    if worker.is_cancelled:
+                        break
+        except EndpointError as exc:
+            if not exc.reachable:
+                self._served = None  # ask the endpoint again next time: it may be another server
+            self._screen.post_message(self.Failed(number, exc))
+            return
+        self._screen.post_message(self.Ended(number, answer.stats(), stopped=worker.is_cancelled))
+
+    def _arrived(self, number: int, text: str) -> None:
+        with self._lock:
+            announce = not self._pending
+            self._pending.append((number, text))
+        if announce:
+            self._screen.post_message(self.Arrived())

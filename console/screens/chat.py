@@ -1,0 +1,189 @@
+"""The chat pane: a conversation with an OpenAI-compatible endpoint, its answers streamed as they come.
+
+Each answer shows its figures when it ends (time to the first token, tokens, tokens a second). Escape
+stops the answer being written (what came stays, in the pane and in the history); with none running it
+goes back. The endpoint going away is said in the pane, and the next question tries it again.
+"""
+
+from __future__ import annotations
+
+from typing import ClassVar
+
+from rich.text import Text
+from textual.app import ComposeResult
+from textual.binding import Binding, BindingType
+from textual.containers import VerticalScroll
+from textual.screen import Screen
+from textual.widgets import Footer, Input, Static
+
+from console.feeds.answers import AnswerFeed
+from console.serving.conversation import ChatSettings, Conversation
+
+
+class AnswerView(Static):
+    """One answer: its text as it grows, then a line of figures (or what went wrong)."""
+
+    DEFAULT_CSS = """
+    AnswerView { margin: 0 0 1 2; }
+    AnswerView.-failed { color: $error; }
+    """
+
+    def __init__(self, number: int, speaker: str) -> None:
+        super().__init__(id=f"answer-{number}")
+        self.speaker = speaker
+        self.text = ""
+        self.footnote = Text("…", style="dim")
+
+    def add(self, text: str) -> None:
+        self.text += text
+        self._show()
+
+    def note(self, footnote: str, *, failed: bool = False) -> None:
+        self.footnote = Text(footnote, style="" if failed else "dim")
+        self.set_class(failed, "-failed")
+        self._show()
+
+    def _show(self) -> None:
+        self.update(Text.assemble((f"{self.speaker} ", "bold"), self.text, "\n", self.footnote))
+
+
+class ChatScreen(Screen[None]):
+    """Enter asks, Escape stops the answer (or goes back), ctrl+l starts a new chat."""
+
+    HELP_TITLE = "chat"
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("escape", "stop", "Stop", tooltip="Stop the answer being written", id="chat.stop"),
+        Binding("escape", "back", "Back", id="chat.back"),
+        Binding("ctrl+l", "new_chat", "New chat", tooltip="Forget the conversation so far", id="chat.new"),
+    ]
+    DEFAULT_CSS = """
+    ChatScreen { layout: vertical; }
+    #chat-header { height: 1; background: $panel; padding: 0 1; }
+    #chat-warning { color: $warning; padding: 0 1; display: none; }
+    #chat-warning.-shown { display: block; }
+    #chat-transcript { height: 1fr; padding: 0 1; }
+    .chat-question { margin: 1 0 0 0; color: $accent; }
+    #chat-input { dock: bottom; margin-bottom: 1; }
+    """
+
+    def __init__(self, settings: ChatSettings) -> None:
+        super().__init__()
+        self.settings = settings
+        self.conversation = Conversation(settings)
+        self.feed = AnswerFeed(self, settings)
+        self.model = settings.model
+        self.answers = 0
+        self.running: tuple[int, str] | None = None
+        """The answer being written and its question."""
+
+    def compose(self) -> ComposeResult:
+        yield Static(self._header("connecting…"), id="chat-header", markup=False)
+        yield Static(id="chat-warning", markup=False)
+        yield VerticalScroll(id="chat-transcript")
+        yield Input(placeholder="Ask something · Enter sends · Esc stops", id="chat-input")
+        yield Footer()
+
+    def on_mount(self) -> None:
+        self.query_one("#chat-transcript").can_focus = False  # keys go to the question box
+        self.query_one(Input).focus()
+        self.feed.connect()
+
+    def _header(self, state: str) -> str:
+        return f"Chat · {self.settings.url} · {self.model or '?'} · {state}"
+
+    def _say_state(self, state: str) -> None:
+        self.query_one("#chat-header", Static).update(self._header(state))
+
+    # --- asking -------------------------------------------------------------------------------------
+
+    def on_input_submitted(self, event: Input.Submitted) -> None:
+        question = event.value.strip()
+        if not question or self.running is not None:
+            return
+        event.input.clear()
+        self.answers += 1
+        self.running = (self.answers, question)
+        transcript = self.query_one("#chat-transcript", VerticalScroll)
+        transcript.mount(Static(Text.assemble(("you ", "bold"), question), classes="chat-question"))
+        transcript.mount(AnswerView(self.answers, self.model or "model"))
+        transcript.scroll_end(animate=False)
+        self.feed.ask(self.answers, self.conversation.asking(question))
+        self._say_state("answering · Esc stops")
+        self.refresh_bindings()
+
+    def on_answer_feed_connected(self, message: AnswerFeed.Connected) -> None:
+        self.model = message.served.id
+        warning = self.query_one("#chat-warning", Static)
+        warning.update(f"warning: {message.served.warning}" if message.served.warning else "")
+        warning.set_class(bool(message.served.warning), "-shown")
+        self._say_state("answering · Esc stops" if self.running else "ready")
+
+    def on_answer_feed_arrived(self, _message: AnswerFeed.Arrived) -> None:
+        for number, text in self.feed.take():
+            view = self._view(number)
+            if view is not None and self.running is not None and number == self.running[0]:
+                view.add(text)
+        self.query_one("#chat-transcript", VerticalScroll).scroll_end(animate=False)
+
+    def on_answer_feed_ended(self, message: AnswerFeed.Ended) -> None:
+        stopped = message.stopped or self.running is None or self.running[0] != message.number
+        view = self._view(message.number)
+        if view is not None:
+            view.note(f"{'stopped · ' if stopped else ''}{message.stats.summary()}")
+        self._finish(message.number)
+        self._say_state("ready")
+
+    def on_answer_feed_failed(self, message: AnswerFeed.Failed) -> None:
+        what = "the endpoint is gone" if not message.error.reachable else "the endpoint refused"
+        view = self._view(message.number)
+        if view is None:
+            self.notify(str(message.error), title=what, severity="error", timeout=10)
+        else:
+            view.note(f"{what}: {message.error}", failed=True)
+            if self.running is not None and self.running[0] == message.number:
+                self.running = None  # not answered: the question stays out of the history
+                self.refresh_bindings()
+        self._say_state(f"{what} · Enter tries again")
+
+    def _finish(self, number: int) -> None:
+        """Answer `number` goes into the history as far as it got (once: Escape may have done it)."""
+        view = self._view(number)
+        if self.running is None or self.running[0] != number or view is None:
+            return
+        self.conversation.answered(self.running[1], view.text)
+        self.running = None
+        self.refresh_bindings()
+
+    def _view(self, number: int) -> AnswerView | None:
+        """Answer `number`'s view; None once a new chat removed it (or 0, the connection)."""
+        found = self.query(f"#answer-{number}").results(AnswerView)
+        return next(found, None)
+
+    # --- keys -----------------------------------------------------------------------------------------
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        """Escape stops an answer while one is written, and goes back otherwise."""
+        if action == "stop":
+            return self.running is not None
+        if action == "back":
+            return self.running is None
+        return True
+
+    def action_stop(self) -> None:
+        if self.running is None:
+            return
+        number = self.running[0]
+        self.feed.stop()
+        view = self._view(number)
+        if view is not None:
+            view.note("stopped · the figures follow when the endpoint lets go")
+        self._finish(number)
+        self._say_state("ready")
+
+    def action_back(self) -> None:
+        self.app.pop_screen()
+
+    def action_new_chat(self) -> None:
+        self.action_stop()
+        self.conversation.clear()
+        self.query_one("#chat-transcript", VerticalScroll).remove_children()
