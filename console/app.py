@@ -20,6 +20,7 @@ from console.collector import FREEZE_EVERY, freeze_survivors
 from console.feeds.health import HealthFeed, HealthSnapshot, HealthSource
 from console.feeds.jobs import JobsFeed, JobsSnapshot
 from console.jobs.demo import DemoOptions
+from console.screens.chat import ChatScreen
 from console.screens.dashboard import DashboardScreen
 from console.screens.demo import DemoScreen
 from console.screens.help import HelpScreen, bindings_of, screen_title
@@ -27,6 +28,7 @@ from console.screens.job import JobScreen
 from console.screens.jobs import JobsScreen
 from console.screens.wizard import WizardScreen
 from console.services import ConsoleServices
+from console.serving.conversation import ChatSettings
 from remote.inventory import Cluster
 
 DEFAULT_REFRESH = 5.0
@@ -54,12 +56,13 @@ class AscendConsole(App[None]):
     """Every job in the store, refreshed from the nodes; screens watch it."""
 
     def __init__(self, services: ConsoleServices, *, mode: str = "health", job_id: str | None = None,
-                 demo: DemoOptions | None = None) -> None:
+                 demo: DemoOptions | None = None, chat: ChatSettings | None = None) -> None:
         """`mode`: the screen first shown; `job_id`: a job whose screen opens over it; `demo`: the demo
-        runs over it (then its job's screen, then the answer)."""
+        runs over it (then its job's screen, then the answer); `chat`: the chat pane opens over it."""
         super().__init__()
         self._first_job = job_id
         self._demo = demo
+        self._chat = chat
         self.services = services
         self.cluster = services.cluster
         self.title = f"ascend-console · {services.cluster.name}"
@@ -77,6 +80,8 @@ class AscendConsole(App[None]):
             self.push_screen(JobScreen(self.services, self._first_job))
         if self._demo is not None:
             self.push_screen(DemoScreen(self.services, self._demo))
+        if self._chat is not None:
+            self.push_screen(ChatScreen(self._chat))
         self.health_feed.start()
         if self.services.store is not None:
             self.jobs_feed.start()
