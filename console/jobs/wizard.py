@@ -291,13 +291,18 @@ class WizardDraft:
 
     @property
     def master_node(self) -> str | None:
-        """The chosen node that will be node_rank 0; None while no node is chosen."""
-        return self.master if self.master in self.nodes else next(iter(self.nodes), None)
+        return master_of(self.nodes, self.master)
 
 
 _TEXT_FIELDS = ("template", "data_prefix", "data_text", "tokenizer", "weights", "weights_here", "weights_hub",
                 "master")
 """The draft's plain text fields: a draft saved before a field existed reads it back empty."""
+
+
+def master_of(nodes: tuple[str, ...], master: str) -> str | None:
+    """The chosen node that will be node_rank 0: `master` while it is chosen, else the first chosen; None
+    while no node is chosen."""
+    return master if master in nodes else next(iter(nodes), None)
 
 
 def overrides(draft: WizardDraft, template: Template) -> tuple[str, ...]:

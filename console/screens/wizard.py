@@ -18,7 +18,6 @@ from textual import events
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Horizontal, Vertical, VerticalScroll
-from textual.content import Content
 from textual.message import Message
 from textual.screen import Screen
 from textual.widget import AwaitMount, Widget
@@ -32,9 +31,7 @@ from textual.widgets import (
     Static,
 )
 from textual.widgets.option_list import Option
-from textual.widgets.selection_list import Selection
 
-from console.feeds.health import HealthSnapshot
 from console.jobs.wizard import (
     KINDS,
     SMOKE_TEMPLATE,
@@ -55,13 +52,11 @@ from console.jobs.wizardfiles import discard_draft, load_draft, save_draft
 from console.screens.confirm import ConfirmScreen
 from console.screens.job import JobScreen
 from console.screens.wizard_data import DataPage
+from console.screens.wizard_nodes import NodesPage
 from console.screens.wizard_review import ReviewPage
 from console.services import ConsoleServices
 from console.widgets.wizard_fields import FieldRow, problem_text
 from model.yamlsource import SourceError
-from remote.health import NodeHealth, Status
-from remote.inventory import NodeSpec
-from remote.launch import free_port
 
 PAGES = ("kind", "template", "fields", "data", "nodes", "review")
 TITLES = ("Job kind", "Template", "The fields people change", "Data and weights", "Nodes", "Review")
@@ -82,8 +77,6 @@ class WizardScreen(Screen[None]):
                 id="wizard.save"),
         Binding("ctrl+l", "launch", "Launch", tooltip="Preflight and launch on the chosen nodes",
                 id="wizard.launch"),
-        Binding("m", "master", "Master", tooltip="The highlighted node becomes the master (node_rank 0)",
-                id="wizard.master"),
     ]
     DEFAULT_CSS = """
     WizardScreen #wizard-title { height: 1; padding: 0 1; background: $panel; text-style: bold; }
@@ -109,11 +102,6 @@ class WizardScreen(Screen[None]):
             super().__init__()
             self.draft, self.check = draft, check
 
-    class PortChecked(Message):
-        def __init__(self, text: str) -> None:
-            super().__init__()
-            self.text = text
-
     def __init__(self, services: ConsoleServices, *, templates_dir: Path | None = None) -> None:
         super().__init__()
         self.services = services
@@ -122,7 +110,6 @@ class WizardScreen(Screen[None]):
         self.check: DraftCheck | None = None
         self._templates_dir = templates_dir
         self._templates: list[Template] = []
-        self._health_key: tuple[tuple[str, str], ...] | None = None
         self._rows_mounting: AwaitMount | None = None
 
     # --- layout ------------------------------------------------------------------------------------
@@ -144,15 +131,7 @@ class WizardScreen(Screen[None]):
                 yield VerticalScroll(id="field-rows")
                 yield Static("", id="estimate", markup=False)
             yield DataPage(self.services, self._drafted, id="page-data")
-            with Vertical(id="page-nodes"):
-                yield Static("Healthy nodes can be chosen (space); m makes the highlighted one the master.",
-                             classes="note", markup=False)
-                yield SelectionList[str](id="node-list")
-                yield Static("", id="master", classes="note", markup=False)
-                yield FieldRow("nodes.port", "master port", "msrun's master port on the master node; empty: "
-                               "the job file's or 8118, the next free one if taken. Enter checks it",
-                               placeholder="8118 or next free", id="master-port")
-                yield Static("", id="port-check", classes="note", markup=False)
+            yield NodesPage(self.services, id="page-nodes")
             yield ReviewPage(self.services, self._reviewed, id="page-review")
         yield Static("", id="wizard-help", markup=False)
         with Horizontal(id="wizard-nav"):
@@ -164,7 +143,6 @@ class WizardScreen(Screen[None]):
         self._templates = job_templates(self._templates_dir) if self._templates_dir else job_templates()
         self.query_one("#template-list", OptionList).add_options(
             [Option(_template_line(t), id=str(t.path)) for t in self._templates])
-        self.watch(self.app, "health", self._health_changed, init=True)
         self._show_page(0)
         kept = load_draft()
         if kept is not None and kept.template:
@@ -223,12 +201,7 @@ class WizardScreen(Screen[None]):
         self.query_one(DataPage).enter()
 
     def _enter_nodes(self) -> None:
-        listed = self.query_one("#node-list", SelectionList)
-        names = [name for name, _ in self._health_key or ()]
-        if listed.highlighted is None and names:
-            listed.highlighted = names.index(self.draft.master_node) if self.draft.master_node in names else 0
-        listed.focus()
-        self._show_master()
+        self.query_one(NodesPage).enter()
 
     def _enter_review(self) -> None:
         self.query_one(ReviewPage).enter()
@@ -279,8 +252,6 @@ class WizardScreen(Screen[None]):
             return self.page == len(PAGES) - 1
         if action == "back":
             return self.page > 0
-        if action == "master":
-            return self.page == PAGES.index("nodes")
         return True
 
     def on_button_pressed(self, event: Button.Pressed) -> None:
@@ -294,9 +265,7 @@ class WizardScreen(Screen[None]):
             self.notify(f"the draft's template cannot be read: {exc}", severity="error")
             return
         self.query_one(DataPage).restore(kept)
-        self.query_one("#master-port", FieldRow).set_value(str(kept.master_port or ""))
-        self._health_key = None
-        self._health_changed(getattr(self.app, "health", None))
+        self.query_one(NodesPage).restore(kept)
         self._show_page(min(kept.page, len(PAGES) - 1))
 
     # --- page 1 and 2: kind and template ----------------------------------------------------------
@@ -362,27 +331,13 @@ class WizardScreen(Screen[None]):
             return
         if row.has_class("slot"):
             self.draft = self.draft.with_value(row.key, event.value, template)
-        elif row.id == "master-port":
-            self._set_port(row, event.value)
-        else:
-            return
-        self._check_soon()
+            self._check_soon()
 
     def on_field_row_submitted(self, event: FieldRow.Submitted) -> None:
         if event.row.id == "template-path":
             self._read_typed_template(event.row)
-        elif event.row.id == "master-port":
-            self._check_port()
         else:
             self.focus_next()
-
-    def _set_port(self, row: FieldRow, text: str) -> None:
-        port = text.strip()
-        if port and not (port.isdigit() and 1024 <= int(port) <= 65535):
-            row.show_problems((_problem("a port number from 1024 to 65535, or empty"),))
-            return
-        row.show_problems(())
-        self.draft = dataclasses.replace(self.draft, master_port=int(port) if port else None)
 
     def _check_soon(self) -> None:
         self.set_timer(CHECK_DELAY, self._check_now, name="wizard-check")
@@ -434,88 +389,25 @@ class WizardScreen(Screen[None]):
             focused = focused.parent if isinstance(focused.parent, Widget) else None
         return focused
 
-    # --- page 4 and 5: the data page's draft fields; nodes, master, port -----------------------------
+    # --- page 4 and 5: what the data and nodes pages chose -------------------------------------------
 
     def on_data_page_edited(self, message: DataPage.Edited) -> None:
         self.draft = self.draft.with_texts({message.name: message.value})
         self._check_soon()
 
-    def _master(self) -> NodeSpec:
-        nodes = chosen_nodes(self.draft, self.services.cluster)
-        return next((n for n in nodes if n.name == self.draft.master_node), nodes[0])
-
-    def _check_port(self) -> None:
-        pool, master, wanted = self.services.pool, self._master(), self.draft.master_port or 8118
-        if pool is None:
-            return
-
-        def ask() -> None:
-            check = free_port(pool.transport(master), master.python, wanted, span=1, timeout=15.0)
-            text = (f"port {wanted} free on {master.name}" if check.port == wanted else
-                    f"✗ port {wanted}: {check.failure or f'in use on {master.name}'}")
-            self.post_message(self.PortChecked(text))
-
-        self.query_one("#port-check", Static).update(f"asking {master.name}…")
-        self.run_worker(ask, thread=True, exclusive=True, group="wizard-port", exit_on_error=False,
-                        description=f"checking port {wanted} on {master.name}")
-
-    def on_wizard_screen_port_checked(self, message: PortChecked) -> None:
-        self.query_one("#port-check", Static).update(message.text)
-
-    def _health_changed(self, snapshot: HealthSnapshot | None) -> None:
-        reports = {r.node: r for r in snapshot.reports} if snapshot is not None else {}
-        key = tuple((n.name, _health_text(reports.get(n.name))) for n in self.services.cluster.nodes)
-        if key == self._health_key:
-            return
-        self._health_key = key
-        if not self.draft.nodes and snapshot is not None:
-            healthy = tuple(n for n, text in key if text == "ok")
-            self.draft = dataclasses.replace(self.draft, nodes=healthy)
-        listed = self.query_one("#node-list", SelectionList)
-        listed.clear_options()
-        listed.add_options([Selection(Content(_node_line(name, text)), name, name in self.draft.nodes,
-                                      disabled=text != "ok") for name, text in key])
-        self._show_master()
-
-    def on_selection_list_selected_changed(self, event: SelectionList.SelectedChanged[str]) -> None:
-        chosen = set(event.selection_list.selected)
-        names = tuple(n.name for n in self.services.cluster.nodes if n.name in chosen)
-        if names != self.draft.nodes:
-            self.draft = dataclasses.replace(self.draft, nodes=names)
-            self._show_master()
+    def on_nodes_page_chosen(self, message: NodesPage.Chosen) -> None:
+        chosen = dataclasses.replace(self.draft, nodes=message.nodes, master=message.master,
+                                     master_port=message.port)
+        if chosen != self.draft:
+            self.draft = chosen
             self._check_soon()
-
-    def action_master(self) -> None:
-        listed = self.query_one("#node-list", SelectionList)
-        if listed.highlighted is None:
-            return
-        option = listed.get_option_at_index(listed.highlighted)
-        if option.disabled:
-            self.notify(f"{option.value} cannot be chosen: it is not healthy", severity="warning")
-            return
-        self.draft = dataclasses.replace(self.draft, master=option.value)
-        listed.select(option.value)  # a master is one of the chosen nodes
-        self.query_one("#port-check", Static).update("")  # it spoke of the former master
-        self._show_master()
-
-    def _show_master(self) -> None:
-        master, count = self.draft.master_node, len(self.draft.nodes)
-        waiting = "no node chosen yet" if self._health_key is not None else "waiting for the nodes' health…"
-        text = f"master: {master} (node_rank 0) · {count} node(s) chosen" if master else waiting
-        self.query_one("#master", Static).update(text)
-        listed = self.query_one("#node-list", SelectionList)
-        for index, (name, health) in enumerate(self._health_key or ()):
-            prompt = _node_line(name, health, master=name == master)
-            listed.replace_option_prompt_at_index(index, Content(prompt))
 
     def _start_over(self) -> None:
         self.draft, self.template, self.check = WizardDraft(), None, None
         self.query_one("#field-rows", VerticalScroll).remove_children()
         self.query_one(DataPage).restore(self.draft)
-        self.query_one("#master-port", FieldRow).set_value("")
+        self.query_one(NodesPage).restore(self.draft)
         self.query_one(ReviewPage).reset()
-        self._health_key = None
-        self._health_changed(getattr(self.app, "health", None))
         self._show_page(0)
 
     # --- the help line ---------------------------------------------------------------------------------
@@ -563,21 +455,6 @@ def _field_widgets(template: Template, draft: WizardDraft) -> list[Widget]:
         row.add_class("slot")
         widgets.append(row)
     return widgets
-
-
-def _health_text(report: NodeHealth | None) -> str:
-    """'ok' for a node that can be chosen, else why not."""
-    if report is None:
-        return "not checked yet"
-    if report.stale or report.status is Status.UNREACHABLE:
-        return "unreachable: " + ("; ".join(report.reasons) or "no answer")
-    if report.status in (Status.OK, Status.WARN):
-        return "ok"
-    return f"{report.status.value}: " + ("; ".join(report.reasons) or "unhealthy")
-
-
-def _node_line(name: str, text: str, *, master: bool = False) -> str:
-    return f"{name}  (master, node_rank 0)" if master else name if text == "ok" else f"{name}  ({text})"
 
 
 def _problem(message: str) -> FieldProblem:
