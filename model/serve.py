@@ -179,7 +179,7 @@ class Generations:
         self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="generate")
         self._stops: set[threading.Event] = set()
 
-    async def tokens(self, prompt: list[int], *, max_new_tokens: int, sampling: Sampling,
+    async def tokens(self, label: str, prompt: list[int], *, max_new_tokens: int, sampling: Sampling,
                      ignore_eos: bool) -> AsyncGenerator[int, None]:
         """The new tokens as the thread chooses them. Closing the iterator (a client gone, a stop string)
         stops the generation after the token being computed, or before it starts if it is waiting."""
@@ -189,15 +189,20 @@ class Generations:
         self._stops.add(stop)
 
         def run() -> None:
+            made = 0
             try:
                 for token in self.model.tokens(prompt, max_new_tokens=max_new_tokens, sampling=sampling,
                                                ignore_eos=ignore_eos):
                     if stop.is_set():
-                        return
+                        break
+                    made += 1
                     loop.call_soon_threadsafe(arrived.put_nowait, token)
             except Exception as exc:  # noqa: BLE001 - the request ends with the error instead of waiting forever
                 loop.call_soon_threadsafe(arrived.put_nowait, exc)
             finally:
+                # the thread is free for the next request; "stopped": its client went or a stop string came
+                stopped = " (stopped)" if stop.is_set() else ""
+                log.info(f"Generation {label} ended after {made} tokens{stopped}")
                 loop.call_soon_threadsafe(arrived.put_nowait, _END)
 
         loop.run_in_executor(self._pool, run)  # what it ends with arrives on the queue
@@ -299,8 +304,9 @@ class Server:
                             top_p=request.top_p, seed=request.seed if request.seed is not None
                             else secrets.randbits(32))
         last = None
-        async with aclosing(self.generations.tokens(ids, max_new_tokens=wanted, sampling=sampling,
-                                                         ignore_eos=request.ignore_eos)) as tokens:
+        generated = self.generations.tokens(tally.id, ids, max_new_tokens=wanted, sampling=sampling,
+                                            ignore_eos=request.ignore_eos)
+        async with aclosing(generated) as tokens:
             async for last in tokens:
                 tally.completion_tokens += 1
                 piece = text.add(last)

@@ -61,6 +61,7 @@ class ChatScreen(Screen[None]):
     #chat-header { height: 1; background: $panel; padding: 0 1; }
     #chat-warning { color: $warning; padding: 0 1; display: none; }
     #chat-warning.-shown { display: block; }
+    #chat-warning.-failed { color: $error; }
     #chat-transcript { height: 1fr; padding: 0 1; }
     .chat-question { margin: 1 0 0 0; color: $accent; }
     #chat-input { dock: bottom; margin-bottom: 1; }
@@ -91,6 +92,13 @@ class ChatScreen(Screen[None]):
     def _header(self, state: str) -> str:
         return f"Chat · {self.settings.url} · {self.model or '?'} · {state}"
 
+    def _warn(self, text: str, *, failed: bool = False) -> None:
+        """The line under the header: the model's warning, or why the endpoint cannot be had."""
+        warning = self.query_one("#chat-warning", Static)
+        warning.update(text)
+        warning.set_class(bool(text), "-shown")
+        warning.set_class(failed, "-failed")
+
     def _say_state(self, state: str) -> None:
         self.query_one("#chat-header", Static).update(self._header(state))
 
@@ -113,9 +121,7 @@ class ChatScreen(Screen[None]):
 
     def on_answer_feed_connected(self, message: AnswerFeed.Connected) -> None:
         self.model = message.served.id
-        warning = self.query_one("#chat-warning", Static)
-        warning.update(f"warning: {message.served.warning}" if message.served.warning else "")
-        warning.set_class(bool(message.served.warning), "-shown")
+        self._warn(f"warning: {message.served.warning}" if message.served.warning else "")
         self._say_state("answering · Esc stops" if self.running else "ready")
 
     def on_answer_feed_arrived(self, _message: AnswerFeed.Arrived) -> None:
@@ -137,7 +143,7 @@ class ChatScreen(Screen[None]):
         what = "the endpoint is gone" if not message.error.reachable else "the endpoint refused"
         view = self._view(message.number)
         if view is None:
-            self.notify(str(message.error), title=what, severity="error", timeout=10)
+            self._warn(f"{what}: {message.error}", failed=True)
         else:
             view.note(f"{what}: {message.error}", failed=True)
             if self.running is not None and self.running[0] == message.number:

@@ -31,8 +31,9 @@ class AnswerStats:
 
     def summary(self) -> str:
         first = "-" if self.first_token_seconds is None else f"{self.first_token_seconds:.2f} s"
+        finish = f" · {self.finish_reason}" if self.finish_reason else ""
         return (f"first token {first} · {self.tokens} tokens in {self.seconds:.2f} s · "
-                f"{self.tokens_per_second:.1f} tokens/s · {self.finish_reason or 'unfinished'}")
+                f"{self.tokens_per_second:.1f} tokens/s{finish}")
 
 
 class AnswerClock:

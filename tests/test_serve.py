@@ -1,0 +1,174 @@
+"""`model.serve` for real: the small model with fresh weights on a local port, asked over HTTP as any
+OpenAI client asks it; then our client, `chat --prompt` and `bench-serve` against it. Bad requests get
+OpenAI's error body and the server goes on serving; a client that leaves mid-stream frees the thread."""
+
+from __future__ import annotations
+
+import json
+import re
+import subprocess
+import sys
+
+import httpx
+import pytest
+
+from console.serving.client import EndpointError, ServingClient
+from tests.rank_jobs import REPO
+from tests.serving import Server, running_server
+
+CHAT = [{"role": "user", "content": "Hello, who are you?"}]
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory):
+    with running_server(tmp_path_factory.mktemp("serve")) as running:
+        yield running
+
+
+def post(server: Server, route: str, body: object) -> httpx.Response:
+    content = body if isinstance(body, str) else json.dumps(body)
+    return httpx.post(f"{server.url}{route}", content=content, headers={"content-type": "application/json"},
+                      timeout=120)
+
+
+def events(response: httpx.Response) -> list[str]:
+    return [line[len("data: "):] for line in response.text.splitlines() if line.startswith("data: ")]
+
+
+def test_readiness_lines_and_routes_are_logged_as_uvicorn_and_vllm_print_them(server):
+    log = server.log_text()
+    for line in ("Application startup complete.", "Available routes are:", "Route: /health, Methods: GET",
+                 "Route: /v1/models, Methods: GET", "Route: /v1/chat/completions, Methods: POST",
+                 "Route: /v1/completions, Methods: POST", "freshly initialised weights"):
+        assert line in log
+
+
+def test_models_lists_the_model_with_the_fresh_weights_warning(server):
+    listed = httpx.get(f"{server.url}/v1/models", timeout=10).json()
+    [model] = listed["data"]
+    assert listed["object"] == "list" and model["id"] == "tiny" and model["object"] == "model"
+    assert "freshly initialised weights" in model["warning"]
+    assert model["max_model_len"] == 512
+
+
+def test_a_chat_completion_answers_in_openai_form(server):
+    answer = post(server, "/v1/chat/completions", {"model": "tiny", "messages": CHAT, "max_tokens": 5})
+    assert answer.status_code == 200, answer.text
+    body = answer.json()
+    assert body["object"] == "chat.completion" and body["model"] == "tiny"
+    [choice] = body["choices"]
+    assert choice["message"]["role"] == "assistant" and isinstance(choice["message"]["content"], str)
+    assert choice["finish_reason"] in ("length", "stop")
+    assert 1 <= body["usage"]["completion_tokens"] <= 5
+    usage = body["usage"]
+    assert usage["total_tokens"] == usage["prompt_tokens"] + usage["completion_tokens"]
+
+
+def test_a_streamed_chat_sends_a_chunk_a_token_and_ends_with_done(server):
+    answer = post(server, "/v1/chat/completions",
+                  {"messages": CHAT, "max_tokens": 6, "stream": True, "temperature": 0, "ignore_eos": True,
+                   "stream_options": {"include_usage": True}})
+    assert answer.status_code == 200 and answer.headers["content-type"].startswith("text/event-stream")
+    data = events(answer)
+    assert data[-1] == "[DONE]"
+    chunks = [json.loads(d) for d in data[:-1]]
+    assert all(c["object"] == "chat.completion.chunk" for c in chunks)
+    assert chunks[0]["choices"][0]["delta"]["role"] == "assistant"
+    assert chunks[-2]["choices"][0]["finish_reason"] == "length"
+    assert chunks[-1]["choices"] == [] and chunks[-1]["usage"]["completion_tokens"] == 6
+    texts = [c["choices"][0]["delta"].get("content") for c in chunks[1:-2]]
+    assert 1 <= len(texts) <= 6 and all(texts)  # a token a chunk (a half character waits for its rest)
+
+
+def test_completions_answer_greedily_the_same_streamed_or_whole(server):
+    body = {"prompt": "def add(a, b):", "max_tokens": 8, "temperature": 0, "ignore_eos": True}
+    whole = post(server, "/v1/completions", body).json()
+    assert whole["object"] == "text_completion" and whole["usage"]["completion_tokens"] == 8
+    streamed = [json.loads(d) for d in events(post(server, "/v1/completions", {**body, "stream": True}))[:-1]]
+    assert "".join(c["choices"][0]["text"] for c in streamed) == whole["choices"][0]["text"]
+
+
+def test_a_stop_string_ends_the_answer_before_it(server):
+    body = {"prompt": "The quick brown", "max_tokens": 12, "temperature": 0, "ignore_eos": True}
+    full = post(server, "/v1/completions", body).json()["choices"][0]["text"]
+    stop = full[3:5]  # two characters of the greedy answer: it stops where they begin
+    answer = post(server, "/v1/completions", {**body, "stop": [stop]}).json()
+    [cut] = answer["choices"]
+    assert cut["finish_reason"] == "stop"
+    assert cut["text"] == full[:full.index(stop)]
+    log = server.wait_for_log(f"Generation {answer['id']} ended")
+    assert re.search(rf"Generation {answer['id']} ended after \d+ tokens \(stopped\)", log)  # not all 12
+
+
+@pytest.mark.parametrize(("route", "body", "status", "param"), [
+    ("/v1/chat/completions", '{"messages": [', 400, None),
+    ("/v1/chat/completions", {"model": "tiny"}, 400, "messages"),
+    ("/v1/completions", {"prompt": "x", "max_tokens": -3}, 400, "max_tokens"),
+    ("/v1/chat/completions", {"model": "gpt-4o", "messages": CHAT}, 404, "model"),
+    ("/v1/completions", {"prompt": "word " * 600}, 400, "prompt"),
+    ("/v1/chat/completions", {"messages": CHAT, "max_tokens": 600}, 400, "messages"),
+])
+def test_bad_input_is_a_4xx_with_openais_error_body_and_the_server_goes_on(server, route, body, status,
+                                                                            param):
+    refused = post(server, route, body)
+    assert refused.status_code == status, refused.text
+    error = refused.json()["error"]
+    assert error["type"] == "invalid_request_error" and error["param"] == param and error["message"]
+    if "context" in error["message"]:
+        assert error["code"] == "context_length_exceeded" and "512 tokens" in error["message"]
+    assert post(server, "/v1/completions", {"prompt": "x", "max_tokens": 1}).status_code == 200
+
+
+def test_a_client_leaving_mid_stream_frees_the_generation_for_the_next_request(server):
+    with httpx.stream("POST", f"{server.url}/v1/completions", timeout=120,
+                      json={"prompt": "Once", "max_tokens": 400, "ignore_eos": True, "stream": True}) as left:
+        lines = left.iter_lines()
+        first = json.loads(next(line for line in lines if line.startswith("data: "))[6:])
+    gone = first["id"]
+    text = server.wait_for_log(f"Generation {gone} ended")
+    ended = re.search(rf"Generation {gone} ended after (\d+) tokens \(stopped\)", text)
+    assert ended is not None and int(ended.group(1)) < 400
+    assert f"Aborted request {gone}: the client went away" in text
+    nxt = post(server, "/v1/completions", {"prompt": "next", "max_tokens": 2}).json()
+    assert nxt["usage"]["completion_tokens"] == 2
+    log = server.log_text()  # the next one ran after the one left had stopped, not 400 tokens later
+    assert log.index(f"Generation {gone} ended") < log.index(f"Finished request {nxt['id']}")
+
+
+def test_our_client_streams_an_answer_and_says_what_the_server_refused(server):
+    with ServingClient(server.url + "/v1") as client:
+        model = client.model()
+        assert model.id == "tiny" and model.warning is not None
+        chunks = list(client.stream("/v1/chat/completions", {"messages": CHAT, "max_tokens": 4}))
+        assert chunks[-1].completion_tokens == 4
+        with pytest.raises(EndpointError) as refused:
+            list(client.stream("/v1/chat/completions", {"model": "nope", "messages": CHAT}))
+    said = str(refused.value)
+    assert refused.value.reachable and "404" in said and "`nope` does not exist" in said
+
+
+def console(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "console.cli", *args], cwd=REPO, capture_output=True,
+                          text=True, timeout=300)
+
+
+def test_chat_prompt_json_answers_once_with_its_figures(server):
+    done = console("chat", "--url", server.url, "--prompt", "Hello", "--max-tokens", "5", "--json")
+    assert done.returncode == 0, done.stderr
+    answer = json.loads(done.stdout)
+    assert answer["model"] == "tiny" and "freshly initialised" in answer["warning"]
+    assert answer["tokens"] == 5 or answer["finish_reason"] == "stop"
+    assert answer["first_token_seconds"] <= answer["seconds"] and answer["tokens_per_second"] > 0
+
+
+def test_bench_serve_reports_every_figure_of_a_small_bounded_load(server):
+    done = console("bench-serve", "--url", server.url, "--concurrency", "2", "--requests", "4",
+                   "--max-tokens", "3", "--json")
+    assert done.returncode == 0, done.stderr
+    report = json.loads(done.stdout)
+    assert report["completed"] == 4 and report["errors"] == {} and report["output_tokens"] == 12
+    assert report["requests_per_second"] > 0 and report["output_tokens_per_second"] > 0
+    for figure in ("ttft", "tpot", "latency"):
+        spread = report[figure]
+        assert 0 < spread["p50"] <= spread["p90"] <= spread["p99"], figure
+    assert report["ttft"]["p99"] <= report["latency"]["p99"]
