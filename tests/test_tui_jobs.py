@@ -13,6 +13,7 @@ import pytest
 from textual.pilot import Pilot
 
 from console.app import AscendConsole
+from console.records import JobState
 from console.screens.job import JobScreen
 from console.screens.jobs import JobsScreen
 from console.services import ConsoleServices
@@ -77,12 +78,13 @@ def failed_job(tmp_path: Path) -> HandJob:
 
 
 def app_on(tmp_path: Path, job: HandJob, *, mode: str = "jobs", open_job: bool = True,
-           clock: Callable[[], float] = time.time) -> AscendConsole:
+           clock: Callable[[], float] = time.time, state: JobState = "failed",
+           exit_code: int | None = 1) -> AscendConsole:
     path = cluster_file(tmp_path)
     cluster = load_cluster(path)
     store = Store(tmp_path / "console.db")
-    record = replace(job.record, cluster_file=str(path), state="failed", exit_code=1, created_at=CLOCK - 754,
-                     updated_at=CLOCK - 60)
+    record = replace(job.record, cluster_file=str(path), state=state, exit_code=exit_code,
+                     created_at=CLOCK - 754, updated_at=CLOCK - 60)
     store.create_job(record)
     services = ConsoleServices(cluster, NoHealth(), NodePool(cluster), store, refresh=3600, clock=clock)
     return AscendConsole(services, mode=mode, job_id=JOB_ID if open_job else None)

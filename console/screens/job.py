@@ -1,9 +1,11 @@
-"""The job screen: live log panes, the loss chart, every error (the first failure marked), every rank.
+"""The job screen: live log panes, the loss chart, every error (the first failure marked), every rank,
+and a predict job's answer.
 
 The screen follows the job through a `JobLogFeed` (its own threads; what it reads is also recorded into
-the store), draws the chart from the store's loss history so it survives closing and reopening, and
-watches the app's jobs snapshot for the nodes' states. Wide terminals show panes, chart and errors at
-once; at 80 columns one view at a time (1 logs, 2 chart, 3 errors, 4 ranks).
+the store), draws the chart and the answer from the store (the loss history, the answer events) so they
+survive closing and reopening, and watches the app's jobs snapshot for the nodes' states. Wide terminals
+show panes, chart (a predict job: its answer) and errors at once; at 80 columns one view at a time
+(1 logs, 2 chart, 3 errors, 4 ranks; a predict job has 5 answer instead of 2 chart).
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ from textual.widgets import DataTable, Footer, Static
 
 from console.feeds.joblogs import JobLogFeed, stop_in_background
 from console.feeds.jobs import JobsSnapshot
+from console.jobs.answer import ANSWER_KINDS, job_answer
 from console.jobs.joblog import JobLine, JobLogBatch
 from console.jobs.logfiles import LogFile, job_layout, worker_log
 from console.jobs.logrecord import loss_metric
@@ -31,6 +34,7 @@ from console.screens.rank_prompt import RankPrompt
 from console.screens.stopping import stop_from_screen
 from console.services import ConsoleServices
 from console.store import UnknownJob
+from console.widgets.answer_pane import AnswerPane
 from console.widgets.job_tables import ErrorTable, RankState, RankTable, error_key, node_states
 from console.widgets.log_pane import LogPane
 from console.widgets.loss_chart import LossChart
@@ -39,7 +43,7 @@ WIDE = 120
 """Columns from which panes, chart and errors are shown side by side."""
 KEPT_UNSHOWN = 5000
 """Lines kept per followed file that has no pane (msrun's output): a pane opened later shows them."""
-VIEWS = ("logs", "chart", "errors", "ranks")
+VIEWS = ("logs", "chart", "errors", "ranks", "answer")
 
 
 class JobScreen(Screen[None]):
@@ -52,6 +56,8 @@ class JobScreen(Screen[None]):
         Binding("2", "view('chart')", "Chart", id="job.chart"),
         Binding("3", "view('errors')", "Errors", id="job.errors"),
         Binding("4", "view('ranks')", "Ranks", id="job.ranks"),
+        Binding("5", "view('answer')", "Answer", tooltip="The predict job's answer, one entry per prompt",
+                id="job.answer"),
         Binding("plus", "add_ranks", "Add ranks", key_display="+", show=False, tooltip="Follow more ranks",
                 id="job.add-rank"),
         Binding("minus", "remove_pane", "Close pane", key_display="-", show=False,
@@ -82,6 +88,7 @@ class JobScreen(Screen[None]):
             yield VerticalScroll(id="log-grid")
             with Vertical(id="job-side"):
                 yield LossChart(id="loss-chart")
+                yield AnswerPane(id="answer-pane")
                 yield ErrorTable(id="error-table")
         yield RankTable(id="rank-table")
         yield Footer(compact=True)
@@ -98,6 +105,8 @@ class JobScreen(Screen[None]):
         except UnknownJob:
             self.query_one("#job-header", Static).update(f"{self.job_id}: no such job in the store")
             return
+        self.set_class(self.predicting, "-predict")
+        self.refresh_bindings()
         layout = job_layout(self.job.plan, self.job.config_text)
         for rank in layout.default_ranks:
             spec = layout.node_of(rank)
@@ -122,6 +131,7 @@ class JobScreen(Screen[None]):
         loss_ranks = job_layout(self.job.plan, self.job.config_text).loss_ranks
         self.query_one(LossChart).set_series(m for m in store.metrics(self.job_id) if m.rank in loss_ranks)
         self._reload_errors()
+        self._reload_answer()
         self._show_state()
 
     # --- what arrives ----------------------------------------------------------------------------
@@ -135,6 +145,8 @@ class JobScreen(Screen[None]):
             errors |= self._take(batch)
         if errors:
             self._reload_errors()
+        if any(e.event.kind in ANSWER_KINDS for batch in batches for e in batch.events):
+            self._reload_answer()
         if batches:
             self._show_state()
 
@@ -180,6 +192,16 @@ class JobScreen(Screen[None]):
         marked = next((e for e in self._errors if first and (e.node, e.path, e.line) ==
                        (first["node"], first["file"], first["line"])), None)
         self.query_one(ErrorTable).show(self._errors, marked)
+
+    def _reload_answer(self) -> None:
+        """The answer as recorded (the feed records a batch before it announces it)."""
+        store = self.services.store
+        if store is not None and self.predicting:
+            self.query_one(AnswerPane).show(job_answer(store.log_events(self.job_id, severity="info")))
+
+    @property
+    def predicting(self) -> bool:
+        return self.job is not None and self.job.plan.get("kind") == "predict"
 
     def _jobs_changed(self, snapshot: JobsSnapshot | None) -> None:
         summary = next((s for s in snapshot.jobs if s.job.id == self.job_id), None) if snapshot else None
@@ -241,12 +263,19 @@ class JobScreen(Screen[None]):
 
     # --- actions ---------------------------------------------------------------------------------
 
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        """A predict job has an answer instead of a loss chart; a training job the other way round."""
+        if action == "view" and parameters and parameters[0] in ("chart", "answer"):
+            return (parameters[0] == "answer") == self.predicting
+        return True
+
     def action_view(self, view: str) -> None:
         self.view = view
         self._lay_out(self.size.width)
         first_pane = next(iter(self.panes.values()), None)
         target = {"logs": first_pane.view if first_pane else None, "chart": self.query_one(LossChart),
-                  "errors": self.query_one(ErrorTable), "ranks": self.query_one(RankTable)}[view]
+                  "errors": self.query_one(ErrorTable), "ranks": self.query_one(RankTable),
+                  "answer": self.query_one(AnswerPane)}[view]
         if target is not None:
             target.focus()
 
