@@ -8,6 +8,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from console.jobs.answer import file_answer, job_answer, speed_text
+from console.jobs.logview import log_event_document
 from console.records import LogEventRecord
 from model.answers import (
     RESULT_FILE,
@@ -126,3 +127,9 @@ def test_a_result_file_answers_too():
     answer = file_answer("n0", "/jobs/j/text_generation_result.txt", result_repr([f"{BOS}x"]))
     assert answer is not None and answer.texts == ("x",) and answer.rank is None
     assert file_answer("n0", "/x", "") is None
+
+
+def test_logs_json_gives_an_answer_events_texts():
+    [event] = LogEventParser().feed([PREFIX + result_line([f"{BOS}甲", "b"])])
+    document = log_event_document(event, node="n0", rank=0, file="logs/worker_0.log", time=None)
+    assert document["kind"] == "answer" and document["texts"] == [f"{BOS}甲", "b"]

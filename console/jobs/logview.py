@@ -12,6 +12,7 @@ from typing import Any
 
 from console.jobs.joblog import JobEvent
 from console.records import MetricRecord
+from model.answers import result_texts
 from model.logevents import LogEvent, stamped
 from remote.follow import FollowNotice
 
@@ -37,6 +38,8 @@ def log_event_document(event: LogEvent, *, node: str | None, rank: int | None, f
             document["loss_text"] = loss_text(loss.loss)
     if event.kind != "loss":
         document.update({"message": event.message, "lines": list(event.lines)})
+    if event.kind == "answer":
+        document["texts"] = list(result_texts(event.lines[0]) or ())
         for name in ("code", "source", "exit_code", "pid"):
             value = getattr(event, name)
             if value is not None:
