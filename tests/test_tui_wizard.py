@@ -1,6 +1,9 @@
-"""The launch wizard driven with keys only: end to end on a local cluster to a running job screen; a field
-made invalid shows its problem at the field and Launch is refused, while the derived config still saves
-byte for byte; and a snapshot of every page at 80x24 on recorded health (one healthy node, one in alarm).
+"""The launch wizard driven with keys only: end to end on a local cluster to a running job screen; on the
+data page a text here converted (with progress) into the prefix the nodes find, a directory here copied to
+the nodes after saying what and where, a hub that cannot be reached named; the second node made master and
+node_rank 0 in the review's launch.sh; a field made invalid shows its problem at the field and Launch is
+refused, while the derived config still saves byte for byte; and a snapshot of every page at 80x24 on
+recorded health (one healthy node, one in alarm).
 """
 
 from __future__ import annotations
@@ -33,6 +36,7 @@ from console.store import Store
 from console.widgets.wizard_fields import FieldRow
 from model.config import parse_spec
 from model.overrides import derive
+from remote.hub import ENDPOINT_ENV
 from remote.inventory import load_cluster
 from remote.pool import NodePool
 from tests.handjobs import marked
@@ -210,6 +214,28 @@ def test_a_directory_here_is_copied_to_the_nodes_after_saying_what_and_where(tmp
         assert said(screen, "weights-work").startswith("✓ 2 file(s), 3.0 MB verified on n0")
         assert (copied / "shard" / "extra.bin").read_bytes() == b"x" * 20_000
         await until(pilot, lambda: text_of(screen, "#data-check") == "every input found on n0, n1", "checked")
+
+    drive(app, script)
+
+
+def test_a_hub_id_says_where_it_lands_then_a_hub_that_cannot_be_reached_is_named(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
+    # openmind_hub is installed for this interpreter (the local nodes' python); nothing listens on port 9
+    monkeypatch.setenv(ENDPOINT_ENV, "https://127.0.0.1:9")
+    app, _ = on_local_cluster(tmp_path)
+
+    async def script(pilot: Pilot[None]) -> None:
+        screen = await to_data(pilot)
+        await pilot.press(*["down"] * 5, *"owner/tiny-model", "enter")
+        assert said(screen, "weights-work").splitlines() == [
+            "download owner/tiny-model on n0 with openmind_hub",
+            f"to {tmp_path / 'n0' / 'weights' / 'tiny-model'} (n1 shares n0's machine: one copy serves both)",
+            "Enter again downloads"]
+        await pilot.press("enter")
+        work = screen.query_one("#weights-work", WorkLine)
+        await until(pilot, lambda: not work.running and work.has_class("-failed"), "failed", 120)
+        assert said(screen, "weights-work").startswith("✗ n0 cannot reach the hub at https://127.0.0.1:9")
+        assert screen.query_one("#data-weights", FieldRow).value == ""  # nothing to use: nothing filled
 
     drive(app, script)
 

@@ -152,7 +152,7 @@ class DataPage(VerticalScroll):
         yield FieldRow("data_prefix", "prefix on the nodes", "a Megatron dataset on the nodes: PREFIX.bin "
                        "and PREFIX.idx; empty: the template's. Enter checks the nodes",
                        placeholder="the template's", id="data-prefix")
-        yield FieldRow("data_text", "or a text here", "a text file on this machine (blank lines between "
+        yield FieldRow("data_text", "or a text file here", "a text file on this machine (blank lines between "
                        "documents); Enter converts it for the model's seq_length, with progress",
                        placeholder="path/to/text.txt", id="data-text")
         yield FieldRow("tokenizer", "  converted with", "the tokenizer.json on this machine that converts "
