@@ -163,6 +163,7 @@ def _run(app: App[None], node: DOMNode, action: str) -> Callable[[], Awaitable[b
 
 
 def make_app(cluster: Cluster, source: HealthSource, *, refresh: float = DEFAULT_REFRESH,
-             clock: Callable[[], float] = time.time, mode: str = "health") -> AscendConsole:
+             clock: Callable[[], float] = time.time, mode: str = "health",
+             chat: ChatSettings | None = None) -> AscendConsole:
     """The app factory for tests: a fixed health source and clock, no node pool, no store."""
-    return AscendConsole(ConsoleServices(cluster, source, refresh=refresh, clock=clock), mode=mode)
+    return AscendConsole(ConsoleServices(cluster, source, refresh=refresh, clock=clock), mode=mode, chat=chat)
