@@ -19,6 +19,10 @@ them as plain text, which is what a small model trained on it has to go on."""
 
 REPLACEMENT = "\ufffd"
 """What a decoder gives for the first bytes of a character whose last bytes are still to come."""
+CHARACTER_TOKENS = 4
+"""A UTF-8 character is at most four bytes, so at most four byte-level tokens: text still undecodable
+after that many is not a character being completed but bytes that are no character (noise from a model
+that learned little), and is sent as it decodes rather than held to the end."""
 
 
 @dataclass(frozen=True)
@@ -55,6 +59,8 @@ class TextStream:
         self._decode = decode
         self._stops = tuple(s for s in stops if s)
         self._tokens: list[int] = []
+        self._undecoded = 0
+        """Tokens in a row whose text ended undecodable."""
         self.sent = ""
         """The text sent so far: the answer, once the last piece is taken."""
 
@@ -64,7 +70,8 @@ class TextStream:
         cut = self._first_stop(text)
         if cut is not None:
             return self._send_up_to(text, cut, stopped=True)
-        if text.endswith(REPLACEMENT):
+        self._undecoded = self._undecoded + 1 if text.endswith(REPLACEMENT) else 0
+        if 0 < self._undecoded < CHARACTER_TOKENS:
             return Piece("")
         return self._send_up_to(text, len(text) - self._held(text))
 

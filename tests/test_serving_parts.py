@@ -56,6 +56,11 @@ def test_half_a_character_waits_for_its_other_half():
     assert stream.add(2).text == "京"
 
 
+def test_bytes_that_are_no_character_are_sent_after_four_tokens_not_held_to_the_end():
+    stream = TextStream(lambda ids: "d" + "\ufffd" * (len(ids) - 1))
+    assert [stream.add(i).text for i in range(6)] == ["d", "", "", "", "\ufffd" * 4, "\ufffd"]
+
+
 def test_chat_prompt_is_deepseeks_template_with_the_assistant_turn_open():
     prompt = chat_prompt([Message("system", "Be brief."), Message("user", "Hi"),
                           Message("assistant", "Hello"), Message("user", "Who?")])

@@ -90,7 +90,7 @@ class ChatScreen(Screen[None]):
         self.feed.connect()
 
     def _header(self, state: str) -> str:
-        return f"Chat · {self.settings.url} · {self.model or '?'} · {state}"
+        return " · ".join(filter(None, ["Chat", self.settings.url, self.model, state]))
 
     def _warn(self, text: str, *, failed: bool = False) -> None:
         """The line under the header: the model's warning, or why the endpoint cannot be had."""
@@ -113,7 +113,7 @@ class ChatScreen(Screen[None]):
         self.running = (self.answers, question)
         transcript = self.query_one("#chat-transcript", VerticalScroll)
         transcript.mount(Static(Text.assemble(("you ", "bold"), question), classes="chat-question"))
-        transcript.mount(AnswerView(self.answers, self.model or "model"))
+        transcript.mount(AnswerView(self.answers, self.model or "answer"))
         transcript.scroll_end(animate=False)
         self.feed.ask(self.answers, self.conversation.asking(question))
         self._say_state("answering · Esc stops")
@@ -145,11 +145,12 @@ class ChatScreen(Screen[None]):
         if view is None:
             self._warn(f"{what}: {message.error}", failed=True)
         else:
+            self._warn("")  # the answer's note says it now, once
             view.note(f"{what}: {message.error}", failed=True)
             if self.running is not None and self.running[0] == message.number:
                 self.running = None  # not answered: the question stays out of the history
                 self.refresh_bindings()
-        self._say_state(f"{what} · Enter tries again")
+        self._say_state(f"{what.removeprefix('the ')} · Enter retries")
 
     def _finish(self, number: int) -> None:
         """Answer `number` goes into the history as far as it got (once: Escape may have done it)."""

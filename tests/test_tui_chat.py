@@ -1,0 +1,105 @@
+"""The chat pane against the real `model.serve`: a person types a question and sees the answer grow
+token by token, then its figures; Escape stops an answer and keeps what came; when the server dies
+mid-answer the pane says the endpoint is gone and the console goes on. And a snapshot at 80x24."""
+
+from __future__ import annotations
+
+import asyncio
+
+from textual.pilot import Pilot
+
+from console.app import AscendConsole, make_app
+from console.screens.chat import AnswerView, ChatScreen
+from console.serving.conversation import ChatSettings
+from tests.recorded_health import CLOCK, fleet
+from tests.serving import running_server
+from tests.test_tui import Rounds, cluster_of, until
+
+ANSWER_LIMIT = 180.0
+"""Seconds an answer may take on a loaded machine (a limit on the wait, not a speed check)."""
+
+
+def chat_app(url: str, *, max_tokens: int) -> AscendConsole:
+    nodes = fleet(["healthy"])
+    return make_app(cluster_of(nodes), Rounds(nodes), refresh=3600, clock=lambda: CLOCK,
+                    chat=ChatSettings(url, max_tokens=max_tokens, temperature=0.0))
+
+
+def chat_screen(pilot: Pilot[None]) -> ChatScreen:
+    screen = pilot.app.screen
+    assert isinstance(screen, ChatScreen)
+    return screen
+
+
+async def ask(pilot: Pilot[None], question: str) -> AnswerView:
+    screen = chat_screen(pilot)
+    await pilot.press(*question, "enter")
+    await pilot.pause()
+    view = screen.query(AnswerView).last()
+    assert view is not None
+    return view
+
+
+def test_answers_stream_in_then_show_their_figures_and_escape_stops_one(tmp_path):
+    async def run() -> None:
+        with running_server(tmp_path) as server:
+            app = chat_app(server.url, max_tokens=24)
+            async with app.run_test(size=(80, 24)) as pilot:
+                screen = chat_screen(pilot)
+                await until(pilot, lambda: screen.model == "tiny", timeout=30)
+                assert "freshly initialised" in str(screen.query_one("#chat-warning").render())
+                view = await ask(pilot, "Hello")
+                seen = set()
+                while "tokens/s" not in str(view.footnote):
+                    seen.add(view.text)
+                    await until(pilot, lambda: view.text not in seen or "tokens/s" in str(view.footnote),
+                                timeout=ANSWER_LIMIT)
+                assert len({s for s in seen if s}) >= 2, "the answer came all at once, not as it was written"
+                assert "first token" in str(view.footnote) and view.text
+                assert screen.conversation.turns == [{"role": "user", "content": "Hello"},
+                                                     {"role": "assistant", "content": view.text}]
+
+                second = await ask(pilot, "More")
+                await until(pilot, lambda: bool(second.text), timeout=ANSWER_LIMIT)
+                await pilot.press("escape")
+                assert screen.running is None and "stopped" in str(second.footnote)
+                assert screen.conversation.turns[-1]["content"].startswith(second.text[:1])
+                assert app.screen is screen  # Escape stopped the answer; it did not leave the pane
+                server.wait_for_log("the client went away")
+
+    asyncio.run(run())
+
+
+def test_the_server_dying_mid_answer_is_said_in_the_pane_and_the_console_goes_on(tmp_path):
+    async def run() -> None:
+        with running_server(tmp_path) as server:
+            app = chat_app(server.url, max_tokens=400)
+            async with app.run_test(size=(80, 24)) as pilot:
+                screen = chat_screen(pilot)
+                await until(pilot, lambda: screen.model == "tiny", timeout=30)
+                view = await ask(pilot, "Tell me a long story")
+                await until(pilot, lambda: bool(view.text), timeout=ANSWER_LIMIT)
+                server.process.kill()
+                await until(pilot, lambda: view.has_class("-failed"), timeout=30)
+                assert "the endpoint is gone" in str(view.footnote)
+                assert screen.running is None and screen.conversation.turns == []
+                again = await ask(pilot, "Are you there?")
+                await until(pilot, lambda: again.has_class("-failed"), timeout=30)
+                assert "cannot reach" in str(again.footnote)
+                assert app.is_running and app.screen is screen
+
+    asyncio.run(run())
+
+
+def test_snapshot_chat_pane_with_the_endpoint_gone_80x24(snap_compare):
+    # A person sees: the header with the URL, the red line saying nothing answers there, their question
+    # and under it why there is no answer; the question box is ready for the next try.
+    async def asked(pilot: Pilot[None]) -> None:
+        screen = chat_screen(pilot)
+        await until(pilot, lambda: screen.query_one("#chat-warning").has_class("-failed"))
+        view = await ask(pilot, "Hello?")
+        await until(pilot, lambda: view.has_class("-failed"))
+        await pilot.pause()
+
+    gone = chat_app("http://127.0.0.1:9", max_tokens=8)
+    assert snap_compare(gone, terminal_size=(80, 24), run_before=asked)
