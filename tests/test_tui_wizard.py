@@ -1,9 +1,10 @@
 """The launch wizard driven with keys only: end to end on a local cluster to a running job screen; on the
-data page a text here converted (with progress) into the prefix the nodes find, a directory here copied to
-the nodes after saying what and where, a hub that cannot be reached named; the second node made master and
-node_rank 0 in the review's launch.sh; a field made invalid shows its problem at the field and Launch is
-refused, while the derived config still saves byte for byte; and a snapshot of every page at 80x24 on
-recorded health (one healthy node, one in alarm).
+data page a text here converted (with progress) into the prefix the nodes find, and for nodes elsewhere
+(the namespace cluster, over SSH) copied to them after saying what and where, a directory here copied to
+the nodes likewise, a hub that cannot be reached named; the second node made master and node_rank 0 in the
+review's launch.sh; a field made invalid shows its problem at the field and Launch is refused, while the
+derived config still saves byte for byte; and a snapshot of every page at 80x24 on recorded health (one
+healthy node, one in alarm).
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ from console.feeds.health import ClusterHealth
 from console.jobs.plan import LaunchSettings, job_id_for, make_plan
 from console.jobs.request import JobRequest, PlannedJob
 from console.jobs.wizard import TEMPLATES, WizardDraft
+from console.jobs.wizarddata import size_text
 from console.jobs.wizardfiles import load_draft
 from console.screens.confirm import ConfirmScreen
 from console.screens.job import JobScreen
@@ -44,6 +46,7 @@ from tests.rank_jobs import free_port
 from tests.recorded_health import CLOCK, fleet
 from tests.test_logs_local import local_cluster
 from tests.test_tui import Rounds, cluster_of
+from tests.testcluster import TestCluster
 
 TINY = TEMPLATES / "tiny_local.yaml"
 
@@ -187,6 +190,38 @@ def test_a_text_here_is_converted_with_progress_and_its_prefix_checked_on_the_no
         await until(pilot, lambda: text_of(screen, "#data-check") == "every input found on n0, n1", "checked")
         assert screen.draft.data_prefix == str(prefix) and screen.draft.data_text == str(text)
         assert prefix.with_suffix(".bin").stat().st_size > 0 and prefix.with_suffix(".idx").is_file()
+
+    drive(app, script)
+
+
+def test_a_text_converted_for_nodes_elsewhere_is_copied_to_them_after_saying_what_and_where(
+        test_cluster: TestCluster, known_hosts: Path, tmp_path: Path):
+    # h1 and h2 are other machines (SSH): the dataset is written here, then copied to one path on both.
+    text = wikitext(tmp_path / "wiki.txt", 60)
+    cluster = load_cluster(test_cluster.cluster_yaml(tmp_path / "c.yaml", ["h1", "h2"],
+                                                     known_hosts=known_hosts))
+    pool = NodePool(cluster)
+    app = AscendConsole(ConsoleServices(cluster, ClusterHealth(pool, cluster.nodes, timeout=30), pool, None,
+                                        refresh=3600), mode="wizard")
+    on_nodes = f"{test_cluster.node_storage_path}/datasets/wiki_128"
+    here = tmp_path / "wiki_128" / "wiki_128_text_document"
+
+    async def script(pilot: Pilot[None]) -> None:
+        screen = await to_data(pilot)
+        await pilot.press("down", *str(text), "enter")
+        await until(pilot, lambda: "Enter again copies it" in said(screen, "dataset-work"), "said first", 120)
+        sizes = [here.with_suffix(suffix).stat().st_size for suffix in (".bin", ".idx")]
+        assert said(screen, "dataset-work").splitlines()[1:] == [
+            f"copy 2 file(s), {size_text(sum(sizes))}: wiki_128_text_document.bin {size_text(sizes[0])}, "
+            f"wiki_128_text_document.idx {size_text(sizes[1])}",
+            f"to h1, h2:{on_nodes}",
+            "Enter again copies it"]
+        await pilot.press("enter")
+        prefix = screen.query_one("#data-prefix", FieldRow)
+        await until(pilot, lambda: prefix.value == f"{on_nodes}/wiki_128_text_document", "copied", 120)
+        verified = f"✓ 2 file(s), {size_text(sum(sizes))} verified on h1, h2"
+        assert said(screen, "dataset-work").startswith(verified)
+        await until(pilot, lambda: text_of(screen, "#data-check") == "every input found on h1, h2", "checked")
 
     drive(app, script)
 
