@@ -47,7 +47,6 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument("--top-k", type=int, default=0)
     parser.add_argument("--top-p", type=float, default=1.0)
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--output-dir", default=None, help="overrides output_dir in the config")
     parser.add_argument("--job-dir", type=Path, default=None,
                         help="where relative paths are read from and the result file goes "
                              "(default: the config's directory)")
@@ -66,7 +65,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if hasattr(sys.stdout, "reconfigure"):
         sys.stdout.reconfigure(encoding="utf-8", errors="replace")  # msrun's log file, whatever the locale
     setup_logging()
-    loaded = load_or_report(args.config, args.output_dir)
+    loaded = load_or_report(args.config, None)
     if loaded is None:
         return CONFIG_ERROR
     job, run = loaded

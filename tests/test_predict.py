@@ -49,11 +49,10 @@ def trained(tmp_path_factory):
 
 
 def run_predict(trained, *extra: str, env_changes: dict[str, str] | None = None):
-    job, corpus, output = trained
+    job, corpus, _ = trained
     env = {**rank_environment(corpus), **(env_changes or {})}
-    return subprocess.run([sys.executable, "-m", "model.predict", "--config", str(job), "--output-dir",
-                           str(output), *extra], env=env, cwd=REPO, capture_output=True, timeout=300,
-                          check=False)
+    return subprocess.run([sys.executable, "-m", "model.predict", "--config", str(job), *extra], env=env,
+                          cwd=REPO, capture_output=True, timeout=300, check=False)
 
 
 def test_predict_answers_a_chinese_prompt_in_mindformers_form_in_any_locale(trained):
@@ -115,7 +114,7 @@ def test_a_model_that_memorised_a_sentence_says_it_back(memorised):
     job, tokenizer, directory = memorised
     done = subprocess.run([sys.executable, "-m", "model.predict", "--config", str(job), "--checkpoint",
                            str(directory / "out" / "checkpoint"), "--tokenizer", str(tokenizer),
-                           "--output-dir", str(directory / "out"), "--prompt", "The quick brown fox",
+                           "--prompt", "The quick brown fox",
                            "--max-new-tokens", "48"], env=rank_environment(directory / "corpus"), cwd=REPO,
                           capture_output=True, text=True, timeout=300, check=False)
     assert done.returncode == 0, done.stderr[-3000:]
