@@ -422,7 +422,7 @@ class WizardScreen(Screen[None]):
         row = self._focused_row() if widget is self.focused else None
         if row is not None:
             first = row.problems[0] if row.problems else None
-            return f"{row.label}: {row.help_text}" + (f"\n{problem_text(first)}" if first else "")
+            return f"{row.label.strip()}: {row.help_text}" + (f"\n{problem_text(first)}" if first else "")
         if isinstance(widget, OptionList) and widget.id == "kind-list" and widget.highlighted is not None:
             chosen = KINDS[widget.highlighted]
             return f"{chosen.title}: {chosen.help}\nEnter or ctrl+n chooses it"
