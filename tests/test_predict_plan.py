@@ -10,8 +10,10 @@ from pathlib import Path
 import pytest
 
 from console.jobs.plan import PROMPTS_NAME, PlanError, launch_settings
+from console.jobs.predict import PredictAsk, predict_request
 from console.jobs.preflight import Readings, judge
 from console.jobs.request import check_checkpoint, checkpoint_override, predict_inputs
+from console.records import JobRecord
 from model.overrides import derive
 from remote.paths import MissingPath
 from tests.test_job_plan import plan_for
@@ -84,3 +86,15 @@ def test_a_missing_checkpoint_is_named_with_its_node():
     assert not verdict.go
     assert [(v.node, v.message) for v in verdict.blocking] == [
         ("n1", f"checkpoint {path} is not on n1"), ("n2", f"checkpoint {path} is not on n2")]
+
+
+def test_predicting_from_a_training_job_asks_for_its_nodes_style_and_config():
+    plan = {"style": "model", "nodes": [{"node": "node0", "machines": ["node0", "node1"]},
+                                        {"node": "node2", "machines": ["node2"]}]}
+    trained = JobRecord("20261206-120000-tiny", "tiny", "local", "c.yaml", "seed: 0\n", plan=plan)
+    request = predict_request(trained, Path("/tmp/t/tiny.yaml"), "/w/ckpt/tiny_rank_0-1_20.ckpt",
+                              PredictAsk(("a", "b"), 12))
+    assert (request.nodes, request.style, request.name, request.kind) == ("node[0-2]", "model",
+                                                                          "tiny-predict", "predict")
+    assert (request.prompts, request.checkpoint, request.max_new_tokens) == (
+        ("a", "b"), "/w/ckpt/tiny_rank_0-1_20.ckpt", 12)

@@ -16,6 +16,7 @@ from console.jobs.ask import find_checkpoint, read_result_file
 from console.jobs.demo import TRAIN_LIMIT, follow_training
 from console.jobs.launcher import LaunchProgress, run_launch
 from console.jobs.plan import Style
+from console.jobs.refresh import refresh_on
 from console.jobs.request import REQUEST_ERRORS, JobRequest, plan_job
 from console.records import JobRecord
 from console.store import Store
@@ -56,6 +57,10 @@ def predict_from(store: Store, pool: NodePool, trained: JobRecord, ask: PredictA
     """Ask a training job's last checkpoint; never raises for a node, a launch or a run failing."""
     if trained.plan.get("kind") == "predict":
         return PredictOutcome(None, None, failure=f"{trained.id} is a predict job: name a training job")
+    (refreshed,) = refresh_on(store, pool, [trained])
+    if not refreshed.job.finished:
+        why = f"{trained.id} is still {refreshed.job.state}: ask it once it has ended (or stop it: it saves)"
+        return PredictOutcome(None, None, failure=why)
     found = find_checkpoint(pool, trained)
     if found.path is None:
         return PredictOutcome(None, None, failure=found.error)
