@@ -6,8 +6,9 @@ own output, and every rank of a node where a worker failed), each line prefixed 
 RUN_CHECK seconds, console/jobs/runwatch.py) its run gone without one. Between the followers and the
 terminal sits a bounded queue: a slow terminal slows the followers rather than filling memory.
 `--json` prints one event per line instead (docs/logs-json.md). What is read is also recorded in the
-store (loss history, errors, first failure). `logs --file PATH...` parses copied logs of any MindFormers
-version; `--summary` condenses them.
+store (loss history, errors, first failure). `logs JOB --answer` prints a predict job's answer, one entry
+per prompt (console/jobs/answer.py), from what its logs hold now, else its result file. `logs --file
+PATH...` parses copied logs of any MindFormers version; `--summary` condenses them.
 """
 
 from __future__ import annotations
