@@ -13,7 +13,7 @@ from console.app import AscendConsole
 from console.widgets.answer_pane import AnswerPane
 from model.answers import PREDICT_OVER, SAVED_MARK, Speed, result_line, speed_line
 from tests.handjobs import HandJob, hand_job, started_line, write
-from tests.test_tui_jobs import CLOCK, app_on, drive, job_screen, settle, until
+from tests.test_tui_jobs import CLOCK, app_on, drive, failed_job, job_screen, settle, until
 
 BOS = "<\uff5cbegin\u2581of\u2581sentence\uff5c>"
 ANSWERS = ("请介绍一下北京。北京是中华人民共和国的首都，有三千多年建城史，故宫、天坛和长城都在这里，"  # noqa: RUF001
@@ -87,3 +87,14 @@ def test_snapshot_job_screen_of_a_predict_job(snap_compare, size, tmp_path: Path
     # A person sees: the job exited well, its two answers wrapped, each under its time to the first
     # token and tokens per second; at 80x24 the answer view alone (5), at 160x50 beside the panes.
     assert snap_compare(predict_app(tmp_path), terminal_size=size, run_before=answer_view)
+
+
+def test_a_training_job_has_its_chart_and_no_answer_view(tmp_path: Path):
+    async def script(pilot: Pilot[None]) -> None:
+        screen = job_screen(pilot)
+        await until(pilot, lambda: screen.job is not None, "the job read")
+        assert screen.check_action("view", ("chart",)) and not screen.check_action("view", ("answer",))
+        await pilot.press("5")
+        assert screen.view == "logs"
+
+    drive(app_on(tmp_path, failed_job(tmp_path)), script)
