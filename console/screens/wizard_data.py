@@ -37,6 +37,7 @@ from console.jobs.wizarddata import (
     plan_fetch,
     run_copy,
     run_fetch,
+    size_text,
 )
 from console.services import ConsoleServices
 from console.widgets.wizard_fields import FieldRow
@@ -325,7 +326,9 @@ class DataPage(VerticalScroll):
         if pool is None:
             self._line(line_id).say("✗ no connection to the nodes in this console", failed=True)
             return
-        self._line(line_id).start(f"copying to {copy.targets.names}…")
+        size = size_text(copy.total_bytes)
+        self._line(line_id).start(f"hashing {copy.files} file(s), {size} here (each is checked again on "
+                                  f"arrival), then copying to {copy.targets.names}…")
 
         def work() -> None:
             try:
