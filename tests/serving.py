@@ -51,15 +51,25 @@ def serve_files(directory: Path) -> tuple[Path, Path]:
 
 @contextmanager
 def running_server(directory: Path) -> Iterator[Server]:
-    """The server started and ready; killed when the block ends, however it ends."""
+    """The small model served, ready; killed when the block ends, however it ends."""
     job, tokenizer = serve_files(directory)
+    with serving(directory, ["--config", str(job), "--tokenizer", str(tokenizer),
+                             "--served-model-name", "tiny"]) as server:
+        yield server
+
+
+@contextmanager
+def serving(directory: Path, arguments: list[str], *, corpus: Path | None = None) -> Iterator[Server]:
+    """`python -m model.serve ARGUMENTS` on a free local port, its log in `directory`, ready; killed
+    when the block ends, however it ends (bench/serve.py measures through it too). `corpus`: where the
+    embedded corpus is (a config without a tokenizer reads its tokenizer there)."""
     port = free_port()
     log = directory / "serve.log"
     with log.open("wb") as out:
         process = subprocess.Popen(
-            [sys.executable, "-m", "model.serve", "--config", str(job), "--tokenizer", str(tokenizer),
-             "--host", "127.0.0.1", "--port", str(port), "--served-model-name", "tiny"],
-            cwd=REPO, env=rank_environment(directory / "corpus"), stdout=out, stderr=subprocess.STDOUT)
+            [sys.executable, "-m", "model.serve", *arguments, "--host", "127.0.0.1", "--port", str(port)],
+            cwd=REPO, env=rank_environment(corpus or directory / "corpus"), stdout=out,
+            stderr=subprocess.STDOUT)
     server = Server(f"http://127.0.0.1:{port}", log, process)
     try:
         server.wait_for_log(READY, START_LIMIT)
