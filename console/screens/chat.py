@@ -1,8 +1,8 @@
 """The chat pane: a conversation with an OpenAI-compatible endpoint, its answers streamed as they come.
 
 Each answer shows its figures when it ends (time to the first token, tokens, tokens a second). Escape
-stops the answer being written (what came stays, in the pane and in the history); with none running it
-goes back. The endpoint going away is said in the pane, and the next question tries it again.
+stops the answer being written (what came stays, in the pane and in the history) and never leaves the
+pane. The endpoint going away is said in the pane, and the next question tries it again.
 """
 
 from __future__ import annotations
@@ -48,12 +48,11 @@ class AnswerView(Static):
 
 
 class ChatScreen(Screen[None]):
-    """Enter asks, Escape stops the answer (or goes back), ctrl+l starts a new chat."""
+    """Enter asks, Escape stops the answer, ctrl+l starts a new chat; the app's ctrl+q quits."""
 
     HELP_TITLE = "chat"
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("escape", "stop", "Stop", tooltip="Stop the answer being written", id="chat.stop"),
-        Binding("escape", "back", "Back", id="chat.back"),
         Binding("ctrl+l", "new_chat", "New chat", tooltip="Forget the conversation so far", id="chat.new"),
     ]
     DEFAULT_CSS = """
@@ -81,7 +80,8 @@ class ChatScreen(Screen[None]):
         yield Static(self._header("connecting…"), id="chat-header", markup=False)
         yield Static(id="chat-warning", markup=False)
         yield VerticalScroll(id="chat-transcript")
-        yield Input(placeholder="Ask something · Enter sends · Esc stops", id="chat-input")
+        # the box takes every printable key (q included) and the app's ctrl+q keeps the footer's slot
+        yield Input(placeholder="Ask something · Enter sends · Esc stops · ctrl+q quits", id="chat-input")
         yield Footer()
 
     def on_mount(self) -> None:
@@ -145,7 +145,8 @@ class ChatScreen(Screen[None]):
         if view is None:
             self._warn(f"{what}: {message.error}", failed=True)
         else:
-            self._warn("")  # the answer's note says it now, once
+            if self.query_one("#chat-warning").has_class("-failed"):
+                self._warn("")  # the answer's note says it now, once
             view.note(f"{what}: {message.error}", failed=True)
             if self.running is not None and self.running[0] == message.number:
                 self.running = None  # not answered: the question stays out of the history
@@ -169,12 +170,9 @@ class ChatScreen(Screen[None]):
     # --- keys -----------------------------------------------------------------------------------------
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
-        """Escape stops an answer while one is written, and goes back otherwise."""
-        if action == "stop":
-            return self.running is not None
-        if action == "back":
-            return self.running is None
-        return True
+        """Escape is shown only while an answer is written. It never leaves: pressed twice to stop a
+        long answer it would otherwise take the conversation away."""
+        return self.running is not None if action == "stop" else True
 
     def action_stop(self) -> None:
         if self.running is None:
@@ -186,9 +184,6 @@ class ChatScreen(Screen[None]):
             view.note("stopped · the figures follow when the endpoint lets go")
         self._finish(number)
         self._say_state("ready")
-
-    def action_back(self) -> None:
-        self.app.pop_screen()
 
     def action_new_chat(self) -> None:
         self.action_stop()
