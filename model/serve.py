@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import json
 import secrets
 import sys
 import threading
@@ -25,18 +24,29 @@ from concurrent.futures import ThreadPoolExecutor
 from contextlib import aclosing, asynccontextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any
 
 import uvicorn
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, StreamingResponse
 from fastapi.routing import APIRoute
-from pydantic import BaseModel, Field
 from starlette.exceptions import HTTPException
 
 from model.data.convert import ConvertError
 from model.predict import in_job_dir, model_tokenizer
+from model.serveapi import (
+    CHAT,
+    COMPLETION,
+    ChatRequest,
+    CompletionRequest,
+    RefusedError,
+    Sampled,
+    Shape,
+    error_response,
+    sse,
+    validation_message,
+)
 from model.servetext import Message, TextStream, chat_prompt
 from model.train import CONFIG_ERROR, load_or_report, log, setup_logging
 
@@ -69,71 +79,6 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument("--port", type=int, default=8000)
     parser.add_argument("--seed", type=int, default=0, help="the fresh weights' seed")
     return parser.parse_args(argv)
-
-
-# --- requests -------------------------------------------------------------------------------------
-
-
-class StreamOptions(BaseModel):
-    include_usage: bool = False
-    """A last chunk with the token counts (and no choices), as OpenAI sends it."""
-
-
-class Sampled(BaseModel):
-    """What both generating routes take, with OpenAI's names and ranges."""
-
-    model: str | None = None
-    """None: the one model served (vLLM's leniency)."""
-    max_tokens: int | None = Field(default=None, ge=1)
-    """None: up to the end of the context."""
-    temperature: float = Field(default=1.0, ge=0.0, le=2.0)
-    """0: greedy."""
-    top_p: float = Field(default=1.0, gt=0.0, le=1.0)
-    stop: str | list[str] | None = None
-    seed: int | None = None
-    ignore_eos: bool = False
-    """vLLM's extension: go on past the end-of-sentence token (load tests want answers of one length)."""
-    stream: bool = False
-    stream_options: StreamOptions | None = None
-
-
-class ChatMessage(BaseModel):
-    role: Literal["system", "user", "assistant"]
-    content: str
-
-
-class ChatRequest(Sampled):
-    messages: list[ChatMessage] = Field(min_length=1)
-
-
-class CompletionRequest(Sampled):
-    prompt: str
-
-
-class RefusedError(Exception):
-    """A request the server will not run: its OpenAI-style error."""
-
-    def __init__(self, status: int, message: str, *, param: str | None = None,
-                 code: str | None = None) -> None:
-        super().__init__(message)
-        self.status, self.param, self.code = status, param, code
-
-
-def error_response(status: int, message: str, *, param: str | None = None,
-                   code: str | None = None) -> JSONResponse:
-    """OpenAI's form, which clients show: `type` is invalid_request_error for every refusal, 404s included."""
-    return JSONResponse({"error": {"message": message, "type": "invalid_request_error", "param": param,
-                                   "code": code}}, status_code=status)
-
-
-def validation_message(errors: Sequence[Any]) -> tuple[str, str | None]:
-    """FastAPI's list of problems as one sentence, and the field of the first."""
-    first = errors[0]
-    if first["type"] == "json_invalid":
-        return f"the body is not valid JSON: {first.get('ctx', {}).get('error', first['msg'])}", None
-    fields = [".".join(str(p) for p in e["loc"] if p != "body") or "body" for e in errors]
-    said = "; ".join(f"{name}: {e['msg']}" for name, e in zip(fields, errors, strict=True))
-    return said, fields[0]
 
 
 # --- the model --------------------------------------------------------------------------------------
@@ -224,26 +169,6 @@ class Generations:
 
 
 # --- answers ------------------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class Shape:
-    """How one route words its answers: OpenAI's chat and (legacy) completions differ only in this."""
-
-    object: str
-    id_prefix: str
-    chat: bool
-
-    def choice(self, text: str | None, finish: str | None, *, chunk: bool) -> dict[str, Any]:
-        if not self.chat:
-            return {"index": 0, "text": text or "", "logprobs": None, "finish_reason": finish}
-        if not chunk:
-            return {"index": 0, "message": {"role": "assistant", "content": text}, "finish_reason": finish}
-        return {"index": 0, "delta": {} if text is None else {"content": text}, "finish_reason": finish}
-
-
-CHAT = Shape("chat.completion", "chatcmpl", chat=True)
-COMPLETION = Shape("text_completion", "cmpl", chat=False)
 
 
 @dataclass
@@ -359,10 +284,6 @@ class Server:
     def finished(self, tally: Tally) -> None:
         log.info(f"Finished request {tally.id}: {tally.prompt_tokens} prompt tokens, "
                  f"{tally.completion_tokens} generated tokens, finish_reason={tally.finish}")
-
-
-def sse(document: dict[str, Any]) -> str:
-    return f"data: {json.dumps(document, ensure_ascii=False)}\n\n"
 
 
 # --- the application ------------------------------------------------------------------------------------
