@@ -10,7 +10,7 @@ import pytest
 
 from console.serving.answer import AnswerClock
 from console.serving.bench import RequestResult, local_url_problem, percentile, summarize
-from console.serving.client import Chunk, EndpointError, base_url, chunk_of, sse_data
+from console.serving.client import Chunk, EndpointError, base_url, chunk_of, parsed_chunk, sse_data
 from model.servetext import ASSISTANT, END, USER, Message, TextStream, chat_prompt
 
 PIECES = ["Hel", "lo", " wor", "ld", "!"]
@@ -79,6 +79,9 @@ def test_chunks_of_chat_completion_usage_and_error_events():
     assert chunk_of({"choices": [], "usage": {"completion_tokens": 7}}) == Chunk(completion_tokens=7)
     with pytest.raises(EndpointError, match="out of memory"):
         chunk_of({"error": {"message": "out of memory", "type": "server_error"}})
+    for junk in ("{not json", '{"choices": [1]}', "[]"):
+        with pytest.raises(EndpointError, match="not an OpenAI chunk"):
+            parsed_chunk(junk)
 
 
 @pytest.mark.parametrize(("given", "root"), [

@@ -15,6 +15,7 @@ from textual.binding import Binding, BindingType
 from textual.containers import VerticalScroll
 from textual.screen import Screen
 from textual.widgets import Footer, Input, Static
+from textual.worker import Worker, WorkerState
 
 from console.feeds.answers import AnswerFeed
 from console.serving.conversation import ChatSettings, Conversation
@@ -152,6 +153,19 @@ class ChatScreen(Screen[None]):
                 self.running = None  # not answered: the question stays out of the history
                 self.refresh_bindings()
         self._say_state(f"{what.removeprefix('the ')} · Enter retries")
+
+    def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
+        """An answer's worker that failed in a way the feed did not foresee (the app shows the error):
+        the question box is given back."""
+        if event.worker.group != AnswerFeed.GROUP or event.state is not WorkerState.ERROR:
+            return
+        if self.running is not None:
+            view = self._view(self.running[0])
+            if view is not None:
+                view.note(f"failed: {event.worker.error}", failed=True)
+            self.running = None
+            self.refresh_bindings()
+        self._say_state("failed · Enter retries")
 
     def _finish(self, number: int) -> None:
         """Answer `number` goes into the history as far as it got (once: Escape may have done it)."""

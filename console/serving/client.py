@@ -101,7 +101,7 @@ class ServingClient:
                 response.read()
                 self._checked(response, what)
             for data in sse_data(response.iter_lines()):
-                yield chunk_of(json.loads(data))
+                yield parsed_chunk(data)
 
     def _checked(self, response: httpx.Response, what: str) -> dict[str, Any]:
         if response.status_code >= 400:
@@ -151,6 +151,15 @@ def sse_data(lines: Iterable[str]) -> Iterator[str]:
             return
         if data:
             yield data
+
+
+def parsed_chunk(data: str) -> Chunk:
+    """One event's data as a chunk; data that is no chunk is the server's fault, said as such."""
+    try:
+        return chunk_of(json.loads(data))
+    except (ValueError, TypeError, AttributeError, IndexError) as exc:
+        raise EndpointError(f"the server sent something that is not an OpenAI chunk ({exc}): {data[:200]!r}",
+                            reachable=True) from None
 
 
 def chunk_of(event: dict[str, Any]) -> Chunk:
