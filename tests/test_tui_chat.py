@@ -1,11 +1,12 @@
 """The chat pane against the real `model.serve`: a person types a question and sees the answer grow
 token by token, then its figures; Escape stops an answer and keeps what came; when the server dies
-mid-answer the pane says the endpoint is gone and the console goes on. And a snapshot at 80x24."""
+mid-answer the pane says the endpoint is gone and the console goes on. Snapshots at 80x24 and 160x50."""
 
 from __future__ import annotations
 
 import asyncio
 
+import pytest
 from textual.pilot import Pilot
 
 from console.app import AscendConsole, make_app
@@ -91,7 +92,8 @@ def test_the_server_dying_mid_answer_is_said_in_the_pane_and_the_console_goes_on
     asyncio.run(run())
 
 
-def test_snapshot_chat_pane_with_the_endpoint_gone_80x24(snap_compare):
+@pytest.mark.parametrize("size", [(80, 24), (160, 50)])
+def test_snapshot_chat_pane_with_the_endpoint_gone(snap_compare, size):
     # A person sees: the header with the URL, the red line saying nothing answers there, their question
     # and under it why there is no answer; the question box is ready for the next try.
     async def asked(pilot: Pilot[None]) -> None:
@@ -102,4 +104,4 @@ def test_snapshot_chat_pane_with_the_endpoint_gone_80x24(snap_compare):
         await pilot.pause()
 
     gone = chat_app("http://127.0.0.1:9", max_tokens=8)
-    assert snap_compare(gone, terminal_size=(80, 24), run_before=asked)
+    assert snap_compare(gone, terminal_size=size, run_before=asked)

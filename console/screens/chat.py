@@ -45,6 +45,9 @@ class AnswerView(Static):
         self._show()
 
     def _show(self) -> None:
+        if not self.text and self.has_class("-failed"):
+            self.update(self.footnote)  # no answer came: only why
+            return
         self.update(Text.assemble((f"{self.speaker} ", "bold"), self.text, "\n", self.footnote))
 
 
