@@ -55,6 +55,7 @@ Drafted = Callable[[], tuple[WizardDraft, "Template | None"]]
 ROWS = {"data-prefix": "data_prefix", "data-text": "data_text", "data-tokenizer": "tokenizer",
         "data-weights": "weights", "weights-here": "weights_here", "weights-hub": "weights_hub"}
 """The page's fields: row id -> the WizardDraft field it sets."""
+NO_POOL = "✗ no connection to the nodes in this console"
 TASK_ERRORS = (ConvertError, DistributionError, HubError, SourceError, OSError, ValueError)
 """Why a conversion, copy or download did not happen: said on the page, not as a crash."""
 
@@ -248,31 +249,24 @@ class DataPage(VerticalScroll):
             self._convert(draft, template, nodes)
 
     def _convert(self, draft: WizardDraft, template: Template, nodes: tuple[NodeSpec, ...]) -> None:
-        line = self._line("dataset-work")
         first = "" if draft.tokenizer else " (the embedded corpus's tokenizer is built first, once)"
-        line.start(f"converting {draft.data_text}{first}…")
         typed = draft.data_text
 
         def report(progress: Progress) -> None:
             self.post_message(self.Progressed("dataset-work", progress.bytes_read, progress.total_bytes,
                                               f"converting: {conversion_text(progress)}"))
 
-        def work() -> None:
-            try:
-                result = convert_text(conversion(draft, template), report)
-                if on_this_machine(nodes):
-                    said = f"{converted_text(result)}\nthe nodes are this machine: the job reads it there"
-                    self.post_message(self.Finished("dataset-work", said, ok=True,
-                                                    fill=("data-prefix", str(result.prefix))))
-                    return
-                copy = plan_copy(result.prefix.parent, nodes, "datasets", prefix=result.prefix.name)
-                said = "\n".join([converted_text(result), *copy_lines(copy), "Enter again copies it"])
-                self.post_message(self.Asked("data-text", typed, copy, said))
-            except TASK_ERRORS as exc:
-                self.post_message(self.Finished("dataset-work", f"✗ {exc}", ok=False))
+        def convert() -> Message:
+            result = convert_text(conversion(draft, template), report)
+            if on_this_machine(nodes):
+                said = f"{converted_text(result)}\nthe nodes are this machine: the job reads it there"
+                return self.Finished("dataset-work", said, ok=True, fill=("data-prefix", str(result.prefix)))
+            copy = plan_copy(result.prefix.parent, nodes, "datasets", prefix=result.prefix.name)
+            said = "\n".join([converted_text(result), *copy_lines(copy), "Enter again copies it"])
+            return self.Asked("data-text", typed, copy, said)
 
-        self.run_worker(work, thread=True, exclusive=True, group="wizard-convert", exit_on_error=False,
-                        description=f"converting {draft.data_text} into a dataset")
+        self._work("dataset-work", f"converting {typed}{first}…", f"converting {typed} into a dataset",
+                   convert)
 
     # --- the weights --------------------------------------------------------------------------------------
 
@@ -280,27 +274,20 @@ class DataPage(VerticalScroll):
         line = self._line("weights-work")
         draft, _, nodes = self._draft()
         confirmed = self._confirmed("weights-here")
+        typed = draft.weights_here
         if line.running:
             return
         if isinstance(confirmed, Copy):
             self._copy("weights-work", confirmed, "data-weights")
-            return
-        if not draft.weights_here:
+        elif not typed:
             line.say("✗ give a checkpoint file or directory on this machine", failed=True)
-            return
-        typed = draft.weights_here
-        line.start(f"listing {typed}…")
-
-        def work() -> None:
-            try:
+        else:
+            def listed() -> Message:
                 copy = plan_copy(Path(typed), nodes, "weights")
                 said = "\n".join([*copy_lines(copy), "Enter again copies it"])
-                self.post_message(self.Asked("weights-here", typed, copy, said))
-            except TASK_ERRORS as exc:
-                self.post_message(self.Finished("weights-work", f"✗ {exc}", ok=False))
+                return self.Asked("weights-here", typed, copy, said)
 
-        self.run_worker(work, thread=True, exclusive=True, group="wizard-list", exit_on_error=False,
-                        description=f"listing {typed}")
+            self._work("weights-work", f"listing {typed}…", f"listing {typed}", listed)
 
     def _weights_hub(self) -> None:
         line = self._line("weights-work")
@@ -324,45 +311,49 @@ class DataPage(VerticalScroll):
     def _copy(self, line_id: str, copy: Copy, fill: str) -> None:
         pool, reported = self.services.pool, _Reported(self, line_id)
         if pool is None:
-            self._line(line_id).say("✗ no connection to the nodes in this console", failed=True)
+            self._line(line_id).say(NO_POOL, failed=True)
             return
+
+        def run() -> Message:
+            result = run_copy(pool, copy, reported)
+            if not result.ok:
+                return self.Finished(line_id, copied_text(result), ok=False)
+            said = f"{copied_text(result)}\nthe job reads {copy.path_on_nodes}"
+            return self.Finished(line_id, said, ok=True, fill=(fill, copy.path_on_nodes))
+
         size = size_text(copy.total_bytes)
-        self._line(line_id).start(f"hashing {copy.files} file(s), {size} here (each is checked again on "
-                                  f"arrival), then copying to {copy.targets.names}…")
-
-        def work() -> None:
-            try:
-                result = run_copy(pool, copy, reported)
-                said = f"{copied_text(result)}\nthe job reads {copy.path_on_nodes}" if result.ok else \
-                    copied_text(result)
-                self.post_message(self.Finished(line_id, said, ok=result.ok,
-                                                fill=(fill, copy.path_on_nodes) if result.ok else None))
-            except TASK_ERRORS as exc:
-                self.post_message(self.Finished(line_id, f"✗ {exc}", ok=False))
-
-        self.run_worker(work, thread=True, exclusive=True, group=f"wizard-{line_id}", exit_on_error=False,
-                        description=f"copying {copy.source} to {copy.targets.names}")
+        doing = (f"hashing {copy.files} file(s), {size} here (each is checked again on arrival), then "
+                 f"copying to {copy.targets.names}…")
+        self._work(line_id, doing, f"copying {copy.source} to {copy.targets.names}", run)
 
     def _fetch(self, fetch: Fetch) -> None:
         pool, reported = self.services.pool, _Reported(self, "weights-work")
         first = fetch.targets.nodes[0].name
         if pool is None:
-            self._line("weights-work").say("✗ no connection to the nodes in this console", failed=True)
+            self._line("weights-work").say(NO_POOL, failed=True)
             return
-        self._line("weights-work").start(f"downloading {fetch.repo_id} on {first} (no progress from the "
-                                         f"hub: it says when it is done)…")
+
+        def run() -> Message:
+            result = run_fetch(pool, fetch, reported)
+            fill = ("data-weights", fetch.destination) if result.ok else None
+            return self.Finished("weights-work", fetched_text(fetch, result), ok=result.ok, fill=fill)
+
+        doing = f"downloading {fetch.repo_id} on {first} (no progress from the hub: it says when it is done)…"
+        self._work("weights-work", doing, f"fetching {fetch.repo_id} on {first}", run)
+
+    def _work(self, line_id: str, doing: str, description: str, task: Callable[[], Message]) -> None:
+        """Run `task` on a thread worker, `doing` on its line; the message it returns says how it ended.
+        Its expected failures (TASK_ERRORS) are said on the line; anything else is the app's worker error."""
+        self._line(line_id).start(doing)
 
         def work() -> None:
             try:
-                result = run_fetch(pool, fetch, reported)
-                fill = ("data-weights", fetch.destination) if result.ok else None
-                self.post_message(self.Finished("weights-work", fetched_text(fetch, result), ok=result.ok,
-                                                fill=fill))
+                self.post_message(task())
             except TASK_ERRORS as exc:
-                self.post_message(self.Finished("weights-work", f"✗ {exc}", ok=False))
+                self.post_message(self.Finished(line_id, f"✗ {exc}", ok=False))
 
-        self.run_worker(work, thread=True, exclusive=True, group="wizard-weights-work", exit_on_error=False,
-                        description=f"fetching {fetch.repo_id} on {first}")
+        self.run_worker(work, thread=True, exclusive=True, group=f"wizard-{line_id}", exit_on_error=False,
+                        description=description)
 
     def on_data_page_progressed(self, message: Progressed) -> None:
         self._line(message.line).advance(message.done, message.total, message.text)
