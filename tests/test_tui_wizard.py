@@ -421,6 +421,28 @@ def test_snapshot_wizard_page(snap_compare, offline: Callable[[], AscendConsole]
     assert snap_compare(offline(), terminal_size=(80, 24), run_before=run_before)
 
 
+def test_snapshot_wizard_data_page_says_what_a_copy_sends_before_it_starts(
+        snap_compare, offline: Callable[[], AscendConsole], tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
+    # A person sees, under "or a path here", the files a copy will send (count, total, the largest by name)
+    # and where (node000's workdir: node001 is in alarm, so not chosen), and that Enter again starts it.
+    monkeypatch.chdir(tmp_path)  # the path typed is relative: the same picture wherever the test runs
+    (tmp_path / "my-weights").mkdir()
+    (tmp_path / "my-weights" / "model.ckpt").write_bytes(b"w" * 3_000_000)
+    (tmp_path / "my-weights" / "config.json").write_bytes(b"{}\n")
+
+    async def run_before(pilot: Pilot[None]) -> None:
+        await until(pilot, lambda: isinstance(pilot.app.screen, WizardScreen), "the wizard")
+        screen = wizard(pilot)
+        await until(pilot, lambda: bool(screen.query_one("#node-list", SelectionList).selected), "health")
+        await pilot.press(*PAGE_KEYS["data"], "down", "down", "down", "down", *"my-weights", "enter")
+        await until(pilot, lambda: "Enter again copies it" in said(screen, "weights-work"), "said first")
+        for box in screen.query(Input):
+            box.cursor_blink = False
+        await pilot.pause(0.3)
+
+    assert snap_compare(offline(), terminal_size=(80, 24), run_before=run_before)
+
+
 def test_the_wizard_is_w_from_any_screen(offline: Callable[[], AscendConsole]):
     async def script(pilot: Pilot[None]) -> None:
         await until(pilot, lambda: isinstance(pilot.app.screen, WizardScreen), "the wizard")
