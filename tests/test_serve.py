@@ -145,6 +145,7 @@ def test_our_client_streams_an_answer_and_says_what_the_server_refused(server):
             list(client.stream("/v1/chat/completions", {"model": "nope", "messages": CHAT}))
     said = str(refused.value)
     assert refused.value.reachable and "404" in said and "`nope` does not exist" in said
+    assert refused.value.code == "model_not_found"
 
 
 def console(*args: str) -> subprocess.CompletedProcess[str]:

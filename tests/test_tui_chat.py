@@ -8,6 +8,7 @@ import asyncio
 
 import pytest
 from textual.pilot import Pilot
+from textual.widgets import Input
 
 from console.app import AscendConsole, make_app
 from console.screens.chat import AnswerView, ChatScreen
@@ -34,7 +35,8 @@ def chat_screen(pilot: Pilot[None]) -> ChatScreen:
 
 async def ask(pilot: Pilot[None], question: str) -> AnswerView:
     screen = chat_screen(pilot)
-    await pilot.press(*question, "enter")
+    screen.query_one(Input).value = question  # as if typed (or pasted)
+    await pilot.press("enter")
     await pilot.pause()
     view = screen.query(AnswerView).last()
     assert view is not None
@@ -71,13 +73,17 @@ def test_answers_stream_in_then_show_their_figures_and_escape_stops_one(tmp_path
     asyncio.run(run())
 
 
-def test_the_server_dying_mid_answer_is_said_in_the_pane_and_the_console_goes_on(tmp_path):
+def test_refusals_and_the_server_dying_mid_answer_are_said_in_the_pane_and_the_console_goes_on(tmp_path):
     async def run() -> None:
         with running_server(tmp_path) as server:
             app = chat_app(server.url, max_tokens=400)
             async with app.run_test(size=(80, 24)) as pilot:
                 screen = chat_screen(pilot)
                 await until(pilot, lambda: screen.model == "tiny", timeout=30)
+                too_long = await ask(pilot, "word " * 600)
+                await until(pilot, lambda: too_long.has_class("-failed"), timeout=30)
+                assert "maximum context length is 512 tokens" in str(too_long.footnote)
+                assert "ctrl+l starts a new chat" in str(too_long.footnote)
                 view = await ask(pilot, "Tell me a long story")
                 await until(pilot, lambda: bool(view.text), timeout=ANSWER_LIMIT)
                 server.process.kill()

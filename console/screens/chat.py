@@ -151,7 +151,8 @@ class ChatScreen(Screen[None]):
         else:
             if self.query_one("#chat-warning").has_class("-failed"):
                 self._warn("")  # the answer's note says it now, once
-            view.note(f"{what}: {message.error}", failed=True)
+            hint = " · ctrl+l starts a new chat" if message.error.code == "context_length_exceeded" else ""
+            view.note(f"{what}: {message.error}{hint}", failed=True)
             if self.running is not None and self.running[0] == message.number:
                 self.running = None  # not answered: the question stays out of the history
                 self.refresh_bindings()

@@ -23,10 +23,12 @@ DONE = "[DONE]"
 class EndpointError(Exception):
     """The endpoint refused, failed or could not be reached; the message says which and why."""
 
-    def __init__(self, message: str, *, reachable: bool) -> None:
+    def __init__(self, message: str, *, reachable: bool, code: str | None = None) -> None:
         super().__init__(message)
         self.reachable = reachable
         """False: nothing answered (refused, gone, timed out); True: it answered with an error."""
+        self.code = code
+        """The OpenAI error body's `code` (e.g. context_length_exceeded), when it gave one."""
 
 
 @dataclass(frozen=True)
@@ -106,7 +108,7 @@ class ServingClient:
     def _checked(self, response: httpx.Response, what: str) -> dict[str, Any]:
         if response.status_code >= 400:
             raise EndpointError(f"{what} on {self.url}: {response.status_code} {error_message(response)}",
-                                reachable=True)
+                                reachable=True, code=error_code(response))
         try:
             document: dict[str, Any] = response.json()
         except ValueError:
@@ -182,6 +184,15 @@ def error_message(response: httpx.Response) -> str:
         return error_text(response.json())
     except ValueError:
         return response.text[:200] or response.reason_phrase
+
+
+def error_code(response: httpx.Response) -> str | None:
+    try:
+        error = response.json().get("error")
+    except (ValueError, AttributeError):
+        return None
+    code = error.get("code") if isinstance(error, dict) else None
+    return str(code) if code is not None else None
 
 
 def error_text(document: Any) -> str:
