@@ -133,9 +133,10 @@ class NodesPage(Vertical):
             self.notify(f"{option.value} cannot be the master: it is not healthy", severity="warning")
             return
         self.master = option.value
+        chosen = {*self.nodes, option.value}  # a master is one of the chosen nodes
+        self.nodes = tuple(n.name for n in self.services.cluster.nodes if n.name in chosen)
+        listed.select(option.value)
         self.query_one("#port-check", Static).update("")  # it spoke of the former master
-        if option.value not in self.nodes:
-            listed.select(option.value)  # a master is one of the chosen nodes; SelectedChanged follows
         self._chosen()
 
     def _show_master(self) -> None:
