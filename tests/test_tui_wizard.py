@@ -287,7 +287,8 @@ def test_the_second_node_chosen_as_master_is_node_rank_0_in_the_review(tmp_path:
         await pilot.press("down", "space")  # n1 not chosen: m chooses it as it makes it the master
         await until(pilot, lambda: screen.draft.nodes == ("n0",), "n1 left out")
         await pilot.press("m")
-        await until(pilot, lambda: (screen.draft.nodes, screen.draft.master) == (("n0", "n1"), "n1"), "master")
+        chosen = (("n0", "n1"), "n1")
+        await until(pilot, lambda: (screen.draft.nodes, screen.draft.master) == chosen, "n1 the master")
         assert sorted(nodes.selected) == ["n0", "n1"]
         assert text_of(screen, "#master").startswith("master: n1 (node_rank 0) · 2 node(s) chosen")
         assert "n1  (master, node_rank 0)" in str(nodes.get_option_at_index(1).prompt)
