@@ -270,8 +270,8 @@ class Server:
             yield "data: [DONE]\n\n"
             self.finished(tally)
         except asyncio.CancelledError:
-            log.info(f"Aborted request {tally.id}: the client went away after {tally.completion_tokens} "
-                     f"generated tokens")
+            log.info(f"Aborted request {tally.id} after {tally.completion_tokens} generated tokens: its "
+                     f"stream was cancelled (the client went away, or the server is shutting down)")
             raise
 
     def tally(self, shape: Shape, ids: list[int]) -> Tally:

@@ -128,7 +128,7 @@ def test_a_client_leaving_mid_stream_frees_the_generation_for_the_next_request(s
     text = server.wait_for_log(f"Generation {gone} ended")
     ended = re.search(rf"Generation {gone} ended after (\d+) tokens \(stopped\)", text)
     assert ended is not None and int(ended.group(1)) < 400
-    assert f"Aborted request {gone}: the client went away" in text
+    assert f"Aborted request {gone} after" in text
     nxt = post(server, "/v1/completions", {"prompt": "next", "max_tokens": 2}).json()
     assert nxt["usage"]["completion_tokens"] == 2
     log = server.log_text()  # the next one ran after the one left had stopped, not 400 tokens later
