@@ -14,7 +14,7 @@ from textual.pilot import Pilot
 
 from console.app import AscendConsole
 from console.records import JobState
-from console.screens.job import JobScreen
+from console.screens.job import JobScreen, header_line
 from console.screens.jobs import JobsScreen
 from console.services import ConsoleServices
 from console.store import Store
@@ -225,3 +225,15 @@ def test_snapshot_job_screen_of_a_failed_job(snap_compare, size, tmp_path: Path,
 def test_snapshot_jobs_screen(snap_compare, size, tmp_path: Path, utc: None):
     app = app_on(tmp_path, failed_job(tmp_path), open_job=False, clock=lambda: CLOCK)
     assert snap_compare(app, terminal_size=size, run_before=listed)
+
+
+def test_the_job_header_says_less_before_it_would_wrap(tmp_path: Path):
+    # At 80 columns a running job with checkpoints wrapped to a second line.
+    job = replace(hand_job(tmp_path).record, state="running", created_at=CLOCK - 469, updated_at=CLOCK)
+    wide = header_line(job, 173, 200, 54.0, now=CLOCK, checkpoints=2)
+    assert wide == f"{job.id} · running 7m49s · step 173/200 (86%) · ETA 54s · 2 checkpoints"
+    narrow = header_line(job, 173, 200, 54.0, now=CLOCK, checkpoints=2, width=78)
+    assert narrow == f"{job.id} · running 7m49s · step 173/200 · ETA 54s · 2 ckpt"
+    failed = replace(job, state="failed", first_failure={"node": "node1", "rank": 3})
+    shortest = header_line(failed, 173, 200, None, now=CLOCK, width=78)
+    assert shortest == f"{job.id} · failed 7m49s · step 173/200 · first: node1 r3"

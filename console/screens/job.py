@@ -236,7 +236,8 @@ class JobScreen(Screen[None]):
                                                                  lead.eta_seconds if lead else None,
                                                                  now=self.services.clock(),
                                                                  checkpoints=max(self._checkpoints.values(),
-                                                                                 default=0)))
+                                                                                 default=0),
+                                                                 width=self.size.width - 2))
 
     def _open_pane(self, file: LogFile) -> LogPane:
         pane = LogPane(f"{file.node} · {file.label.split()[-1]} · {file.path.rsplit('/', 1)[-1]}")
@@ -252,6 +253,7 @@ class JobScreen(Screen[None]):
 
     def on_resize(self, event: Resize) -> None:
         self._lay_out(event.size.width)
+        self._show_state()
 
     def _lay_out(self, width: int) -> None:
         narrow = width < WIDE
@@ -335,15 +337,25 @@ def _pane_order(file: LogFile) -> tuple[int, str, str]:
 
 
 def header_line(job: JobRecord, step: int | None, total: int | None, eta: float | None, *, now: float,
-                checkpoints: int = 0) -> str:
+                checkpoints: int = 0, width: int | None = None) -> str:
+    """The job in one line; within `width` columns, when given, by saying the parts least needed more
+    briefly (checkpoints, then the percentage, then the first failure) rather than wrapping."""
     running_for = (job.updated_at if job.finished else now) - job.created_at
-    parts = [job.id, f"{state_text(job)} {age_text(running_for)}"]
+    state = f"{state_text(job)} {age_text(running_for)}"
+    parts: list[tuple[str, str, int]] = [(job.id, job.id, 9), (state, state, 9)]  # (long, brief, order)
     if step is not None:
-        parts.append(f"step {step}/{total} ({100 * step / total:.0f}%)" if total else f"step {step}")
+        parts.append((f"step {step}/{total} ({100 * step / total:.0f}%)", f"step {step}/{total}", 1) if total
+                     else (f"step {step}", f"step {step}", 9))
     if eta is not None and not job.finished:
-        parts.append(f"ETA {age_text(eta)}")
+        parts.append((f"ETA {age_text(eta)}", f"ETA {age_text(eta)}", 9))
     if checkpoints:
-        parts.append(f"{checkpoints} checkpoint{'s' if checkpoints > 1 else ''}")
+        parts.append((f"{checkpoints} checkpoint{'s' if checkpoints > 1 else ''}", f"{checkpoints} ckpt", 0))
     if job.first_failure:
-        parts.append(f"first failure: {job.first_failure['node']} rank {job.first_failure['rank']}")
-    return " · ".join(parts)
+        node, rank = job.first_failure["node"], job.first_failure["rank"]
+        parts.append((f"first failure: {node} rank {rank}", f"first: {node} r{rank}", 2))
+    shown = [long for long, _, _ in parts]
+    for index in sorted(range(len(parts)), key=lambda i: parts[i][2]):
+        if width is None or len(" · ".join(shown)) <= width:
+            break
+        shown[index] = parts[index][1]
+    return " · ".join(shown)
