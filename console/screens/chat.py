@@ -58,6 +58,11 @@ class ChatScreen(Screen[None]):
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("escape", "stop", "Stop", tooltip="Stop the answer being written", id="chat.stop"),
         Binding("ctrl+l", "new_chat", "New chat", tooltip="Forget the conversation so far", id="chat.new"),
+        # the question box keeps the focus and would take PgUp/PgDn (priority: the transcript's first)
+        Binding("pageup", "scroll_transcript(-1)", "Earlier", key_display="PgUp", priority=True,
+                id="chat.earlier"),
+        Binding("pagedown", "scroll_transcript(1)", "Later", key_display="PgDn", priority=True,
+                id="chat.later"),
     ]
     DEFAULT_CSS = """
     ChatScreen { layout: vertical; }
@@ -118,7 +123,7 @@ class ChatScreen(Screen[None]):
         transcript = self.query_one("#chat-transcript", VerticalScroll)
         transcript.mount(Static(Text.assemble(("you ", "bold"), question), classes="chat-question"))
         transcript.mount(AnswerView(self.answers, self.model or "answer"))
-        transcript.scroll_end(animate=False)
+        transcript.scroll_end(animate=False)  # asking shows the newest, wherever the reader was
         self.feed.ask(self.answers, self.conversation.asking(question))
         self._say_state("answering · Esc stops")
         self.refresh_bindings()
@@ -129,11 +134,14 @@ class ChatScreen(Screen[None]):
         self._say_state("answering · Esc stops" if self.running else "ready")
 
     def on_answer_feed_arrived(self, _message: AnswerFeed.Arrived) -> None:
+        transcript = self.query_one("#chat-transcript", VerticalScroll)
+        following = transcript.scroll_y >= transcript.max_scroll_y  # a reader scrolled back stays there
         for number, text in self.feed.take():
             view = self._view(number)
             if view is not None and self.running is not None and number == self.running[0]:
                 view.add(text)
-        self.query_one("#chat-transcript", VerticalScroll).scroll_end(animate=False)
+        if following:
+            transcript.scroll_end(animate=False)
 
     def on_answer_feed_ended(self, message: AnswerFeed.Ended) -> None:
         stopped = message.stopped or self.running is None or self.running[0] != message.number
@@ -191,6 +199,13 @@ class ChatScreen(Screen[None]):
         """Escape is shown only while an answer is written. It never leaves: pressed twice to stop a
         long answer it would otherwise take the conversation away."""
         return self.running is not None if action == "stop" else True
+
+    def action_scroll_transcript(self, pages: int) -> None:
+        transcript = self.query_one("#chat-transcript", VerticalScroll)
+        if pages < 0:
+            transcript.scroll_page_up(animate=False)
+        else:
+            transcript.scroll_page_down(animate=False)
 
     def action_stop(self) -> None:
         if self.running is None:
