@@ -59,8 +59,8 @@ def test_the_job_file_chooses_the_kind_and_its_prompts():
     settings = launch_settings({"console": {"kind": "predict", "prompts": "hello", "max_new_tokens": 9}}, "j")
     assert (settings.kind, settings.prompts, settings.max_new_tokens) == ("predict", ("hello",), 9)
     assert launch_settings({"console": {"entry": "predict"}}, "j").kind == "predict"  # the older name
-    with pytest.raises(PlanError, match="kind must be one of train, predict"):
-        launch_settings({"console": {"kind": "serve"}}, "j")
+    with pytest.raises(PlanError, match="kind must be one of train, predict, serve"):
+        launch_settings({"console": {"kind": "chat"}}, "j")
     with pytest.raises(PlanError, match="prompts must be"):
         launch_settings({"console": {"prompts": [1]}}, "j")
 

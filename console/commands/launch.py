@@ -1,4 +1,5 @@
-"""`ascend-console launch`: preflight, then one msrun per node, all or nothing; prints the job id."""
+"""`ascend-console launch`: preflight, then one msrun per node (a serve job: its server, until it serves),
+all or nothing; prints the job id."""
 
 from __future__ import annotations
 
@@ -77,6 +78,7 @@ def _report(result: LaunchResult, *, as_json: bool, one_line: bool) -> int:
     logs = {n.node: f"{n.job_dir}/logs" for n in plan.nodes}
     if as_json:
         document = {"job_id": plan.job_id, "launched": result.ok, "logs": logs,
+                    "endpoint": None if plan.serve is None else plan.serve.url,
                     "failure": None if failure is None else asdict(failure),
                     "stopped": [r.node for r in result.stopped], "preflight": result.preflight.as_json()}
         if one_line:
@@ -112,9 +114,12 @@ def _show_failure(result: LaunchResult) -> None:
 
 def _show_launched(result: LaunchResult, logs: dict[str, str]) -> None:
     err = stderr_console()
-    job_id = result.planned.plan.job_id
+    job_id, serve = result.planned.plan.job_id, result.planned.plan.serve
     stdout_console().print(job_id)
     for node, path in logs.items():
         err.print(f"  {escape(node)}: logs in {escape(path)}")
+    if serve is not None:
+        err.print(f"serving at {escape(serve.url)} on {escape(serve.node)}; reach it here with: "
+                  f"ascend-console forward {escape(job_id)}")
     err.print(f"follow with: ascend-console logs {escape(job_id)} --follow; status: ascend-console status "
               f"{escape(job_id)}; stop: ascend-console stop {escape(job_id)}")

@@ -1,4 +1,5 @@
-"""`ascend-console status JOB`: one job node by node (rank, state, pid, exit code, where its logs are)."""
+"""`ascend-console status JOB`: one job node by node (rank, state, pid, exit code, where its logs are);
+a serve job's endpoint (the URL on its node) and whether it serves now, asked on the node."""
 
 from __future__ import annotations
 
@@ -19,10 +20,12 @@ from console.commands.jobs import (
     report_failures,
     with_store,
 )
+from console.jobs.endpoint import probe_endpoint
 from console.jobs.failure import FirstFailure
 from console.jobs.follow import catch_up
 from console.jobs.logview import RankProgress, rank_progress
 from console.jobs.refresh import job_cluster
+from console.jobs.servespec import ServeEndpoint
 from console.jobs.view import (
     age_text,
     event_document,
@@ -64,9 +67,10 @@ def show_status(store: Store, args: argparse.Namespace, cluster: Cluster) -> int
     job, launches = store.job(job.id), store.launches(job.id)
     events = store.events(job.id, last=EVENTS_SHOWN)
     progress = rank_progress(store.metrics(job.id))
+    serving = _serving(store, job, cluster, ask=not args.no_refresh, timeout=args.timeout)
     now = time.time()
     if args.json:
-        print_json({**job_document(job, launches, now=now),
+        print_json({**job_document(job, launches, now=now), **(serving or {}),
                     "first_failure": job.first_failure,
                     "progress": [p.as_json() for p in progress],
                     "events": [event_document(e) for e in events],
@@ -76,8 +80,29 @@ def show_status(store: Store, args: argparse.Namespace, cluster: Cluster) -> int
         report_failures(failures)
         for node in unread:
             err.print(f"[yellow]logs not read[/] {escape(node)}: no answer within {args.timeout:g} s")
-        stdout_console().print(status_view(job, launches, events, now, progress))
+        stdout_console().print(status_view(job, launches, events, now, progress, serving=serving))
     return exitcodes.UNREACHABLE if failures or unread else exitcodes.OK
+
+
+def _serving(store: Store, job: JobRecord, cluster: Cluster, *, ask: bool,
+             timeout: float) -> dict[str, object] | None:
+    """A serve job's `endpoint` (on its node) and `ready`: it runs and, asked on the node now, /health and
+    /v1/models answer (without asking: it was ready once and still runs, as last recorded)."""
+    endpoint = ServeEndpoint.from_plan(job.plan)
+    if endpoint is None:
+        return None
+    found: dict[str, object] = {"endpoint": endpoint.url, "serve_node": endpoint.node, "ready": False}
+    if job.state != "running":
+        return found
+    if not ask:
+        return {**found, "ready": any(e.kind == "ready" for e in store.events(job.id))}
+    job_nodes = job_cluster(job.cluster_file, job.cluster_name, cluster)
+    if isinstance(job_nodes, str):
+        return {**found, "not_asked": job_nodes}
+    with NodePool(job_nodes) as pool:
+        probe = probe_endpoint(pool, endpoint, timeout=timeout)
+    return {**found, "ready": probe.ready} | ({} if probe.ready else {"waiting_for": probe.waiting_for(),
+                                                                      "probe_error": probe.error})
 
 
 def _read_logs(store: Store, job: JobRecord, cluster: Cluster, timeout: float) -> list[str]:
@@ -90,7 +115,8 @@ def _read_logs(store: Store, job: JobRecord, cluster: Cluster, timeout: float) -
 
 
 def status_view(job: JobRecord, launches: Sequence[LaunchRecord], events: Sequence[EventRecord],
-                now: float, progress: Sequence[RankProgress] = ()) -> Group:
+                now: float, progress: Sequence[RankProgress] = (), *,
+                serving: dict[str, object] | None = None) -> Group:
     style = STATE_STYLE.get(job.state, "white")
     head = (f"[bold]{escape(job.id)}[/]  [{style}]{state_text(job)}[/]  cluster {escape(job.cluster_name)}"
             f"  started {when_text(job.created_at)} ({age_text(now - job.created_at)} ago)")
@@ -108,13 +134,16 @@ def status_view(job: JobRecord, launches: Sequence[LaunchRecord], events: Sequen
         history.add_row(when_text(event.time), escape(event.node or ""), escape(event.kind),
                         escape(event.message))
     parts: list[RenderableType] = [head]
+    if serving is not None:
+        ready = "[green]ready[/]" if serving["ready"] else "[yellow]not ready[/]"
+        parts.append(f"endpoint {escape(str(serving['endpoint']))} on {escape(str(serving['serve_node']))}: "
+                     f"{ready}  (reach it here: ascend-console forward {escape(job.id)})")
     if job.first_failure is not None:
         failure = FirstFailure(**job.first_failure)
         parts.append(f"[bold red]first failure[/] {escape(failure.describe())}"
                      + (f" at {when_text(failure.time)}" if failure.time else ""))
     ranks = progress_table(progress, finished=job.finished) if progress else "no loss lines read yet"
-    parts += [nodes, ranks,
-              history if events else "no events"]
+    parts += [nodes, *([] if serving is not None else [ranks]), history if events else "no events"]
     return Group(*parts)
 
 

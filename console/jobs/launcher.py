@@ -1,21 +1,27 @@
 """The launch sequence, the one place it lives (the CLI's `launch` and the TUI both call `run_launch`):
-preflight → record → stage → start → settle, all or nothing.
+preflight → record → stage → start → settle (→ ready, for a serve job), all or nothing.
 
 A no-go preflight touches nothing. From the record on, every state change is written to the store as it
 happens, so a console killed mid-launch leaves a record that `jobs` can reattach to. A node that fails to
 stage, start or settle, or an interruption (Ctrl-C), fails the whole launch and stops every node that
 was staged. Each step reports typed `LaunchProgress` events, per node where there are nodes, to a
 callback called on the thread that runs `run_launch`.
+
+A serve job is launched once its server serves: its log holds the readiness line and, asked on the node,
+`/health` then `/v1/models` answer 200, within the endpoint's deadline. A server that exits first, or
+is not ready in time, fails the launch with the end of its log.
 """
 
 from __future__ import annotations
 
+import posixpath
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Literal
 
+from console.jobs.logfiles import LAUNCHER_LOG
 from console.jobs.plan import JobPlan, NodeLaunch, msrun_count_text, process_marker
 from console.jobs.preflight import Preflight, Verdict, preflight
 from console.jobs.request import PlannedJob
@@ -27,11 +33,15 @@ from remote.fanout import map_nodes
 from remote.inventory import Cluster
 from remote.jobstate import NodeAnswer, NodeJobStates, query_nodes
 from remote.pool import NodePool
+from remote.readiness import probe_server
 from remote.transport import RunResult
 
-LaunchStage = Literal["preflight", "record", "stage", "start", "settle", "stop"]
-"""The steps in order; `stop` only follows a failure, undoing the nodes already staged."""
+LaunchStage = Literal["preflight", "record", "stage", "start", "settle", "ready", "stop"]
+"""The steps in order (`ready` for a serve job only); `stop` only follows a failure, undoing the nodes
+already staged."""
 STOP_GRACE = 10
+READY_POLL = 2.0
+"""Seconds between two looks at a server that is not ready yet."""
 
 
 @dataclass(frozen=True)
@@ -191,7 +201,10 @@ def _start_and_settle(plan: JobPlan, pool: NodePool, store: Store, *, settle: fl
     store.put_launches([LaunchRecord(plan.job_id, name, by_name[name].node_rank, by_name[name].job_dir,
                                      pid=_pid(result), state="starting", updated_at=now)
                         for name, result in started.items() if result.ok])
-    return failure or _settle(plan, pool, settle, timeout, progress)
+    failure = failure or _settle(plan, pool, settle, timeout, progress)
+    if failure is None and plan.serve is not None:
+        return _ready(plan, pool, store, timeout, progress)
+    return failure
 
 
 def _on_nodes(pool: NodePool, plan: JobPlan, work: Callable[[NodeLaunch], RunResult], *, stage: LaunchStage,
@@ -238,13 +251,10 @@ def _settle(plan: JobPlan, pool: NodePool, settle: float, timeout: float,
     """Watch the nodes for `settle` seconds: a run that ends non-zero (or vanishes) fails the launch."""
     progress(LaunchProgress("settle", f"watching the start for {settle:g} s"))
     deadline = time.monotonic() + settle
-    dirs = {pool.cluster.node(n.node): [n.job_dir] for n in plan.nodes}
     while True:
-        for name, answer in query_nodes(pool, dirs, timeout=timeout).items():
-            failure = _settle_failure(plan, pool, name, answer, timeout)
-            if failure is not None:
-                progress(LaunchProgress("settle", failure.reason, name, ok=False))
-                return failure
+        failure = _ended(plan, pool, timeout, "settle", progress)
+        if failure is not None:
+            return failure
         if time.monotonic() >= deadline:
             for node in plan.nodes:
                 progress(LaunchProgress("settle", f"running after {settle:g} s", node.node))
@@ -252,17 +262,71 @@ def _settle(plan: JobPlan, pool: NodePool, settle: float, timeout: float,
         time.sleep(1.0)
 
 
-def _settle_failure(plan: JobPlan, pool: NodePool, name: str, answer: NodeAnswer,
-                    timeout: float) -> LaunchFailure | None:
-    if not isinstance(answer, NodeJobStates):
-        return LaunchFailure(name, "settle", answer.reason)
-    state = answer.states[0]
-    if state.state == "lost" or (state.state == "exited" and state.exit_code != 0):
-        node = next(n for n in plan.nodes if n.node == name)
-        tail = launch.console_tail(pool.transport(name), node.job_dir, timeout=timeout)
-        why = f"exited with code {state.exit_code}" if state.state == "exited" else "vanished"
-        return LaunchFailure(name, "settle", f"its run {why} at once" + (f":\n{tail}" if tail else ""))
+def _ended(plan: JobPlan, pool: NodePool, timeout: float, stage: LaunchStage,
+           progress: ProgressCallback) -> LaunchFailure | None:
+    """The first node whose run has ended badly (or cannot be asked), said with its log's end. A
+    server's run ending at all is a failure: it is meant to last."""
+    dirs = {pool.cluster.node(n.node): [n.job_dir] for n in plan.nodes}
+    for name, answer in query_nodes(pool, dirs, timeout=timeout).items():
+        failure = _end_failure(plan, pool, name, answer, timeout=timeout, stage=stage)
+        if failure is not None:
+            progress(LaunchProgress(stage, failure.reason, name, ok=False))
+            return failure
     return None
+
+
+def _end_failure(plan: JobPlan, pool: NodePool, name: str, answer: NodeAnswer, *, timeout: float,
+                 stage: LaunchStage) -> LaunchFailure | None:
+    if not isinstance(answer, NodeJobStates):
+        return LaunchFailure(name, stage, answer.reason)
+    state = answer.states[0]
+    serving = plan.serve is not None
+    if state.state == "lost" or (state.state == "exited" and (state.exit_code != 0 or serving)):
+        why = f"exited with code {state.exit_code}" if state.state == "exited" else "vanished"
+        when = "at once" if stage == "settle" else "before it was ready"
+        return LaunchFailure(name, stage, f"its run {why} {when}" + _log_end(plan, pool, name, timeout))
+    return None
+
+
+def _log_end(plan: JobPlan, pool: NodePool, name: str, timeout: float) -> str:
+    node = next(n for n in plan.nodes if n.node == name)
+    tail = launch.console_tail(pool.transport(name), node.job_dir, timeout=timeout)
+    return f":\n{tail}" if tail else ""
+
+
+def _ready(plan: JobPlan, pool: NodePool, store: Store, timeout: float,
+           progress: ProgressCallback) -> LaunchFailure | None:
+    """Wait for the server to serve (readiness line, /health, /v1/models, asked on its node) within its
+    deadline; a run that ends first fails it."""
+    endpoint = plan.serve
+    assert endpoint is not None
+    node = pool.cluster.node(endpoint.node)
+    log = posixpath.join(endpoint.job_dir, LAUNCHER_LOG)
+    progress(LaunchProgress("ready", f"waiting for {endpoint.url} on {node.name} to serve "
+                                     f"(up to {endpoint.ready_timeout:g} s)"))
+    started = time.monotonic()
+    while True:
+        failure = _ended(plan, pool, timeout, "ready", progress)
+        if failure is not None:
+            return failure
+        probe = probe_server(pool.transport(node), node.python, url=endpoint.url,
+                             health_path=endpoint.health_path, log_path=log, ready_line=endpoint.ready_line,
+                             timeout=timeout)
+        waited = time.monotonic() - started
+        if probe.ready:
+            store.add_events([EventRecord(plan.job_id, "ready", f"serving at {endpoint.url}", time.time(),
+                                          node=node.name)])
+            progress(LaunchProgress("ready", f"serving at {endpoint.url}", node.name))
+            return None
+        if waited >= endpoint.ready_timeout:
+            said = f": {probe.error}" if probe.error else ""
+            reason = (f"not ready after {endpoint.ready_timeout:g} s (waiting for "
+                      f"{probe.waiting_for()}{said})" + _log_end(plan, pool, node.name, timeout))
+            progress(LaunchProgress("ready", reason, node.name, ok=False))
+            return LaunchFailure(node.name, "ready", reason)
+        progress(LaunchProgress("ready", f"waiting for {probe.waiting_for()} ({waited:.0f} s of "
+                                         f"{endpoint.ready_timeout:g} s)", node.name))
+        time.sleep(READY_POLL)
 
 
 def _stop(plan: JobPlan, pool: NodePool, timeout: float,

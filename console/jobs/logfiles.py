@@ -4,6 +4,7 @@ Pure: read from the job's recorded plan. msrun names a rank's log by its global 
 (`logs/worker_<rank>.log`), runs the scheduler beside node_rank 0's workers (`logs/scheduler.log`), and
 prints its own lines to stdout, which launch.sh sends to `console.log`. The wrapper writes `exit_code`
 there once nothing of the job is left on the node: following it tells the end of the run without polling.
+A serve job has no msrun: its server prints to `console.log`, read whole as the `server` file.
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ from model.config import parse_spec
 from model.logevents import default_followed_ranks, loss_ranks
 from model.yamlsource import SourceError
 
-Role = Literal["worker", "scheduler", "launcher", "exit"]
+Role = Literal["worker", "scheduler", "launcher", "exit", "server"]
 MSRUN_KINDS = frozenset({"worker_started", "worker_exit", "workers_killed", "scheduler_exit",
                          "scheduler_timeout", "job_failed", "all_exited"})
 """Events msrun itself prints. Its output also holds copies of the ranks' logs (`--join` tails them)."""
@@ -36,7 +37,8 @@ class LogFile:
     @property
     def label(self) -> str:
         """How a line from it is prefixed: `node1 r7`, `node0 msrun`, `node0 sched`."""
-        who = {"worker": f"r{self.rank}", "scheduler": "sched", "launcher": "msrun", "exit": "exit"}
+        who = {"worker": f"r{self.rank}", "scheduler": "sched", "launcher": "msrun", "exit": "exit",
+               "server": "server"}
         return f"{self.node} {who[self.role]}"
 
 
@@ -53,6 +55,8 @@ class JobLayout:
     world: int
     pipeline_stages: int
     nodes: tuple[NodeRanks, ...]
+    serving: bool = False
+    """A serve job: one server per node, no ranks."""
 
     @property
     def loss_ranks(self) -> range:
@@ -79,7 +83,7 @@ def job_layout(plan: Mapping[str, Any], config_text: str) -> JobLayout:
                                range(first, first + count)))
         first += count
     world = int(plan.get("workers") or first or 1)
-    return JobLayout(world, _pipeline_stages(config_text, world), tuple(nodes))
+    return JobLayout(world, _pipeline_stages(config_text, world), tuple(nodes), plan.get("kind") == "serve")
 
 
 def _pipeline_stages(config_text: str, world: int) -> int:
@@ -95,6 +99,10 @@ def files_to_follow(layout: JobLayout, ranks: Iterable[int] | None = None) -> li
     `ranks` that live there (default: `layout.default_ranks`)."""
     wanted = set(layout.default_ranks if ranks is None else ranks)
     files: list[LogFile] = []
+    if layout.serving:
+        return [file for node in layout.nodes for file in (
+            LogFile(node.node, posixpath.join(node.job_dir, LAUNCHER_LOG), "server"),
+            LogFile(node.node, posixpath.join(node.job_dir, EXIT_FILE), "exit"))]
     for node in layout.nodes:
         files.append(LogFile(node.node, posixpath.join(node.job_dir, LAUNCHER_LOG), "launcher"))
         files.append(LogFile(node.node, posixpath.join(node.job_dir, EXIT_FILE), "exit"))

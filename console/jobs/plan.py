@@ -12,8 +12,10 @@ Three launch styles:
 - `mindformers`: MindFormers' `scripts/msrun_launcher.sh "run_mindformer.py --register_path
   research/deepseek3 --config ..."` from a MindFormers checkout on the node (the real DeepSeek-V3);
 - `msrun`: msrun around a script of the job file's choosing.
-Two kinds: `train`, and `predict` (the prompts go to `model/predict.py` as arguments, or to MindFormers
-as `--predict_data` with a prompts file in the job directory, one a line, and `--predict_batch_size`).
+Three kinds: `train`, `predict` (the prompts go to `model/predict.py` as arguments, or to MindFormers
+as `--predict_data` with a prompts file in the job directory, one a line, and `--predict_batch_size`), and
+`serve`: a long-running server, its commands per engine in console/jobs/serveplan.py, its endpoint
+recorded in the plan.
 The job file's optional `console:` section chooses (see `LaunchSettings`); flags override it.
 """
 
@@ -27,12 +29,14 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Literal
 
+from console.jobs.serveplan import engine_for, serve_commands, serve_endpoint
+from console.jobs.servespec import ServeEndpoint, ServeSettings, serve_settings
 from remote.inventory import Cluster, NodeSpec
 
 Style = Literal["model", "mindformers", "msrun"]
 STYLES: tuple[Style, ...] = ("model", "mindformers", "msrun")
-Kind = Literal["train", "predict"]
-KINDS: tuple[Kind, ...] = ("train", "predict")
+Kind = Literal["train", "predict", "serve"]
+KINDS: tuple[Kind, ...] = ("train", "predict", "serve")
 
 JOB_MARKER = "ASCEND_CONSOLE_JOB"
 """Exported to every process of a job (value: `process_marker`): how `stop` finds its ranks, whatever
@@ -74,6 +78,8 @@ class LaunchSettings:
     master_port: int = DEFAULT_PORT
     cluster_time_out: int = 600
     """msrun's `--cluster_time_out`: how long ranks wait for the others to join."""
+    serve: ServeSettings = field(default_factory=ServeSettings)
+    """A serve job's engine, port, model and the rest (`console.serve:`)."""
 
 
 class PlanError(ValueError):
@@ -117,6 +123,8 @@ class JobPlan:
     prompts: tuple[str, ...] = ()
     files: tuple[tuple[str, str], ...] = ()
     """More files for every node's job directory (name, text): a MindFormers predict's prompts."""
+    serve: ServeEndpoint | None = None
+    """A serve job's server: where it listens (`master_port` is its port), what says it is ready."""
 
     @property
     def ships_code(self) -> bool:
@@ -132,7 +140,7 @@ class JobPlan:
                        "job_dir": n.job_dir,
                        "local_workers": n.local_workers, "command": list(n.argv), "env": dict(n.env),
                        "script": n.script, "container_script": n.container_script} for n in self.nodes],
-            "config": self.config_text,
+            "config": self.config_text, "serve": None if self.serve is None else self.serve.as_json(),
         }
 
 
@@ -186,6 +194,9 @@ def make_plan(cluster: Cluster, nodes: Sequence[NodeSpec], *, template: str, ove
         raise PlanError(f"msrun numbers ranks node_rank x local_worker_num + i, so every msrun needs the "
                         f"same number of ranks; here {counts}: choose nodes with equal devices")
     check_env(settings.env)
+    if settings.kind == "serve":
+        return _serve_plan(cluster, nodes, template=template, overrides=overrides, config_text=config_text,
+                           settings=settings, job_id=job_id, port=master_port)
     workers = sum(node.devices for node in nodes)
     master = nodes[0].cluster_ip
     launches = tuple(
@@ -198,6 +209,30 @@ def make_plan(cluster: Cluster, nodes: Sequence[NodeSpec], *, template: str, ove
                    template=template, overrides=tuple(overrides), master_addr=master,
                    master_port=master_port, workers=workers, config_text=config_text, nodes=launches,
                    kind=settings.kind, prompts=settings.prompts, files=files)
+
+
+def _serve_plan(cluster: Cluster, nodes: Sequence[NodeSpec], *, template: str, overrides: Sequence[str],
+                config_text: str, settings: LaunchSettings, job_id: str, port: int) -> JobPlan:
+    """A server on the nodes (one launch each, node 0 answering HTTP); its endpoint in the plan."""
+    engine = engine_for(settings.serve, settings.style or default_style(nodes))
+    try:
+        commands = serve_commands(nodes, settings.serve, engine=engine, port=port, config=CONFIG_NAME,
+                                  name=job_id.split("-", 2)[-1], mindformers_home=settings.mindformers_home)
+    except ValueError as exc:
+        raise PlanError(str(exc)) from None
+    launches = []
+    for rank, (node, command) in enumerate(zip(nodes, commands, strict=True)):
+        env = {**command.env, **settings.env}
+        script = launch_script(node, job_id=job_id, rank=rank, argv=command.argv, env=env,
+                               setup=command.setup, code=engine == "model")
+        launches.append(NodeLaunch(node=node.name, node_rank=rank, machines=(node.name,),
+                                   job_dir=job_dir(node, job_id), local_workers=node.devices,
+                                   argv=command.argv, env=tuple(env.items()), script=script))
+    endpoint = serve_endpoint(engine, nodes[0], launches[0].job_dir, settings.serve, port)
+    return JobPlan(job_id=job_id, name=job_id.split("-", 2)[-1], style="model" if engine == "model" else
+                   "mindformers", cluster=cluster.name, template=template, overrides=tuple(overrides),
+                   master_addr=nodes[0].cluster_ip, master_port=port, workers=sum(n.devices for n in nodes),
+                   config_text=config_text, nodes=tuple(launches), kind="serve", serve=endpoint)
 
 
 def machines(nodes: Sequence[NodeSpec]) -> list[list[NodeSpec]]:
@@ -237,8 +272,9 @@ def _node_launch(group: Sequence[NodeSpec], rank: int, *, style: Style, settings
         argv = ["bash", f"{home}/scripts/msrun_launcher.sh", task, str(workers), str(local_workers),
                 master_addr, str(master_port), str(rank), "$JOB_DIR/" + LOG_DIR, "True",
                 str(settings.cluster_time_out)]
-    script = launch_script(node, job_id=job_id, rank=rank, argv=argv, env=env, style=style,
-                           mindformers_home=settings.mindformers_home)
+    setup = [f"cd {shlex.quote(settings.mindformers_home)} || exit 2"] if style == "mindformers" else []
+    script = launch_script(node, job_id=job_id, rank=rank, argv=argv, env=env, setup=setup,
+                           code=style == "model")
     container_script = None
     if node.container:
         container_script, script = script, container_entry(node, job_id=job_id, rank=rank)
@@ -274,9 +310,10 @@ def _mindformers_predict_args(settings: LaunchSettings) -> str:
 
 
 def launch_script(node: NodeSpec, *, job_id: str, rank: int, argv: Sequence[str], env: Mapping[str, str],
-                  style: Style, mindformers_home: str) -> str:
+                  setup: Sequence[str] = (), code: bool = False) -> str:
     """launch.sh: runs in the job directory. The cluster file's env_setup lines go in as written (the
-    operator's own, like a shell profile); every other value is quoted."""
+    operator's own, like a shell profile); every other value is quoted. `setup`: shell lines (quoted by
+    the caller) before the `exec`; `code`: the shipped `code/` first on PYTHONPATH."""
     lines = ["#!/bin/sh",
              _comment(f"ascend-console job {job_id}: node {node.name}, node_rank {rank}. "
                       "This file is what runs."),
@@ -286,12 +323,10 @@ def launch_script(node: NodeSpec, *, job_id: str, rank: int, argv: Sequence[str]
         lines.append(f'export PATH={shlex.quote(python_dir)}:"$PATH"')
     lines.append(f"export {JOB_MARKER}={shlex.quote(process_marker(job_id, node.name))}")
     lines += [f"export {name}={shlex.quote(value)}" for name, value in env.items()]
-    if style == "model":
+    if code:
         lines.append(f'export PYTHONPATH="$JOB_DIR/{CODE_DIR}${{PYTHONPATH:+:$PYTHONPATH}}"')
-    command = " ".join(_shell_word(word) for word in argv)
-    if style == "mindformers":
-        lines.append(f"cd {shlex.quote(mindformers_home)} || exit 2")
-    lines.append(f"exec {command}")
+    lines += setup
+    lines.append(f"exec {' '.join(_shell_word(word) for word in argv)}")
     return "\n".join(lines) + "\n"
 
 
@@ -361,7 +396,8 @@ def launch_settings(document: Any, source: str) -> LaunchSettings:
             register_path=str(section.get("register_path", LaunchSettings.register_path)),
             env={str(k): str(v) for k, v in env.items()},
             master_port=int(section.get("master_port", DEFAULT_PORT)),
-            cluster_time_out=int(section.get("cluster_time_out", LaunchSettings.cluster_time_out)))
+            cluster_time_out=int(section.get("cluster_time_out", LaunchSettings.cluster_time_out)),
+            serve=serve_settings(section.get("serve")))
     except (TypeError, ValueError) as exc:
         raise PlanError(f"{source}: console: {exc}") from None
 

@@ -94,12 +94,13 @@ def _missing_text(missing: MissingPath, node: str, role: str | None) -> str:
 
 def _port_verdict(plan: JobPlan, readings: Readings) -> Verdict:
     master, port = plan.nodes[0].node, plan.master_port
+    what = "server port" if plan.kind == "serve" else "master port"
     if readings.port == port:
-        return Verdict("port", master, True, f"master port {port} free on {plan.master_addr}")
+        return Verdict("port", master, True, f"{what} {port} free on {plan.master_addr}")
     if readings.port_failure is not None:
-        return Verdict("port", master, False, f"master port {port} not checked: {readings.port_failure}")
+        return Verdict("port", master, False, f"{what} {port} not checked: {readings.port_failure}")
     return Verdict("port", master, False,
-                   f"master port {port} is in use on {plan.master_addr}: choose another with --port")
+                   f"{what} {port} is in use on {plan.master_addr}: choose another with --port")
 
 
 def _node_verdicts(health: NodeHealth, bytes_to_copy: int) -> list[Verdict]:
@@ -155,15 +156,18 @@ def take_readings(plan: JobPlan, job: JobSpec, pool: NodePool, nodes: Sequence[N
         if health[0].status is not Status.UNREACHABLE else PortCheck(None, f"{master.name} is unreachable")
     roles = input_paths(plan, job)
     missing = missing_paths(pool, nodes, list(roles), timeout=timeout)
-    problems = validate(job, nodes=len(nodes), devices_per_node=nodes[0].devices)
+    # a server runs as one process per node whatever the training layout says
+    problems = [] if plan.kind == "serve" else validate(job, nodes=len(nodes),
+                                                        devices_per_node=nodes[0].devices)
     return Readings(health, check.port, bytes_to_copy, missing, problems, port_failure=check.failure,
                     roles=roles)
 
 
 def input_paths(plan: JobPlan, job: JobSpec) -> dict[str, str]:
     """The paths the job reads on every node, with what each is. A predict job's relative paths are read
-    from its job directory, which is not there yet: only absolute ones are checked."""
-    if plan.kind == "predict":
+    from its job directory, which is not there yet: only absolute ones are checked. A serve job reads
+    what a predict job does."""
+    if plan.kind in ("predict", "serve"):
         return {path: role for role, path in predict_inputs(plan.config_text).items()
                 if posixpath.isabs(path)}
     paths = {path: "dataset file" for path in dataset_files(job.training.data_prefixes)}

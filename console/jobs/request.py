@@ -19,10 +19,12 @@ from console.jobs.plan import (
     PlanError,
     Style,
     check_env,
+    default_style,
     job_id_for,
     launch_settings,
     make_plan,
 )
+from console.jobs.serveplan import engine_for, serve_port
 from model.config import JobSpec, parse_spec
 from model.overrides import derive
 from model.yamlsource import Problem, SourceError
@@ -57,7 +59,8 @@ class JobRequest:
     env: tuple[tuple[str, str], ...] = ()
     """Exported in every rank's environment, over the job file's `console.env`."""
     port: int | None = None
-    """msrun's master port, taken as given; None: the job file's or 8118, the next free one if taken."""
+    """msrun's master port (a serve job: its server's), taken as given; None: the job file's or 8118
+    (8000), the next free one if taken."""
     name: str | None = None
     """The job's name; None: the template's file name."""
     force: frozenset[str] = field(default_factory=frozenset)
@@ -65,7 +68,7 @@ class JobRequest:
     settle: float = SETTLE_SECONDS
     """Seconds a launch watches the started nodes; a node whose run ends in them fails the launch."""
     kind: Kind | None = None
-    """None: the job file's `console.kind`, else train."""
+    """None: the job file's `console.kind`, else train. `serve`: a server, `console.serve:`."""
     prompts: tuple[str, ...] = ()
     """A predict job's prompts, over the job file's `console.prompts`."""
     checkpoint: str | None = None
@@ -96,8 +99,12 @@ def plan_job(request: JobRequest, pool: NodePool, *, timeout: float = 20.0) -> P
     if settings.kind == "predict":
         check_checkpoint(predict_inputs(text))
     nodes = master_first(pool.cluster.select(request.nodes), request.master)
-    port, note = _master_port(pool, nodes[0], settings.master_port, fixed=request.port is not None,
-                              timeout=timeout)
+    wanted, fixed = settings.master_port, request.port is not None
+    if settings.kind == "serve":
+        engine = engine_for(settings.serve, settings.style or default_style(nodes))
+        # MindIE's port is its config.json's: the console cannot move it
+        wanted, fixed = serve_port(settings.serve, engine), fixed or engine == "mindie"
+    port, note = _master_port(pool, nodes[0], wanted, fixed=fixed, timeout=timeout)
     job_id = job_id_for(request.name or request.template.stem, datetime.now())
     plan = make_plan(pool.cluster, nodes, template=template, overrides=overrides, config_text=text,
                      settings=settings, job_id=job_id, master_port=port)
@@ -165,6 +172,8 @@ def _settings(request: JobRequest, settings: LaunchSettings) -> LaunchSettings:
     check_env(env)
     return replace(settings, style=request.style or settings.style, env=env,
                    master_port=request.port if request.port is not None else settings.master_port,
+                   serve=settings.serve if request.port is None else replace(settings.serve,
+                                                                             port=request.port),
                    kind=request.kind or settings.kind, prompts=request.prompts or settings.prompts,
                    max_new_tokens=request.max_new_tokens or settings.max_new_tokens)
 

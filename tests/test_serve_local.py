@@ -1,0 +1,90 @@
+"""A serve job for real on a local cluster: `launch --kind serve` starts model.serve (fresh weights, a
+tokenizer trained here) on one node and returns once it serves; `status --json` gives its endpoint and
+`ready`; the endpoint answers /v1/models; the server killed on its node is a failed job; a server that
+cannot start fails the launch with its log's error."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import httpx
+import pytest
+
+from tests.rank_jobs import REPO, write_job
+from tests.serving import serve_files
+from tests.test_logs_local import local_cluster
+
+Console = Callable[..., subprocess.CompletedProcess[str]]
+
+
+@pytest.fixture
+def console(tmp_path: Path) -> Console:
+    cluster = local_cluster(tmp_path)
+    env = {**os.environ, "ASCEND_CONSOLE_STATE": str(tmp_path / "state"),
+           "ASCEND_CONSOLE_CORPUS": str(tmp_path / "corpus")}
+
+    def run(*args: str, timeout: float = 900) -> subprocess.CompletedProcess[str]:
+        return subprocess.run([sys.executable, "-m", "console.cli", "-c", str(cluster), *args], cwd=REPO,
+                              env=env, capture_output=True, text=True, timeout=timeout, check=False)
+    return run
+
+
+def server_pids(job_id: str, node: str) -> list[int]:
+    """This machine's processes of the job on `node` that run model.serve."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        try:
+            environ = (entry / "environ").read_bytes().split(b"\0")
+            command = (entry / "cmdline").read_bytes()
+        except OSError:
+            continue
+        if f"ASCEND_CONSOLE_JOB={job_id}@{node}".encode() in environ and b"model.serve" in command:
+            found.append(int(entry.name))
+    return found
+
+
+def test_a_served_model_is_ready_answers_and_a_killed_server_fails_the_job(tmp_path: Path, console: Console):
+    _, tokenizer = serve_files(tmp_path)
+    job = write_job(tmp_path, f"processor.tokenizer.tokenizer_file={tokenizer}")
+    done = console("launch", str(job), "--kind", "serve", "--nodes", "n0", "--json")
+    assert done.returncode == 0, done.stdout + done.stderr[-3000:]
+    launched = json.loads(done.stdout)
+    job_id, endpoint = launched["job_id"], launched["endpoint"]
+    assert endpoint.startswith("http://127.0.0.1:"), launched
+    status = json.loads(console("status", job_id, "--json", timeout=120).stdout)
+    assert (status["state"], status["endpoint"], status["ready"]) == ("running", endpoint, True), status
+    try:
+        models = httpx.get(f"{endpoint}/v1/models", timeout=30).json()
+        assert models["data"][0]["id"] == "job"
+        [pid] = server_pids(job_id, "n0")
+    except BaseException:
+        console("stop", job_id, timeout=120)
+        raise
+    os.kill(pid, signal.SIGKILL)
+    deadline = time.monotonic() + 120  # a limit on the wait: the wrapper notices within seconds
+    while (status := json.loads(console("status", job_id, "--json", timeout=120).stdout))["state"] \
+            == "running":
+        assert time.monotonic() < deadline, status
+        time.sleep(2)
+    assert (status["state"], status["exit_code"], status["ready"]) == ("failed", 137, False), status
+
+
+def test_a_server_that_cannot_start_fails_the_launch_with_its_log(tmp_path: Path, console: Console):
+    job = write_job(tmp_path, "processor.tokenizer.tokenizer_file=nowhere/tokenizer.json")
+    done = console("launch", str(job), "--kind", "serve", "--nodes", "n0", "--json")
+    assert done.returncode == 1, done.stdout + done.stderr[-3000:]
+    failure = json.loads(done.stdout)["failure"]
+    assert failure["node"] == "n0" and failure["stage"] in ("settle", "ready"), failure
+    assert "its run exited with code" in failure["reason"] and "nowhere/tokenizer.json" in failure["reason"]
+
+
+def test_a_model_server_runs_on_one_node(tmp_path: Path, console: Console):
+    done = console("plan", str(write_job(tmp_path)), "--kind", "serve", timeout=120)
+    assert done.returncode != 0 and "model.serve runs on one node" in " ".join(done.stderr.split())
