@@ -23,3 +23,13 @@ def positive_int(text: str) -> int:
     if value < 1:
         raise argparse.ArgumentTypeError(f"must be 1 or more (got {text})")
     return value
+
+
+def endpoint_url(text: str) -> str:
+    """An OpenAI-compatible endpoint's root URL (console/serving/client.base_url)."""
+    from console.serving.client import base_url  # httpx loads only for the commands that need it
+
+    try:
+        return base_url(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
