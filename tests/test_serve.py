@@ -173,3 +173,18 @@ def test_bench_serve_reports_every_figure_of_a_small_bounded_load(server):
         spread = report[figure]
         assert 0 < spread["p50"] <= spread["p90"] <= spread["p99"], figure
     assert report["ttft"]["p99"] <= report["latency"]["p99"]
+
+
+@pytest.mark.parametrize(("args", "code", "said"), [
+    (("chat", "--url", "ftp://127.0.0.1:9", "--prompt", "x"), 64, "http:// or https://"),
+    (("chat", "--url", "http://127.0.0.1:9", "--json"), 64, "--json needs --prompt"),
+    (("chat", "--url", "http://127.0.0.1:9", "--prompt", "x"), 2, "cannot reach http://127.0.0.1:9"),
+    (("bench-serve", "--url", "http://10.1.2.3:8000", "--concurrency", "2", "--requests", "2"), 64,
+     "not this machine"),
+    (("bench-serve", "--url", "http://127.0.0.1:9", "--concurrency", "65", "--requests", "2"), 64,
+     "at most 64"),
+])
+def test_commands_refuse_or_fail_with_the_reason_and_no_traceback(args, code, said):
+    done = console(*args)
+    assert done.returncode == code, done.stderr
+    assert said in done.stderr and "Traceback" not in done.stderr

@@ -92,6 +92,15 @@ def test_base_url_is_the_servers_root(given, root):
     assert base_url(given) == root
 
 
+@pytest.mark.parametrize(("given", "said"), [
+    ("ftp://127.0.0.1:8000", "http:// or https://"), ("http://a b:80", "no host name"), ("", "no host name"),
+    ("http://127.0.0.1:99999", "1 to 65535"),
+])
+def test_a_url_that_names_no_server_says_why(given, said):
+    with pytest.raises(ValueError, match=said):
+        base_url(given)
+
+
 @pytest.mark.parametrize("url", ["http://127.0.0.1:8000", "localhost:9", "http://[::1]:8000/v1",
                                  "http://127.0.0.2:80"])
 def test_local_endpoints_may_be_load_tested(url):

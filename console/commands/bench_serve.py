@@ -7,7 +7,7 @@ import argparse
 import sys
 
 from console import exitcodes
-from console.arguments import positive_int
+from console.arguments import endpoint_url, positive_int
 from console.render import print_json
 from console.serving.bench import (
     DEFAULT_PROMPT,
@@ -26,7 +26,7 @@ HELP = "load-test a local OpenAI-compatible endpoint: requests/s, tokens/s, TTFT
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--url", required=True, metavar="URL",
+    parser.add_argument("--url", type=endpoint_url, required=True, metavar="URL",
                         help="a local endpoint, e.g. http://127.0.0.1:8000")
     parser.add_argument("--concurrency", type=positive_int, required=True, metavar="N",
                         help=f"requests in flight at once (at most {MAX_CONCURRENCY})")

@@ -10,7 +10,7 @@ import argparse
 import sys
 
 from console import exitcodes
-from console.arguments import positive_int
+from console.arguments import endpoint_url, positive_int
 from console.render import print_json
 from console.serving.answer import AnswerClock, AnswerStats
 from console.serving.client import EndpointError, ServedModel, ServingClient
@@ -21,7 +21,7 @@ HELP = "talk to an OpenAI-compatible endpoint: the chat pane, or one answer with
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--url", required=True, metavar="URL",
+    parser.add_argument("--url", type=endpoint_url, required=True, metavar="URL",
                         help="the endpoint, e.g. http://127.0.0.1:8000 (with or without /v1)")
     parser.add_argument("--prompt", metavar="TEXT", help="ask once and print the answer (no pane)")
     parser.add_argument("--json", action="store_true",

@@ -14,6 +14,7 @@ from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
+from urllib.parse import urlsplit
 
 import httpx
 
@@ -135,10 +136,20 @@ def translated(url: str, what: str) -> Iterator[None]:
 
 def base_url(url: str) -> str:
     """The server's root: the routes add `/v1/...`, so a URL given with `/v1` (as OpenAI clients take
-    it) loses it."""
-    root = url.rstrip("/")
-    if not root.startswith(("http://", "https://")):
+    it) loses it; without a scheme it is http. A URL that cannot name a server is a ValueError saying
+    why."""
+    root = url.strip().rstrip("/")
+    if "://" not in root:
         root = f"http://{root}"
+    parts = urlsplit(root)
+    if parts.scheme not in ("http", "https"):
+        raise ValueError(f"{url!r}: an endpoint is http:// or https://, not {parts.scheme}://")
+    if not parts.hostname or " " in parts.netloc:
+        raise ValueError(f"{url!r}: no host name in it")
+    try:
+        parts.port  # noqa: B018 - reading it is the check: urlsplit refuses a port out of range here
+    except ValueError:
+        raise ValueError(f"{url!r}: a port is a number from 1 to 65535") from None
     return root.removesuffix("/v1")
 
 
