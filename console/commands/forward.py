@@ -1,0 +1,68 @@
+"""`ascend-console forward JOB [--local-port P]`: hold a port forward to a serve job's server in the
+foreground and print the local URL, as `kubectl port-forward` does; Ctrl-C ends it.
+
+The forward listens on this machine's 127.0.0.1 only and is carried over the server node's SSH
+connection (through its bastion when it has one); a server on a local node is printed as it is."""
+
+from __future__ import annotations
+
+import argparse
+import threading
+
+from rich.markup import escape
+
+from console import exitcodes
+from console.commands.jobs import named_job, with_store
+from console.jobs.endpoint import NotServing, endpoint_for
+from console.jobs.refresh import job_cluster
+from console.render import stderr_console
+from console.store import Store
+from remote.inventory import Cluster
+from remote.pool import NodePool
+
+HELP = "hold a port forward to a serve job's server here and print its local URL (Ctrl-C ends it)"
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("job", metavar="JOB",
+                        help="the serve job: its id, a unique prefix of it, or its name")
+    parser.add_argument("--local-port", type=int, default=0, metavar="P",
+                        help="listen on 127.0.0.1:P here (default: a free port)")
+
+
+def execute(args: argparse.Namespace, cluster: Cluster) -> int:
+    return with_store(hold_forward, args, cluster)
+
+
+def hold_forward(store: Store, args: argparse.Namespace, cluster: Cluster) -> int:
+    err = stderr_console()
+    job = named_job(store, args.job, "forward")
+    if isinstance(job, int):
+        return job
+    job_nodes = job_cluster(job.cluster_file, job.cluster_name, cluster)
+    if isinstance(job_nodes, str):
+        err.print(f"[red]error[/]: {escape(job_nodes)}")
+        return exitcodes.CONFIG
+    with NodePool(job_nodes) as pool:
+        try:
+            with endpoint_for(job, pool, local_port=args.local_port) as url:
+                print(url, flush=True)
+                err.print(f"forwarding to {escape(job.id)}'s server; Ctrl-C ends it")
+                _wait_for_interrupt()
+        except NotServing as exc:
+            err.print(f"[red]error[/]: {escape(str(exc))}")
+            return exitcodes.USAGE
+        except OSError as exc:
+            err.print(f"[red]error[/]: cannot listen on 127.0.0.1:{args.local_port}: {escape(str(exc))}")
+            return exitcodes.USAGE
+    return exitcodes.OK
+
+
+def _wait_for_interrupt() -> None:
+    """Until Ctrl-C (the forward's threads do the work)."""
+    stop = threading.Event()
+    try:
+        while not stop.wait(3600):
+            pass
+    except KeyboardInterrupt:
+        stderr_console().print("forward closed")
