@@ -22,6 +22,7 @@ from model.answers import (
     speed_line,
 )
 from model.logevents import LogEventParser
+from tests.handjobs import worker_exit_line
 
 BOS = "<\uff5cbegin\u2581of\u2581sentence\uff5c>"
 PREFIX = "2026-12-06 22:14:01,123 - mindformers[mindformers/trainer/base_trainer.py:1020] - INFO - "
@@ -133,3 +134,10 @@ def test_logs_json_gives_an_answer_events_texts():
     [event] = LogEventParser().feed([PREFIX + result_line([f"{BOS}甲", "b"])])
     document = log_event_document(event, node="n0", rank=0, file="logs/worker_0.log", time=None)
     assert document["kind"] == "answer" and document["texts"] == [f"{BOS}甲", "b"]
+
+
+def test_logs_json_keeps_the_pid_and_exit_code_of_msruns_worker_line():
+    line = worker_exit_line(4242, -9)
+    [event] = LogEventParser().feed([line])
+    document = log_event_document(event, node="n0", rank=None, file="console.log", time=None)
+    assert (document["kind"], document["pid"], document["exit_code"]) == ("worker_exit", 4242, -9)

@@ -38,12 +38,12 @@ def log_event_document(event: LogEvent, *, node: str | None, rank: int | None, f
             document["loss_text"] = loss_text(loss.loss)
     if event.kind != "loss":
         document.update({"message": event.message, "lines": list(event.lines)})
-    if event.kind == "answer":
-        document["texts"] = list(result_texts(event.lines[0]) or ())
         for name in ("code", "source", "exit_code", "pid"):
             value = getattr(event, name)
             if value is not None:
                 document[name] = value
+    if event.kind == "answer":
+        document["texts"] = list(result_texts(event.lines[0]) or ())
     return document
 
 
