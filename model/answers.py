@@ -59,10 +59,13 @@ def result_texts(line: str) -> tuple[str, ...] | None:
 
 
 def file_texts(text: str) -> tuple[str, ...]:
-    """The texts of a result file: MindFormers' repr of the result list; else one text a line."""
+    """The texts of a result file: MindFormers' repr of the result list; else one text a line. A list
+    that cannot be read (cut short, corrupt) gives none: its lines are no answers."""
     found = _texts(text)
     if found is not None:
         return found
+    if text.lstrip().startswith("["):
+        return ()
     return tuple(line for line in text.splitlines() if line.strip())
 
 

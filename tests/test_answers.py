@@ -51,6 +51,7 @@ def test_the_result_file_is_the_same_repr_or_one_text_a_line():
     assert file_texts(result_repr(["x\ny", "z"])) == ("x\ny", "z")
     assert file_texts("first answer\n\nsecond answer\n") == ("first answer", "second answer")
     assert file_texts("") == ()
+    assert file_texts(result_repr(["a long answer"])[:20]) == ()  # cut short: no answer made of its pieces
 
 
 def test_what_is_not_a_result_is_none():
