@@ -1,8 +1,9 @@
 """remote/ and model/ never import the UI; only the rank side imports MindSpore (heavy: only ranks need it).
 model/ imports nothing else of ours: launch ships it alone to the nodes, and remote/ may use it.
 
-The rank side is `model.deepseek` (the network and its training loop); `model.train` and `model.predict`
-are its entry points and import it only after their cheap argument and config checks. Everything the
+The rank side is `model.deepseek` (the network and its training loop); `model.train`, `model.predict` and
+`model.serve` (the OpenAI-compatible server) are its entry points and import it only after their cheap
+argument and config checks. Everything the
 console uses (config dialects, validation, estimates, the log format, the dataset format) stays light.
 """
 
