@@ -7,7 +7,8 @@ from __future__ import annotations
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from console.jobs.answer import file_answer, job_answer, speed_text
+from console.commands.logs import print_answer
+from console.jobs.answer import JobAnswer, file_answer, job_answer, speed_text
 from console.jobs.logview import log_event_document
 from console.records import LogEventRecord
 from model.answers import (
@@ -142,3 +143,9 @@ def test_logs_json_keeps_the_pid_and_exit_code_of_msruns_worker_line():
     [event] = LogEventParser().feed([line])
     document = log_event_document(event, node="n0", rank=None, file="console.log", time=None)
     assert (document["kind"], document["pid"], document["exit_code"]) == ("worker_exit", 4242, -9)
+
+
+def test_an_answer_is_printed_whole_but_no_escape_sequence_of_it_reaches_the_terminal(capsys):
+    print_answer(JobAnswer("n0", 0, ("first line\nsecond \x1b[2J line",)), as_json=False)
+    out = capsys.readouterr().out
+    assert "first line\nsecond ␛[2J line" in out and "\x1b[2J" not in out

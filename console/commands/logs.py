@@ -178,7 +178,7 @@ def print_answer(answer: JobAnswer, *, as_json: bool) -> None:
         speed = answer.speed_of(index)
         head = f"── prompt {index + 1}" + (f" · {speed_text(speed)}" if speed is not None else "")
         out.print(escape(head), style="bold", highlight=False)
-        out.print(text, highlight=False, markup=False)
+        out.print("\n".join(shown(line) for line in text.split("\n")), highlight=False, markup=False)
 
 
 @dataclass(frozen=True)
