@@ -136,6 +136,8 @@ class Generations:
         def run() -> None:
             made = 0
             try:
+                if stop.is_set():  # its client left while it waited: not even the prompt is run
+                    return
                 for token in self.model.tokens(prompt, max_new_tokens=max_new_tokens, sampling=sampling,
                                                ignore_eos=ignore_eos):
                     if stop.is_set():
@@ -151,6 +153,7 @@ class Generations:
                 loop.call_soon_threadsafe(arrived.put_nowait, _END)
 
         loop.run_in_executor(self._pool, run)  # what it ends with arrives on the queue
+        log.info(f"Added request {label}")
         try:
             while (item := await arrived.get()) is not _END:
                 if isinstance(item, Exception):

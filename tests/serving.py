@@ -3,6 +3,7 @@ initialised weights and a tokenizer trained here in a moment, on a free local po
 
 from __future__ import annotations
 
+import re
 import subprocess
 import sys
 import time
@@ -34,12 +35,16 @@ class Server:
 
     def wait_for_log(self, line: str, limit: float = 120.0) -> str:
         """The log once it holds `line` (a limit on the wait, not a speed threshold)."""
+        return self.wait_for_match(re.escape(line), limit).string
+
+    def wait_for_match(self, pattern: str, limit: float = 120.0) -> re.Match[str]:
+        """The first match of `pattern` in the log, once there is one."""
         deadline = time.monotonic() + limit
-        while line not in (text := self.log_text()):
+        while (found := re.search(pattern, text := self.log_text())) is None:
             assert self.process.poll() is None, f"the server exited:\n{text[-3000:]}"
-            assert time.monotonic() < deadline, f"never logged {line!r}:\n{text[-3000:]}"
+            assert time.monotonic() < deadline, f"never logged {pattern!r}:\n{text[-3000:]}"
             time.sleep(0.1)
-        return text
+        return found
 
 
 def serve_files(directory: Path) -> tuple[Path, Path]:

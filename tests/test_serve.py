@@ -135,6 +135,19 @@ def test_a_client_leaving_mid_stream_frees_the_generation_for_the_next_request(s
     assert log.index(f"Generation {gone} ended") < log.index(f"Finished request {nxt['id']}")
 
 
+def test_a_request_given_up_while_it_waited_never_runs(server):
+    body = {"prompt": "Once", "max_tokens": 400, "ignore_eos": True, "stream": True}
+    route = f"{server.url}/v1/completions"
+    with httpx.stream("POST", route, json=body, timeout=120) as running:
+        lines = running.iter_lines()
+        first = json.loads(next(line for line in lines if line.startswith("data: "))[6:])["id"]
+        with httpx.stream("POST", route, json={**body, "max_tokens": 5}, timeout=120):
+            waiting = server.wait_for_match(rf"Added request {first}[\s\S]*Added request (\S+)").group(1)
+        # left while it waited; then the running one is left too, and the thread comes to the waiting one
+    log = server.wait_for_log(f"Generation {waiting} ended")
+    assert f"Generation {waiting} ended after 0 tokens (stopped)" in log
+
+
 def test_our_client_streams_an_answer_and_says_what_the_server_refused(server):
     with ServingClient(server.url + "/v1") as client:
         model = client.model()
