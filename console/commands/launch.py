@@ -16,7 +16,7 @@ from console.commands.logs import LogOptions, follow_logs
 from console.commands.plan import show_plan
 from console.commands.preflight import add_force_argument, show_preflight
 from console.jobargs import add_job_arguments, planned_or_exit_code
-from console.jobs.launcher import LaunchProgress, LaunchResult, ProgressCallback, run_launch
+from console.jobs.launcher import LaunchProgress, LaunchResult, ProgressCallback, log_locations, run_launch
 from console.jobs.request import SETTLE_SECONDS
 from console.render import print_json, stderr_console, stdout_console
 from console.store import Store, StoreError
@@ -75,7 +75,7 @@ def _report(result: LaunchResult, *, as_json: bool, one_line: bool) -> int:
         stderr_console().print(f"[red]error[/]: {escape(failure.reason)}: launch again, or give --name")
         return exitcodes.CONFIG
     plan = result.planned.plan
-    logs = {n.node: f"{n.job_dir}/logs" for n in plan.nodes}
+    logs = log_locations(plan)
     if as_json:
         document = {"job_id": plan.job_id, "launched": result.ok, "logs": logs,
                     "endpoint": None if plan.serve is None else plan.serve.url,

@@ -149,10 +149,22 @@ def record_plan(store: Store, plan: JobPlan, cluster: Cluster, *, template: str,
                   config_text=plan.config_text, template_path=template,
                   overrides={"set": list(plan.overrides)}, plan=plan.as_json(), state="launching",
                   created_at=at, updated_at=at,
-                  log_locations={n.node: f"{n.job_dir}/logs" for n in plan.nodes}),
+                  log_locations=log_locations(plan)),
         [LaunchRecord(plan.job_id, n.node, n.node_rank, n.job_dir, updated_at=at) for n in plan.nodes],
-        [EventRecord(plan.job_id, "launch", f"launching on {msrun_count_text(plan)}, master "
-                     f"{plan.master_addr}:{plan.master_port}", at)])
+        [EventRecord(plan.job_id, "launch", _launching_text(plan), at)])
+
+
+def log_locations(plan: JobPlan) -> dict[str, str]:
+    """Where each node's logs are: msrun's log directory, or a server's console.log."""
+    where = LAUNCHER_LOG if plan.serve is not None else "logs"
+    return {n.node: posixpath.join(n.job_dir, where) for n in plan.nodes}
+
+
+def _launching_text(plan: JobPlan) -> str:
+    if plan.serve is not None:
+        return (f"launching a {plan.serve.engine} server on {len(plan.nodes)} node(s), at {plan.serve.url} "
+                f"on {plan.serve.node}")
+    return f"launching on {msrun_count_text(plan)}, master {plan.master_addr}:{plan.master_port}"
 
 
 def _absolute(source: str) -> str:
