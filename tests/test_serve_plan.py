@@ -11,7 +11,10 @@ import subprocess
 import pytest
 
 from console.jobs.plan import PlanError, launch_settings
+from console.jobs.preflight import input_paths
 from console.jobs.servespec import ServeEndpoint, ServeSettings
+from model.config import parse_spec
+from tests.rank_jobs import TINY_LOCAL
 from tests.test_job_plan import NODES, plan_for
 
 VLLM_ENV = ("export MS_ENABLE_LCCL=off\nexport HCCL_OP_EXPANSION_MODE=AIV\n"
@@ -19,6 +22,7 @@ VLLM_ENV = ("export MS_ENABLE_LCCL=off\nexport HCCL_OP_EXPANSION_MODE=AIV\n"
             "export ASCEND_RT_VISIBLE_DEVICES=0,1,2,3,4,5,6,7\nexport VLLM_MS_MODEL_BACKEND=mindformers\n")
 VLLM_SETUP = (". /usr/local/Ascend/ascend-toolkit/set_env.sh\n"
               'export PYTHONPATH=/home/work/mindformers"${PYTHONPATH:+:$PYTHONPATH}"\n')
+JOB = parse_spec(TINY_LOCAL.read_text(), "tiny_local.yaml")
 SERVE = ("exec vllm-mindspore serve --model=/data/deepseek-v3 --trust-remote-code --host 127.0.0.1 "
          "--port 8118 ")
 DP = ("--tensor-parallel-size 4 --data-parallel-size 4 --data-parallel-size-local 2 "
@@ -44,7 +48,8 @@ def test_vllm_on_one_node_serves_with_its_tutorials_environment():
     assert plan.nodes[0].script == head(0) + VLLM_ENV + VLLM_SETUP + SERVE + (
         "--served-model-name deepseek-v3 --tensor-parallel-size 8 --max-num-seqs=256 --block-size=128\n")
     assert plan.serve == ServeEndpoint("vllm", "n0", "/home/work/jobs/20261128-120000-job", "127.0.0.1", 8118,
-                                       "Application startup complete.", "/health", 900.0)
+                                       "Application startup complete.", "/health", 900.0, "/data/deepseek-v3")
+    assert input_paths(plan, JOB) == {"/data/deepseek-v3": "weights"}  # the config's paths are not vLLM's
     assert plan.as_json()["serve"]["endpoint"] == "http://127.0.0.1:8118" and plan.style == "mindformers"
     assert not plan.ships_code
 
@@ -89,6 +94,7 @@ def test_the_model_engine_serves_the_shipped_model_on_the_nodes_127_0_0_1():
         "exec /opt/ms/bin/python -m model.serve --config config.yaml --host 127.0.0.1 --port 8118 "
         "--served-model-name job --checkpoint '/ckpt/it'\"'\"'s.ckpt'\n")
     assert plan.ships_code and plan.serve is not None and plan.serve.url == "http://127.0.0.1:8118"
+    assert input_paths(plan, JOB) == {"/ckpt/it's.ckpt": "weights"}
     for node in plan.nodes:
         done = subprocess.run(["sh", "-n"], input=node.script, text=True, capture_output=True, check=False)
         assert done.returncode == 0, done.stderr

@@ -166,10 +166,14 @@ def take_readings(plan: JobPlan, job: JobSpec, pool: NodePool, nodes: Sequence[N
 def input_paths(plan: JobPlan, job: JobSpec) -> dict[str, str]:
     """The paths the job reads on every node, with what each is. A predict job's relative paths are read
     from its job directory, which is not there yet: only absolute ones are checked. A serve job reads
-    what a predict job does."""
+    its weights (`serve.model`), and this project's server what a predict job does."""
     if plan.kind in ("predict", "serve"):
-        return {path: role for role, path in predict_inputs(plan.config_text).items()
-                if posixpath.isabs(path)}
+        model_reads = plan.serve is None or plan.serve.engine == "model"
+        config = predict_inputs(plan.config_text) if model_reads else {}
+        paths = {path: role for role, path in config.items() if posixpath.isabs(path)}
+        if plan.serve is not None and plan.serve.weights and posixpath.isabs(plan.serve.weights):
+            paths[plan.serve.weights] = "weights"
+        return paths
     paths = {path: "dataset file" for path in dataset_files(job.training.data_prefixes)}
     if job.training.load_checkpoint:
         paths[job.training.load_checkpoint] = "checkpoint"

@@ -78,7 +78,8 @@ def serve_endpoint(engine: Engine, node: NodeSpec, job_dir: str, settings: Serve
     return ServeEndpoint(engine=engine, node=node.name, job_dir=job_dir, host=settings.host, port=port,
                          ready_line=READY_LINES[engine],
                          health_path=None if engine == "mindie" else "/health",
-                         ready_timeout=settings.ready_timeout)
+                         ready_timeout=settings.ready_timeout,
+                         weights=None if engine == "mindie" else settings.model)
 
 
 def _one_node(nodes: Sequence[NodeSpec], why: str) -> None:

@@ -79,6 +79,8 @@ class ServeEndpoint:
     health_path: str | None
     """Polled before `/v1/models`; None where the server has none (MindIE)."""
     ready_timeout: float
+    weights: str | None = None
+    """What the server loads from every node's disk (`serve.model`), checked there by preflight."""
 
     @property
     def url(self) -> str:
@@ -88,7 +90,7 @@ class ServeEndpoint:
     def as_json(self) -> dict[str, Any]:
         return {"engine": self.engine, "node": self.node, "job_dir": self.job_dir, "host": self.host,
                 "port": self.port, "endpoint": self.url, "ready_line": self.ready_line,
-                "health_path": self.health_path, "ready_timeout": self.ready_timeout}
+                "health_path": self.health_path, "ready_timeout": self.ready_timeout, "weights": self.weights}
 
     @classmethod
     def from_plan(cls, plan: Mapping[str, Any]) -> ServeEndpoint | None:
@@ -98,7 +100,8 @@ class ServeEndpoint:
             return None
         return cls(engine=found["engine"], node=str(found["node"]), job_dir=str(found["job_dir"]),
                    host=str(found["host"]), port=int(found["port"]), ready_line=str(found["ready_line"]),
-                   health_path=found.get("health_path"), ready_timeout=float(found["ready_timeout"]))
+                   health_path=found.get("health_path"), ready_timeout=float(found["ready_timeout"]),
+                   weights=found.get("weights"))
 
 
 def serve_settings(value: Any) -> ServeSettings:
