@@ -82,12 +82,14 @@ def add_job_arguments(parser: argparse.ArgumentParser) -> None:
                              "CPU clusters, mindformers on NPU ones)")
     parser.add_argument("--env", action="append", default=[], metavar="NAME=VALUE",
                         help="export this in every rank's environment (repeatable)")
-    parser.add_argument("--port", type=int, help="msrun master port (default: the job file's or 8118, "
-                                                 "the next free one if taken)")
+    parser.add_argument("--port", type=int,
+                        help="msrun master port, or a serve job's server port (default: the job file's, "
+                             "else 8118 / 8000, the next free one if taken)")
     parser.add_argument("--name", help="job name (default: the template's file name)")
     parser.add_argument("--kind", choices=KINDS,
-                        help="train, or predict: answer prompts from a checkpoint (default: the job file's "
-                             "console.kind, else train)")
+                        help="train; predict: answer prompts from a checkpoint; serve: a server on the "
+                             "nodes, console.serve: in the job file (default: the job file's console.kind, "
+                             "else train)")
     parser.add_argument("--checkpoint", metavar="PATH",
                         help="predict: the checkpoint, absolute on the nodes (rendered into the config's "
                              "load_checkpoint and checked on every node in preflight)")
