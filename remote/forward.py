@@ -13,7 +13,7 @@ import contextlib
 import selectors
 import socket
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 
 import paramiko
@@ -25,13 +25,21 @@ LISTEN_BACKLOG = 16
 POLL = 0.5
 """Seconds a thread of the forward waits on its sockets before looking whether it was closed."""
 CHUNK = 64 * 1024
+FailureCallback = Callable[[str], None]
+"""Told why a connection could not be carried (the node refused the channel), on the forward's thread."""
+
+
+def ignore_failure(_: str) -> None:
+    pass
 
 
 class PortForward:
     """127.0.0.1:local_port here → host:port as seen from the node; `close()` ends it all."""
 
-    def __init__(self, transport: SSHTransport, host: str, port: int, *, local_port: int = 0) -> None:
+    def __init__(self, transport: SSHTransport, host: str, port: int, *, local_port: int = 0,
+                 on_failure: FailureCallback = ignore_failure) -> None:
         self.transport, self.host, self.port = transport, host, port
+        self._on_failure = on_failure
         self._listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
         try:
             self._listener.bind(("127.0.0.1", local_port))
@@ -44,8 +52,6 @@ class PortForward:
         self._closed = threading.Event()
         self._lock = threading.Lock()
         self._open: set[socket.socket | paramiko.Channel] = set()
-        self.failures: list[str] = []
-        """Connections that could not be carried (the node refused the channel): why, newest last."""
         self._thread = threading.Thread(target=self._accept, daemon=True,
                                         name=f"forward-{transport.node.name}-{port}")
         self._thread.start()
@@ -69,8 +75,8 @@ class PortForward:
         try:
             channel = self.transport.open_forward(self.host, self.port)
         except ConnectFailure as failure:
-            self.failures.append(failure.message)
             client.close()
+            self._on_failure(failure.message)
             return
         with self._lock:
             if self._closed.is_set():
@@ -135,11 +141,12 @@ def _pump(client: socket.socket, channel: paramiko.Channel, closed: threading.Ev
 
 
 @contextmanager
-def forwarded(transport: Transport, host: str, port: int, *, local_port: int = 0) -> Iterator[str]:
+def forwarded(transport: Transport, host: str, port: int, *, local_port: int = 0,
+              on_failure: FailureCallback = ignore_failure) -> Iterator[str]:
     """The URL here that reaches http://host:port on the node, held open for the block. Raises OSError
     when `local_port` cannot be listened on."""
     if not isinstance(transport, SSHTransport):  # a local node: the port is this machine's already
         yield f"http://{host}:{port}"
         return
-    with PortForward(transport, host, port, local_port=local_port) as forward:
+    with PortForward(transport, host, port, local_port=local_port, on_failure=on_failure) as forward:
         yield forward.url

@@ -45,7 +45,7 @@ def hold_forward(store: Store, args: argparse.Namespace, cluster: Cluster) -> in
         return exitcodes.CONFIG
     with NodePool(job_nodes) as pool:
         try:
-            with endpoint_for(job, pool, local_port=args.local_port) as url:
+            with endpoint_for(job, pool, local_port=args.local_port, on_failure=_said) as url:
                 print(url, flush=True)
                 err.print(f"forwarding to {escape(job.id)}'s server; Ctrl-C ends it")
                 _wait_for_interrupt()
@@ -56,6 +56,10 @@ def hold_forward(store: Store, args: argparse.Namespace, cluster: Cluster) -> in
             err.print(f"[red]error[/]: cannot listen on 127.0.0.1:{args.local_port}: {escape(str(exc))}")
             return exitcodes.USAGE
     return exitcodes.OK
+
+
+def _said(reason: str) -> None:
+    stderr_console().print(f"[yellow]a connection was not carried[/]: {escape(reason)}")
 
 
 def _wait_for_interrupt() -> None:

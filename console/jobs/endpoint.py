@@ -9,7 +9,7 @@ from contextlib import contextmanager
 
 from console.jobs.servespec import ServeEndpoint
 from console.records import JobRecord
-from remote.forward import forwarded
+from remote.forward import FailureCallback, forwarded, ignore_failure
 from remote.pool import NodePool
 from remote.readiness import ServerProbe, probe_server
 
@@ -35,13 +35,15 @@ def probe_endpoint(pool: NodePool, endpoint: ServeEndpoint, *, timeout: float) -
 
 
 @contextmanager
-def endpoint_for(job: JobRecord, pool: NodePool, *, local_port: int = 0) -> Iterator[str]:
+def endpoint_for(job: JobRecord, pool: NodePool, *, local_port: int = 0,
+                 on_failure: FailureCallback = ignore_failure) -> Iterator[str]:
     """A URL here that reaches the job's server, held for the block: a port forward over the node's SSH
-    connection (127.0.0.1 only), or the server's own URL on a local node. Raises NotServing for a job
-    that serves nothing or has ended, OSError when `local_port` cannot be listened on."""
+    connection (127.0.0.1 only), or the server's own URL on a local node; `on_failure` is told why a
+    connection could not be carried. Raises NotServing for a job that serves nothing or has ended,
+    OSError when `local_port` cannot be listened on."""
     endpoint = serve_endpoint(job)
     if job.finished:
         raise NotServing(f"{job.id} has {job.state}: its server is gone (`status {job.id}` says why)")
-    with forwarded(pool.transport(endpoint.node), endpoint.host, endpoint.port,
-                   local_port=local_port) as url:
+    with forwarded(pool.transport(endpoint.node), endpoint.host, endpoint.port, local_port=local_port,
+                   on_failure=on_failure) as url:
         yield url

@@ -205,7 +205,9 @@ def _launch(plan: JobPlan, pool: NodePool, store: Store, *, settle: float, timeo
 def _start_and_settle(plan: JobPlan, pool: NodePool, store: Store, *, settle: float, timeout: float,
                       progress: ProgressCallback) -> LaunchFailure | None:
     by_name = {n.node: n for n in plan.nodes}
-    progress(LaunchProgress("start", f"starting msrun on {msrun_count_text(plan)}"))
+    starting = (f"the server on {len(plan.nodes)} node(s)" if plan.serve is not None
+                else f"msrun on {msrun_count_text(plan)}")
+    progress(LaunchProgress("start", f"starting {starting}"))
     started, failure = _on_nodes(pool, plan, lambda n: launch.start(
         pool.transport(n.node), n.job_dir, process_marker(plan.job_id, n.node), timeout=timeout),
         stage="start", doing="starting launch.sh", progress=progress)
