@@ -1,11 +1,17 @@
 """A serve job over SSH on the test cluster, on a host reachable only through a bastion (as from an
 operator's laptop): the small model served with fresh weights, ready once launched; through the
 console's port forward (127.0.0.1 here, a direct-tcpip channel of the pooled SSH connection on the
-node's side) /v1/models, a chat completion and a streamed one; the server killed on its node is a
+node's side) /v1/models, a chat completion and a streamed one; `forward JOB` held in the foreground,
+its URL answering, Ctrl-C ending it cleanly; the server killed on its node is a
 failed job in `status`, and the forward then refuses the job."""
 
 from __future__ import annotations
 
+import os
+import selectors
+import signal
+import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -18,11 +24,13 @@ from console.store import Store
 from remote.inventory import load_cluster
 from remote.pool import NodePool
 from tests.cluster_jobs import cli, cluster_file, marked_processes
-from tests.rank_jobs import write_job
+from tests.rank_jobs import REPO, write_job
 from tests.serving import serve_files
 from tests.testcluster import TestCluster
 
 pytestmark = pytest.mark.cluster
+LINE_WAIT = 60.0
+"""Seconds the forward command may take to print its URL (a limit on the wait, not a speed threshold)."""
 QUESTION = [{"role": "user", "content": "The quick brown fox"}]
 
 
@@ -60,6 +68,17 @@ def test_a_served_model_answers_through_the_forward_and_its_death_is_reported(
             assert chunks[-1].completion_tokens == whole["usage"]["completion_tokens"]
             assert "".join(c.text for c in chunks) == whole["choices"][0]["message"]["content"]
 
+        forward = subprocess.Popen(
+            [sys.executable, "-m", "console.cli", "-c", str(cluster), "forward", job_id], cwd=REPO,
+            env=dict(os.environ), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        try:
+            url = first_line(forward)
+            assert httpx.get(f"{url}/v1/models", timeout=60).json()["data"][0]["id"] == "job"
+        finally:
+            forward.send_signal(signal.SIGINT)
+            _, said = forward.communicate(timeout=60)
+        assert forward.returncode == 0 and "forward closed" in said, said
+
         [server] = [p for p in marked_processes(test_cluster, inner.name, job_id)
                     if b"model.serve" in Path(p, "cmdline").read_bytes()]
         test_cluster.exec(inner.name, ["kill", "-9", Path(server).name])
@@ -71,3 +90,12 @@ def test_a_served_model_answers_through_the_forward_and_its_death_is_reported(
         assert (status["state"], status["exit_code"], status["ready"]) == ("failed", 137, False), status
         with pytest.raises(NotServing, match="has failed"), endpoint_for(store.job(job_id), pool):
             pass
+
+
+def first_line(process: subprocess.Popen[str]) -> str:
+    """The process's first line on stdout, waited for at most LINE_WAIT seconds."""
+    assert process.stdout is not None
+    with selectors.DefaultSelector() as selector:
+        selector.register(process.stdout, selectors.EVENT_READ)
+        assert selector.select(LINE_WAIT), f"no URL printed within {LINE_WAIT:g} s"
+    return process.stdout.readline().strip()
