@@ -240,7 +240,7 @@ def test_a_directory_here_is_copied_to_the_nodes_after_saying_what_and_where(tmp
         await until(pilot, lambda: "Enter again copies it" in said(screen, "weights-work"), "said first")
         assert said(screen, "weights-work").splitlines() == [
             "copy 2 file(s), 3.0 MB: model.ckpt 3.0 MB, shard/extra.bin 20.0 kB",
-            f"to n0:{copied} (n1 shares n0's machine: one copy serves both)",
+            f"to n0:{copied} (n1 shares n0's machine and its copy)",
             "Enter again copies it"]
         assert not copied.exists()
         await pilot.press("enter")
@@ -264,7 +264,7 @@ def test_a_hub_id_says_where_it_lands_then_a_hub_that_cannot_be_reached_is_named
         await pilot.press(*["down"] * 5, *"owner/tiny-model", "enter")
         assert said(screen, "weights-work").splitlines() == [
             "download owner/tiny-model on n0 with openmind_hub",
-            f"to {tmp_path / 'n0' / 'weights' / 'tiny-model'} (n1 shares n0's machine: one copy serves both)",
+            f"to {tmp_path / 'n0' / 'weights' / 'tiny-model'} (n1 shares n0's machine and its copy)",
             "Enter again downloads"]
         await pilot.press("enter")
         work = screen.query_one("#weights-work", WorkLine)

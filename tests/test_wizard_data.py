@@ -73,7 +73,7 @@ def test_a_copy_goes_once_to_each_machine_at_one_path_under_the_first_nodes_work
     assert copy.destination == copy.path_on_nodes == "/srv/work/weights/ckpt"
     assert copy_lines(copy) == [
         "copy 4 file(s), 2.5 MB: deep/b.bin 2.5 MB, a.bin 5.0 kB, c.json 10 B and 1 more",
-        "to a, c:/srv/work/weights/ckpt (b shares a's machine: one copy serves both)"]
+        "to a, c:/srv/work/weights/ckpt (b shares a's machine and its copy)"]
 
 
 def test_one_file_lands_in_the_shelf_and_a_dataset_is_named_inside_its_directory(tmp_path: Path):
@@ -97,7 +97,7 @@ def test_a_hub_id_is_owner_slash_name_and_lands_under_weights():
     assert fetch.destination == "/srv/work/weights/DeepSeek-V3"
     assert fetch_lines(fetch) == [
         "download MindSpore-Lab/DeepSeek-V3 on a with openmind_hub, then copy to c",
-        "to /srv/work/weights/DeepSeek-V3 (b shares a's machine: one copy serves both)"]
+        "to /srv/work/weights/DeepSeek-V3 (b shares a's machine and its copy)"]
     for wrong in ("DeepSeek-V3", "", "a/b/c", "../x", "owner/na me"):
         with pytest.raises(ValueError, match="not a hub repository id"):
             plan_fetch(wrong, two_machines().nodes)

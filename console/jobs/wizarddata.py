@@ -131,8 +131,8 @@ class Targets:
         return ", ".join(node.name for node in self.nodes)
 
     def sharing_text(self) -> str:
-        said = [f"{node} shares {target}'s machine" for node, target in self.sharing.items()]
-        return f" ({'; '.join(said)}: one copy serves both)" if said else ""
+        said = [f"{node} shares {target}'s machine and its copy" for node, target in self.sharing.items()]
+        return f" ({'; '.join(said)})" if said else ""
 
 
 def targets(nodes: Sequence[NodeSpec]) -> Targets:
