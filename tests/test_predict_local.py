@@ -69,6 +69,9 @@ def test_predict_from_a_training_job_by_its_id_prints_the_continuation(here: tup
     again = console("predict", predicted, "--prompt", PROMPT, timeout=120)
     assert again.returncode == 1
     assert f"{predicted} is a predict job: name a training job" in " ".join(again.stderr.split())
+    unanswered = console("logs", trained, "--answer", timeout=120)
+    assert unanswered.returncode == 64
+    assert f"{trained} is a train job: only a predict job answers" in " ".join(unanswered.stderr.split())
 
 
 def test_a_checkpoint_missing_on_the_nodes_is_named_with_each_node(here: tuple[Path, Console]):

@@ -5,18 +5,20 @@ the request, the checkpoint rendered into the config and named with the node whe
 from __future__ import annotations
 
 import subprocess
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
 
+from console.jobs.answer import JobAnswer
 from console.jobs.plan import PROMPTS_NAME, PlanError, launch_settings
-from console.jobs.predict import PredictAsk, predict_request
+from console.jobs.predict import PredictAsk, PredictOutcome, machines_without, predict_request
 from console.jobs.preflight import Readings, judge
 from console.jobs.request import check_checkpoint, checkpoint_override, predict_inputs
 from console.records import JobRecord
 from model.overrides import derive
 from remote.paths import MissingPath
-from tests.test_job_plan import plan_for
+from tests.test_job_plan import NODES, plan_for
 
 PROMPTS = ("请介绍一下北京", "Return the number of")
 
@@ -98,3 +100,18 @@ def test_predicting_from_a_training_job_asks_for_its_nodes_style_and_config():
                                                                           "tiny-predict", "predict")
     assert (request.prompts, request.checkpoint, request.max_new_tokens) == (
         ("a", "b"), "/w/ckpt/tiny_rank_0-1_20.ckpt", 12)
+
+
+def test_the_checkpoint_goes_to_each_other_machine_of_the_training_once():
+    # Every rank loads the checkpoint; nodes sharing an address share a disk and get no copy.
+    shared = replace(NODES[0], name="n0b")
+    nodes = (NODES[0], shared, NODES[1], NODES[2])
+    assert [n.name for n in machines_without("n0", nodes)] == ["n1", "n2"]
+    assert [n.name for n in machines_without("n1", nodes)] == ["n0", "n2"]
+    assert machines_without("n0", (NODES[0], shared)) == []
+
+
+def test_a_predict_with_an_answer_and_a_failure_is_no_success():
+    answered = JobAnswer("n0", 0, ("x",), ())
+    assert PredictOutcome("j", "/c", answered).ok
+    assert not PredictOutcome("j", "/c", answered, failure="n1 exited 1").ok

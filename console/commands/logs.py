@@ -154,6 +154,11 @@ def show_job_logs(store: Store, args: argparse.Namespace, cluster: Cluster) -> i
 
 def show_answer(store: Store, pool: NodePool, job: JobRecord, *, as_json: bool, timeout: float) -> int:
     """The job's answer: its logs read up to now first (recorded in the store), else its result file."""
+    if job.plan.get("kind", "train") != "predict":
+        stderr_console().print(f"job {escape(job.id)} is a {escape(str(job.plan.get('kind', 'train')))} job: "
+                               f"only a predict job answers (ask it with: ascend-console predict "
+                               f"{escape(job.id)} --prompt TEXT)")
+        return exitcodes.USAGE
     with stderr_console().status(f"reading {job.id}'s logs…"):
         silent = catch_up(store, pool, job, timeout=timeout)
         answer = job_answer(store.log_events(job.id, severity="info")) or read_result_file(pool, job,
