@@ -1,11 +1,12 @@
-"""Serve jobs planned without nodes, launch.sh byte for byte: vLLM-MindSpore on one node, on two with
-Ray (the head starts Ray then serves, the other joins and blocks) and in its data-parallel
-multiprocess mode (every node serves its replicas, the other headless), MindIE's daemon, and this
+"""Serve jobs planned without nodes, launch.sh byte for byte: vLLM-MindSpore on one node (in a
+container too), on two with Ray (the head starts Ray then serves, the other joins and blocks) and in
+its data-parallel multiprocess mode (every node serves its replicas, the other headless), MindIE's daemon, and this
 project's model.serve; their endpoints; the job file's `console.serve:` section read and checked.
 Neither vLLM-MindSpore nor MindIE can run here (no NPUs): these bytes are what is tested."""
 
 from __future__ import annotations
 
+import dataclasses
 import subprocess
 
 import pytest
@@ -100,6 +101,16 @@ def test_the_model_engine_serves_the_shipped_model_on_the_nodes_127_0_0_1():
         assert done.returncode == 0, done.stderr
     with pytest.raises(PlanError, match=r"model\.serve runs on one node"):
         plan_for(NODES[:2], kind="serve", style="model")
+
+
+def test_a_containerised_node_serves_in_its_container():
+    boxed = dataclasses.replace(NODES[0], container="vllm-ms")
+    plan = plan_for((boxed,), kind="serve", serve=vllm())
+    node = plan.nodes[0]
+    assert node.container_script is not None and "vllm-mindspore serve" in node.container_script
+    assert node.script.splitlines()[-1] == (
+        'exec docker exec --workdir "$(pwd)" --env ASCEND_CONSOLE_JOB=20261128-120000-job@n0 vllm-ms '
+        "sh ./launch-in-container.sh")
 
 
 def test_vllm_needs_its_weights():

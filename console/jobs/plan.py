@@ -183,6 +183,10 @@ def make_plan(cluster: Cluster, nodes: Sequence[NodeSpec], *, template: str, ove
               config_text: str, settings: LaunchSettings, job_id: str, master_port: int) -> JobPlan:
     if not nodes:
         raise PlanError("no nodes to run on")
+    if settings.kind == "serve":  # no msrun: one server per node
+        check_env(settings.env)
+        return _serve_plan(cluster, nodes, template=template, overrides=overrides, config_text=config_text,
+                           settings=settings, job_id=job_id, port=master_port)
     style = settings.style or default_style(nodes)
     if style == "msrun" and not settings.script:
         raise PlanError("the msrun style needs console.script (the script msrun starts on every node)")
@@ -194,9 +198,6 @@ def make_plan(cluster: Cluster, nodes: Sequence[NodeSpec], *, template: str, ove
         raise PlanError(f"msrun numbers ranks node_rank x local_worker_num + i, so every msrun needs the "
                         f"same number of ranks; here {counts}: choose nodes with equal devices")
     check_env(settings.env)
-    if settings.kind == "serve":
-        return _serve_plan(cluster, nodes, template=template, overrides=overrides, config_text=config_text,
-                           settings=settings, job_id=job_id, port=master_port)
     workers = sum(node.devices for node in nodes)
     master = nodes[0].cluster_ip
     launches = tuple(
@@ -223,11 +224,13 @@ def _serve_plan(cluster: Cluster, nodes: Sequence[NodeSpec], *, template: str, o
     launches = []
     for rank, (node, command) in enumerate(zip(nodes, commands, strict=True)):
         env = {**command.env, **settings.env}
-        script = launch_script(node, job_id=job_id, rank=rank, argv=command.argv, env=env,
-                               setup=command.setup, code=engine == "model")
+        script, contained = in_container(node, job_id=job_id, rank=rank, script=launch_script(
+            node, job_id=job_id, rank=rank, argv=command.argv, env=env, setup=command.setup,
+            code=engine == "model"))
         launches.append(NodeLaunch(node=node.name, node_rank=rank, machines=(node.name,),
                                    job_dir=job_dir(node, job_id), local_workers=node.devices,
-                                   argv=command.argv, env=tuple(env.items()), script=script))
+                                   argv=command.argv, env=tuple(env.items()), script=script,
+                                   container_script=contained))
     endpoint = serve_endpoint(engine, nodes[0], launches[0].job_dir, settings.serve, port)
     return JobPlan(job_id=job_id, name=job_id.split("-", 2)[-1], style="model" if engine == "model" else
                    "mindformers", cluster=cluster.name, template=template, overrides=tuple(overrides),
@@ -273,11 +276,8 @@ def _node_launch(group: Sequence[NodeSpec], rank: int, *, style: Style, settings
                 master_addr, str(master_port), str(rank), "$JOB_DIR/" + LOG_DIR, "True",
                 str(settings.cluster_time_out)]
     setup = [f"cd {shlex.quote(settings.mindformers_home)} || exit 2"] if style == "mindformers" else []
-    script = launch_script(node, job_id=job_id, rank=rank, argv=argv, env=env, setup=setup,
-                           code=style == "model")
-    container_script = None
-    if node.container:
-        container_script, script = script, container_entry(node, job_id=job_id, rank=rank)
+    script, container_script = in_container(node, job_id=job_id, rank=rank, script=launch_script(
+        node, job_id=job_id, rank=rank, argv=argv, env=env, setup=setup, code=style == "model"))
     return NodeLaunch(node=node.name, node_rank=rank, machines=tuple(m.name for m in group),
                       job_dir=directory, local_workers=local_workers, argv=tuple(argv),
                       env=tuple(env.items()), script=script, container_script=container_script)
@@ -328,6 +328,13 @@ def launch_script(node: NodeSpec, *, job_id: str, rank: int, argv: Sequence[str]
     lines += setup
     lines.append(f"exec {' '.join(_shell_word(word) for word in argv)}")
     return "\n".join(lines) + "\n"
+
+
+def in_container(node: NodeSpec, *, job_id: str, rank: int, script: str) -> tuple[str, str | None]:
+    """(launch.sh, what runs in the container): for a node with a `container`, launch.sh only enters it."""
+    if not node.container:
+        return script, None
+    return container_entry(node, job_id=job_id, rank=rank), script
 
 
 def container_entry(node: NodeSpec, *, job_id: str, rank: int) -> str:
