@@ -1,8 +1,8 @@
 """Serve jobs planned without nodes, launch.sh byte for byte: vLLM-MindSpore on one node (in a
 container too), on two with Ray (the head starts Ray then serves, the other joins and blocks) and in
 its data-parallel multiprocess mode (every node serves its replicas, the other headless), MindIE's
-daemon, and this project's model.serve; their endpoints; the job file's `console.serve:` section read and checked.
-Neither vLLM-MindSpore nor MindIE can run here (no NPUs): these bytes are what is tested."""
+daemon, and this project's model.serve; their endpoints; the job file's `console.serve:` section read
+and checked. Neither vLLM-MindSpore nor MindIE can run here (no NPUs): these bytes are what is tested."""
 
 from __future__ import annotations
 
