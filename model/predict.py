@@ -37,7 +37,8 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument("--checkpoint", type=Path, default=None,
                         help="a .ckpt file, or a checkpoint directory (rank_0's newest is used), absolute "
                              "or relative to the job directory; default: the config's load_checkpoint")
-    parser.add_argument("--prompt", action="append", required=True, help="text to continue (repeatable)")
+    parser.add_argument("--prompt", action="append", required=True, type=prompt_text,
+                        help="text to continue (repeatable)")
     parser.add_argument("--tokenizer", type=Path, default=None,
                         help="tokenizer.json (default: processor.tokenizer.tokenizer_file, else the "
                              "embedded corpus's)")
@@ -51,6 +52,12 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
                         help="where relative paths are read from and the result file goes "
                              "(default: the config's directory)")
     return parser.parse_args(argv)
+
+
+def prompt_text(text: str) -> str:
+    if not text.strip():
+        raise argparse.ArgumentTypeError("a prompt must hold some text to continue")
+    return text
 
 
 @dataclass(frozen=True)

@@ -79,6 +79,11 @@ def test_predict_without_a_checkpoint_says_so(trained):
     assert b"checkpoint not found" in done.stderr and b"nowhere" in done.stderr
 
 
+def test_predict_refuses_a_blank_prompt_before_loading_anything(trained):
+    done = run_predict(trained, "--prompt", "x", "--prompt", "  ")
+    assert done.returncode == 2 and b"a prompt must hold some text to continue" in done.stderr
+
+
 def test_predict_refuses_a_tokenizer_larger_than_the_vocabulary(trained, tmp_path):
     from model.data.corpus import build_corpus
     bigger = build_corpus(tmp_path, vocab_size=1024, seq_length=64)
