@@ -1,7 +1,8 @@
 """A serve job for real on a local cluster: `launch --kind serve` starts model.serve (fresh weights, a
 tokenizer trained here) on one node and returns once it serves; `status --json` gives its endpoint and
 `ready`; the endpoint answers /v1/models; the server killed on its node is a failed job; a server that
-cannot start fails the launch with its log's error."""
+cannot start fails the launch with its log's error, one never ready at its endpoint when its deadline
+passes."""
 
 from __future__ import annotations
 
@@ -17,7 +18,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.rank_jobs import REPO, write_job
+from tests.rank_jobs import REPO, free_port, write_job
 from tests.serving import serve_files
 from tests.test_logs_local import local_cluster
 
@@ -88,3 +89,19 @@ def test_a_server_that_cannot_start_fails_the_launch_with_its_log(tmp_path: Path
 def test_a_model_server_runs_on_one_node(tmp_path: Path, console: Console):
     done = console("plan", str(write_job(tmp_path)), "--kind", "serve", timeout=120)
     assert done.returncode != 0 and "model.serve runs on one node" in " ".join(done.stderr.split())
+
+
+def test_a_server_never_ready_at_its_endpoint_fails_the_launch_at_its_deadline(tmp_path: Path,
+                                                                              console: Console):
+    _, tokenizer = serve_files(tmp_path)
+    job = write_job(tmp_path, f"processor.tokenizer.tokenizer_file={tokenizer}")
+    elsewhere = free_port()  # the server listens there, never where its endpoint says
+    with job.open("a", encoding="utf-8") as text:
+        text.write(f"console:\n  serve:\n    ready_timeout: 20\n    args: --port {elsewhere}\n")
+    done = console("launch", str(job), "--kind", "serve", "--nodes", "n0", "--json")
+    assert done.returncode == 1, done.stdout + done.stderr[-3000:]
+    outcome = json.loads(done.stdout)
+    failure = outcome["failure"]
+    assert (failure["node"], failure["stage"], outcome["stopped"]) == ("n0", "ready", ["n0"])
+    assert failure["reason"].startswith("not ready after 20 s (waiting for /health: GET /health: ")
+    assert server_pids(outcome["job_id"], "n0") == []
