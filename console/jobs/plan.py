@@ -63,7 +63,7 @@ class LaunchSettings:
     """Default: `model` when every node computes on the CPU, else `mindformers`."""
     kind: Kind = "train"
     """What the job does (`console.kind`, or its older name `entry`); `model` style: model/train.py or
-    model/predict.py."""
+    model/predict.py; `serve`: a server (`serve`), not msrun."""
     prompts: tuple[str, ...] = ()
     """A predict job's prompts, in order."""
     max_new_tokens: int = DEFAULT_NEW_TOKENS
