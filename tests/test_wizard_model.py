@@ -181,8 +181,8 @@ def test_a_draft_is_kept_in_the_state_dir_and_offered_back(tmp_path: Path, monke
 
 
 def test_a_draft_saved_before_the_data_and_master_fields_reads_them_back_empty():
-    older = {"kind": "pretrain", "template": str(TINY), "values": {}, "data_prefix": "/d", "weights": "",
-             "nodes": ["n0"], "master_port": None, "page": 3}
+    older: dict[str, object] = {"kind": "pretrain", "template": str(TINY), "values": {}, "data_prefix": "/d",
+                                "weights": "", "nodes": ["n0"], "master_port": None, "page": 3}
     draft = WizardDraft.from_json(older)
     assert (draft.data_prefix, draft.data_text, draft.weights_hub, draft.master) == ("/d", "", "", "")
     assert draft.master_node == "n0"
