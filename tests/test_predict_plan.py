@@ -55,6 +55,13 @@ def test_a_predict_job_needs_prompts_and_mindformers_one_a_line():
         plan_for(style="model", kind="predict")
     with pytest.raises(PlanError, match="line break"):
         plan_for(style="mindformers", kind="predict", prompts=("two\nlines",))
+    with pytest.raises(PlanError, match="one given is blank"):
+        plan_for(style="model", kind="predict", prompts=("a", "  "))
+    with pytest.raises(PlanError, match="takes no prompts"):
+        plan_for(style="msrun", kind="predict", prompts=("a",), script="train.py")
+    for wrong in (0, -1, True, "9"):
+        with pytest.raises(PlanError, match="max_new_tokens must be a whole number"):
+            launch_settings({"console": {"kind": "predict", "max_new_tokens": wrong}}, "j")
 
 
 def test_the_job_file_chooses_the_kind_and_its_prompts():

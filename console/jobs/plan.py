@@ -191,6 +191,9 @@ def make_plan(cluster: Cluster, nodes: Sequence[NodeSpec], *, template: str, ove
     if style == "msrun" and not settings.script:
         raise PlanError("the msrun style needs console.script (the script msrun starts on every node)")
     if settings.kind == "predict":
+        if style == "msrun":  # its script is the job file's: nothing would hand it the prompts
+            raise PlanError("a predict job runs model/predict.py (style model) or MindFormers' predict "
+                            "(style mindformers); the msrun style starts console.script, which takes no prompts")
         check_prompts(settings.prompts, style)
     groups = machines(nodes)
     if len({sum(n.devices for n in group) for group in groups}) > 1:
@@ -288,6 +291,8 @@ def check_prompts(prompts: Sequence[str], style: Style) -> None:
     if not prompts:
         raise PlanError("a predict job needs a prompt: --prompt TEXT (repeatable), --prompts FILE, or "
                         "console.prompts in the job file")
+    if any(not p.strip() for p in prompts):
+        raise PlanError("a prompt must hold some text to continue (one given is blank)")
     if style == "mindformers" and any("\n" in p or "\r" in p for p in prompts):
         raise PlanError("MindFormers reads its prompts one a line: a prompt cannot hold a line break")
 
@@ -396,7 +401,7 @@ def launch_settings(document: Any, source: str) -> LaunchSettings:
         return LaunchSettings(
             style=style, kind=_choice(section.get("kind", section.get("entry", "train")), KINDS, "kind"),
             prompts=_prompts(section.get("prompts", [])),
-            max_new_tokens=int(section.get("max_new_tokens", DEFAULT_NEW_TOKENS)),
+            max_new_tokens=_count(section.get("max_new_tokens", DEFAULT_NEW_TOKENS), "max_new_tokens"),
             script=_optional_text(section.get("script"), "script"),
             script_args=_arguments(section.get("script_args", [])),
             mindformers_home=str(section.get("mindformers_home", LaunchSettings.mindformers_home)),
@@ -431,6 +436,13 @@ def _arguments(value: Any) -> tuple[str, ...]:
     if isinstance(value, list):
         return tuple(str(item) for item in value)
     raise ValueError(f"script_args must be a list or a string, got {value!r}")
+
+
+def _count(value: Any, name: str) -> int:
+    """A whole number of 1 or more (YAML's `true` is no count, though Python takes it for 1)."""
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise ValueError(f"{name} must be a whole number of 1 or more (got {value!r})")
+    return value
 
 
 def _choice(value: Any, allowed: tuple[str, ...], name: str) -> Any:
