@@ -12,9 +12,8 @@ import threading
 from rich.markup import escape
 
 from console import exitcodes
-from console.commands.jobs import named_job, with_store
+from console.commands.jobs import named_job_and_cluster, with_store
 from console.jobs.endpoint import NotServing, endpoint_for
-from console.jobs.refresh import job_cluster
 from console.render import stderr_console
 from console.store import Store
 from remote.inventory import Cluster
@@ -36,13 +35,10 @@ def execute(args: argparse.Namespace, cluster: Cluster) -> int:
 
 def hold_forward(store: Store, args: argparse.Namespace, cluster: Cluster) -> int:
     err = stderr_console()
-    job = named_job(store, args.job, "forward")
-    if isinstance(job, int):
-        return job
-    job_nodes = job_cluster(job.cluster_file, job.cluster_name, cluster)
-    if isinstance(job_nodes, str):
-        err.print(f"[red]error[/]: {escape(job_nodes)}")
-        return exitcodes.CONFIG
+    found = named_job_and_cluster(store, args.job, "forward", cluster)
+    if isinstance(found, int):
+        return found
+    job, job_nodes = found
     with NodePool(job_nodes) as pool:
         try:
             with endpoint_for(job, pool, local_port=args.local_port, on_failure=_said) as url:

@@ -13,7 +13,7 @@ from rich.table import Table
 from console import exitcodes
 from console.arguments import positive_seconds
 from console.jobs.lookup import find_job, unknown_job_text
-from console.jobs.refresh import DEFAULT_TIMEOUT, JobRefresh, refresh_jobs
+from console.jobs.refresh import DEFAULT_TIMEOUT, JobRefresh, job_cluster, refresh_jobs
 from console.jobs.view import age_text, failure_document, job_document, nodes_text, state_text, when_text
 from console.records import JobRecord, LaunchRecord
 from console.render import print_json, stderr_console, stdout_console
@@ -64,6 +64,19 @@ def named_job(store: Store, reference: str, command: str) -> JobRecord | int:
     if found.note:
         stderr_console().print(escape(found.note))
     return found.job
+
+
+def named_job_and_cluster(store: Store, reference: str, command: str, cluster: Cluster
+                          ) -> tuple[JobRecord, Cluster] | int:
+    """The job a user named and the cluster it ran on; or the exit code, having said why not."""
+    job = named_job(store, reference, command)
+    if isinstance(job, int):
+        return job
+    nodes = job_cluster(job.cluster_file, job.cluster_name, cluster)
+    if isinstance(nodes, str):
+        stderr_console().print(f"[red]error[/]: {escape(nodes)}")
+        return exitcodes.CONFIG
+    return job, nodes
 
 
 def refreshed(store: Store, cluster: Cluster, job_ids: Sequence[str] | None, timeout: float

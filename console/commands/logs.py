@@ -26,13 +26,13 @@ from rich.markup import escape
 
 from console import exitcodes
 from console.arguments import positive_int, positive_seconds
-from console.commands.jobs import named_job, with_store
+from console.commands.jobs import named_job_and_cluster, with_store
 from console.jobs.answer import JobAnswer, job_answer, speed_text
 from console.jobs.ask import read_result_file
 from console.jobs.follow import JobFollow, catch_up
 from console.jobs.joblog import JobLogBatch
 from console.jobs.logprinter import LogPrinter, shown
-from console.jobs.refresh import job_cluster, refresh_on
+from console.jobs.refresh import refresh_on
 from console.jobs.runwatch import RunWatch
 from console.records import JobRecord
 from console.render import print_json, stderr_console, stdout_console
@@ -138,14 +138,10 @@ def _print_summary(summary: LogSummary, *, json: bool) -> None:
 
 
 def show_job_logs(store: Store, args: argparse.Namespace, cluster: Cluster) -> int:
-    err = stderr_console()
-    job = named_job(store, args.job, "logs")
-    if isinstance(job, int):
-        return job
-    job_nodes = job_cluster(job.cluster_file, job.cluster_name, cluster)
-    if isinstance(job_nodes, str):
-        err.print(f"[red]error[/]: {escape(job_nodes)}")
-        return exitcodes.CONFIG
+    found = named_job_and_cluster(store, args.job, "logs", cluster)
+    if isinstance(found, int):
+        return found
+    job, job_nodes = found
     with NodePool(job_nodes) as pool:
         if args.answer:
             return show_answer(store, pool, job, as_json=args.json, timeout=args.timeout)

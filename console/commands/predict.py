@@ -12,14 +12,13 @@ from rich.markup import escape
 
 from console import exitcodes
 from console.arguments import positive_seconds
-from console.commands.jobs import named_job, with_store
+from console.commands.jobs import named_job_and_cluster, with_store
 from console.commands.launch import status_line
 from console.commands.logs import print_answer
 from console.jobargs import add_prompt_arguments, prompts_asked
 from console.jobs.demo import TRAIN_LIMIT
 from console.jobs.plan import PlanError
 from console.jobs.predict import PredictAsk, PredictOutcome, predict_from
-from console.jobs.refresh import job_cluster
 from console.render import print_json, stderr_console
 from console.store import Store
 from remote.inventory import Cluster
@@ -51,13 +50,10 @@ def execute(args: argparse.Namespace, cluster: Cluster) -> int:
 
 
 def predict(store: Store, reference: str, ask: PredictAsk, cluster: Cluster, *, as_json: bool) -> int:
-    trained = named_job(store, reference, "predict")
-    if isinstance(trained, int):
-        return trained
-    nodes = job_cluster(trained.cluster_file, trained.cluster_name, cluster)
-    if isinstance(nodes, str):
-        stderr_console().print(f"[red]error[/]: {escape(nodes)}")
-        return exitcodes.CONFIG
+    found = named_job_and_cluster(store, reference, "predict", cluster)
+    if isinstance(found, int):
+        return found
+    trained, nodes = found
     asking = f"asking {trained.id}'s last checkpoint…"
     with NodePool(nodes) as pool, stderr_console().status(asking) as status:
         outcome = predict_from(store, pool, trained, ask, progress=status_line(status))
