@@ -19,9 +19,9 @@ import secrets
 import sys
 import threading
 import time
-from collections.abc import AsyncGenerator, AsyncIterator, Iterator, Sequence
+from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from contextlib import aclosing, asynccontextmanager
+from contextlib import aclosing, asynccontextmanager, suppress
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -29,7 +29,7 @@ from typing import TYPE_CHECKING, Any
 import uvicorn
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse, StreamingResponse
+from fastapi.responses import JSONResponse, Response, StreamingResponse
 from fastapi.routing import APIRoute
 from starlette.exceptions import HTTPException
 
@@ -56,6 +56,8 @@ if TYPE_CHECKING:
     from model.deepseek.generate import Sampling
     from model.deepseek.predictor import Predictor
 
+CLIENT_GONE = 499
+"""The status of a request whose client left before its answer (nginx's "client closed request")."""
 FRESH_WARNING = ("freshly initialised weights, not a trained checkpoint: the answers are noise "
                  "(a smoke test of the serving path)")
 
@@ -250,8 +252,12 @@ class Server:
 
     async def whole(self, shape: Shape, request: Sampled, ids: list[int], wanted: int) -> dict[str, Any]:
         tally = self.tally(shape, ids)
-        async for piece in self.pieces(request, ids, wanted, tally):
-            tally.text.append(piece)
+        try:
+            async for piece in self.pieces(request, ids, wanted, tally):
+                tally.text.append(piece)
+        except asyncio.CancelledError:
+            self.aborted(tally)
+            raise
         self.finished(tally)
         return {**self.head(shape, tally, chunk=False),
                 "choices": [shape.choice("".join(tally.text), tally.finish, chunk=False)],
@@ -273,8 +279,7 @@ class Server:
             yield "data: [DONE]\n\n"
             self.finished(tally)
         except asyncio.CancelledError:
-            log.info(f"Aborted request {tally.id} after {tally.completion_tokens} generated tokens: its "
-                     f"stream was cancelled (the client went away, or the server is shutting down)")
+            self.aborted(tally)
             raise
 
     def tally(self, shape: Shape, ids: list[int]) -> Tally:
@@ -283,6 +288,10 @@ class Server:
     def head(self, shape: Shape, tally: Tally, *, chunk: bool) -> dict[str, Any]:
         kind = f"{shape.object}.chunk" if chunk and shape.chat else shape.object
         return {"id": tally.id, "object": kind, "created": int(time.time()), "model": self.model.name}
+
+    def aborted(self, tally: Tally) -> None:
+        log.info(f"Aborted request {tally.id} after {tally.completion_tokens} generated tokens: it was "
+                 f"cancelled (the client went away, or the server is shutting down)")
 
     def finished(self, tally: Tally) -> None:
         log.info(f"Finished request {tally.id}: {tally.prompt_tokens} prompt tokens, "
@@ -327,22 +336,44 @@ def make_app(server: Server) -> FastAPI:
         return server.models()
 
     @app.post("/v1/chat/completions", response_model=None)
-    async def chat(request: ChatRequest) -> dict[str, Any] | StreamingResponse:
-        return await answer(server, CHAT, request)
+    async def chat(request: ChatRequest, raw: Request) -> dict[str, Any] | Response:
+        return await answer(server, CHAT, request, raw)
 
     @app.post("/v1/completions", response_model=None)
-    async def completions(request: CompletionRequest) -> dict[str, Any] | StreamingResponse:
-        return await answer(server, COMPLETION, request)
+    async def completions(request: CompletionRequest, raw: Request) -> dict[str, Any] | Response:
+        return await answer(server, COMPLETION, request, raw)
 
     return app
 
 
-async def answer(server: Server, shape: Shape, request: ChatRequest | CompletionRequest,
-                 ) -> dict[str, Any] | StreamingResponse:
+async def answer(server: Server, shape: Shape, request: ChatRequest | CompletionRequest, raw: Request,
+                 ) -> dict[str, Any] | Response:
     ids, wanted = server.prompt_ids(request)
-    if request.stream:
+    if request.stream:  # Starlette cancels a stream whose client leaves
         return StreamingResponse(server.events(shape, request, ids, wanted), media_type="text/event-stream")
-    return await server.whole(shape, request, ids, wanted)
+    return await unless_gone(raw, server.whole(shape, request, ids, wanted))
+
+
+async def unless_gone(raw: Request, work: Awaitable[dict[str, Any]]) -> dict[str, Any] | Response:
+    """`work`'s answer; cancelled, and so its generation stopped, if the client leaves first (as vLLM's
+    `with_cancellation`): nothing else would notice before the whole answer was made."""
+    answering, leaving = asyncio.ensure_future(work), asyncio.ensure_future(disconnected(raw))
+    try:
+        await asyncio.wait((answering, leaving), return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        leaving.cancel()
+    if not answering.done():
+        answering.cancel()
+        with suppress(asyncio.CancelledError):
+            await answering  # its generation is told to stop before the request ends
+        return Response(status_code=CLIENT_GONE)  # read by nobody: nginx's code for it, in the log
+    return answering.result()
+
+
+async def disconnected(raw: Request) -> None:
+    """Returns when the client disconnects: the body is read, so the next message can be nothing else."""
+    while (await raw.receive())["type"] != "http.disconnect":
+        pass
 
 
 def load_model(args: argparse.Namespace) -> Model | None:

@@ -37,10 +37,10 @@ class Server:
         """The log once it holds `line` (a limit on the wait, not a speed threshold)."""
         return self.wait_for_match(re.escape(line), limit).string
 
-    def wait_for_match(self, pattern: str, limit: float = 120.0) -> re.Match[str]:
-        """The first match of `pattern` in the log, once there is one."""
+    def wait_for_match(self, pattern: str, limit: float = 120.0, *, start: int = 0) -> re.Match[str]:
+        """The first match of `pattern` in the log from character `start` on, once there is one."""
         deadline = time.monotonic() + limit
-        while (found := re.search(pattern, text := self.log_text())) is None:
+        while (found := re.compile(pattern).search(text := self.log_text(), start)) is None:
             assert self.process.poll() is None, f"the server exited:\n{text[-3000:]}"
             assert time.monotonic() < deadline, f"never logged {pattern!r}:\n{text[-3000:]}"
             time.sleep(0.1)

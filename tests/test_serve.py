@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import re
+import socket
 import subprocess
 import sys
 
@@ -133,6 +134,20 @@ def test_a_client_leaving_mid_stream_frees_the_generation_for_the_next_request(s
     assert nxt["usage"]["completion_tokens"] == 2
     log = server.log_text()  # the next one ran after the one left had stopped, not 400 tokens later
     assert log.index(f"Generation {gone} ended") < log.index(f"Finished request {nxt['id']}")
+
+
+def test_a_client_leaving_a_whole_answer_frees_the_generation_for_the_next_request(server):
+    host, port = server.url.removeprefix("http://").split(":")
+    asked = len(server.log_text())
+    body = json.dumps({"prompt": "Once", "max_tokens": 400, "ignore_eos": True}).encode()
+    with socket.create_connection((host, int(port)), timeout=60) as left:
+        left.sendall(b"POST /v1/completions HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+                     b"Content-Length: %d\r\n\r\n%s" % (len(body), body))
+        gone = server.wait_for_match(r"Added request (\S+)", start=asked).group(1)
+    log = server.wait_for_log(f"Generation {gone} ended")
+    ended = re.search(rf"Generation {gone} ended after (\d+) tokens \(stopped\)", log)
+    assert ended is not None and int(ended.group(1)) < 400
+    assert f"Aborted request {gone} after" in log
 
 
 def test_a_request_given_up_while_it_waited_never_runs(server):
