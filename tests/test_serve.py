@@ -176,6 +176,15 @@ def test_our_client_streams_an_answer_and_says_what_the_server_refused(server):
     assert refused.value.code == "model_not_found"
 
 
+def test_our_client_goes_to_the_endpoint_itself_whatever_proxy_the_environment_names(server, monkeypatch):
+    for name in ("HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY", "http_proxy", "https_proxy", "all_proxy"):
+        monkeypatch.setenv(name, "http://127.0.0.1:9")  # nothing listens there
+    for name in ("NO_PROXY", "no_proxy"):
+        monkeypatch.delenv(name, raising=False)
+    with ServingClient(server.url) as client:
+        assert client.model().id == "tiny"
+
+
 def console(*args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run([sys.executable, "-m", "console.cli", *args], cwd=REPO, capture_output=True,
                           text=True, timeout=300)

@@ -68,7 +68,9 @@ class ServingClient:
     def __init__(self, url: str, *, limits: Limits = DEFAULT_LIMITS) -> None:
         self.url = base_url(url)
         timeout = httpx.Timeout(limits.read, connect=limits.connect)
-        self._http = httpx.Client(base_url=self.url, timeout=timeout)
+        # no proxy from the environment: the console talks to local URLs and its own port forwards, and a
+        # proxy would see the prompts (and take bench-serve's load off this machine)
+        self._http = httpx.Client(base_url=self.url, timeout=timeout, trust_env=False)
 
     def __enter__(self) -> ServingClient:
         return self
