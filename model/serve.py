@@ -43,7 +43,9 @@ from model.serveapi import (
     RefusedError,
     Sampled,
     Shape,
+    error_body,
     error_response,
+    failure_message,
     sse,
     validation_message,
 )
@@ -58,6 +60,8 @@ if TYPE_CHECKING:
 
 CLIENT_GONE = 499
 """The status of a request whose client left before its answer (nginx's "client closed request")."""
+DONE = "data: [DONE]\n\n"
+"""A stream's last event, after its answer or its error."""
 FRESH_WARNING = ("freshly initialised weights, not a trained checkpoint: the answers are noise "
                  "(a smoke test of the serving path)")
 
@@ -276,11 +280,15 @@ class Server:
             yield sse({**head, "choices": [shape.choice(None, tally.finish, chunk=True)]})
             if request.stream_options is not None and request.stream_options.include_usage:
                 yield sse({**head, "choices": [], "usage": tally.usage()})
-            yield "data: [DONE]\n\n"
+            yield DONE
             self.finished(tally)
         except asyncio.CancelledError:
             self.aborted(tally)
             raise
+        except Exception as exc:  # noqa: BLE001 - the status is sent: the stream says why it ends (as vLLM)
+            log.exception(f"Failed request {tally.id} after {tally.completion_tokens} generated tokens")
+            yield sse(error_body(failure_message(exc), kind="server_error"))
+            yield DONE
 
     def tally(self, shape: Shape, ids: list[int]) -> Tally:
         return Tally(f"{shape.id_prefix}-{secrets.token_hex(12)}", len(ids))
@@ -326,6 +334,11 @@ def make_app(server: Server) -> FastAPI:
     @app.exception_handler(RefusedError)
     async def refused(_request: Request, exc: RefusedError) -> JSONResponse:
         return error_response(exc.status, str(exc), param=exc.param, code=exc.code)
+
+    @app.exception_handler(Exception)
+    async def failed(_request: Request, exc: Exception) -> JSONResponse:
+        """A generation that raised: OpenAI's body, not Starlette's plain text (which logs the traceback)."""
+        return JSONResponse(error_body(failure_message(exc), kind="server_error"), status_code=500)
 
     @app.get("/health")
     async def health() -> dict[str, str]:

@@ -60,11 +60,20 @@ class RefusedError(Exception):
         self.status, self.param, self.code = status, param, code
 
 
+def error_body(message: str, *, kind: str = "invalid_request_error", param: str | None = None,
+               code: str | None = None) -> dict[str, Any]:
+    """OpenAI's form, which clients show: `type` is invalid_request_error for every refusal, 404s included,
+    and server_error for a failure of ours."""
+    return {"error": {"message": message, "type": kind, "param": param, "code": code}}
+
+
 def error_response(status: int, message: str, *, param: str | None = None,
                    code: str | None = None) -> JSONResponse:
-    """OpenAI's form, which clients show: `type` is invalid_request_error for every refusal, 404s included."""
-    return JSONResponse({"error": {"message": message, "type": "invalid_request_error", "param": param,
-                                   "code": code}}, status_code=status)
+    return JSONResponse(error_body(message, param=param, code=code), status_code=status)
+
+
+def failure_message(exc: Exception) -> str:
+    return f"the server failed to answer: {type(exc).__name__}: {exc}"
 
 
 def validation_message(errors: Sequence[Any]) -> tuple[str, str | None]:

@@ -120,6 +120,27 @@ def test_bad_input_is_a_4xx_with_openais_error_body_and_the_server_goes_on(serve
     assert post(server, "/v1/completions", {"prompt": "x", "max_tokens": 1}).status_code == 200
 
 
+FAILING = {"prompt": "Once", "max_tokens": 4, "seed": -1}
+"""A request the generation fails on: numpy's generator takes no negative seed, which OpenAI's API
+allows and the server passes on."""
+
+
+def test_a_generation_that_fails_is_a_500_with_openais_error_body_and_the_server_goes_on(server):
+    failed = post(server, "/v1/completions", FAILING)
+    assert failed.status_code == 500, failed.text
+    error = failed.json()["error"]
+    assert error["type"] == "server_error" and "ValueError" in error["message"]
+    assert post(server, "/v1/completions", {"prompt": "x", "max_tokens": 1}).status_code == 200
+
+
+def test_a_streamed_generation_that_fails_ends_with_an_error_event_then_done(server):
+    data = events(post(server, "/v1/completions", {**FAILING, "stream": True}))
+    assert data[-1] == "[DONE]"
+    assert json.loads(data[-2])["error"]["type"] == "server_error"
+    with ServingClient(server.url) as client, pytest.raises(EndpointError, match="failed mid-answer"):
+        list(client.stream("/v1/completions", FAILING))
+
+
 def test_a_client_leaving_mid_stream_frees_the_generation_for_the_next_request(server):
     with httpx.stream("POST", f"{server.url}/v1/completions", timeout=120,
                       json={"prompt": "Once", "max_tokens": 400, "ignore_eos": True, "stream": True}) as left:
