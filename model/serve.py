@@ -215,11 +215,14 @@ class Server:
             raise RefusedError(404, f"The model `{request.model}` does not exist; this server serves "
                                     f"`{self.model.name}`.", param="model", code="model_not_found")
         if isinstance(request, ChatRequest):
-            text, param = chat_prompt([Message(m.role, m.content) for m in request.messages]), "messages"
+            messages = [Message(m.template_role, m.text) for m in request.messages]
+            text, param = chat_prompt(messages), "messages"
         else:
             text, param = request.prompt, "prompt"
         ids = self.model.encode(text)
-        wanted = (request.max_tokens if request.max_tokens is not None
+        if not ids:  # the network needs a token to go on from
+            raise RefusedError(400, f"The {param} is empty: there is nothing to go on from.", param=param)
+        wanted = (request.token_limit if request.token_limit is not None
                   else max(1, self.model.context - len(ids)))
         if len(ids) + wanted > self.model.context:
             raise RefusedError(400, f"This model's maximum context length is {self.model.context} tokens. "

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 from fastapi.responses import JSONResponse
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, field_validator
 
 
 class StreamOptions(BaseModel):
@@ -27,6 +27,10 @@ class Sampled(BaseModel):
     """None: the one model served (vLLM's leniency)."""
     max_tokens: int | None = Field(default=None, ge=1)
     """None: up to the end of the context."""
+    max_completion_tokens: int | None = Field(default=None, ge=1)
+    """OpenAI's newer name for max_tokens, and the one read when both are given (as vLLM does)."""
+    n: int = 1
+    """Choices an answer: one only (a refusal says so rather than one choice for three asked)."""
     temperature: float = Field(default=1.0, ge=0.0, le=2.0)
     """0: greedy."""
     top_p: float = Field(default=1.0, gt=0.0, le=1.0)
@@ -37,10 +41,37 @@ class Sampled(BaseModel):
     stream: bool = False
     stream_options: StreamOptions | None = None
 
+    @field_validator("n")
+    @classmethod
+    def one_choice(cls, n: int) -> int:
+        if n != 1:
+            raise ValueError(f"this server makes one choice an answer (n = 1), not {n}")
+        return n
+
+    @property
+    def token_limit(self) -> int | None:
+        """The most new tokens asked, by either name; None: up to the end of the context."""
+        return self.max_completion_tokens if self.max_completion_tokens is not None else self.max_tokens
+
+
+class TextPart(BaseModel):
+    type: Literal["text"]
+    text: str
+
 
 class ChatMessage(BaseModel):
-    role: Literal["system", "user", "assistant"]
-    content: str
+    role: Literal["system", "developer", "user", "assistant"]
+    """developer: OpenAI's newer name for system."""
+    content: str | list[TextPart]
+    """Text, or parts of text (images and audio are refused: this model reads text)."""
+
+    @property
+    def template_role(self) -> str:
+        return "system" if self.role == "developer" else self.role
+
+    @property
+    def text(self) -> str:
+        return self.content if isinstance(self.content, str) else "".join(p.text for p in self.content)
 
 
 class ChatRequest(Sampled):

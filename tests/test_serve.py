@@ -12,10 +12,11 @@ import sys
 
 import httpx
 import pytest
+from tokenizers import Tokenizer, processors
 
 from console.serving.client import EndpointError, ServingClient
 from tests.rank_jobs import REPO
-from tests.serving import Server, running_server
+from tests.serving import Server, running_server, serve_files, serving
 
 CHAT = [{"role": "user", "content": "Hello, who are you?"}]
 
@@ -89,6 +90,18 @@ def test_completions_answer_greedily_the_same_streamed_or_whole(server):
     assert "".join(c["choices"][0]["text"] for c in streamed) == whole["choices"][0]["text"]
 
 
+def test_openais_newer_forms_are_read_as_the_older_ones(server):
+    older = {"messages": [{"role": "system", "content": "Be brief."}, *CHAT], "max_tokens": 3,
+             "temperature": 0, "ignore_eos": True}
+    newer = {"messages": [{"role": "developer", "content": [{"type": "text", "text": "Be brief."}]},
+                          {"role": "user", "content": [{"type": "text", "text": "Hello, "},
+                                                       {"type": "text", "text": "who are you?"}]}],
+             "max_completion_tokens": 3, "temperature": 0, "ignore_eos": True}
+    answers = [post(server, "/v1/chat/completions", body).json() for body in (older, newer)]
+    assert answers[0]["usage"] == answers[1]["usage"] and answers[1]["usage"]["completion_tokens"] == 3
+    assert answers[0]["choices"][0]["message"] == answers[1]["choices"][0]["message"]
+
+
 def test_a_stop_string_ends_the_answer_before_it(server):
     body = {"prompt": "The quick brown", "max_tokens": 12, "temperature": 0, "ignore_eos": True}
     full = post(server, "/v1/completions", body).json()["choices"][0]["text"]
@@ -108,6 +121,9 @@ def test_a_stop_string_ends_the_answer_before_it(server):
     ("/v1/chat/completions", {"model": "gpt-4o", "messages": CHAT}, 404, "model"),
     ("/v1/completions", {"prompt": "word " * 600}, 400, "prompt"),
     ("/v1/chat/completions", {"messages": CHAT, "max_tokens": 600}, 400, "messages"),
+    ("/v1/chat/completions", {"messages": CHAT, "n": 3}, 400, "n"),
+    ("/v1/chat/completions", {"messages": [{"role": "user", "content": [{"type": "image_url"}]}]}, 400,
+     "messages.0.content.str"),
 ])
 def test_bad_input_is_a_4xx_with_openais_error_body_and_the_server_goes_on(server, route, body, status,
                                                                             param):
@@ -139,6 +155,18 @@ def test_a_streamed_generation_that_fails_ends_with_an_error_event_then_done(ser
     assert json.loads(data[-2])["error"]["type"] == "server_error"
     with ServingClient(server.url) as client, pytest.raises(EndpointError, match="failed mid-answer"):
         list(client.stream("/v1/completions", FAILING))
+
+
+def test_a_prompt_of_no_tokens_is_refused(tmp_path):
+    job, tokenizer = serve_files(tmp_path)
+    bare = Tokenizer.from_file(str(tokenizer))
+    bare.post_processor = processors.ByteLevel()  # no begin-of-sentence token: "" is no token at all
+    bare.save(str(tokenizer))
+    with serving(tmp_path, ["--config", str(job), "--tokenizer", str(tokenizer)]) as server:
+        refused = post(server, "/v1/completions", {"prompt": ""})
+    assert refused.status_code == 400, refused.text
+    error = refused.json()["error"]
+    assert error["param"] == "prompt" and "empty" in error["message"]
 
 
 def test_a_client_leaving_mid_stream_frees_the_generation_for_the_next_request(server):
