@@ -14,7 +14,7 @@ from console.arguments import endpoint_url, positive_int
 from console.render import print_json
 from console.serving.answer import AnswerClock, AnswerStats
 from console.serving.client import EndpointError, ServedModel, ServingClient
-from console.serving.conversation import CHAT_ROUTE, ChatSettings, chat_body
+from console.serving.conversation import DEFAULT_MAX_TOKENS, DEFAULT_TEMPERATURE, ChatSettings, stream_answer
 from remote.inventory import Cluster
 
 HELP = "talk to an OpenAI-compatible endpoint: the chat pane, or one answer with --prompt"
@@ -27,9 +27,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--json", action="store_true",
                         help="with --prompt: the answer and its figures as JSON")
     parser.add_argument("--model", metavar="ID", help="the model to ask (default: the endpoint's first)")
-    parser.add_argument("--max-tokens", type=positive_int, default=128, metavar="K",
-                        help="at most K tokens an answer (default 128)")
-    parser.add_argument("--temperature", type=float, default=0.7, help="0: greedy (default 0.7)")
+    parser.add_argument("--max-tokens", type=positive_int, default=DEFAULT_MAX_TOKENS, metavar="K",
+                        help=f"at most K tokens an answer (default {DEFAULT_MAX_TOKENS})")
+    parser.add_argument("--temperature", type=float, default=DEFAULT_TEMPERATURE,
+                        help=f"0: greedy (default {DEFAULT_TEMPERATURE})")
 
 
 def execute(args: argparse.Namespace, cluster: Cluster) -> int:
@@ -62,11 +63,9 @@ def answer_once(settings: ChatSettings, prompt: str, *, echo: bool) -> tuple[Ser
         if served.warning and echo:
             print(f"warning: {served.id}: {served.warning}", file=sys.stderr)
         answer = AnswerClock()
-        question = [{"role": "user", "content": prompt}]
-        for chunk in client.stream(CHAT_ROUTE, chat_body(settings, served.id, question)):
-            answer.heard(chunk)
-            if echo and chunk.text:
-                sys.stdout.write(chunk.text)
+        for text in stream_answer(client, settings, served.id, [{"role": "user", "content": prompt}], answer):
+            if echo:
+                sys.stdout.write(text)
                 sys.stdout.flush()
         if echo:
             sys.stdout.write("\n")

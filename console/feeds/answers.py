@@ -19,7 +19,7 @@ from textual.worker import Worker, get_current_worker
 
 from console.serving.answer import AnswerClock, AnswerStats
 from console.serving.client import EndpointError, ServedModel, ServingClient
-from console.serving.conversation import CHAT_ROUTE, ChatSettings, chat_body
+from console.serving.conversation import ChatSettings, stream_answer
 
 
 class AnswerFeed:
@@ -100,10 +100,8 @@ class AnswerFeed:
             with ServingClient(self.settings.url) as client:
                 served = self._model(client)
                 answer = AnswerClock()
-                for chunk in client.stream(CHAT_ROUTE, chat_body(self.settings, served.id, turns)):
-                    answer.heard(chunk)
-                    if chunk.text:
-                        self._arrived(number, chunk.text)
+                for text in stream_answer(client, self.settings, served.id, turns, answer):
+                    self._arrived(number, text)
                     if worker.is_cancelled:
                         break
         except EndpointError as exc:

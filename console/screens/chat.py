@@ -78,7 +78,7 @@ class ChatScreen(Screen[None]):
     def __init__(self, settings: ChatSettings) -> None:
         super().__init__()
         self.settings = settings
-        self.conversation = Conversation(settings)
+        self.conversation = Conversation()
         self.feed = AnswerFeed(self, settings)
         self.model = settings.model
         self.answers = 0

@@ -7,11 +7,16 @@ is told it said).
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from console.serving.answer import AnswerClock
+from console.serving.client import ServingClient
+
 CHAT_ROUTE = "/v1/chat/completions"
+DEFAULT_MAX_TOKENS = 128
+DEFAULT_TEMPERATURE = 0.7
 
 
 @dataclass(frozen=True)
@@ -19,14 +24,13 @@ class ChatSettings:
     url: str
     model: str | None = None
     """None: the endpoint's first model."""
-    max_tokens: int | None = 128
+    max_tokens: int | None = DEFAULT_MAX_TOKENS
     """None: as many as the server allows."""
-    temperature: float = 0.7
+    temperature: float = DEFAULT_TEMPERATURE
 
 
 class Conversation:
-    def __init__(self, settings: ChatSettings) -> None:
-        self.settings = settings
+    def __init__(self) -> None:
         self.turns: list[dict[str, str]] = []
 
     def asking(self, question: str) -> list[dict[str, str]]:
@@ -46,3 +50,13 @@ def chat_body(settings: ChatSettings, model: str, messages: Sequence[dict[str, s
     if settings.max_tokens is not None:
         body["max_tokens"] = settings.max_tokens
     return body
+
+
+def stream_answer(client: ServingClient, settings: ChatSettings, model: str,
+                  messages: Sequence[dict[str, str]], clock: AnswerClock) -> Iterator[str]:
+    """The answer to `messages` (the history, then the question) as its text comes; `clock` hears every
+    chunk, for the answer's figures. Leaving the loop early closes the connection."""
+    for chunk in client.stream(CHAT_ROUTE, chat_body(settings, model, messages)):
+        clock.heard(chunk)
+        if chunk.text:
+            yield chunk.text
