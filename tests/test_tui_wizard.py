@@ -177,11 +177,9 @@ def test_a_text_here_is_converted_with_progress_and_its_prefix_checked_on_the_no
         screen = await to_data(pilot)
         await pilot.press("down", *str(text), "enter")
         work = screen.query_one("#dataset-work", WorkLine)
-        await until(pilot, lambda: work.running, "converting")
-        assert "converting" in said(screen, "dataset-work")
-        await pilot.press("ctrl+n")  # refused while it runs: the job needs the path it makes
-        assert screen.page == 3
-        await until(pilot, lambda: not work.running, "converted", 120)
+        # a small text may be converted before a look could catch it running: watched to its end
+        await until(pilot, lambda: not work.running and said(screen, "dataset-work").startswith("✓"),
+                    "converted", 120)
         assert said(screen, "dataset-work").startswith("✓ 60 documents → ")
         bar = work.query_one(ProgressBar)  # hidden now, where the last progress left it: the whole text read
         assert bar.total == bar.progress == text.stat().st_size
@@ -190,6 +188,23 @@ def test_a_text_here_is_converted_with_progress_and_its_prefix_checked_on_the_no
         await until(pilot, lambda: text_of(screen, "#data-check") == "every input found on n0, n1", "checked")
         assert screen.draft.data_prefix == str(prefix) and screen.draft.data_text == str(text)
         assert prefix.with_suffix(".bin").stat().st_size > 0 and prefix.with_suffix(".idx").is_file()
+
+    drive(app, script)
+
+
+def test_next_waits_while_a_conversion_copy_or_download_runs(tmp_path: Path):
+    # The job needs the path the task makes: a line shown running holds the page.
+    app, _ = on_local_cluster(tmp_path)
+
+    async def script(pilot: Pilot[None]) -> None:
+        screen = await to_data(pilot)
+        work = screen.query_one("#weights-work", WorkLine)
+        work.start("copying…")
+        await pilot.press("ctrl+n")
+        assert screen.page == 3
+        work.say("✓ copied")
+        await pilot.press("ctrl+n")
+        assert screen.page == 4
 
     drive(app, script)
 

@@ -203,3 +203,15 @@ def test_a_broken_draft_is_not_offered(tmp_path: Path):
     assert load_draft(tmp_path) is None
     (tmp_path / "wizard-draft.json").write_text("{not json")
     assert load_draft(tmp_path) is None
+
+
+def test_a_predict_draft_asks_for_a_predict_job_with_its_prompt_and_checkpoint():
+    template = read_template(TINY)
+    draft = WizardDraft(kind="predict", template=str(TINY), weights="/w/ckpt/tiny_rank_0-1_20.ckpt",
+                        prompt="Return the number of")
+    request = request_for(draft, template)
+    assert (request.kind, request.prompts, request.checkpoint) == (
+        "predict", ("Return the number of",), "/w/ckpt/tiny_rank_0-1_20.ckpt")
+    assert request_for(replace(draft, kind="serve"), template).kind == "serve"
+    trained = request_for(replace(draft, kind="pretrain"), template)
+    assert (trained.kind, trained.prompts, trained.checkpoint) == ("train", (), None)

@@ -241,6 +241,8 @@ class WizardDraft:
     """A checkpoint or weights path on this machine to copy to the nodes (then weights names the copy)."""
     weights_hub: str = ""
     """A hub repository id to fetch onto the nodes (then weights names the download)."""
+    prompt: str = ""
+    """A predict job's prompt."""
     nodes: tuple[str, ...] = ()
     """Chosen node names in cluster order."""
     master: str = ""
@@ -295,7 +297,7 @@ class WizardDraft:
 
 
 _TEXT_FIELDS = ("template", "data_prefix", "data_text", "tokenizer", "weights", "weights_here", "weights_hub",
-                "master")
+                "prompt", "master")
 """The draft's plain text fields: a draft saved before a field existed reads it back empty."""
 
 
@@ -335,9 +337,14 @@ def _quoted(text: str) -> str:
 
 
 def request_for(draft: WizardDraft, template: Template) -> JobRequest:
-    """The job request the launch takes: the same template, overrides, nodes, master and port."""
+    """The job request the launch takes: the same template, overrides, nodes, master and port; a predict
+    job with its prompt and checkpoint (the weights on the nodes), a serve job a server."""
+    predicting = draft.kind == "predict"
     return JobRequest(template=template.path, overrides=overrides(draft, template),
-                      nodes=",".join(draft.nodes) or None, master=draft.master_node, port=draft.master_port)
+                      nodes=",".join(draft.nodes) or None, master=draft.master_node, port=draft.master_port,
+                      kind="predict" if predicting else "serve" if draft.kind == "serve" else "train",
+                      prompts=(draft.prompt,) if predicting and draft.prompt.strip() else (),
+                      checkpoint=draft.weights or None if predicting else None)
 
 
 def derived_text(draft: WizardDraft, template: Template) -> str:

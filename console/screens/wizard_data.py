@@ -53,7 +53,8 @@ Drafted = Callable[[], tuple[WizardDraft, "Template | None"]]
 """What the wizard holds now: its draft and template."""
 
 ROWS = {"data-prefix": "data_prefix", "data-text": "data_text", "data-tokenizer": "tokenizer",
-        "data-weights": "weights", "weights-here": "weights_here", "weights-hub": "weights_hub"}
+        "data-weights": "weights", "weights-here": "weights_here", "weights-hub": "weights_hub",
+        "data-prompt": "prompt"}
 """The page's fields: row id -> the WizardDraft field it sets."""
 NO_POOL = "✗ no connection to the nodes in this console"
 TASK_ERRORS = (ConvertError, DistributionError, HubError, SourceError, OSError, ValueError)
@@ -172,6 +173,10 @@ class DataPage(VerticalScroll):
                        "($OPENMIND_HUB_ENDPOINT for a mirror); Enter shows where, Enter again downloads",
                        placeholder="MindSpore-Lab/DeepSeek-V3", id="weights-hub")
         yield WorkLine(id="weights-work")
+        yield Static("Predict", classes="group", id="prompt-group")
+        yield FieldRow("prompt", "prompt", "a predict job's text for the model to continue (its checkpoint: "
+                       "the weights path on the nodes above)", placeholder="Return the number of",
+                       id="data-prompt")
         yield Static("", id="data-check", classes="note", markup=False)
 
     # --- the wizard's calls ------------------------------------------------------------------------------
@@ -179,6 +184,9 @@ class DataPage(VerticalScroll):
     def enter(self) -> None:
         """The page is shown: its first field focused, the nodes asked about the inputs."""
         self.query_one("#data-prefix", FieldRow).query_one(Input).focus()
+        predicting = self._draft()[0].kind == "predict"
+        for widget_id in ("#prompt-group", "#data-prompt"):
+            self.query_one(widget_id).display = predicting
         self.check_inputs()
 
     def restore(self, draft: WizardDraft) -> None:
@@ -214,7 +222,7 @@ class DataPage(VerticalScroll):
             self._dataset()
         elif row_id == "weights-here":
             self._weights_here()
-        else:
+        elif row_id == "weights-hub":
             self._weights_hub()
 
     def _draft(self) -> tuple[WizardDraft, Template | None, tuple[NodeSpec, ...]]:
