@@ -57,6 +57,8 @@ class ChatScreen(Screen[None]):
     HELP_TITLE = "chat"
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("escape", "stop", "Stop", tooltip="Stop the answer being written", id="chat.stop"),
+        Binding("escape", "back", "Back", tooltip="Back to the job (the conversation is kept)",
+                id="chat.back"),
         Binding("ctrl+l", "new_chat", "New chat", tooltip="Forget the conversation so far", id="chat.new"),
         # the question box keeps the focus and would take PgUp/PgDn (priority: the transcript's first)
         Binding("pageup", "scroll_transcript(-1)", "Earlier", key_display="PgUp", priority=True,
@@ -196,9 +198,17 @@ class ChatScreen(Screen[None]):
     # --- keys -----------------------------------------------------------------------------------------
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
-        """Escape is shown only while an answer is written. It never leaves: pressed twice to stop a
-        long answer it would otherwise take the conversation away."""
-        return self.running is not None if action == "stop" else True
+        """Escape stops an answer being written. Otherwise it goes back only from a chat that is kept
+        (a serve job's, installed by its screen): pressed twice to stop a long answer, it would
+        otherwise take the conversation away."""
+        if action == "stop":
+            return self.running is not None
+        if action == "back":
+            return self.running is None and self.app.is_screen_installed(self)
+        return True
+
+    def action_back(self) -> None:
+        self.app.pop_screen()
 
     def action_scroll_transcript(self, pages: int) -> None:
         transcript = self.query_one("#chat-transcript", VerticalScroll)

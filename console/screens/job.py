@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from collections import deque
 from collections.abc import Sequence
+from contextlib import ExitStack
 from typing import ClassVar
 
 from textual.app import ComposeResult
@@ -24,15 +25,18 @@ from textual.widgets import DataTable, Footer, Static
 from console.feeds.joblogs import JobLogFeed, stop_in_background
 from console.feeds.jobs import JobsSnapshot
 from console.jobs.answer import ANSWER_KINDS, job_answer
+from console.jobs.endpoint import endpoint_for
 from console.jobs.joblog import JobLine, JobLogBatch
-from console.jobs.logfiles import LogFile, job_layout, worker_log
+from console.jobs.logfiles import LogFile, files_to_follow, job_layout, worker_log
 from console.jobs.logrecord import loss_metric
 from console.jobs.logview import rank_progress
 from console.jobs.view import age_text, state_text
 from console.records import JobRecord, LaunchRecord, LogEventRecord
+from console.screens.chat import ChatScreen
 from console.screens.rank_prompt import RankPrompt
 from console.screens.stopping import stop_from_screen
 from console.services import ConsoleServices
+from console.serving.conversation import ChatSettings
 from console.store import UnknownJob
 from console.widgets.answer_pane import AnswerPane
 from console.widgets.job_tables import ErrorTable, RankState, RankTable, error_key, node_states
@@ -64,6 +68,8 @@ class JobScreen(Screen[None]):
                 tooltip="Close the focused pane",
                 id="job.remove-pane"),
         Binding("s", "stop", "Stop", tooltip="Stop the job on every node", id="job.stop"),
+        Binding("t", "talk", "Talk", tooltip="Chat with the serve job's model, through a port forward",
+                id="job.talk"),
     ]
 
     def __init__(self, services: ConsoleServices, job_id: str) -> None:
@@ -81,6 +87,10 @@ class JobScreen(Screen[None]):
         self._checkpoints: dict[int, int] = {}
         """Per rank, the checkpoints its log says it saved."""
         self.view = "logs"
+        self._chat: ChatScreen | None = None
+        """A serve job's chat, kept (installed) so leaving it and coming back keeps the conversation."""
+        self._forward = ExitStack()
+        """The chat's port forward and the pool it runs over: held until the screen closes."""
 
     def compose(self) -> ComposeResult:
         yield Static(f"{self.job_id} · opening…", id="job-header", markup=False)
@@ -108,7 +118,11 @@ class JobScreen(Screen[None]):
         self.set_class(self.predicting, "-predict")
         self.refresh_bindings()
         layout = job_layout(self.job.plan, self.job.config_text)
-        for rank in layout.default_ranks:
+        if layout.serving:  # no ranks: its server's log
+            for file in files_to_follow(layout):
+                if file.role == "server":
+                    self._open_pane(file)
+        for rank in () if layout.serving else layout.default_ranks:
             spec = layout.node_of(rank)
             if spec is not None:
                 self._open_pane(LogFile(spec.node, worker_log(spec.job_dir, rank), "worker", rank))
@@ -123,6 +137,9 @@ class JobScreen(Screen[None]):
     def on_unmount(self) -> None:
         if self.feed is not None:
             stop_in_background(self.feed)
+        if self._chat is not None and self._chat not in self.app.screen_stack:
+            self.app.uninstall_screen(self._chat)  # on the stack: the app is closing, and takes it along
+        self._forward.close()
 
     def _load_history(self) -> None:
         """What the store already holds: the loss history and the errors."""
@@ -161,7 +178,7 @@ class JobScreen(Screen[None]):
             self._files[path] = file
             if file.rank is not None:
                 self._last_line_at[(file.node, file.rank)] = now
-            if path not in self.panes and file.role == "worker":
+            if path not in self.panes and file.role in ("worker", "server"):
                 self._open_pane(file)
             if path in self.panes:
                 self.panes[path].append(lines)
@@ -266,10 +283,39 @@ class JobScreen(Screen[None]):
     # --- actions ---------------------------------------------------------------------------------
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
-        """A predict job has an answer instead of a loss chart; a training job the other way round."""
+        """A predict job has an answer instead of a loss chart; a training job the other way round. Only
+        a serve job that runs can be talked to."""
         if action == "view" and parameters and parameters[0] in ("chart", "answer"):
             return (parameters[0] == "answer") == self.predicting
+        if action == "talk":
+            return self.serving and self.job is not None and not self.job.finished
         return True
+
+    @property
+    def serving(self) -> bool:
+        return self.job is not None and self.job.plan.get("kind") == "serve"
+
+    def action_talk(self) -> None:
+        if self._chat is not None:
+            self.app.push_screen(self._chat)
+            return
+        self.notify("forwarding a port to the server…", timeout=3)
+        self.run_worker(self._open_chat, thread=True, exit_on_error=False, group="job-talk",
+                        exclusive=True, description=f"forwarding a port to {self.job_id}'s server")
+
+    def _open_chat(self) -> None:
+        """Off the event loop: the forward may first connect to the node."""
+        assert self.job is not None
+        pool = self._forward.enter_context(self.services.pool_for(self.job))
+        url = self._forward.enter_context(endpoint_for(self.job, pool))
+        self.app.call_from_thread(self._show_chat, url)
+
+    def _show_chat(self, url: str) -> None:
+        if not self.is_mounted:
+            return
+        self._chat = ChatScreen(ChatSettings(url))
+        self.app.install_screen(self._chat, name=f"chat {self.job_id}")
+        self.app.push_screen(self._chat)
 
     def action_view(self, view: str) -> None:
         self.view = view
