@@ -1,7 +1,7 @@
 """Serving the small model: `bench-serve`'s figures next to the ones vLLM's `benchmark_serving` prints.
 
-Starts `python -m model.serve` on a free local port (configs/jobs/tiny_local.yaml's model; freshly
-initialised weights unless --checkpoint; the embedded corpus's tokenizer), then for each concurrency
+Starts `python -m model.serve` on a local port (bench/served.py; configs/jobs/tiny_local.yaml's model;
+freshly initialised weights unless --checkpoint; the embedded corpus's tokenizer), then for each concurrency
 sends --requests completions of --max-tokens tokens each (greedy, the end-of-sentence token ignored,
 as benchmark_serving's random dataset runs), at most that many in flight, with bench-serve's own code
 (console/serving/bench.py). Prints the result in benchmark_serving's layout, each line its quantity
@@ -18,10 +18,9 @@ import os
 import tempfile
 from pathlib import Path
 
+from bench.served import REPO, serving
 from console.serving.bench import BenchPlan, BenchReport, Spread, run_bench
 from model.data.corpus import default_corpus_dir
-from tests.rank_jobs import REPO
-from tests.serving import serving
 
 RULE = "=" * 50
 

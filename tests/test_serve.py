@@ -14,9 +14,10 @@ import httpx
 import pytest
 from tokenizers import Tokenizer, processors
 
+from bench.served import Server, serving
 from console.serving.client import EndpointError, ServingClient
 from tests.rank_jobs import REPO
-from tests.serving import Server, running_server, serve_files, serving
+from tests.serving import running_server, serve_files
 
 CHAT = [{"role": "user", "content": "Hello, who are you?"}]
 
@@ -162,7 +163,8 @@ def test_a_prompt_of_no_tokens_is_refused(tmp_path):
     bare = Tokenizer.from_file(str(tokenizer))
     bare.post_processor = processors.ByteLevel()  # no begin-of-sentence token: "" is no token at all
     bare.save(str(tokenizer))
-    with serving(tmp_path, ["--config", str(job), "--tokenizer", str(tokenizer)]) as server:
+    with serving(tmp_path, ["--config", str(job), "--tokenizer", str(tokenizer)],
+                 corpus=tmp_path / "corpus") as server:
         refused = post(server, "/v1/completions", {"prompt": ""})
     assert refused.status_code == 400, refused.text
     error = refused.json()["error"]
