@@ -65,6 +65,15 @@ def test_a_served_model_is_ready_answers_and_a_killed_server_fails_the_job(tmp_p
         models = httpx.get(f"{endpoint}/v1/models", timeout=30).json()
         assert models["data"][0]["id"] == "job"
         [pid] = server_pids(job_id, "n0")
+        asked = console("chat", job_id, "--prompt", "Hello", "--max-tokens", "4", "--json", timeout=300)
+        assert asked.returncode == 0, asked.stderr[-3000:]
+        assert json.loads(asked.stdout)["model"] == "job"
+        loaded = console("bench-serve", job_id, "--concurrency", "2", "--requests", "2", "--max-tokens", "4",
+                         "--json", timeout=300)
+        assert loaded.returncode == 0, loaded.stderr[-3000:]
+        assert json.loads(loaded.stdout)["completed"] == 2
+        neither = console("chat", "--prompt", "Hello")
+        assert neither.returncode == 64 and "a serve job or --url URL" in neither.stderr
     except BaseException:
         console("stop", job_id, timeout=120)
         raise
@@ -75,6 +84,8 @@ def test_a_served_model_is_ready_answers_and_a_killed_server_fails_the_job(tmp_p
         assert time.monotonic() < deadline, status
         time.sleep(2)
     assert (status["state"], status["exit_code"], status["ready"]) == ("failed", 137, False), status
+    gone = console("chat", job_id, "--prompt", "Hello")
+    assert gone.returncode == 64 and "its server is gone" in " ".join(gone.stderr.split())
 
 
 def test_a_server_that_cannot_start_fails_the_launch_with_its_log(tmp_path: Path, console: Console):

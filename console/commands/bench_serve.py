@@ -1,5 +1,6 @@
-"""`ascend-console bench-serve --url URL --concurrency N --requests M [--max-tokens K] [--json]`: a bounded
-load test of a local OpenAI-compatible endpoint (console/serving/bench.py says what it measures)."""
+"""`ascend-console bench-serve JOB|--url URL --concurrency N --requests M [--max-tokens K] [--json]`: a
+bounded load test of a serve job's server (through a port forward) or of a local OpenAI-compatible endpoint
+(console/serving/bench.py says what it measures)."""
 
 from __future__ import annotations
 
@@ -7,7 +8,8 @@ import argparse
 import sys
 
 from console import exitcodes
-from console.arguments import endpoint_url, positive_int
+from console.arguments import positive_int
+from console.commands.endpoint import add_target_arguments, with_target
 from console.render import print_json
 from console.serving.bench import (
     DEFAULT_PROMPT,
@@ -26,8 +28,7 @@ HELP = "load-test a local OpenAI-compatible endpoint: requests/s, tokens/s, TTFT
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--url", type=endpoint_url, required=True, metavar="URL",
-                        help="a local endpoint, e.g. http://127.0.0.1:8000")
+    add_target_arguments(parser, url_help="a local endpoint, e.g. http://127.0.0.1:8000")
     parser.add_argument("--concurrency", type=positive_int, required=True, metavar="N",
                         help=f"requests in flight at once (at most {MAX_CONCURRENCY})")
     parser.add_argument("--requests", type=positive_int, required=True, metavar="M",
@@ -41,14 +42,17 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def execute(args: argparse.Namespace, cluster: Cluster) -> int:
-    del cluster  # a local endpoint only, for now
-    problem = local_url_problem(args.url)
+    problem = local_url_problem(args.url) if args.url is not None else None
     if problem is not None:
         raise exitcodes.UsageError(problem)
     if args.concurrency > MAX_CONCURRENCY or args.requests > MAX_REQUESTS:
         raise exitcodes.UsageError(f"a bounded test: --concurrency at most {MAX_CONCURRENCY}, "
                                    f"--requests at most {MAX_REQUESTS}")
-    plan = BenchPlan(args.url, args.concurrency, args.requests, args.max_tokens, args.prompt, args.model)
+    return with_target(args, cluster, "bench-serve", lambda url: bench(args, url))
+
+
+def bench(args: argparse.Namespace, url: str) -> int:
+    plan = BenchPlan(url, args.concurrency, args.requests, args.max_tokens, args.prompt, args.model)
     try:
         report = run_bench(plan)
     except EndpointError as exc:

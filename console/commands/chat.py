@@ -1,4 +1,5 @@
-"""`ascend-console chat --url URL [--prompt TEXT [--json]]`: talk to an OpenAI-compatible endpoint.
+"""`ascend-console chat JOB|--url URL [--prompt TEXT [--json]]`: talk to a serve job's model, or to any
+OpenAI-compatible endpoint.
 
 Without `--prompt` the console opens on the chat pane; with it, one answer is printed as it streams
 (the figures on stderr, so stdout is the answer alone) or, with `--json`, as one document.
@@ -10,7 +11,8 @@ import argparse
 import sys
 
 from console import exitcodes
-from console.arguments import endpoint_url, positive_int
+from console.arguments import positive_int
+from console.commands.endpoint import add_target_arguments, with_target
 from console.render import print_json
 from console.serving.answer import AnswerClock, AnswerStats
 from console.serving.client import EndpointError, ServedModel, ServingClient
@@ -21,8 +23,8 @@ HELP = "talk to an OpenAI-compatible endpoint: the chat pane, or one answer with
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--url", type=endpoint_url, required=True, metavar="URL",
-                        help="the endpoint, e.g. http://127.0.0.1:8000 (with or without /v1)")
+    add_target_arguments(parser, url_help="any OpenAI-compatible endpoint, e.g. http://127.0.0.1:8000 "
+                                          "(with or without /v1)")
     parser.add_argument("--prompt", metavar="TEXT", help="ask once and print the answer (no pane)")
     parser.add_argument("--json", action="store_true",
                         help="with --prompt: the answer and its figures as JSON")
@@ -34,10 +36,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def execute(args: argparse.Namespace, cluster: Cluster) -> int:
-    settings = ChatSettings(args.url, args.model, args.max_tokens, args.temperature)
+    if args.prompt is None and args.json:
+        raise exitcodes.UsageError("--json needs --prompt: the pane is not a document")
+    return with_target(args, cluster, "chat", lambda url: chat(args, cluster, url))
+
+
+def chat(args: argparse.Namespace, cluster: Cluster, url: str) -> int:
+    settings = ChatSettings(url, args.model, args.max_tokens, args.temperature)
     if args.prompt is None:
-        if args.json:
-            raise exitcodes.UsageError("--json needs --prompt: the pane is not a document")
         from console.cli import run_dashboard
 
         return run_dashboard(args, cluster, chat=settings)

@@ -12,6 +12,7 @@ import threading
 from rich.markup import escape
 
 from console import exitcodes
+from console.commands.endpoint import not_carried
 from console.commands.jobs import named_job_and_cluster, with_store
 from console.jobs.endpoint import NotServing, endpoint_for
 from console.render import stderr_console
@@ -41,7 +42,7 @@ def hold_forward(store: Store, args: argparse.Namespace, cluster: Cluster) -> in
     job, job_nodes = found
     with NodePool(job_nodes) as pool:
         try:
-            with endpoint_for(job, pool, local_port=args.local_port, on_failure=_said) as url:
+            with endpoint_for(job, pool, local_port=args.local_port, on_failure=not_carried) as url:
                 print(url, flush=True)
                 err.print(f"forwarding to {escape(job.id)}'s server; Ctrl-C ends it")
                 _wait_for_interrupt()
@@ -52,10 +53,6 @@ def hold_forward(store: Store, args: argparse.Namespace, cluster: Cluster) -> in
             err.print(f"[red]error[/]: cannot listen on 127.0.0.1:{args.local_port}: {escape(str(exc))}")
             return exitcodes.USAGE
     return exitcodes.OK
-
-
-def _said(reason: str) -> None:
-    stderr_console().print(f"[yellow]a connection was not carried[/]: {escape(reason)}")
 
 
 def _wait_for_interrupt() -> None:
