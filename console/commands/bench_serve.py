@@ -24,7 +24,7 @@ from console.serving.bench import (
 from console.serving.client import EndpointError
 from remote.inventory import Cluster
 
-HELP = "load-test a local OpenAI-compatible endpoint: requests/s, tokens/s, TTFT and latency percentiles"
+HELP = "load-test a serve job or a local endpoint: requests/s, tokens/s, TTFT and latency percentiles"
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:

@@ -19,7 +19,7 @@ from console.serving.client import EndpointError, ServedModel, ServingClient
 from console.serving.conversation import DEFAULT_MAX_TOKENS, DEFAULT_TEMPERATURE, ChatSettings, stream_answer
 from remote.inventory import Cluster
 
-HELP = "talk to an OpenAI-compatible endpoint: the chat pane, or one answer with --prompt"
+HELP = "talk to a serve job's model or an OpenAI-compatible endpoint: the chat pane, or one answer (--prompt)"
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
