@@ -483,3 +483,33 @@ def test_ascend_console_wizard_opens_the_tui_on_it(monkeypatch: pytest.MonkeyPat
     path.write_text(yaml.safe_dump({"name": "c", "nodes": [{"name": "a", "host": "a"}]}))
     assert cli.main(["-c", str(path), "wizard"]) == 0
     assert seen == {"mode": "wizard"}
+
+
+def test_a_template_on_a_node_is_read_from_there(tmp_path: Path):
+    # n1 is this machine through the local transport: NODE:/path reads the file over it, and a path the
+    # node does not have is said with the node, the path and why.
+    app, _ = on_local_cluster(tmp_path)
+    remote = tmp_path / "on-n1" / "mine.yaml"
+    remote.parent.mkdir()
+    remote.write_text(TINY.read_text(encoding="utf-8"), encoding="utf-8")
+
+    async def script(pilot: Pilot[None]) -> None:
+        await until(pilot, lambda: isinstance(pilot.app.screen, WizardScreen), "the wizard")
+        screen = wizard(pilot)
+        await pilot.press("enter")  # pretrain
+        box = screen.query_one("#template-path Input", Input)
+        box.focus()
+        box.value = f"n1:{tmp_path}/nowhere.yaml"
+        await pilot.press("enter")
+        row = screen.query_one("#template-path", FieldRow)
+        await until(pilot, lambda: "cannot read" in str(row.query_one(".problem", Static).render()),
+                    "the missing file said")
+        assert f"n1:{tmp_path}/nowhere.yaml" in str(row.query_one(".problem", Static).render())
+        box.value = f"n1:{remote}"
+        await pilot.press("enter")
+        await until(pilot, lambda: screen.page == 2 and screen.template is not None, "read from n1")
+        assert screen.template is not None
+        assert screen.template.path == tmp_path / "state" / "wizard-templates" / "n1" / "mine.yaml"
+        assert screen.template.text == remote.read_text(encoding="utf-8")
+
+    drive(app, script)

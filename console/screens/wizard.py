@@ -48,7 +48,7 @@ from console.jobs.wizardcheck import (
     estimate_lines,
     params_text,
 )
-from console.jobs.wizardfiles import discard_draft, load_draft, save_draft
+from console.jobs.wizardfiles import discard_draft, load_draft, on_node, read_node_template, save_draft
 from console.screens.confirm import ConfirmScreen
 from console.screens.job import JobScreen
 from console.screens.wizard_data import DataPage
@@ -125,8 +125,9 @@ class WizardScreen(Screen[None]):
                 yield Static("A job file under configs/jobs/ (dialect, parameters), or a path typed below.",
                              classes="note", markup=False)
                 yield OptionList(id="template-list")
-                yield FieldRow("template.path", "or a path here", "a MindFormers job YAML on this machine; "
-                               "Enter reads it", placeholder="path/to/job.yaml", id="template-path")
+                yield FieldRow("template.path", "or a path", "a MindFormers job YAML on this machine, or "
+                               "NODE:/path on a node (copied into the state directory); Enter reads it",
+                               placeholder="job.yaml, node:/job.yaml", id="template-path")
             with Vertical(id="page-fields"):
                 yield VerticalScroll(id="field-rows")
                 yield Static("", id="estimate", markup=False)
@@ -298,13 +299,35 @@ class WizardScreen(Screen[None]):
         self._show_page(2)
 
     def _read_typed_template(self, row: FieldRow) -> None:
-        try:
-            template = read_template(Path(row.value.strip()).expanduser().resolve())
-        except SourceError as exc:
-            row.show_problems(tuple(_problem(str(p)) for p in exc.problems))
+        typed = row.value.strip()
+        remote = on_node(typed, self.services.cluster)
+        if remote is None:
+            try:
+                self._template_read(row, read_template(Path(typed).expanduser().resolve()))
+            except SourceError as exc:
+                self._template_read(row, exc)
+            return
+        pool = self.services.pool
+        if pool is None:
+            row.show_problems((_problem(f"{typed}: no connection to the nodes in this console"),))
+            return
+        row.show_problems((_problem(f"reading {typed}…"),))
+
+        def read() -> None:  # off the event loop: the node may take its time to answer
+            try:
+                found: Template | SourceError = read_node_template(pool, *remote)
+            except SourceError as exc:
+                found = exc
+            self.app.call_from_thread(self._template_read, row, found)
+        self.run_worker(read, thread=True, exit_on_error=False, group="wizard-template",
+                        description=f"reading {typed}")
+
+    def _template_read(self, row: FieldRow, found: Template | SourceError) -> None:
+        if isinstance(found, SourceError):
+            row.show_problems(tuple(_problem(str(p)) for p in found.problems))
             return
         row.show_problems(())
-        self._use_template(template)
+        self._use_template(found)
         self._show_page(2)
 
     def _use_template(self, template: Template, *, keep: WizardDraft | None = None) -> None:
