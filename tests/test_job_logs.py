@@ -110,7 +110,8 @@ def test_an_msrun_line_that_named_a_pid_before_its_rank_was_known_is_read_with_i
     # shown later name rank 0, whichever file was read first.
     with Store(tmp_path / "db") as store:
         store.create_job(job())
-        exit_line = replace(event("a2-0", None, "worker_exit", 12.0), job_id=job().id, pid=4242, path="/w/msrun.log")
+        exit_line = replace(event("a2-0", None, "worker_exit", 12.0), job_id=job().id, pid=4242,
+                            path="/w/msrun.log")
         unknown = replace(cursor(120, 3), path="/w/msrun.log", rank=None, pid=None)
         store.record_log(None, unknown, [exit_line], [])
         [before] = store.log_events(job().id, severity="error")

@@ -29,8 +29,9 @@ ANSWER_LIMIT = 180.0
 """Seconds an answer may take on a loaded machine (a limit on the wait, not a speed check)."""
 
 
-@pytest.mark.timeout(900)  # a server to start and an answer to write on a loaded machine: a limit on the wait
-def test_a_serve_jobs_screen_shows_its_server_and_talks_to_it(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
+@pytest.mark.timeout(900)  # a server to start, an answer to write on a loaded machine: a limit on the wait
+def test_a_serve_jobs_screen_shows_its_server_and_talks_to_it(tmp_path: Path,
+                                                              monkeypatch: pytest.MonkeyPatch):
     cluster_file = local_cluster(tmp_path)
     state = tmp_path / "state"
     monkeypatch.setenv("ASCEND_CONSOLE_STATE", str(state))

@@ -193,7 +193,7 @@ def make_plan(cluster: Cluster, nodes: Sequence[NodeSpec], *, template: str, ove
     if settings.kind == "predict":
         if style == "msrun":  # its script is the job file's: nothing would hand it the prompts
             raise PlanError("a predict job runs model/predict.py (style model) or MindFormers' predict "
-                            "(style mindformers); the msrun style starts console.script, which takes no prompts")
+                            "(style mindformers); the msrun style starts console.script: it takes no prompts")
         check_prompts(settings.prompts, style)
     groups = machines(nodes)
     if len({sum(n.devices for n in group) for group in groups}) > 1:
