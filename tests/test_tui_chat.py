@@ -11,8 +11,12 @@ from textual.pilot import Pilot
 from textual.widgets import Input
 
 from console.app import AscendConsole, make_app
+from console.feeds.answers import AnswerFeed
 from console.screens.chat import AnswerView, ChatScreen
+from console.serving.answer import AnswerStats
+from console.serving.client import EndpointError
 from console.serving.conversation import ChatSettings
+from tests.held_endpoint import held_endpoint
 from tests.recorded_health import CLOCK, fleet
 from tests.serving import running_server
 from tests.test_tui import Rounds, cluster_of, until
@@ -73,6 +77,29 @@ def test_answers_stream_in_then_show_their_figures_and_escape_stops_one(tmp_path
     asyncio.run(run())
 
 
+def test_a_stopped_answers_late_news_leaves_the_answer_being_written_alone(tmp_path):
+    async def run() -> None:
+        with held_endpoint() as endpoint:
+            async with chat_app(endpoint.url, max_tokens=24).run_test(size=(80, 24)) as pilot:
+                screen = chat_screen(pilot)
+                await until(pilot, lambda: screen.model == "held", timeout=30)
+                stopped = await ask(pilot, "Hello")
+                await until(pilot, lambda: stopped.text == "a", timeout=30)
+                await pilot.press("escape")
+                running = await ask(pilot, "More")
+                await until(pilot, lambda: running.text == "a", timeout=30)
+                # what the stopped answer's worker may still say, after the next answer began
+                figures = AnswerStats("a", 1, 1.0, 0.5, None)
+                screen.post_message(AnswerFeed.Ended(1, figures, stopped=True))
+                screen.post_message(AnswerFeed.Failed(1, EndpointError("went away", reachable=False)))
+                await pilot.pause()
+                header = str(screen.query_one("#chat-header").render())
+                assert screen.running == (2, "More") and "answering" in header
+                assert str(running.footnote) == "…" and not running.has_class("-failed")
+
+    asyncio.run(run())
+
+
 def test_refusals_and_the_server_dying_mid_answer_are_said_in_the_pane_and_the_console_goes_on(tmp_path):
     async def run() -> None:
         with running_server(tmp_path) as server:
@@ -84,6 +111,7 @@ def test_refusals_and_the_server_dying_mid_answer_are_said_in_the_pane_and_the_c
                 await until(pilot, lambda: too_long.has_class("-failed"), timeout=30)
                 assert "maximum context length is 512 tokens" in str(too_long.footnote)
                 assert "ctrl+l starts a new chat" in str(too_long.footnote)
+                assert screen.query_one(Input).value == ("word " * 600).strip()  # Enter asks it again
                 view = await ask(pilot, "Tell me a long story")
                 await until(pilot, lambda: bool(view.text), timeout=ANSWER_LIMIT)
                 server.process.kill()
@@ -101,7 +129,7 @@ def test_refusals_and_the_server_dying_mid_answer_are_said_in_the_pane_and_the_c
 @pytest.mark.parametrize("size", [(80, 24), (160, 50)])
 def test_snapshot_chat_pane_with_the_endpoint_gone(snap_compare, size):
     # A person sees: the header with the URL, the red line saying nothing answers there, their question
-    # and under it why there is no answer; the question box is ready for the next try.
+    # and under it why there is no answer; the question is back in its box, for Enter to try again.
     async def asked(pilot: Pilot[None]) -> None:
         screen = chat_screen(pilot)
         await until(pilot, lambda: screen.query_one("#chat-warning").has_class("-failed"))

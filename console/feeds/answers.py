@@ -57,14 +57,20 @@ class AnswerFeed:
         self._pending: list[tuple[int, str]] = []
         self._served: ServedModel | None = None
         self._worker: Worker[None] | None = None
+        self._numbers: dict[Worker[Any], int] = {}
+        """Each worker's answer, for an error the worker did not foresee (a handful a chat)."""
 
     def connect(self) -> None:
-        self._run(self._connect, f"connect to {self.settings.url}")
+        self._run(0, self._connect, f"connect to {self.settings.url}")
 
     def ask(self, number: int, messages: Sequence[dict[str, str]]) -> None:
         """Answer `messages` (the history and the question) as answer `number`."""
         turns = tuple(dict(m) for m in messages)  # the worker's own copy
-        self._run(lambda: self._answer(number, turns), f"answer from {self.settings.url}")
+        self._run(number, lambda: self._answer(number, turns), f"answer from {self.settings.url}")
+
+    def number_of(self, worker: Worker[Any]) -> int:
+        """The answer a worker of this feed was writing (0: the connection)."""
+        return self._numbers.get(worker, 0)
 
     def stop(self) -> None:
         """The answer running stops at its next piece; its connection closes, and so the generation."""
@@ -77,9 +83,10 @@ class AnswerFeed:
             pieces, self._pending = self._pending, []
         return pieces
 
-    def _run(self, work: Callable[[], None], description: str) -> None:
+    def _run(self, number: int, work: Callable[[], None], description: str) -> None:
         self._worker = self._screen.run_worker(work, thread=True, exclusive=True, group=self.GROUP,
                                                exit_on_error=False, description=description)
+        self._numbers[self._worker] = number
 
     def _connect(self) -> None:
         try:

@@ -146,40 +146,57 @@ class ChatScreen(Screen[None]):
             transcript.scroll_end(animate=False)
 
     def on_answer_feed_ended(self, message: AnswerFeed.Ended) -> None:
-        stopped = message.stopped or self.running is None or self.running[0] != message.number
+        current = self._current(message.number)
         view = self._view(message.number)
         if view is not None:
+            stopped = message.stopped or not current
             view.note(f"{'stopped · ' if stopped else ''}{message.stats.summary()}")
-        self._finish(message.number)
-        self._say_state("ready")
+        if current:  # a stopped answer's figures come late: the answer written now is not done
+            self._finish(message.number)
+            self._say_state("ready")
 
     def on_answer_feed_failed(self, message: AnswerFeed.Failed) -> None:
-        what = "the endpoint is gone" if not message.error.reachable else "the endpoint refused"
+        what = "the endpoint refused" if message.error.reachable else "the endpoint is gone"
         view = self._view(message.number)
         if view is None:
-            self._warn(f"{what}: {message.error}", failed=True)
+            if message.number == 0:  # the connection: no answer to say it under
+                self._warn(f"{what}: {message.error}", failed=True)
         else:
             if self.query_one("#chat-warning").has_class("-failed"):
                 self._warn("")  # the answer's note says it now, once
             hint = " · ctrl+l starts a new chat" if message.error.code == "context_length_exceeded" else ""
             view.note(f"{what}: {message.error}{hint}", failed=True)
-            if self.running is not None and self.running[0] == message.number:
-                self.running = None  # not answered: the question stays out of the history
-                self.refresh_bindings()
-        self._say_state(f"{what.removeprefix('the ')} · Enter retries")
+        if self._current(message.number):
+            self._unanswered(message.number)
+            self._say_state(f"{what.removeprefix('the ')} · Enter retries")
 
     def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
         """An answer's worker that failed in a way the feed did not foresee (the app shows the error):
-        the question box is given back."""
+        the question box is given back, if that answer is the one being written."""
         if event.worker.group != AnswerFeed.GROUP or event.state is not WorkerState.ERROR:
             return
-        if self.running is not None:
-            view = self._view(self.running[0])
-            if view is not None:
-                view.note(f"failed: {event.worker.error}", failed=True)
-            self.running = None
-            self.refresh_bindings()
-        self._say_state("failed · Enter retries")
+        number = self.feed.number_of(event.worker)
+        view = self._view(number)
+        if view is not None:
+            view.note(f"failed: {event.worker.error}", failed=True)
+        if self._current(number):
+            self._unanswered(number)
+            self._say_state("failed · Enter retries")
+
+    def _current(self, number: int) -> bool:
+        """Whether news of answer `number` (0: the connection) is the pane's: it is the answer being
+        written, or none is."""
+        return self.running is None or self.running[0] == number
+
+    def _unanswered(self, number: int) -> None:
+        """Answer `number` failed: its question stays out of the history and is given back to edit."""
+        if self.running is None or self.running[0] != number:
+            return
+        question = self.query_one(Input)
+        if not question.value:
+            question.value = self.running[1]
+        self.running = None
+        self.refresh_bindings()
 
     def _finish(self, number: int) -> None:
         """Answer `number` goes into the history as far as it got (once: Escape may have done it)."""
