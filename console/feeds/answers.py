@@ -10,7 +10,8 @@ a `Failed` message the screen shows, never a crash.
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from typing import Any
 
 from textual.message import Message
@@ -57,6 +58,8 @@ class AnswerFeed:
         self._pending: list[tuple[int, str]] = []
         self._served: ServedModel | None = None
         self._worker: Worker[None] | None = None
+        self._client: ServingClient | None = None
+        """The client of the answer being written, for `stop` to interrupt from the UI's thread."""
         self._numbers: dict[Worker[Any], int] = {}
         """Each worker's answer, for an error the worker did not foresee (a handful a chat)."""
 
@@ -73,9 +76,14 @@ class AnswerFeed:
         return self._numbers.get(worker, 0)
 
     def stop(self) -> None:
-        """The answer running stops at its next piece; its connection closes, and so the generation."""
+        """The answer running stops now: its connection is shut, which wakes its thread however long the
+        endpoint stays silent (quitting never waits on it) and tells the server to stop generating."""
         if self._worker is not None:
             self._worker.cancel()
+        with self._lock:
+            client = self._client
+        if client is not None:
+            client.interrupt()
 
     def take(self) -> list[tuple[int, str]]:
         """Every (answer number, text) that arrived since the last take, in order."""
@@ -103,20 +111,36 @@ class AnswerFeed:
 
     def _answer(self, number: int, turns: tuple[dict[str, str], ...]) -> None:
         worker = get_current_worker()
+        answer = AnswerClock()  # stopped before its request: no figures
         try:
-            with ServingClient(self.settings.url) as client:
+            with ServingClient(self.settings.url) as client, self._interruptible(client, worker):
                 served = self._model(client)
-                answer = AnswerClock()
+                answer = AnswerClock()  # from the request sent
                 for text in stream_answer(client, self.settings, served.id, turns, answer):
                     self._arrived(number, text)
                     if worker.is_cancelled:
                         break
         except EndpointError as exc:
-            if not exc.reachable:
-                self._served = None  # ask the endpoint again next time: it may be another server
-            self._screen.post_message(self.Failed(number, exc))
-            return
+            if not worker.is_cancelled:  # stopped: the error is the connection `stop` shut
+                if not exc.reachable:
+                    self._served = None  # ask the endpoint again next time: it may be another server
+                self._screen.post_message(self.Failed(number, exc))
+                return
         self._screen.post_message(self.Ended(number, answer.stats(), stopped=worker.is_cancelled))
+
+    @contextmanager
+    def _interruptible(self, client: ServingClient, worker: Worker[None]) -> Iterator[None]:
+        """`client` is the one `stop` interrupts while the block runs (at once if it was stopped)."""
+        with self._lock:
+            self._client = client
+        if worker.is_cancelled:
+            client.interrupt()
+        try:
+            yield
+        finally:
+            with self._lock:
+                if self._client is client:
+                    self._client = None
 
     def _arrived(self, number: int, text: str) -> None:
         with self._lock:

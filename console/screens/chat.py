@@ -100,6 +100,9 @@ class ChatScreen(Screen[None]):
         self.query_one(Input).focus()
         self.feed.connect()
 
+    def on_unmount(self) -> None:
+        self.feed.stop()  # its thread would keep the app from quitting while the endpoint stays silent
+
     def _header(self, state: str) -> str:
         return " · ".join(filter(None, ["Chat", self.settings.url, self.model, state]))
 

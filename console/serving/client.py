@@ -10,8 +10,10 @@ closes the connection, which tells the server to stop generating.
 from __future__ import annotations
 
 import json
+import socket
+import threading
 from collections.abc import Iterable, Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
@@ -71,6 +73,9 @@ class ServingClient:
         # no proxy from the environment: the console talks to local URLs and its own port forwards, and a
         # proxy would see the prompts (and take bench-serve's load off this machine)
         self._http = httpx.Client(base_url=self.url, timeout=timeout, trust_env=False)
+        self._lock = threading.Lock()
+        self._open: set[httpx.Response] = set()
+        self._interrupted = False
 
     def __enter__(self) -> ServingClient:
         return self
@@ -80,6 +85,16 @@ class ServingClient:
 
     def close(self) -> None:
         self._http.close()
+
+    def interrupt(self) -> None:
+        """From any thread: every answer being streamed ends now, and any later one at once. Its
+        connection is shut, so a thread blocked reading it wakes and the server sees the client leave
+        (closing the response from another thread would not wake the reader)."""
+        with self._lock:
+            self._interrupted = True
+            responses = list(self._open)
+        for response in responses:
+            shut(response)
 
     def models(self) -> list[ServedModel]:
         with translated(self.url, "GET /v1/models"):
@@ -102,11 +117,19 @@ class ServingClient:
         what = f"POST {route}"
         request = {**body, "stream": True, "stream_options": {"include_usage": True}}
         with translated(self.url, what), self._http.stream("POST", route, json=request) as response:
-            if response.status_code >= 400:
-                response.read()
-                self._checked(response, what)
-            for data in sse_data(response.iter_lines()):
-                yield parsed_chunk(data)
+            with self._lock:
+                self._open.add(response)
+                if self._interrupted:
+                    shut(response)
+            try:
+                if response.status_code >= 400:
+                    response.read()
+                    self._checked(response, what)
+                for data in sse_data(response.iter_lines()):
+                    yield parsed_chunk(data)
+            finally:
+                with self._lock:
+                    self._open.discard(response)
 
     def _checked(self, response: httpx.Response, what: str) -> dict[str, Any]:
         if response.status_code >= 400:
@@ -166,6 +189,15 @@ def sse_data(lines: Iterable[str]) -> Iterator[str]:
             return
         if data:
             yield data
+
+
+def shut(response: httpx.Response) -> None:
+    """The response's connection shut both ways, from any thread (a reader blocked on it wakes)."""
+    stream = response.extensions.get("network_stream")
+    sock = stream.get_extra_info("socket") if stream is not None else None
+    if isinstance(sock, socket.socket):
+        with suppress(OSError):  # already closed: nothing to wake
+            sock.shutdown(socket.SHUT_RDWR)
 
 
 def parsed_chunk(data: str) -> Chunk:
