@@ -115,3 +115,30 @@ def held_endpoint() -> Iterator[HeldEndpoint]:
         endpoint.shutdown()
         endpoint.server_close()
 
+
+@contextmanager
+def fixed_endpoint(status: int, body: str, kind: str = "application/json") -> Iterator[str]:
+    """A server that answers every request with `status` and `body` (then closes): its URL."""
+
+    class Fixed(BaseHTTPRequestHandler):
+        def log_message(self, format: str, *args: object) -> None:
+            pass
+
+        def do_GET(self) -> None:
+            self.send_response(status)
+            self.send_header("Content-Type", kind)
+            self.end_headers()
+            self.wfile.write(body.encode())
+
+        def do_POST(self) -> None:
+            self.rfile.read(int(self.headers["Content-Length"]))
+            self.do_GET()
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Fixed)
+    server.daemon_threads = True
+    threading.Thread(target=server.serve_forever, name="fixed-endpoint", daemon=True).start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}"
+    finally:
+        server.shutdown()
+        server.server_close()

@@ -10,8 +10,17 @@ import pytest
 
 from console.serving.answer import AnswerClock
 from console.serving.bench import RequestResult, local_url_problem, percentile, summarize
-from console.serving.client import Chunk, EndpointError, base_url, chunk_of, parsed_chunk, sse_data
+from console.serving.client import (
+    Chunk,
+    EndpointError,
+    ServingClient,
+    base_url,
+    chunk_of,
+    parsed_chunk,
+    sse_data,
+)
 from model.servetext import ASSISTANT, END, USER, Message, TextStream, chat_prompt
+from tests.held_endpoint import fixed_endpoint
 
 PIECES = ["Hel", "lo", " wor", "ld", "!"]
 
@@ -70,7 +79,7 @@ def test_chat_prompt_is_deepseeks_template_with_the_assistant_turn_open():
 def test_sse_data_reads_data_lines_up_to_done_and_skips_the_rest():
     lines = [": keep-alive", "event: message", 'data: {"a": 1}', "", "data:{\"b\": 2}", "data: [DONE]",
              'data: {"after": true}']
-    assert list(sse_data(lines)) == ['{"a": 1}', '{"b": 2}']
+    assert list(sse_data(lines)) == ['{"a": 1}', '{"b": 2}', "[DONE]"]
 
 
 def test_chunks_of_chat_completion_usage_and_error_events():
@@ -146,3 +155,34 @@ def test_the_report_counts_completed_tokens_rates_and_folds_errors():
     assert report.ttft is not None and report.ttft.mean == 1.0  # each answer's first text a tick in
     assert report.latency is not None and report.latency.p50 == pytest.approx(3.0)
     assert report.tpot is not None and report.tpot.mean == 1.0
+
+
+@pytest.mark.parametrize(("body", "said"), [
+    ('{"data": [{"name": "m"}]}', "not an OpenAI /v1/models answer"),
+    ('{"models": ["m"]}', "not an OpenAI /v1/models answer"),
+    ("[1, 2]", "not a JSON object"),
+])
+def test_a_models_answer_that_is_not_openais_is_said_as_such(body, said):
+    with fixed_endpoint(200, body) as url, ServingClient(url) as client, \
+            pytest.raises(EndpointError) as wrong:
+        client.model()
+    assert said in str(wrong.value) and wrong.value.reachable and wrong.value.kind == "failed"
+
+
+def test_a_stream_that_ends_without_done_stopped_midway():
+    cut = 'data: {"choices": [{"delta": {"content": "x"}}]}\n\n'
+    with fixed_endpoint(200, cut, "text/event-stream") as url, ServingClient(url) as client:
+        pieces = client.stream("/v1/chat/completions", {"messages": []})
+        assert next(pieces) == Chunk("x")
+        with pytest.raises(EndpointError, match="without \\[DONE\\]") as cut_off:
+            next(pieces)
+    assert cut_off.value.kind == "gone"
+
+
+@pytest.mark.parametrize(("status", "kind"), [(400, "refused"), (404, "refused"), (500, "failed")])
+def test_an_error_status_is_a_refusal_or_a_failure(status, kind):
+    body = '{"error": {"message": "no", "type": "x"}}'
+    with fixed_endpoint(status, body) as url, ServingClient(url) as client, \
+            pytest.raises(EndpointError) as said:
+        client.models()
+    assert said.value.kind == kind and said.value.reachable

@@ -18,7 +18,12 @@ from textual.widgets import Footer, Input, Static
 from textual.worker import Worker, WorkerState
 
 from console.feeds.answers import AnswerFeed
+from console.serving.client import ErrorKind
 from console.serving.conversation import ChatSettings, Conversation
+
+SAID: dict[ErrorKind, str] = {"refused": "refused", "failed": "failed", "timed out": "timed out",
+                              "gone": "is gone"}
+"""An endpoint's error as the pane says it: "the endpoint …"."""
 
 
 class AnswerView(Static):
@@ -159,7 +164,7 @@ class ChatScreen(Screen[None]):
             self._say_state("ready")
 
     def on_answer_feed_failed(self, message: AnswerFeed.Failed) -> None:
-        what = "the endpoint refused" if message.error.reachable else "the endpoint is gone"
+        what = f"the endpoint {SAID[message.error.kind]}"
         view = self._view(message.number)
         if view is None:
             if message.number == 0:  # the connection: no answer to say it under

@@ -15,23 +15,28 @@ import threading
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Literal
 from urllib.parse import urlsplit
 
 import httpx
 
 DONE = "[DONE]"
+ErrorKind = Literal["refused", "failed", "timed out", "gone"]
 
 
 class EndpointError(Exception):
     """The endpoint refused, failed or could not be reached; the message says which and why."""
 
-    def __init__(self, message: str, *, reachable: bool, code: str | None = None) -> None:
+    def __init__(self, message: str, *, reachable: bool, code: str | None = None,
+                 kind: ErrorKind | None = None) -> None:
         super().__init__(message)
         self.reachable = reachable
         """False: nothing answered (refused, gone, timed out); True: it answered with an error."""
         self.code = code
         """The OpenAI error body's `code` (e.g. context_length_exceeded), when it gave one."""
+        self.kind: ErrorKind = kind or ("failed" if reachable else "gone")
+        """What a person is told happened: it refused the request (4xx), failed at it (5xx, an error
+        mid-answer, an answer that is not OpenAI's), timed out, or is gone (unreachable, or it left)."""
 
 
 @dataclass(frozen=True)
@@ -88,8 +93,8 @@ class ServingClient:
 
     def interrupt(self) -> None:
         """From any thread: every answer being streamed ends now, and any later one at once. Its
-        connection is shut, so a thread blocked reading it wakes and the server sees the client leave
-        (closing the response from another thread would not wake the reader)."""
+        connection is shut, so a thread blocked reading it wakes with an EndpointError and the server
+        sees the client leave (closing the response from another thread would not wake the reader)."""
         with self._lock:
             self._interrupted = True
             responses = list(self._open)
@@ -100,8 +105,11 @@ class ServingClient:
         with translated(self.url, "GET /v1/models"):
             response = self._http.get("/v1/models")
         document = self._checked(response, "GET /v1/models")
-        return [ServedModel(str(m["id"]), m.get("max_model_len"), m.get("warning"))
-                for m in document.get("data", [])]
+        listed = document.get("data")
+        if not isinstance(listed, list) or not all(isinstance(m, dict) and "id" in m for m in listed):
+            raise EndpointError(f"{self.url}'s answer to GET /v1/models is not an OpenAI /v1/models answer "
+                                f"(a list of models with ids): {json.dumps(document)[:200]}", reachable=True)
+        return [ServedModel(str(m["id"]), m.get("max_model_len"), m.get("warning")) for m in listed]
 
     def model(self, named: str | None = None) -> ServedModel:
         """The model `named` (the endpoint judges a name it does not list), else the endpoint's first."""
@@ -125,21 +133,35 @@ class ServingClient:
                 if response.status_code >= 400:
                     response.read()
                     self._checked(response, what)
-                for data in sse_data(response.iter_lines()):
-                    yield parsed_chunk(data)
+                yield from self._chunks(response, what)
             finally:
                 with self._lock:
                     self._open.discard(response)
 
+    def _chunks(self, response: httpx.Response, what: str) -> Iterator[Chunk]:
+        done = False
+        for data in sse_data(response.iter_lines()):
+            if data == DONE:
+                done = True
+                break
+            yield parsed_chunk(data)
+        if not done:
+            raise EndpointError(f"{self.url} ended its answer to {what} without [DONE]: it stopped midway",
+                                reachable=False)
+
     def _checked(self, response: httpx.Response, what: str) -> dict[str, Any]:
         if response.status_code >= 400:
             raise EndpointError(f"{what} on {self.url}: {response.status_code} {error_message(response)}",
-                                reachable=True, code=error_code(response))
+                                reachable=True, code=error_code(response),
+                                kind="refused" if response.status_code < 500 else "failed")
         try:
-            document: dict[str, Any] = response.json()
+            document = response.json()
         except ValueError:
             raise EndpointError(f"{what} on {self.url}: not JSON: {response.text[:200]!r}",
                                 reachable=True) from None
+        if not isinstance(document, dict):
+            raise EndpointError(f"{what} on {self.url}: not a JSON object: {response.text[:200]!r}",
+                                reachable=True)
         return document
 
 
@@ -153,7 +175,7 @@ def translated(url: str, what: str) -> Iterator[None]:
                             reachable=False) from exc
     except httpx.TimeoutException as exc:
         raise EndpointError(f"{url} did not answer {what} in time ({type(exc).__name__})",
-                            reachable=False) from exc
+                            reachable=False, kind="timed out") from exc
     except httpx.TransportError as exc:
         raise EndpointError(f"{url} went away during {what}: {exc or type(exc).__name__}",
                             reachable=False) from exc
@@ -179,16 +201,16 @@ def base_url(url: str) -> str:
 
 
 def sse_data(lines: Iterable[str]) -> Iterator[str]:
-    """The `data:` payloads of a server-sent event stream, up to `[DONE]`; comments and other fields
-    (`event:`, `id:`, keep-alive `:` lines) are skipped."""
+    """The `data:` payloads of a server-sent event stream, `[DONE]` the last of them; comments and other
+    fields (`event:`, `id:`, keep-alive `:` lines) are skipped."""
     for line in lines:
         if not line.startswith("data:"):
             continue
         data = line[5:].strip()
-        if data == DONE:
-            return
         if data:
             yield data
+        if data == DONE:
+            return
 
 
 def shut(response: httpx.Response) -> None:
