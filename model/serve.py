@@ -4,11 +4,13 @@ An OpenAI-compatible HTTP server (FastAPI on uvicorn, the pair vLLM uses) around
 `GET /health`, `GET /v1/models`, `POST /v1/chat/completions` and `POST /v1/completions`, streamed as
 server-sent events ending in `data: [DONE]` when asked. Without a checkpoint the weights are freshly
 initialised, for a smoke test: `/v1/models` and the log say so. Bad requests get a 4xx with OpenAI's
-error body and the server goes on serving.
+error body, a generation that fails a 500 with it (streamed: an error event, then `[DONE]`), and the
+server goes on serving.
 
 One generation runs at a time, on one thread off the event loop (a CPU runs one well); other requests
-wait their turn. Tokens are sent as they are chosen, and a client that goes away stops its generation
-after the token being computed. Model and tokenizer are loaded as `model.predict` loads them.
+wait their turn. Tokens are sent as they are chosen, and a client that goes away, streamed or not,
+stops its generation after the token being computed. Model and tokenizer are loaded as `model.predict`
+loads them.
 """
 
 from __future__ import annotations
