@@ -378,10 +378,10 @@ async def unless_gone(raw: Request, work: Awaitable[dict[str, Any]]) -> dict[str
     answering, leaving = asyncio.ensure_future(work), asyncio.ensure_future(disconnected(raw))
     try:
         await asyncio.wait((answering, leaving), return_when=asyncio.FIRST_COMPLETED)
-    finally:
+    finally:  # the answer is not left running when this request is cancelled (the server stopping)
         leaving.cancel()
-    if not answering.done():
-        answering.cancel()
+        answering.cancel()  # nothing once it is done
+    if not answering.done():  # its client left
         with suppress(asyncio.CancelledError):
             await answering  # its generation is told to stop before the request ends
         return Response(status_code=CLIENT_GONE)  # read by nobody: nginx's code for it, in the log
