@@ -5,6 +5,7 @@ import json
 import os
 import subprocess
 import sys
+from collections.abc import Callable
 from pathlib import Path
 
 import yaml
@@ -21,6 +22,22 @@ def local_cluster(tmp_path: Path) -> Path:
                   for name in ("n0", "n1")],
     }))
     return path
+
+
+Console = Callable[..., subprocess.CompletedProcess[str]]
+"""`console("launch", ...)`: the console's command line on a local cluster, its own state and corpus."""
+
+
+def local_console(directory: Path) -> Console:
+    """The command line on a local cluster of two nodes under `directory`, with their own state and corpus."""
+    cluster = local_cluster(directory)
+    env = {**os.environ, "ASCEND_CONSOLE_STATE": str(directory / "state"),
+           "ASCEND_CONSOLE_CORPUS": str(directory / "corpus")}
+
+    def run(*args: str, timeout: float = 900) -> subprocess.CompletedProcess[str]:
+        return subprocess.run([sys.executable, "-m", "console.cli", "-c", str(cluster), *args], cwd=REPO,
+                              env=env, capture_output=True, text=True, timeout=timeout, check=False)
+    return run
 
 
 def test_launch_follow_json_prints_the_launch_then_every_step_of_both_ranks_once(tmp_path: Path):

@@ -7,34 +7,22 @@ as the training job, and a checkpoint missing on the nodes, are refused with the
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
-from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 
 from model.answers import RESULT_FILE, file_texts
-from tests.rank_jobs import REPO, write_job
-from tests.test_logs_local import local_cluster
+from tests.rank_jobs import write_job
+from tests.test_logs_local import Console, local_console
 
 PROMPT = "Return the number of"
-Console = Callable[..., subprocess.CompletedProcess[str]]
 
 
 @pytest.fixture(scope="module")
 def here(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Console]:
     """A local cluster, its own state and corpus, and the console's command line on them."""
     directory = tmp_path_factory.mktemp("predict")
-    cluster = local_cluster(directory)
-    env = {**os.environ, "ASCEND_CONSOLE_STATE": str(directory / "state"),
-           "ASCEND_CONSOLE_CORPUS": str(directory / "corpus")}
-
-    def console(*args: str, timeout: float = 900) -> subprocess.CompletedProcess[str]:
-        return subprocess.run([sys.executable, "-m", "console.cli", "-c", str(cluster), *args], cwd=REPO,
-                              env=env, capture_output=True, text=True, timeout=timeout, check=False)
-    return directory, console
+    return directory, local_console(directory)
 
 
 @pytest.fixture(scope="module")

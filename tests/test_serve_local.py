@@ -9,32 +9,20 @@ from __future__ import annotations
 import json
 import os
 import signal
-import subprocess
-import sys
 import time
-from collections.abc import Callable
 from pathlib import Path
 
 import httpx
 import pytest
 
-from tests.rank_jobs import REPO, free_port, write_job
+from tests.rank_jobs import free_port, write_job
 from tests.serving import serve_files
-from tests.test_logs_local import local_cluster
-
-Console = Callable[..., subprocess.CompletedProcess[str]]
+from tests.test_logs_local import Console, local_console
 
 
 @pytest.fixture
 def console(tmp_path: Path) -> Console:
-    cluster = local_cluster(tmp_path)
-    env = {**os.environ, "ASCEND_CONSOLE_STATE": str(tmp_path / "state"),
-           "ASCEND_CONSOLE_CORPUS": str(tmp_path / "corpus")}
-
-    def run(*args: str, timeout: float = 900) -> subprocess.CompletedProcess[str]:
-        return subprocess.run([sys.executable, "-m", "console.cli", "-c", str(cluster), *args], cwd=REPO,
-                              env=env, capture_output=True, text=True, timeout=timeout, check=False)
-    return run
+    return local_console(tmp_path)
 
 
 def server_pids(job_id: str, node: str) -> list[int]:

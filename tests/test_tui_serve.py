@@ -6,9 +6,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -20,9 +17,9 @@ from console.screens.chat import AnswerView, ChatScreen
 from console.screens.job import JobScreen
 from console.services import ConsoleServices
 from remote.inventory import load_cluster
-from tests.rank_jobs import REPO, write_job
+from tests.rank_jobs import write_job
 from tests.serving import serve_files
-from tests.test_logs_local import local_cluster
+from tests.test_logs_local import local_console
 from tests.test_tui import until
 
 ANSWER_LIMIT = 180.0
@@ -32,21 +29,14 @@ ANSWER_LIMIT = 180.0
 @pytest.mark.timeout(900)  # a server to start, an answer to write on a loaded machine: a limit on the wait
 def test_a_serve_jobs_screen_shows_its_server_and_talks_to_it(tmp_path: Path,
                                                               monkeypatch: pytest.MonkeyPatch):
-    cluster_file = local_cluster(tmp_path)
-    state = tmp_path / "state"
-    monkeypatch.setenv("ASCEND_CONSOLE_STATE", str(state))
-    env = {**os.environ, "ASCEND_CONSOLE_CORPUS": str(tmp_path / "corpus")}
-
-    def console(*args: str) -> subprocess.CompletedProcess[str]:
-        return subprocess.run([sys.executable, "-m", "console.cli", "-c", str(cluster_file), *args], cwd=REPO,
-                              env=env, capture_output=True, text=True, timeout=900, check=False)
-
+    console = local_console(tmp_path)
+    monkeypatch.setenv("ASCEND_CONSOLE_STATE", str(tmp_path / "state"))  # the app's store: the same
     _, tokenizer = serve_files(tmp_path)
     job = write_job(tmp_path, f"processor.tokenizer.tokenizer_file={tokenizer}")
     done = console("launch", str(job), "--kind", "serve", "--nodes", "n0", "--json")
     assert done.returncode == 0, done.stdout + done.stderr[-3000:]
     job_id = json.loads(done.stdout)["job_id"]
-    services = ConsoleServices.for_cluster(load_cluster(cluster_file), refresh=3600, timeout=30)
+    services = ConsoleServices.for_cluster(load_cluster(tmp_path / "cluster.yaml"), refresh=3600, timeout=30)
     app = AscendConsole(services, mode="jobs", job_id=job_id)
 
     async def script(pilot: Pilot[None]) -> None:
