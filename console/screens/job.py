@@ -116,6 +116,7 @@ class JobScreen(Screen[None]):
             self.query_one("#job-header", Static).update(f"{self.job_id}: no such job in the store")
             return
         self.set_class(self.predicting, "-predict")
+        self.set_class(self.serving, "-serve")
         self.refresh_bindings()
         layout = job_layout(self.job.plan, self.job.config_text)
         if layout.serving:  # no ranks: its server's log
@@ -283,10 +284,12 @@ class JobScreen(Screen[None]):
     # --- actions ---------------------------------------------------------------------------------
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
-        """A predict job has an answer instead of a loss chart; a training job the other way round. Only
-        a serve job that runs can be talked to."""
-        if action == "view" and parameters and parameters[0] in ("chart", "answer"):
-            return (parameters[0] == "answer") == self.predicting
+        """A predict job has an answer instead of a loss chart, a serve job neither; a training job a chart.
+        Only a serve job that runs can be talked to."""
+        if action == "view" and parameters and parameters[0] == "chart":
+            return not (self.predicting or self.serving)  # no loss to chart
+        if action == "view" and parameters and parameters[0] == "answer":
+            return self.predicting
         if action == "talk":
             return self.serving and self.job is not None and not self.job.finished
         return True
