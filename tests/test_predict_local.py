@@ -39,7 +39,7 @@ def test_predict_from_a_training_job_by_its_id_prints_the_continuation(here: tup
                                                                         trained: str):
     directory, console = here
     done = console("predict", trained, "--prompt", PROMPT, "--max-new-tokens", "8", "--json")
-    assert done.returncode == 0, done.stdout + done.stderr[-3000:]
+    assert done.returncode == 0, done.stdout + done.stderr[-3000:] + rank_log_tails(directory)
     outcome = json.loads(done.stdout)
     checkpoint = Path(outcome["checkpoint"])
     assert checkpoint.is_relative_to(directory / "n0" / "jobs" / trained) and checkpoint.suffix == ".ckpt"
@@ -71,3 +71,9 @@ def test_a_checkpoint_missing_on_the_nodes_is_named_with_each_node(here: tuple[P
     said = " ".join(done.stdout.split() + done.stderr.split())
     for node in ("n0", "n1"):
         assert f"checkpoint /nowhere/tiny.ckpt is not on {node}" in said
+
+
+def rank_log_tails(directory: Path) -> str:
+    """The end of every predict job's rank logs on n0: why a run ended badly, said in the failure."""
+    return "".join(f"\n--- {log}\n" + "\n".join(log.read_text(errors="replace").splitlines()[-15:])
+                   for log in sorted(directory.glob("n0/jobs/*-predict/logs/worker_*.log")))

@@ -233,7 +233,9 @@ def test_a_text_converted_for_nodes_elsewhere_is_copied_to_them_after_saying_wha
             "Enter again copies it"]
         await pilot.press("enter")
         prefix = screen.query_one("#data-prefix", FieldRow)
-        await until(pilot, lambda: prefix.value == f"{on_nodes}/wiki_128_text_document", "copied", 120)
+        work = screen.query_one("#dataset-work", WorkLine)
+        await until(pilot, lambda: not work.running, "the copy ended", 120)
+        assert prefix.value == f"{on_nodes}/wiki_128_text_document", said(screen, "dataset-work")
         verified = f"✓ 2 file(s), {size_text(sum(sizes))} verified on h1, h2"
         assert said(screen, "dataset-work").startswith(verified)
         await until(pilot, lambda: text_of(screen, "#data-check") == "every input found on h1, h2", "checked")
