@@ -15,7 +15,6 @@ import argparse
 import sys
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -60,13 +59,6 @@ def prompt_text(text: str) -> str:
     return text
 
 
-@dataclass(frozen=True)
-class Generated:
-    text: str
-    """The prompt and its continuation, decoded."""
-    speed: Speed
-
-
 def main(argv: Sequence[str] | None = None) -> int:
     args = parse_args(argv)
     if hasattr(sys.stdout, "reconfigure"):
@@ -78,11 +70,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     job, run = loaded
     job_dir = args.job_dir if args.job_dir is not None else args.config.resolve().parent
     try:
-        generated, rank = predict(job, run, args, job_dir)
+        texts, rank = predict(job, run, args, job_dir)
     except (FileNotFoundError, ValueError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1
-    texts = [g.text for g in generated]
     log.info(result_line(texts))
     if rank == 0:
         saved = job_dir / RESULT_FILE
@@ -114,8 +105,9 @@ class Stopwatch:
 
 
 def predict(job: JobSpec, run: RunConfig, args: argparse.Namespace,
-            job_dir: Path) -> tuple[list[Generated], int]:
-    """Each prompt's text and speed, and this process's rank."""
+            job_dir: Path) -> tuple[list[str], int]:
+    """Each prompt's text (the prompt and its continuation, decoded), and this process's rank; each
+    prompt's speed is logged as it ends."""
     from model.data.convert import EOS_TOKEN
     from model.deepseek.generate import Sampling
     from model.deepseek.predictor import Predictor  # MindSpore loads here, after the cheap checks
@@ -138,7 +130,7 @@ def predict(job: JobSpec, run: RunConfig, args: argparse.Namespace,
                                         sampling=sampling, on_token=watch.heard)
         speed = watch.speed(len(new))
         log.info(speed_line(speed))
-        generated.append(Generated(tokenizer.decode(ids + new, skip_special_tokens=False), speed))
+        generated.append(tokenizer.decode(ids + new, skip_special_tokens=False))
     return generated, predictor.rank
 
 

@@ -18,7 +18,7 @@ from console.jobs.demo import TRAIN_LIMIT, follow_training
 from console.jobs.launcher import LaunchProgress, run_launch
 from console.jobs.plan import Style, machines
 from console.jobs.refresh import refresh_on
-from console.jobs.request import REQUEST_ERRORS, JobRequest, plan_job
+from console.jobs.request import REQUEST_ERRORS, SETTLE_SECONDS, JobRequest, plan_job
 from console.records import JobRecord
 from console.store import Store
 from remote import nodeset
@@ -48,7 +48,7 @@ class PredictAsk:
     max_new_tokens: int | None = None
     limit: float = TRAIN_LIMIT
     """Seconds the predict job may run before it is stopped and counted as failed."""
-    settle: float = 5.0
+    settle: float = SETTLE_SECONDS
 
 
 def _ignore(_: LaunchProgress) -> None:
