@@ -11,10 +11,11 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, fields
+from dataclasses import dataclass, fields, replace
 from pathlib import Path
 from typing import Any
 
+from model.keys import unknown_keys
 from model.placement import (
     LayerPlan,
     Offset,
@@ -24,6 +25,7 @@ from model.placement import (
 )
 from model.spec import (
     Dialect,
+    InferenceSpec,
     JobSpec,
     Location,
     ModelSpec,
@@ -57,6 +59,7 @@ from model.yamlvalues import (
 __all__ = [  # the spec types are re-exported: readers of configs import them from here
     "DIALECT_FIELDS",
     "Dialect",
+    "InferenceSpec",
     "JobSpec",
     "Location",
     "ModelSpec",
@@ -187,6 +190,8 @@ _SHARED_PARALLEL: list[tuple[str, str, Parse]] = [
     ("training.data_path", "train_dataset.data_loader.config.data_path", as_str_list),
     ("training.load_checkpoint", "load_checkpoint", as_optional_str),
     ("training.lr_schedule", "lr_schedule.type", as_optional_str),
+    ("inference.block_size", "model.model_config.block_size", as_optional_int),
+    ("inference.num_blocks", "model.model_config.num_blocks", as_optional_int),
 ]
 
 _MLA: list[tuple[str, str, Parse]] = [
@@ -345,7 +350,8 @@ def spec_from_document(doc: LocatedDocument) -> JobSpec:
         derived["parallel.vocab_emb_dp"] = "MindFormers' default when parallel_config leaves it out"
     if problems:
         raise SourceError(list(dict.fromkeys(problems)))
-    return _build(doc.source, dialect, values, locations, derived)
+    return replace(_build(doc.source, dialect, values, locations, derived),
+                   unknown_keys=unknown_keys(doc, dialect))
 
 
 def _lookup(doc: LocatedDocument, path: FieldPath, problems: list[Problem]) -> tuple[bool, Any]:
@@ -443,7 +449,7 @@ def _point_at(locations: dict[str, Location], target: str, source: str) -> None:
 
 def _build(source: str, dialect: Dialect, values: dict[str, object],
            locations: dict[str, Location], derived: dict[str, str]) -> JobSpec:
-    sections: dict[str, dict[str, Any]] = {"model": {}, "parallel": {}, "training": {}}
+    sections: dict[str, dict[str, Any]] = {name: {} for name in _SECTIONS}
     for target, value in values.items():
         section, name = target.split(".")
         sections[section][name] = value
@@ -454,6 +460,7 @@ def _build(source: str, dialect: Dialect, values: dict[str, object],
         model=ModelSpec(**sections["model"]),
         parallel=ParallelSpec(**sections["parallel"]),
         training=TrainingSpec(**sections["training"]),
+        inference=InferenceSpec(**sections["inference"]),
         defaulted=frozenset(every - values.keys()),
         locations=locations,
         derived=derived,
@@ -464,4 +471,5 @@ def _field_names(cls: type) -> list[str]:
     return [f.name for f in fields(cls)]
 
 
-_SECTIONS: Mapping[str, type] = {"model": ModelSpec, "parallel": ParallelSpec, "training": TrainingSpec}
+_SECTIONS: Mapping[str, type] = {"model": ModelSpec, "parallel": ParallelSpec, "training": TrainingSpec,
+                                 "inference": InferenceSpec}

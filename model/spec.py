@@ -134,6 +134,28 @@ class TrainingSpec:
 
 
 @dataclass(frozen=True)
+class InferenceSpec:
+    """What a predict config sets for serving: the paged KV cache MindFormers allocates up front."""
+
+    block_size: int | None = None
+    """Tokens per KV-cache block (`model.model_config.block_size`); None: the file does not say."""
+    num_blocks: int | None = None
+    """KV-cache blocks allocated per device (`model.model_config.num_blocks`)."""
+
+
+@dataclass(frozen=True)
+class UnknownKey:
+    """A key in a section the console reads that no dialect field or MindFormers option names: MindFormers
+    ignores it, so it is most likely a typo of `suggestion`."""
+
+    path: str
+    """The dotted path as written (`paralel_config`, `parallel_config.data_paralel`)."""
+    line: int | None
+    suggestion: str | None
+    """The closest known key's dotted path, or None when nothing is close."""
+
+
+@dataclass(frozen=True)
 class Location:
     """Where a spec field was read: the dotted document path and its 1-based line."""
 
@@ -157,6 +179,10 @@ class JobSpec:
     derived: Mapping[str, str] = field(default_factory=dict, compare=False, hash=False)
     """Spec fields computed from other fields rather than read (pynative micro_batch_num from the batch
     sizes), each with how; their `locations` point at the field they were computed from."""
+
+    inference: InferenceSpec = InferenceSpec()
+    unknown_keys: tuple[UnknownKey, ...] = ()
+    """Keys MindFormers would ignore, each with the known key it most likely meant (model/keys.py)."""
 
     def location(self, spec_field: str) -> Location | None:
         return self.locations.get(spec_field)
