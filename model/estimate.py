@@ -18,6 +18,27 @@ HBM_910B_BYTES = 64 * GIB
 PEAK_FLOPS_910B_BF16 = 313e12
 """Assumed dense bf16 peak per 910B NPU. An assumption (the variants differ), not a verified spec: pass
 your own `peak_flops_per_device` to `mfu`."""
+@dataclass(frozen=True)
+class DeviceMemory:
+    """What one rank's memory is judged against: an NPU's HBM (or the config's `max_device_memory` below
+    it), or on CPU nodes the rank's share of the host's memory, which `max_device_memory` does not limit."""
+
+    bytes: int
+    name: str
+    """'HBM', 'host memory (31.3 GiB over 2 ranks)'."""
+    on_npu: bool = True
+
+
+NPU_910B = DeviceMemory(HBM_910B_BYTES, "HBM")
+
+
+def host_share(total_bytes: int, ranks: int) -> DeviceMemory:
+    """A CPU node's memory split over the ranks it runs."""
+    ranks = max(ranks, 1)
+    name = f"host memory ({total_bytes / GIB:.1f} GiB" + (f" over {ranks} ranks)" if ranks > 1 else ")")
+    return DeviceMemory(total_bytes // ranks, name, on_npu=False)
+
+
 WORKSPACE_BYTES = 2 * GIB
 """Allowance per device for what the formulas leave out: HCCL buffers, the framework's workspace,
 fragmentation, transient bf16 casts of fp32 weights."""
@@ -385,22 +406,23 @@ def parse_memory_size(text: str) -> int:
     return int(float(match.group(1)) * (1 << (10 * power)))
 
 
-def _memory_limit(job: JobSpec, hbm_bytes: int) -> tuple[int, str]:
-    """`context.max_device_memory` (never above the HBM), else the HBM; and which it was."""
-    if job.training.max_device_memory:
-        limit = min(parse_memory_size(job.training.max_device_memory), hbm_bytes)
+def _memory_limit(job: JobSpec, device: DeviceMemory) -> tuple[int, str]:
+    """On an NPU `context.max_device_memory` (never above the HBM), else the HBM; on a CPU node the host's
+    share; and which it was."""
+    if device.on_npu and job.training.max_device_memory:
+        limit = min(parse_memory_size(job.training.max_device_memory), device.bytes)
         return limit, f"max_device_memory {job.training.max_device_memory}"
-    return hbm_bytes, "HBM"
+    return device.bytes, device.name
 
 
-def training_memory(job: JobSpec, devices_per_node: int, hbm_bytes: int = HBM_910B_BYTES, *,
+def training_memory(job: JobSpec, devices_per_node: int, device: DeviceMemory = NPU_910B, *,
                     workspace_bytes: int = WORKSPACE_BYTES, flash_attention: bool = True,
                     devices: int | None = None) -> TrainingEstimate:
-    """Bytes per device for each pipeline stage, compared with max_device_memory (else `hbm_bytes`).
+    """Bytes per device for each pipeline stage, compared with max_device_memory (else `device`'s).
 
     `devices_per_node` is accepted for the CLI's sake; the per-device figures do not depend on it."""
     del devices_per_node
-    limit, source = _memory_limit(job, hbm_bytes)
+    limit, source = _memory_limit(job, device)
     stages: list[StageMemory] = []
     for stage in pipeline_stages(job.model, job.parallel.pipeline_stage):
         weights, grads, optimizer = _stage_state_bytes(job, stage, devices)
@@ -451,12 +473,12 @@ def kv_cache_bytes(model: ModelSpec, batch: int, seq_len: int, dtype_bytes: int,
     return batch * seq_len * per_token * dtype_bytes
 
 
-def inference_memory(job: JobSpec, *, batch: int, seq_len: int, hbm_bytes: int = HBM_910B_BYTES,
+def inference_memory(job: JobSpec, *, batch: int, seq_len: int, device: DeviceMemory = NPU_910B,
                      workspace_bytes: int = WORKSPACE_BYTES, devices: int | None = None) -> InferenceEstimate:
     """Per stage: the main model's weights in compute_dtype (non-expert parts over tp, or whole with
     vocab_emb_dp; routed experts over ep and inside each expert as in training; no MTP module) plus the
     stage's layers' MLA KV cache for `batch` sequences of `seq_len` tokens, plus the workspace allowance."""
-    limit, source = _memory_limit(job, hbm_bytes)
+    limit, source = _memory_limit(job, device)
     par, a = job.parallel, dtype_bytes(job.training.compute_dtype)
     dp = max(data_parallel(par, devices) if devices else par.data_parallel, 1)
     serving = replace(job.model, mtp_depth=0)

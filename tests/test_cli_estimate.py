@@ -115,3 +115,53 @@ def test_inference_that_does_not_fit_exits_non_zero_and_says_so():
                     "--set", "model.model_config.offset=0", "--inference")
     assert done.returncode == 1
     assert "does NOT fit" in done.stdout and "KV cache" in done.stdout
+
+
+def test_an_impossible_layout_says_the_problem_and_prints_no_stage_table():
+    done = estimate(str(JOBS / "pretrain_deepseek3_671b.yaml"), "--nodes", "16", "--devices-per-node", "8",
+                    "--set", "parallel_config.pipeline_stage=100")
+    assert done.returncode == 1
+    assert done.stdout == ""
+    lines = done.stderr.splitlines()
+    assert len(lines) <= 3 and all(line.startswith("error: ") for line in lines), done.stderr
+    assert "pipeline_stage (100) cannot exceed num_layers (61)" in done.stderr
+    report = json.loads(estimate(str(JOBS / "pretrain_deepseek3_671b.yaml"), "--nodes", "16",
+                                 "--devices-per-node", "8", "--set", "parallel_config.pipeline_stage=100",
+                                 "--json").stdout)
+    assert report["memory_stages"] == [] and report["fits"] is False
+    assert any("cannot exceed num_layers" in p["message"] for p in report["problems"])
+
+
+def test_problems_come_before_the_tables_and_alike_stages_share_a_row():
+    done = estimate(str(JOBS / "pretrain_deepseek3_671b.yaml"), "--nodes", "128", "--devices-per-node", "8",
+                    "--inference")
+    lines = done.stdout.splitlines()
+    stage_rows = lines[lines.index(next(line for line in lines if line.startswith("stage "))) + 1:]
+    # 16 stages: the first (embedding) and last (head) differ, the fourteen between are alike
+    assert [row.split()[0] for row in stage_rows] == ["0", "1-14", "15"], done.stdout
+    erroneous = estimate(str(JOBS / "pretrain_deepseek3_671b.yaml"), "--nodes", "32",
+                         "--devices-per-node", "8")
+    assert erroneous.stdout.splitlines()[0].startswith("error: "), erroneous.stdout
+
+
+def test_at_80_columns_no_header_or_figure_is_cut():
+    done = subprocess.run([sys.executable, "-m", "console.cli", "estimate", "pretrain_deepseek3_671b.yaml",
+                           "--nodes", "128", "--devices-per-node", "8"], cwd=JOBS,
+                          capture_output=True, text=True, timeout=60, env={**os.environ, "COLUMNS": "80"})
+    assert "…" not in done.stdout
+    assert "stage layers weights grads optimizer activations workspace total headroom" in done.stdout
+    assert max(len(line) for line in done.stdout.splitlines()) <= 80, done.stdout
+
+
+def test_on_cpu_nodes_memory_is_judged_against_the_hosts_memory_not_hbm():
+    meminfo = Path("/proc/meminfo").read_text()
+    total_kb = int(next(line.split()[1] for line in meminfo.splitlines() if line.startswith("MemTotal:")))
+    tiny = str(JOBS / "tiny_local.yaml")
+    local = json.loads(estimate(tiny, "--json").stdout)  # the embedded local cluster: 2 CPU nodes, 1 rank
+
+    assert local["memory_limit_bytes"] == total_kb * 1024
+    assert local["memory_limit_source"].startswith("host memory (")
+    assert "host memory (" in estimate(tiny).stdout
+    # a layout larger than these machines is asked about NPUs
+    asked = json.loads(estimate(tiny, "--nodes", "4", "--devices-per-node", "8", "--json").stdout)
+    assert asked["memory_limit_source"] == "HBM" and asked["memory_limit_bytes"] == 64 << 30

@@ -14,11 +14,13 @@ from rich.table import Table
 from console import exitcodes
 from console.arguments import positive_int, positive_seconds
 from console.jobargs import add_layout_arguments, add_path_check_argument, job_layout, path_problems
+from console.jobs.devicememory import device_memory
 from console.render import print_json, stderr_console, stdout_console
 from model.config import JobSpec, parse_spec
 from model.estimate import (
     GIB,
     PEAK_FLOPS_910B_BF16,
+    DeviceMemory,
     InferenceEstimate,
     InferenceStage,
     ParamCount,
@@ -48,8 +50,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                                           f"{PEAK_FLOPS_910B_BF16 / 1e12:g}, an assumption for 910B)")
     parser.add_argument("--inference", action="store_true",
                         help="estimate serving memory instead: weights and the MLA KV cache per device")
-    parser.add_argument("--batch", type=positive_int, default=1, metavar="B",
-                        help="with --inference: sequences served at once per model replica (default 1)")
+    parser.add_argument("--batch", type=positive_int, metavar="B",
+                        help="with --inference: sequences served at once per model replica (default: a "
+                             "predict config's num_blocks x block_size cache, else 1)")
     parser.add_argument("--seq-length", type=positive_int, metavar="S",
                         help="with --inference: tokens cached per sequence (default: the model's seq_length)")
     parser.add_argument("--json", action="store_true", help="print the estimate as JSON")
@@ -77,13 +80,15 @@ def execute(args: argparse.Namespace, cluster: Cluster) -> int:
     problems = validate(job, nodes=nodes, devices_per_node=per_node, training=not args.inference)
     if args.check_paths:
         problems += path_problems(job, cluster)
-    if impossible_sizes(job):
+    unplaceable = impossible_sizes(job) or job.parallel.pipeline_stage > job.model.num_layers
+    if unplaceable and not args.json:  # no stage table could mean anything: the problem is all there is
         _print_problems(job, problems)
         return exitcodes.NODE_FAILED
+    device = device_memory(cluster, nodes, per_node)
     if args.inference:
-        return _execute_inference(args, job, problems, nodes=nodes, per_node=per_node)
+        return _execute_inference(args, job, problems, device, nodes=nodes, per_node=per_node)
     try:
-        memory = training_memory(job, per_node, devices=nodes * per_node)
+        memory = None if unplaceable else training_memory(job, per_node, device, devices=nodes * per_node)
         params = count_params(job.model)
     except ValueError as exc:  # an unknown dtype or memory size: the config is what is wrong
         return _config_error(job, exc)
@@ -94,9 +99,9 @@ def execute(args: argparse.Namespace, cluster: Cluster) -> int:
                               nodes * per_node, args.peak_tflops * 1e12)
     if args.json:
         print_json(document)
-    else:
-        stdout_console().print(Group(*_tables(job, params, memory, problems, document)))
-    return _exit_code(problems, memory.fits)
+    elif memory is not None:
+        stdout_console().print(Group(*_problem_lines(job, problems), *_tables(job, params, memory, document)))
+    return _exit_code(problems, memory is not None and memory.fits)
 
 
 def _exit_code(problems: list[ConfigProblem], fits: bool) -> int:
@@ -109,50 +114,64 @@ def _config_error(job: JobSpec, exc: ValueError) -> int:
     return exitcodes.CONFIG
 
 
-def _execute_inference(args: argparse.Namespace, job: JobSpec, problems: list[ConfigProblem], *,
-                       nodes: int, per_node: int) -> int:
-    seq_length = args.seq_length or job.model.seq_length
+def _execute_inference(args: argparse.Namespace, job: JobSpec, problems: list[ConfigProblem],
+                       device: DeviceMemory, *, nodes: int, per_node: int) -> int:
+    batch, seq_length, cache = _cached_tokens(args, job)
     try:
-        memory = inference_memory(job, batch=args.batch, seq_len=seq_length, devices=nodes * per_node)
+        memory = inference_memory(job, batch=batch, seq_len=seq_length, device=device,
+                                  devices=nodes * per_node)
     except ValueError as exc:
         return _config_error(job, exc)
     params = count_params(job.model)
     document = _common_document(job, params, memory, problems, nodes=nodes, per_node=per_node)
-    document.update(mode="inference", batch=args.batch, seq_length=seq_length)
+    document.update(mode="inference", batch=batch, seq_length=seq_length, kv_cache=cache)
     if args.json:
         print_json(document)
     else:
-        stdout_console().print(Group(*_inference_tables(job, memory, problems, document)))
+        stdout_console().print(Group(*_problem_lines(job, problems),
+                                     *_inference_tables(job, memory, document)))
     return _exit_code(problems, memory.fits)
 
 
-def estimate_document(job: JobSpec, params: ParamCount, memory: TrainingEstimate,
+def _cached_tokens(args: argparse.Namespace, job: JobSpec) -> tuple[int, int, str]:
+    """What the KV cache holds per device: `--batch` sequences of `--seq-length` tokens when asked, else a
+    predict config's paged cache (`num_blocks` blocks of `block_size` tokens, allocated whole at start),
+    else one sequence of the model's seq_length; and how that was chosen."""
+    blocks, block_size = job.inference.num_blocks, job.inference.block_size
+    if args.batch is None and args.seq_length is None and blocks and block_size:
+        return blocks, block_size, f"{blocks} blocks x {block_size} tokens (num_blocks, block_size)"
+    batch, seq_length = args.batch or 1, args.seq_length or job.model.seq_length
+    return batch, seq_length, f"{batch} x {seq_length} tokens"
+
+
+def estimate_document(job: JobSpec, params: ParamCount, memory: TrainingEstimate | None,
                       problems: list[ConfigProblem], *, nodes: int, per_node: int) -> dict[str, Any]:
     document = _common_document(job, params, memory, problems, nodes=nodes, per_node=per_node)
     document["flops_per_token"] = training_flops_per_token(job.model, job.model.seq_length).total
     return document
 
 
-def _common_document(job: JobSpec, params: ParamCount, memory: TrainingEstimate | InferenceEstimate,
+def _common_document(job: JobSpec, params: ParamCount, memory: TrainingEstimate | InferenceEstimate | None,
                      problems: list[ConfigProblem], *, nodes: int, per_node: int) -> dict[str, Any]:
-    """The keys both modes share; `mode` says which estimate `memory_stages` holds."""
+    """The keys both modes share; `mode` says which estimate `memory_stages` holds (none, when the layout
+    places no layer on some stage: the problems say why)."""
     return {
         "job": job.source,
         "dialect": job.dialect.value,
-        "mode": "inference" if isinstance(memory.stages[0], InferenceStage) else "training",
+        "mode": "inference" if memory and isinstance(memory.stages[0], InferenceStage) else "training",
         "nodes": nodes,
         "devices_per_node": per_node,
         "params_total": params.total,
         "params_total_with_mtp": params.total_with_mtp,
         "params_activated": params.activated,
         "params": {name: getattr(params, name) for name in params.__dataclass_fields__},
-        "memory_per_device_bytes": [stage.total for stage in memory.stages],
+        "memory_per_device_bytes": [stage.total for stage in memory.stages] if memory else [],
         "memory_stages": [{name: getattr(stage, name) for name in stage.__dataclass_fields__}
-                          for stage in memory.stages],
-        "memory_limit_bytes": memory.limit_bytes,
-        "memory_limit_source": memory.limit_source,
-        "fits": memory.fits,
-        "tightest_stage": memory.tightest_stage,
+                          for stage in memory.stages] if memory else [],
+        "memory_limit_bytes": memory.limit_bytes if memory else None,
+        "memory_limit_source": memory.limit_source if memory else None,
+        "fits": memory.fits if memory else False,
+        "tightest_stage": memory.tightest_stage if memory else None,
         "problems": [{"path": p.path, "severity": p.severity, "message": p.message, "line": p.line}
                      for p in problems],
         "defaulted": sorted(job.defaulted),
@@ -160,58 +179,75 @@ def _common_document(job: JobSpec, params: ParamCount, memory: TrainingEstimate 
     }
 
 
-def _tables(job: JobSpec, params: ParamCount, memory: TrainingEstimate, problems: list[ConfigProblem],
+def _tables(job: JobSpec, params: ParamCount, memory: TrainingEstimate,
             document: dict[str, Any]) -> list[Any]:
-    summary = Table(title=f"{job.source} ({job.dialect.value}) on {document['nodes']} x "
-                          f"{document['devices_per_node']} devices", title_justify="left", show_header=False)
-    summary.add_column("what")
-    summary.add_column("value", justify="right")
-    summary.add_row("parameters, main model", _count(params.total))
-    summary.add_row("parameters, with MTP", _count(params.total_with_mtp))
-    summary.add_row("activated per token", _count(params.activated))
-    summary.add_row("training FLOPs per token", _flops(document["flops_per_token"]))
+    rows = [("parameters, main model", _count(params.total)),
+            ("parameters, with MTP", _count(params.total_with_mtp)),
+            ("activated per token", _count(params.activated)),
+            ("training FLOPs per token", _flops(document["flops_per_token"]))]
     if "mfu" in document:
-        summary.add_row("MFU at the given step time", f"{document['mfu']:.1%} "
-                        f"({document['tokens_per_step']:,} tokens a step)")
-    summary.add_row("memory", _verdict(memory))
+        rows.append(("MFU at the given step time",
+                     f"{document['mfu']:.1%} ({document['tokens_per_step']:,} tokens a step)"))
+    rows += _memory_rows(memory)
     columns = ("weights", "grads", "optimizer", "activations", "workspace", "total", "headroom")
-    rows = [(stage.stage, stage.num_layers, (stage.weights, stage.gradients, stage.optimizer,
-                                             stage.activations, stage.workspace, stage.total, stage.headroom))
-            for stage in memory.stages]
-    return [summary, _stage_table("memory per device, by pipeline stage (GiB)", columns, rows),
-            *_problem_lines(job, problems)]
+    stages = [(s.stage, s.num_layers, (s.weights, s.gradients, s.optimizer, s.activations, s.workspace,
+                                       s.total, s.headroom)) for s in memory.stages]
+    title = (f"{job.source} ({job.dialect.value}) on {document['nodes']} x {document['devices_per_node']} "
+             f"devices")
+    return [_summary(title, rows),
+            _stage_table("memory per device, by pipeline stage (GiB)", columns, stages)]
 
 
-def _inference_tables(job: JobSpec, memory: InferenceEstimate, problems: list[ConfigProblem],
-                      document: dict[str, Any]) -> list[Any]:
-    summary = Table(title=f"{job.source} ({job.dialect.value}) serving {document['batch']} x "
-                          f"{document['seq_length']} tokens on {document['nodes']} x "
-                          f"{document['devices_per_node']} devices", title_justify="left", show_header=False)
-    summary.add_column("what")
-    summary.add_column("value", justify="right")
-    summary.add_row("parameters, main model", _count(document["params_total"]))
-    summary.add_row("memory", _verdict(memory))
-    rows = [(stage.stage, stage.num_layers, (stage.weights, stage.kv_cache, stage.workspace, stage.total,
-                                             stage.headroom)) for stage in memory.stages]
-    return [summary, _stage_table("serving memory per device, by pipeline stage (GiB)",
-                                  ("weights", "KV cache", "workspace", "total", "headroom"), rows),
-            *_problem_lines(job, problems)]
+def _inference_tables(job: JobSpec, memory: InferenceEstimate, document: dict[str, Any]) -> list[Any]:
+    rows = [("parameters, main model", _count(document["params_total"])),
+            ("KV cache per device", document["kv_cache"]),
+            *_memory_rows(memory)]
+    stages = [(stage.stage, stage.num_layers, (stage.weights, stage.kv_cache, stage.workspace, stage.total,
+                                               stage.headroom)) for stage in memory.stages]
+    title = (f"{job.source} ({job.dialect.value}) serving on {document['nodes']} x "
+             f"{document['devices_per_node']} devices")
+    return [_summary(title, rows), _stage_table("serving memory per device, by pipeline stage (GiB)",
+                                                ("weights", "KV cache", "workspace", "total", "headroom"),
+                                                stages)]
 
 
-def _verdict(memory: TrainingEstimate | InferenceEstimate) -> str:
+def _summary(title: str, rows: list[tuple[str, str]]) -> str:
+    """The title, then `label  value` lines: plain lines wrap where the terminal does, not inside a cell."""
+    width = max(len(label) for label, _ in rows) + 2
+    return "\n".join([escape(title), *(f"{label:<{width}}{escape(value)}" for label, value in rows)])
+
+
+def _memory_rows(memory: TrainingEstimate | InferenceEstimate) -> list[tuple[str, str]]:
+    spare = (f"{memory.headroom / GIB:.1f} GiB spare" if memory.fits
+             else f"{-memory.headroom / GIB:.1f} GiB short")
     verdict = "fits" if memory.fits else "does NOT fit"
-    return (f"{verdict} in {memory.limit_source} "
-            f"({memory.headroom / GIB:+.1f} GiB on stage {memory.tightest_stage})")
+    return [("memory limit", f"{memory.limit_source}: {memory.limit_bytes / GIB:.1f} GiB per rank"),
+            ("memory", f"{verdict}: {spare} on stage {memory.tightest_stage}")]
 
 
 def _stage_table(title: str, columns: tuple[str, ...],
                  rows: Sequence[tuple[int, int, tuple[int, ...]]]) -> Table:
-    table = Table(title=title, title_justify="left")
+    """One row per run of stages whose figures print alike (`3-14`), so a deep pipeline reads at a glance;
+    no outer edge and one space between columns, so nine columns fit in 80."""
+    table = Table(title=title, title_justify="left", box=None, pad_edge=False, collapse_padding=True,
+                  header_style="bold underline")
     for column in ("stage", "layers", *columns):
-        table.add_column(column, justify="right")
-    for stage, layers, values in rows:
-        table.add_row(str(stage), str(layers), *(f"{value / GIB:.1f}" for value in values))
+        table.add_column(column, justify="right", no_wrap=True)
+    for stages, layers, figures in _runs(rows):
+        table.add_row(stages, str(layers), *figures)
     return table
+
+
+def _runs(rows: Sequence[tuple[int, int, tuple[int, ...]]]) -> list[tuple[str, int, tuple[str, ...]]]:
+    runs: list[tuple[int, int, int, tuple[str, ...]]] = []
+    for stage, layers, values in rows:
+        figures = tuple(f"{value / GIB:.1f}" for value in values)
+        if runs and runs[-1][2:] == (layers, figures) and runs[-1][1] == stage - 1:
+            runs[-1] = (runs[-1][0], stage, layers, figures)
+        else:
+            runs.append((stage, stage, layers, figures))
+    return [(str(first) if first == last else f"{first}-{last}", layers, figures)
+            for first, last, layers, figures in runs]
 
 
 def _problem_lines(job: JobSpec, problems: list[ConfigProblem]) -> list[str]:
