@@ -108,6 +108,9 @@ def test_keys_only_from_kind_to_a_running_job_screen_then_stopped(tmp_path: Path
         screen = await to_fields(pilot, kind_downs=4, template_downs=0)  # smoke test: tiny_local first
         assert screen.template is not None and screen.template.path.name == "tiny_local.yaml"
         assert screen.check is not None and screen.check.launchable, screen.check
+        # CPU nodes: each rank's share of the host's memory is the limit, read from the first node
+        assert screen.check.estimate is not None
+        assert screen.check.estimate.limit_source.startswith("host memory ("), screen.check.estimate
         await pilot.press("ctrl+n")  # data and weights: the template's own data
         await until(pilot, lambda: "every input found" in text_of(screen, "#data-check"), "inputs checked")
         await pilot.press("ctrl+n")  # nodes

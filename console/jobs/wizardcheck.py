@@ -12,7 +12,7 @@ import yaml
 
 from console.jobs.wizard import Template, WizardDraft, derived_text, kind, lookup
 from model.config import JobSpec, parse_spec
-from model.estimate import count_params, inference_memory, training_memory
+from model.estimate import NPU_910B, DeviceMemory, count_params, inference_memory, training_memory
 from model.validate import validate
 from model.yamlsource import SourceError
 from remote.inventory import Cluster, NodeSpec
@@ -86,8 +86,10 @@ def chosen_nodes(draft: WizardDraft, cluster: Cluster) -> tuple[NodeSpec, ...]:
     return picked or cluster.nodes
 
 
-def check_draft(draft: WizardDraft, template: Template, nodes: Sequence[NodeSpec]) -> DraftCheck:
-    """Derive, parse, validate and estimate the draft on `nodes`; every problem keyed by its field."""
+def check_draft(draft: WizardDraft, template: Template, nodes: Sequence[NodeSpec],
+                device: DeviceMemory = NPU_910B) -> DraftCheck:
+    """Derive, parse, validate and estimate the draft on `nodes` (each rank judged against `device`);
+    every problem keyed by its field."""
     devices = len(nodes) * (nodes[0].devices if nodes else 1)
     try:
         text = derived_text(draft, template)
@@ -100,7 +102,8 @@ def check_draft(draft: WizardDraft, template: Template, nodes: Sequence[NodeSpec
                      training=trains)
     problems = tuple(FieldProblem(p.path, p.severity, p.message, suggested_fix(p.path, p.message, text))
                      for p in found)
-    estimate = None if any(p.severity == "error" for p in problems) else _estimate(job, devices, trains)
+    errors = any(p.severity == "error" for p in problems)
+    estimate = None if errors else _estimate(job, devices, trains, device)
     if estimate is None and not problems:
         problems = (FieldProblem("", "error", "the estimate could not be made: check the dtypes and "
                                  "max_device_memory"),)
@@ -126,16 +129,17 @@ def suggested_fix(path: str, message: str, text: str) -> Fix | None:
     return Fix(path, str(max(below) if below else valid[0])) if valid else None
 
 
-def _estimate(job: JobSpec, devices: int, trains: bool) -> EstimateSummary | None:
+def _estimate(job: JobSpec, devices: int, trains: bool, device: DeviceMemory) -> EstimateSummary | None:
     """Parameters and memory per device per stage: training's for training kinds, else serving's."""
     try:
         params = count_params(job.model)
         if trains:
-            memory = training_memory(job, devices, devices=devices)
+            memory = training_memory(job, devices, device, devices=devices)
             stages = tuple(StageFit(s.stage, s.num_layers, s.total, s.headroom) for s in memory.stages)
             limit, source, fits = memory.limit_bytes, memory.limit_source, memory.fits
         else:
-            serving = inference_memory(job, batch=1, seq_len=job.model.seq_length, devices=devices)
+            serving = inference_memory(job, batch=1, seq_len=job.model.seq_length, device=device,
+                                       devices=devices)
             stages = tuple(StageFit(s.stage, s.num_layers, s.total, s.headroom) for s in serving.stages)
             limit, source, fits = serving.limit_bytes, serving.limit_source, serving.fits
     except ValueError:

@@ -32,6 +32,7 @@ from textual.widgets import (
 )
 from textual.widgets.option_list import Option
 
+from console.jobs.devicememory import nodes_memory
 from console.jobs.wizard import (
     KINDS,
     SMOKE_TEMPLATE,
@@ -56,7 +57,9 @@ from console.screens.wizard_nodes import NodesPage
 from console.screens.wizard_review import ReviewPage
 from console.services import ConsoleServices
 from console.widgets.wizard_fields import FieldRow, problem_text
+from model.estimate import NPU_910B, DeviceMemory
 from model.yamlsource import SourceError
+from remote.inventory import NodeSpec
 
 PAGES = ("kind", "template", "fields", "data", "nodes", "review")
 TITLES = ("Job kind", "Template", "The fields people change", "Data and weights", "Nodes", "Review")
@@ -105,6 +108,7 @@ class WizardScreen(Screen[None]):
     def __init__(self, services: ConsoleServices, *, templates_dir: Path | None = None) -> None:
         super().__init__()
         self.services = services
+        self._devices: dict[tuple[str, ...], DeviceMemory] = {}
         self.draft = WizardDraft()
         self.template: Template | None = None
         self.check: DraftCheck | None = None
@@ -370,9 +374,22 @@ class WizardScreen(Screen[None]):
         if template is None:
             return
         nodes = chosen_nodes(draft, self.services.cluster)
-        self.run_worker(lambda: self.post_message(self.Checked(draft, check_draft(draft, template, nodes))),
-                        thread=True, exclusive=True, group="wizard-check", exit_on_error=False,
+
+        def check() -> None:
+            judged = check_draft(draft, template, nodes, self._device_memory(nodes))
+            self.post_message(self.Checked(draft, judged))
+
+        self.run_worker(check, thread=True, exclusive=True, group="wizard-check", exit_on_error=False,
                         description="checking the wizard's config")
+
+    def _device_memory(self, nodes: tuple[NodeSpec, ...]) -> DeviceMemory:
+        """What a rank's memory is judged against on these nodes: read once per choice of nodes (a CPU
+        node's host memory is a round trip), in the check's worker."""
+        key = tuple(node.name for node in nodes)
+        if key not in self._devices:
+            pool = self.services.pool
+            self._devices[key] = nodes_memory(pool, nodes, nodes[0].devices) if pool and nodes else NPU_910B
+        return self._devices[key]
 
     def on_wizard_screen_checked(self, message: Checked) -> None:
         if message.draft != self.draft:
