@@ -3,8 +3,10 @@
 The dialects name the same facts differently (see docs in /work/shared/reference/deepseek-v3.md):
 research era (`model.model_config` + `moe_config` + `parallel_config`), mcore (`use_legacy: False`,
 Hugging Face names under `model.model_config`) and pynative (`model:` + `parallelism:` + `training:`).
-Each dialect is a table from spec field to document path. A field the document leaves out takes
-DeepSeek-V3's published value (the dataclass default) and is listed in `JobSpec.defaulted`.
+Each dialect is a table from spec field to document path. A field the document leaves out takes what
+MindFormers would use (docs/estimates.md, "Where values come from"): in the mcore dialect the value of
+`pretrained_model_dir`'s config.json when the caller read it (model/pretrained.py), else the model class's
+own default (model/classdefaults.py); `JobSpec.defaulted` says which, field by field.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ from dataclasses import dataclass, fields, replace
 from pathlib import Path
 from typing import Any
 
+from model.classdefaults import CLASS_DEFAULT, CLASS_DEFAULTS, CONFIG_JSON, source_of_default
 from model.keys import unknown_keys
 from model.placement import (
     LayerPlan,
@@ -23,6 +26,7 @@ from model.placement import (
     offsets_from_counts,
     parse_layers_per_stage,
 )
+from model.pretrained import Pretrained
 from model.spec import (
     Dialect,
     InferenceSpec,
@@ -67,13 +71,13 @@ __all__ = [  # the spec types are re-exported: readers of configs import them fr
     "Recompute",
     "Scoring",
     "TrainingSpec",
+    "defaulted_paths",
     "detect_dialect",
     "load_spec",
     "parse_spec",
+    "pretrained_model_dir",
     "spec_from_document",
 ]
-
-REQUIRED = frozenset({"model.num_layers", "model.hidden_size", "model.num_heads"})
 
 
 def _first_float(value: Any) -> float:
@@ -320,28 +324,45 @@ def load_spec(path: Path) -> JobSpec:
     return spec_from_document(load_located_file(path))
 
 
-def parse_spec(text: str, source: str) -> JobSpec:
-    return spec_from_document(load_located(text, source))
+def parse_spec(text: str, source: str, *, pretrained: Pretrained | None = None) -> JobSpec:
+    return spec_from_document(load_located(text, source), pretrained=pretrained)
 
 
-def spec_from_document(doc: LocatedDocument) -> JobSpec:
+def pretrained_model_dir(doc: LocatedDocument) -> str | None:
+    """The Hugging Face directory whose config.json an mcore config's model is built on: the top-level
+    `pretrained_model_dir`, which MindFormers copies over `model.pretrained_model_dir` (base_trainer.py).
+    None for the other dialects: their model classes never read it."""
+    if detect_dialect(doc) is not Dialect.MCORE or not isinstance(doc.data, dict):
+        return None
+    model = doc.data.get("model")
+    for value in (doc.data.get("pretrained_model_dir"), model.get("pretrained_model_dir")
+                  if isinstance(model, dict) else None):
+        if isinstance(value, str) and value:
+            return value
+    return None
+
+
+def spec_from_document(doc: LocatedDocument, *, pretrained: Pretrained | None = None) -> JobSpec:
+    """`pretrained`: the config's pretrained_model_dir as the caller read it (mcore only; None: not read)."""
     dialect = detect_dialect(doc)
     values: dict[str, object] = {}
     locations: dict[str, Location] = {}
+    sources: dict[str, str] = {}
     problems: list[Problem] = []
+    merged = pretrained if dialect is Dialect.MCORE else None
     for spec_field in DIALECT_FIELDS[dialect]:
-        before = len(problems)
         found, raw = _lookup(doc, spec_field.path, problems)
         if not found:
-            if spec_field.target in REQUIRED and len(problems) == before:
-                message = f"missing: {dotted(spec_field.path)} is required in the {dialect.value} dialect"
-                problems.append(doc.problem(spec_field.path, message))
+            _from_config_json(spec_field, merged, values, sources, problems)
             continue
         try:
             values[spec_field.target] = spec_field.parse(raw)
         except InvalidValue as exc:
             problems.append(doc.problem(spec_field.path, str(exc)))
         locations[spec_field.target] = Location(dotted(spec_field.path), doc.line_of(spec_field.path))
+    for target, value in CLASS_DEFAULTS[dialect].items():
+        if target not in values:
+            values[target], sources[target] = value, CLASS_DEFAULT
     derived: dict[str, str] = {}
     if dialect is Dialect.PYNATIVE and not problems:
         _derive_pynative(doc, values, locations, derived, problems)
@@ -350,8 +371,44 @@ def spec_from_document(doc: LocatedDocument) -> JobSpec:
         derived["parallel.vocab_emb_dp"] = "MindFormers' default when parallel_config leaves it out"
     if problems:
         raise SourceError(list(dict.fromkeys(problems)))
-    return replace(_build(doc.source, dialect, values, locations, derived),
-                   unknown_keys=unknown_keys(doc, dialect))
+    job = _build(doc.source, dialect, values, locations, derived)
+    defaulted = {**job.defaulted, **{t: s for t, s in sources.items() if t not in locations}}
+    return replace(job, defaulted=dict(sorted(defaulted.items())), unknown_keys=unknown_keys(doc, dialect),
+                   warnings=_pretrained_warnings(doc, pretrained))
+
+
+def _from_config_json(spec_field: _Field, pretrained: Pretrained | None, values: dict[str, object],
+                      sources: dict[str, str], problems: list[Problem]) -> None:
+    """MindFormers merges config.json under `model.model_config` (build_config.py, merge_model_config)."""
+    key = spec_field.path[-1]
+    if pretrained is None or spec_field.path[:-1] != _MODEL_CONFIG or not isinstance(key, str) \
+            or key not in pretrained.values:
+        return
+    try:
+        values[spec_field.target] = spec_field.parse(pretrained.values[key])
+        sources[spec_field.target] = CONFIG_JSON
+    except InvalidValue as exc:
+        problems.append(Problem(pretrained.source, None, key, str(exc)))
+
+
+_MODEL_CONFIG: FieldPath = ("model", "model_config")
+
+
+def _pretrained_warnings(doc: LocatedDocument, pretrained: Pretrained | None) -> tuple[str, ...]:
+    directory = pretrained_model_dir(doc)
+    if directory is None or (pretrained is not None and pretrained.unreadable is None):
+        return ()
+    why = "was not read" if pretrained is None else f"could not be read ({pretrained.unreadable})"
+    return (f"pretrained_model_dir {directory} {why}: the architecture the file leaves out is the model "
+            f"class's defaults",)
+
+
+def defaulted_paths(job: JobSpec) -> dict[str, str]:
+    """The fields the file left out by the file's own dotted path (`model.model_config.num_attention_heads`),
+    each with where its value came from; fields the dialect has no key for are not listed."""
+    paths = {spec_field.target: dotted(spec_field.path) for spec_field in DIALECT_FIELDS[job.dialect]}
+    found = [(paths[target], source) for target, source in job.defaulted.items() if target in paths]
+    return dict(sorted(found))
 
 
 def _lookup(doc: LocatedDocument, path: FieldPath, problems: list[Problem]) -> tuple[bool, Any]:
@@ -461,7 +518,7 @@ def _build(source: str, dialect: Dialect, values: dict[str, object],
         parallel=ParallelSpec(**sections["parallel"]),
         training=TrainingSpec(**sections["training"]),
         inference=InferenceSpec(**sections["inference"]),
-        defaulted=frozenset(every - values.keys()),
+        defaulted={name: source_of_default(name) for name in sorted(every - values.keys())},
         locations=locations,
         derived=derived,
     )

@@ -172,8 +172,11 @@ class JobSpec:
     model: ModelSpec
     parallel: ParallelSpec
     training: TrainingSpec
-    defaulted: frozenset[str]
-    """Spec fields (`model.n_group`, `parallel.context_parallel`) the file left out."""
+    defaulted: Mapping[str, str] = field(hash=False)
+    """Spec fields (`model.n_group`, `parallel.context_parallel`) the file left out, each with where its value
+    came from: "config.json" (pretrained_model_dir's), "class default" (the model class's own) or
+    "MindFormers default" (parallel and training fields). `"model.n_group" in job.defaulted` asks whether the
+    file left it out."""
     locations: Mapping[str, Location] = field(default_factory=dict, compare=False, hash=False)
     """Spec field -> where the file set it; for error messages that point into the file."""
     derived: Mapping[str, str] = field(default_factory=dict, compare=False, hash=False)
@@ -183,6 +186,8 @@ class JobSpec:
     inference: InferenceSpec = InferenceSpec()
     unknown_keys: tuple[UnknownKey, ...] = ()
     """Keys MindFormers would ignore, each with the known key it most likely meant (model/keys.py)."""
+    warnings: tuple[str, ...] = ()
+    """What a person should know about where the values came from (pretrained_model_dir not readable)."""
 
     def location(self, spec_field: str) -> Location | None:
         return self.locations.get(spec_field)

@@ -168,7 +168,7 @@ def test_tutorial_1b_fits_on_a_910b():
 def test_671b_unsharded_on_one_device_does_not_fit():
     job = job_671b()
     alone = JobSpec(source="t", dialect=job.dialect, model=job.model, parallel=ParallelSpec(),
-                    training=TrainingSpec(), defaulted=frozenset())
+                    training=TrainingSpec(), defaulted={})
     estimate = training_memory(alone, devices_per_node=8)
     assert not estimate.fits
     assert estimate.limit_source == "HBM" and estimate.limit_bytes == 64 * GIB
@@ -183,7 +183,7 @@ def test_state_bytes_follow_dtypes_and_shards():
         return JobSpec(source="t", dialect=job_1b().dialect, model=model,
                        parallel=ParallelSpec(data_parallel=4, optimizer_weight_shard_size=shard,
                                              parallel_optimizer=True),
-                       training=TrainingSpec(params_dtype=params_dtype), defaulted=frozenset())
+                       training=TrainingSpec(params_dtype=params_dtype), defaulted={})
     fp32 = training_memory(job("float32", 1), 8).stages[0]
     bf16 = training_memory(job("bfloat16", 1), 8).stages[0]
     sharded = training_memory(job("float32", -1), 8).stages[0]
@@ -203,7 +203,7 @@ def test_full_recompute_needs_less_activation_memory():
     def with_recompute(level: str) -> int:
         training = TrainingSpec(recompute=level)  # type: ignore[arg-type]
         changed = JobSpec(source="t", dialect=job.dialect, model=job.model, parallel=job.parallel,
-                          training=training, defaulted=frozenset())
+                          training=training, defaulted={})
         return training_memory(changed, 8).stages[0].activations
     assert with_recompute("full") < with_recompute("none")
 
@@ -229,7 +229,7 @@ def test_an_unreadable_memory_size_says_what_would_do():
 def serving(model: ModelSpec, **parallel: object) -> JobSpec:
     return JobSpec(source="t", dialect=job_1b().dialect, model=model,
                    parallel=ParallelSpec(**parallel),  # type: ignore[arg-type]
-                   training=TrainingSpec(compute_dtype="bfloat16"), defaulted=frozenset())
+                   training=TrainingSpec(compute_dtype="bfloat16"), defaulted={})
 
 
 def test_mla_kv_cache_is_576_values_per_token_per_layer():
@@ -290,7 +290,7 @@ SMALL_MOE = ModelSpec(num_layers=2, hidden_size=256, num_heads=4, vocab_size=102
 def small_job(**parallel: object) -> JobSpec:
     return JobSpec(source="t", dialect=job_1b().dialect, model=SMALL_MOE,
                    parallel=ParallelSpec(**parallel),  # type: ignore[arg-type]
-                   training=TrainingSpec(), defaulted=frozenset())
+                   training=TrainingSpec(), defaulted={})
 
 
 def stage0_weights(**parallel: object) -> int:

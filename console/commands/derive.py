@@ -11,8 +11,10 @@ from rich.markup import escape
 
 from console import exitcodes
 from console.jobargs import add_layout_arguments, add_path_check_argument, job_layout, path_problems
+from console.jobs.pretrained import parse_job
 from console.render import print_json, stderr_console
-from model.config import parse_spec
+from model.classdefaults import CLASS_DEFAULT, CONFIG_JSON
+from model.config import JobSpec, defaulted_paths
 from model.overrides import derive
 from model.validate import validate
 from model.yamlsource import SourceError
@@ -33,7 +35,7 @@ def execute(args: argparse.Namespace, cluster: Cluster) -> int:
     err = stderr_console()
     try:
         text = derive(args.template, args.set or [])
-        job = parse_spec(text, str(args.output))
+        job = parse_job(text, str(args.output), cluster)
     except SourceError as exc:
         for source_problem in exc.problems:
             err.print(f"[red]error[/]: {escape(str(source_problem))}")
@@ -46,15 +48,32 @@ def execute(args: argparse.Namespace, cluster: Cluster) -> int:
     if args.json:
         print_json({"output": str(args.output), "nodes": nodes, "devices_per_node": per_node,
                     "problems": [{"path": p.path, "severity": p.severity, "message": p.message,
-                                  "line": p.line} for p in problems]})
+                                  "line": p.line} for p in problems],
+                    "defaulted": defaulted_paths(job), "warnings": list(job.warnings)})
     else:
         err.print(f"wrote {escape(str(args.output))}; checked for {nodes} node(s) x {per_node} devices")
+        for line in defaults_summary(job):
+            err.print(escape(line))
+        for warning in job.warnings:
+            err.print(f"[yellow]warning[/]: {escape(warning)}")
         for problem in problems:
             style = "red" if problem.severity == "error" else "yellow"
             err.print(f"[{style}]{problem.severity}[/]: {escape(str(args.output))}"
                       f"{f':{problem.line}' if problem.line else ''}: {escape(problem.path)}: "
                       f"{escape(problem.message)}")
     return exitcodes.NODE_FAILED if any(p.severity == "error" for p in problems) else exitcodes.OK
+
+
+def defaults_summary(job: JobSpec) -> list[str]:
+    """One line per source of the architecture the file leaves out: `from config.json: a, b`; the
+    parallel and training fields MindFormers defaults are many and usual, so they are not listed."""
+    paths = defaulted_paths(job)
+    lines = []
+    for source, label in ((CONFIG_JSON, "from config.json"), (CLASS_DEFAULT, "class defaults")):
+        names = [path.rsplit(".", 1)[-1] for path, where in paths.items() if where == source]
+        if names:
+            lines.append(f"{label}: {', '.join(names)}")
+    return lines
 
 
 def write_atomically(path: Path, text: str) -> None:

@@ -24,8 +24,9 @@ from console.jobs.plan import (
     launch_settings,
     make_plan,
 )
+from console.jobs.pretrained import parse_job
 from console.jobs.serveplan import engine_for, serve_port
-from model.config import JobSpec, parse_spec
+from model.config import JobSpec
 from model.overrides import derive
 from model.yamlsource import Problem, SourceError
 from remote import nodeset
@@ -94,7 +95,7 @@ def plan_job(request: JobRequest, pool: NodePool, *, timeout: float = 20.0) -> P
     template = str(request.template)
     overrides = request.overrides + checkpoint_override(request.checkpoint)
     text = derive(request.template, overrides)
-    job = parse_spec(text, template)
+    job = parse_job(text, template, pool.cluster, pool=pool)
     settings = _settings(request, launch_settings(yaml.safe_load(text), template))
     if settings.kind == "predict":
         check_checkpoint(predict_inputs(text))
