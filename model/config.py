@@ -258,6 +258,8 @@ _MCORE = _table([
     ("model.scoring_func", "model.model_config.scoring_func", _scoring),
     ("model.mtp_depth", "model.model_config.num_nextn_predict_layers", as_int),
     ("model.mtp_loss_factor", "model.model_config.mtp_loss_factor", as_float),
+    # MindFormers' TransformerConfig name for the same (transformer_config_utils.py takes either)
+    ("model.mtp_loss_factor", "model.model_config.mtp_loss_scaling_factor", as_float),
     ("model.offset", "model.model_config.offset", _offset),
     *_hf_router_fields("model.model_config."),
     ("parallel.pp_interleave_num", "model.model_config.pp_interleave_num", as_int),

@@ -113,6 +113,15 @@ def test_a_bad_config_json_is_an_error_naming_the_file_and_key(text: str, expect
     assert str(caught.value) == expected
 
 
+def test_mcore_reads_the_mtp_loss_factor_by_either_of_its_names():
+    job = load_spec(SAMPLES / "mcore_train_deepseekv3_small.yaml")
+    location = job.location("model.mtp_loss_factor")
+    assert location is not None and location.path == "model.model_config.mtp_loss_scaling_factor"
+    changed = parse_spec((SAMPLES / "mcore_train_deepseekv3_small.yaml").read_text().replace(
+        "mtp_loss_scaling_factor: 0.3", "mtp_loss_scaling_factor: 0.1"), "t.yaml")
+    assert changed.model.mtp_loss_factor == 0.1
+
+
 def test_a_field_without_a_yaml_value_is_the_class_default_for_every_dialect():
     mcore = parse_spec("use_legacy: False\nmodel:\n  model_config:\n    hidden_size: 64\n", "m.yaml")
     assert mcore.model.num_heads == 128 and mcore.defaulted["model.num_heads"] == "class default"
