@@ -1,13 +1,134 @@
-"""Keys a config sets that MindFormers would ignore (most likely typos), found in the sections the console
-reads, each with the closest key it knows."""
+"""Keys a config sets that MindFormers does not declare (most likely typos), found in the sections the console
+reads, each with the closest key it knows.
+
+A key is known when the dialect's table (model.config.DIALECT_FIELDS) reads it or MindFormers declares it for
+that section (model/mindformers_keys.py). Sections whose children are free-form (callbacks, datasets,
+processor, optimizer...) are not checked.
+"""
 
 from __future__ import annotations
 
+import difflib
+import functools
+from collections.abc import Mapping
+
+from model import mindformers_keys as declared
 from model.spec import Dialect, UnknownKey
-from model.yamlsource import LocatedDocument
+from model.yamlsource import FieldPath, LocatedDocument, Problem, dotted
+
+_GRAPH_CHECKED = ("", "parallel_config", "parallel", "parallel.parallel_optimizer_config", "model",
+                  "model.model_config", "runner_config", "recompute_config", "context")
+CHECKED_SECTIONS: Mapping[Dialect, tuple[str, ...]] = {
+    Dialect.RESEARCH: (*_GRAPH_CHECKED, "moe_config"),
+    Dialect.MCORE: _GRAPH_CHECKED,  # MindFormers drops a mcore file's moe_config whole, as unused
+    Dialect.PYNATIVE: ("", "parallelism", "training", "recompute", "context", "model"),
+}
+"""The sections each dialect's keys are checked in, by dotted path ('' is the top level)."""
+
+REFUSING_SECTIONS: Mapping[Dialect, frozenset[str]] = {
+    # mindformers/tools/register/template.py (r1.4.0 on): MindFormerConfig applies ConfigTemplate to a file,
+    # and these sections' classes raise KeyError "gets an unexpected key"; the others keep or drop the key
+    Dialect.RESEARCH: frozenset({"parallel_config", "recompute_config", "runner_config", "moe_config"}),
+    # mcore model.model_config: 1.6 to 1.8 raise RuntimeError "Unexpected Keys" for a key the conversion to
+    # TransformerConfig does not map (parallel_core/transformer_config_utils.py), 1.9 on only log "Unmapped
+    # Keys" (parallel_core/config_converter.py): said to be ignored, as the current release does
+    Dialect.MCORE: frozenset({"parallel_config", "recompute_config", "runner_config"}),
+    # mindformers/pynative/config/config.py: BaseConfig.from_dict raises ValueError "Unknown configuration
+    # keys" for every section class without allow_extra
+    Dialect.PYNATIVE: frozenset({"parallelism", "training", "recompute", "context"}),
+}
+"""Sections where MindFormers refuses the file for a key it does not declare, instead of ignoring the key."""
+
+_CLOSE_TO_READ = 0.75
+"""How alike (difflib ratio) a key must be to a key the console reads to be called its typo."""
+_CLOSE_TO_DECLARED = 0.8
+"""The same for the other keys MindFormers declares: stricter, as there are hundreds."""
 
 
 def unknown_keys(doc: LocatedDocument, dialect: Dialect) -> tuple[UnknownKey, ...]:
     """Every unknown key of `doc`'s read sections, in file order."""
-    del doc, dialect
-    return ()
+    found: list[UnknownKey] = []
+    known, read = known_keys(dialect), read_keys(dialect)
+    for section in CHECKED_SECTIONS[dialect]:
+        path: FieldPath = tuple(section.split(".")) if section else ()
+        node = _section(doc.data, path)
+        for key in node:
+            name = str(key)
+            if name in known[section]:
+                continue
+            match = _closest(name, read.get(section, frozenset()), known[section])
+            found.append(UnknownKey(path=dotted((*path, name)), line=doc.lines.get((*path, name)),
+                                    suggestion=dotted((*path, match)) if match else None))
+    return tuple(sorted(found, key=lambda k: k.line or 0))
+
+
+def unknown_key_problems(doc: LocatedDocument, dialect: Dialect) -> list[Problem]:
+    """The unknown keys as problems of the file, for a file that cannot be read into a spec: the error that
+    stops it may be the typo's doing (num_hidden_layer leaves 61 layers for a 3-layer stage plan)."""
+    return [Problem(doc.source, key.line, key.path, describe(key, dialect))
+            for key in unknown_keys(doc, dialect)]
+
+
+def describe(key: UnknownKey, dialect: Dialect) -> str:
+    """What MindFormers does with `key`, and the key it most likely meant."""
+    section, _, name = key.path.rpartition(".")
+    fate = "MindFormers ignores it"
+    if refused(key, dialect):
+        fate = f"MindFormers refuses the file: {section} takes only the keys it declares"
+    if key.suggestion is None:
+        return f"unknown key {name} ({fate}); no key MindFormers knows there is close to it"
+    return f"unknown key {name} ({fate}): did you mean {key.suggestion.rpartition('.')[2]}?"
+
+
+def refused(key: UnknownKey, dialect: Dialect) -> bool:
+    """Whether MindFormers refuses the file for `key` (rather than ignoring the key)."""
+    section = key.path.rpartition(".")[0]
+    return section in REFUSING_SECTIONS[dialect]
+
+
+@functools.cache
+def read_keys(dialect: Dialect) -> Mapping[str, frozenset[str]]:
+    """Section -> the keys of it the dialect's table reads."""
+    from model.config import DIALECT_FIELDS  # model.config calls unknown_keys: import when first needed
+
+    sections: dict[str, set[str]] = {}
+    for spec_field in DIALECT_FIELDS[dialect]:
+        names = [str(part) for part in spec_field.path]
+        for depth in range(len(names)):
+            sections.setdefault(".".join(names[:depth]), set()).add(names[depth])
+    return {section: frozenset(names) for section, names in sections.items()}
+
+
+@functools.cache
+def known_keys(dialect: Dialect) -> Mapping[str, frozenset[str]]:
+    """Section -> every key of it the dialect's table reads or MindFormers declares."""
+    tables = _declared_tables(dialect)
+    read = read_keys(dialect)
+    return {section: frozenset().union(read.get(section, frozenset()),
+                                       *(d.keys for d in tables.get(section, ())))
+            for section in CHECKED_SECTIONS[dialect]}
+
+
+def _declared_tables(dialect: Dialect) -> Mapping[str, tuple[declared.Declared, ...]]:
+    if dialect is Dialect.PYNATIVE:
+        sections = dict(declared.PYNATIVE_SECTIONS)
+        sections["model"] = (*sections["model"], *declared.MCORE_MODEL_CONFIG["model.model_config"])
+        return sections
+    model_config = declared.MCORE_MODEL_CONFIG if dialect is Dialect.MCORE else declared.RESEARCH_MODEL_CONFIG
+    return {**declared.GRAPH_SECTIONS, **model_config}
+
+
+def _section(data: object, path: FieldPath) -> dict[object, object]:
+    node = data
+    for part in path:
+        node = node.get(part) if isinstance(node, dict) else None
+    return node if isinstance(node, dict) else {}
+
+
+def _closest(name: str, read: frozenset[str], known: frozenset[str]) -> str | None:
+    """The key the console reads that `name` most likely misspells, else the closest declared one."""
+    for candidates, cutoff in ((read, _CLOSE_TO_READ), (known, _CLOSE_TO_DECLARED)):
+        matches = difflib.get_close_matches(name, sorted(candidates), n=1, cutoff=cutoff)
+        if matches:
+            return matches[0]
+    return None

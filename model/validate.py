@@ -9,11 +9,14 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal
 
-from model.config import AUTO_PLACEMENT, Dialect, JobSpec, ModelSpec, ParallelSpec
+from model.config import AUTO_PLACEMENT, DIALECT_FIELDS, Dialect, JobSpec, ModelSpec, ParallelSpec
+from model.keys import describe, refused
+from model.spec import UnknownKey
+from model.yamlsource import dotted
 
 Severity = Literal["error", "warning"]
 
-# Where each spec field lives when the file does not say (research-era names, the tutorial's).
+# Where a spec field lives when the job's dialect has no key for it (research-era names, the tutorial's).
 DEFAULT_PATHS = {
     "parallel.data_parallel": "parallel_config.data_parallel",
     "parallel.model_parallel": "parallel_config.model_parallel",
@@ -57,10 +60,56 @@ class _Report:
         self.job = job
         self.problems: list[ConfigProblem] = []
 
-    def add(self, spec_field: str, severity: Severity, message: str) -> None:
+    def add(self, spec_field: str, severity: Severity, message: str, *, uses: tuple[str, ...] = ()) -> None:
+        """A problem with `spec_field`, judged also by the fields `uses`, at the line the file sets it. When
+        the file left one of them out and has a key that is likely its typo, the problem names the typo and
+        its line too, and points at it when the file does not set `spec_field`."""
         location = self.job.location(spec_field)
-        path = location.path if location else DEFAULT_PATHS.get(spec_field, spec_field)
-        self.problems.append(ConfigProblem(path, severity, message, location.line if location else None))
+        typo = self._typo(spec_field, *uses)
+        if typo is not None:
+            fate = "refuses" if refused(typo, self.job.dialect) else "ignores"
+            message = (f"{message}; the file has {typo.path} on line {typo.line}, which MindFormers {fate}: "
+                       f"a typo of {typo.suggestion}?")
+        if location:
+            self.problems.append(ConfigProblem(location.path, severity, message, location.line))
+        elif typo is not None:
+            self.problems.append(ConfigProblem(typo.path, severity, message, typo.line))
+        else:
+            path = _dialect_path(self.job.dialect, spec_field)
+            self.problems.append(ConfigProblem(path, severity, message))
+
+    def _typo(self, *spec_fields: str) -> UnknownKey | None:
+        """The unknown key most likely meant as one of `spec_fields` that the file left out."""
+        for spec_field in spec_fields:
+            if spec_field in self.job.defaulted:
+                typo = _typo_of(self.job, _dialect_path(self.job.dialect, spec_field))
+                if typo is not None:
+                    return typo
+        return None
+
+
+def _dialect_path(dialect: Dialect, spec_field: str) -> str:
+    """Where the job's own dialect sets `spec_field` (DEFAULT_PATHS when it has no key for it)."""
+    for row in DIALECT_FIELDS[dialect]:
+        if row.target == spec_field:
+            return dotted(row.path)
+    return DEFAULT_PATHS.get(spec_field, spec_field)
+
+
+def _typo_of(job: JobSpec, path: str) -> UnknownKey | None:
+    """The unknown key whose closest known key is `path` or a section holding it (`paralel_config`)."""
+    for key in job.unknown_keys:
+        if key.suggestion and (path == key.suggestion or path.startswith(f"{key.suggestion}.")):
+            return key
+    return None
+
+
+def unknown_key_problems(job: JobSpec) -> list[ConfigProblem]:
+    """Each key MindFormers does not declare: an error where MindFormers refuses the file for it, else a
+    warning (MindFormers ignores it), with the known key it most likely meant."""
+    return [ConfigProblem(key.path, "error" if refused(key, job.dialect) else "warning",
+                          describe(key, job.dialect), key.line)
+            for key in job.unknown_keys]
 
 
 def validate(job: JobSpec, *, nodes: int, devices_per_node: int,
@@ -68,16 +117,17 @@ def validate(job: JobSpec, *, nodes: int, devices_per_node: int,
     """Every problem of `job` on `nodes` servers with `devices_per_node` devices each; `training=False`
     (serving) leaves out what only training needs: micro-batches and the optimizer shard."""
     report = _Report(job)
+    typos = unknown_key_problems(job)
     _check_sizes(report, job)
     if report.problems:
-        return report.problems  # the other rules divide by these sizes
+        return typos + report.problems  # the other rules divide by these sizes
     _check_device_count(report, job.parallel, nodes * devices_per_node, nodes, devices_per_node)
     _check_experts(report, job.model, job.parallel, data_parallel(job.parallel, nodes * devices_per_node))
     _check_tensor_parallel(report, job.model, job.parallel)
     _check_pipeline(report, job.model, job.parallel, training)
     if training:
         _check_optimizer_shard(report, job.parallel, devices=nodes * devices_per_node)
-    return report.problems
+    return typos + report.problems
 
 
 # Sizes that must be whole numbers >= 1; -1 also allowed where MindFormers gives it a meaning.
@@ -124,6 +174,10 @@ def data_parallel(parallel: ParallelSpec, devices: int) -> int:
     return devices // others if others and devices % others == 0 else 0
 
 
+_PLACED_BY = ("model.num_layers", "model.mtp_depth", "parallel.pipeline_stage", "parallel.pp_interleave_num")
+_OTHER_AXES = ("parallel.model_parallel", "parallel.pipeline_stage", "parallel.context_parallel")
+
+
 def _check_device_count(report: _Report, parallel: ParallelSpec, devices: int, nodes: int,
                         per_node: int) -> None:
     dp = data_parallel(parallel, devices)
@@ -137,7 +191,7 @@ def _check_device_count(report: _Report, parallel: ParallelSpec, devices: int, n
            else f"; {devices} is not a multiple of the other axes ({others})")
     report.add("parallel.data_parallel", "error",
                f"{axes} must equal the devices the job uses ({nodes} node{'s' * (nodes > 1)} x "
-               f"{per_node} = {devices}){fix}")
+               f"{per_node} = {devices}){fix}", uses=_OTHER_AXES)
 
 
 def _check_experts(report: _Report, model: ModelSpec, parallel: ParallelSpec, devices_dp: int) -> None:
@@ -145,7 +199,7 @@ def _check_experts(report: _Report, model: ModelSpec, parallel: ParallelSpec, de
     if model.n_routed_experts and model.first_k_dense_replace >= model.num_layers:
         report.add("model.first_k_dense_replace", "error",
                    f"first_k_dense_replace ({model.first_k_dense_replace}) must be below num_layers "
-                   f"({model.num_layers}), or no layer is MoE")
+                   f"({model.num_layers}), or no layer is MoE", uses=("model.num_layers",))
     if not model.n_routed_experts or moe_layers <= 0:
         return
     _check_routing(report, model)
@@ -153,11 +207,12 @@ def _check_experts(report: _Report, model: ModelSpec, parallel: ParallelSpec, de
     if model.n_routed_experts % ep:
         report.add("parallel.expert_parallel", "error",
                    f"expert_num ({model.n_routed_experts}) must be divisible by expert_parallel ({ep}); "
-                   f"valid: {_divisors(model.n_routed_experts)}")
+                   f"valid: {_divisors(model.n_routed_experts)}", uses=("model.n_routed_experts",))
     dp_mp = devices_dp * parallel.model_parallel
     if devices_dp > 0 and dp_mp % ep:
         report.add("parallel.expert_parallel", "error",
-                   f"expert_parallel ({ep}) must divide data_parallel x model_parallel ({dp_mp})")
+                   f"expert_parallel ({ep}) must divide data_parallel x model_parallel ({dp_mp})",
+                   uses=("parallel.data_parallel", "parallel.model_parallel"))
 
 
 def _check_routing(report: _Report, model: ModelSpec) -> None:
@@ -167,40 +222,45 @@ def _check_routing(report: _Report, model: ModelSpec) -> None:
     if experts % groups:
         report.add("model.n_routed_experts", "error",
                    f"expert_num ({experts}) must be divisible by n_group ({groups}); valid: "
-                   f"{_divisors(experts)}")
+                   f"{_divisors(experts)}", uses=("model.n_group",))
     if model.topk_group > groups:
         report.add("model.topk_group", "error",
-                   f"topk_group ({model.topk_group}) cannot exceed n_group ({groups})")
+                   f"topk_group ({model.topk_group}) cannot exceed n_group ({groups})",
+                   uses=("model.n_group",))
     reachable = model.topk_group * (experts // groups) if model.topk_group else experts
     if model.num_experts_per_tok > reachable:
         report.add("model.num_experts_per_tok", "error",
                    f"top-k ({model.num_experts_per_tok}) is more than the experts in the "
-                   f"{model.topk_group} chosen group(s) ({reachable})")
+                   f"{model.topk_group} chosen group(s) ({reachable})",
+                   uses=("model.topk_group", "model.n_group", "model.n_routed_experts"))
 
 
 def _check_tensor_parallel(report: _Report, model: ModelSpec, parallel: ParallelSpec) -> None:
     mp = parallel.model_parallel
     if model.num_heads % mp:
         report.add("parallel.model_parallel", "error",
-                   f"num_heads ({model.num_heads}) must be divisible by model_parallel ({mp})")
+                   f"num_heads ({model.num_heads}) must be divisible by model_parallel ({mp})",
+                   uses=("model.num_heads",))
     if model.vocab_size % mp:
         report.add("parallel.model_parallel", "error",
-                   f"vocab_size ({model.vocab_size}) must be divisible by model_parallel ({mp})")
+                   f"vocab_size ({model.vocab_size}) must be divisible by model_parallel ({mp})",
+                   uses=("model.vocab_size",))
     if parallel.use_seq_parallel and model.seq_length % mp:
         report.add("model.seq_length", "error",
                    f"with sequence parallel on, seq_length ({model.seq_length}) must be divisible by "
-                   f"model_parallel ({mp})")
+                   f"model_parallel ({mp})", uses=("parallel.model_parallel",))
     if model.seq_length % parallel.context_parallel:
         report.add("model.seq_length", "error",
                    f"seq_length ({model.seq_length}) must be divisible by context_parallel "
-                   f"({parallel.context_parallel})")
+                   f"({parallel.context_parallel})", uses=("parallel.context_parallel",))
 
 
 def _check_pipeline(report: _Report, model: ModelSpec, parallel: ParallelSpec, training: bool) -> None:
     pp = parallel.pipeline_stage
     if pp > model.num_layers:
         report.add("parallel.pipeline_stage", "error",
-                   f"pipeline_stage ({pp}) cannot exceed num_layers ({model.num_layers})")
+                   f"pipeline_stage ({pp}) cannot exceed num_layers ({model.num_layers})",
+                   uses=("model.num_layers",))
         return
     job = report.job
     # a pynative file without global_batch_size (or with data_parallel_shard -1) says nothing of it
@@ -210,13 +270,14 @@ def _check_pipeline(report: _Report, model: ModelSpec, parallel: ParallelSpec, t
         fix = "raise global_batch_size" if derived else f"set it to {pp} or more"
         report.add("parallel.micro_batch_num", "error",
                    f"micro_batch_num ({parallel.micro_batch_num}) must be at least pipeline_stage ({pp}), "
-                   f"or stages sit idle{_how_derived(job, 'parallel.micro_batch_num')}; {fix}")
+                   f"or stages sit idle{_how_derived(job, 'parallel.micro_batch_num')}; {fix}",
+                   uses=("parallel.pipeline_stage",))
     if job.derived.get("model.offset") == AUTO_PLACEMENT:
         problem = _pynative_placement_problem(model, parallel)
     else:  # pynative layer ranges were checked when the file was read; the offsets are ours
         problem = offset_problem(model, parallel) if job.dialect is not Dialect.PYNATIVE else None
     if problem:
-        report.add("model.offset", "error", problem)
+        report.add("model.offset", "error", problem, uses=_PLACED_BY)
 
 
 def _pynative_placement_problem(model: ModelSpec, parallel: ParallelSpec) -> str | None:
@@ -278,10 +339,11 @@ def _check_optimizer_shard(report: _Report, parallel: ParallelSpec, devices: int
     elif shard > dp:
         report.add("parallel.optimizer_weight_shard_size", "warning",
                    f"optimizer_weight_shard_size ({shard}) is larger than data_parallel ({dp}): "
-                   f"optimizer states are sharded over {dp} devices only")
+                   f"optimizer states are sharded over {dp} devices only", uses=("parallel.data_parallel",))
     elif dp % shard:
         report.add("parallel.optimizer_weight_shard_size", "error",
-                   f"optimizer_weight_shard_size ({shard}) must divide data_parallel ({dp})")
+                   f"optimizer_weight_shard_size ({shard}) must divide data_parallel ({dp})",
+                   uses=("parallel.data_parallel",))
 
 
 def _divisors(number: int) -> str:

@@ -1,0 +1,162 @@
+"""Typo'd keys: each dialect's misspelt keys named at their own line with the key meant, said together with
+the layout error the missing key causes; published and project configs give none."""
+
+from pathlib import Path
+
+import pytest
+
+from model.config import Dialect, JobSpec, detect_dialect, load_spec, parse_spec
+from model.keys import CHECKED_SECTIONS, known_keys, refused, unknown_key_problems
+from model.spec import UnknownKey
+from model.validate import ConfigProblem, validate
+from model.yamlsource import load_located
+
+ROOT = Path(__file__).resolve().parent.parent
+RESEARCH_1B = ROOT / "configs" / "jobs" / "pretrain_deepseek3_1b.yaml"
+RESEARCH_671B = ROOT / "configs" / "jobs" / "pretrain_deepseek3_671b.yaml"
+MCORE_1B = ROOT / "tests" / "samples" / "configs" / "deepseek3_1b_mcore.yaml"
+PYNATIVE_1B = ROOT / "tests" / "samples" / "configs" / "deepseek3_1b_pynative.yaml"
+PUBLISHED = sorted((ROOT / "tests" / "samples" / "configs" / "mindformers").glob("*.yaml"))
+
+
+def misspelt_text(path: Path, line_start: str, typo: str) -> tuple[str, int]:
+    """The config's text with its first line starting `line_start` given `typo` instead, and that line."""
+    lines = path.read_text(encoding="utf-8").splitlines(keepends=True)
+    number = next(i for i, line in enumerate(lines) if line.startswith(line_start))
+    lines[number] = typo + lines[number][len(line_start):]
+    return "".join(lines), number + 1
+
+
+def misspelt(path: Path, line_start: str, typo: str) -> tuple[JobSpec, int]:
+    text, line = misspelt_text(path, line_start, typo)
+    return parse_spec(text, str(path)), line
+
+
+def errors_saying(job: JobSpec, text: str, nodes: int = 1) -> list[ConfigProblem]:
+    problems = validate(job, nodes=nodes, devices_per_node=8)
+    return [p for p in problems if p.severity == "error" and text in p.message]
+
+
+def typo_problems(job: JobSpec, nodes: int = 1, devices: int = 8) -> list[ConfigProblem]:
+    return [p for p in validate(job, nodes=nodes, devices_per_node=devices) if "unknown key" in p.message]
+
+
+@pytest.mark.parametrize("path", [*sorted((ROOT / "configs" / "jobs").glob("*.yaml")), MCORE_1B, PYNATIVE_1B,
+                                  *PUBLISHED], ids=lambda p: p.name)
+def test_a_config_without_typos_has_no_unknown_keys(path: Path):
+    assert load_spec(path).unknown_keys == ()
+
+
+@pytest.mark.parametrize(("path", "line_start", "typo", "key", "meant"), [
+    (RESEARCH_1B, "parallel_config:", "paralel_config:", "paralel_config", "parallel_config"),
+    (RESEARCH_1B, "  data_parallel:", "  data_paralel:", "parallel_config.data_paralel", "data_parallel"),
+    (RESEARCH_1B, "    num_layers:", "    num_layer:", "model.model_config.num_layer", "num_layers"),
+    (RESEARCH_671B, "  expert_num:", "  expertnum:", "moe_config.expertnum", "expert_num"),
+    (RESEARCH_671B, "  data_parallel:", "  data_paralel:", "parallel_config.data_paralel", "data_parallel"),
+    (MCORE_1B, "parallel_config:", "paralel_config:", "paralel_config", "parallel_config"),
+    (MCORE_1B, "  data_parallel:", "  data_paralel:", "parallel_config.data_paralel", "data_parallel"),
+    (MCORE_1B, "    num_hidden_layers:", "    num_hiden_layers:", "model.model_config.num_hiden_layers",
+     "num_hidden_layers"),
+    (MCORE_1B, "context:", "contex:", "contex", "context"),
+    (PYNATIVE_1B, "  tensor_parallel:", "  tensor_paralel:", "parallelism.tensor_paralel",
+     "tensor_parallel"),
+    (PYNATIVE_1B, "  num_attention_heads:", "  num_atention_heads:", "model.num_atention_heads",
+     "num_attention_heads"),
+    (PYNATIVE_1B, "  local_batch_size:", "  local_bach_size:", "training.local_bach_size",
+     "local_batch_size"),
+])
+def test_a_misspelt_key_is_named_at_its_line_with_the_key_meant(path: Path, line_start: str, typo: str,
+                                                                key: str, meant: str):
+    job, line = misspelt(path, line_start, typo)
+    [problem] = typo_problems(job)
+    assert (problem.path, problem.line) == (key, line)
+    assert problem.message.endswith(f"did you mean {meant}?")
+    assert f"unknown key {key.rpartition('.')[2]} (MindFormers " in problem.message
+
+
+def test_mindformers_ignores_a_stray_section_but_refuses_an_undeclared_parallel_config_key():
+    """MindFormerConfig's template (r1.4.0 on) drops unknown top-level keys with a log line and raises
+    KeyError for a key parallel_config does not declare; model_config keeps any key."""
+    section, _ = misspelt(RESEARCH_1B, "parallel_config:", "paralel_config:")
+    key, _ = misspelt(RESEARCH_1B, "  data_parallel:", "  data_paralel:")
+    model, _ = misspelt(RESEARCH_1B, "    num_layers:", "    num_layer:")
+    assert [p.severity for p in typo_problems(section)] == ["warning"]
+    assert "MindFormers ignores it" in typo_problems(section)[0].message
+    assert [p.severity for p in typo_problems(key)] == ["error"]
+    assert "refuses the file: parallel_config takes only the keys it declares" in \
+        typo_problems(key)[0].message
+    assert [p.severity for p in typo_problems(model)] == ["warning"]
+
+
+def test_pynative_refuses_an_undeclared_parallelism_key_and_keeps_a_model_one():
+    [parallelism] = misspelt(PYNATIVE_1B, "  tensor_parallel:", "  tensor_paralel:")[0].unknown_keys
+    [model] = misspelt(PYNATIVE_1B, "  num_attention_heads:", "  num_atention_heads:")[0].unknown_keys
+    assert refused(parallelism, Dialect.PYNATIVE) and not refused(model, Dialect.PYNATIVE)
+
+
+@pytest.mark.parametrize(("path", "line_start", "typo", "nodes", "key"), [
+    (RESEARCH_1B, "parallel_config:", "paralel_config:", 4, "paralel_config"),
+    (RESEARCH_1B, "  data_parallel:", "  data_paralel:", 4, "parallel_config.data_paralel"),
+    (RESEARCH_671B, "  data_parallel:", "  data_paralel:", 128, "parallel_config.data_paralel"),
+    (MCORE_1B, "parallel_config:", "paralel_config:", 4, "paralel_config"),
+    (MCORE_1B, "  data_parallel:", "  data_paralel:", 4, "parallel_config.data_paralel"),
+])
+def test_the_layout_error_a_typo_causes_points_at_the_typo(path: Path, line_start: str, typo: str, nodes: int,
+                                                           key: str):
+    """The typo leaves data_parallel (or all of parallel_config) at 1: the device count is wrong, and the
+    error says why at the typo's line."""
+    job, line = misspelt(path, line_start, typo)
+    [layout] = errors_saying(job, "must equal the devices", nodes)
+    assert (layout.path, layout.line) == (key, line)
+    assert f"the file has {key} on line {line}, which MindFormers" in layout.message
+    assert layout.message.endswith(f"a typo of {key.replace('paralel', 'parallel')}?")
+
+
+def test_a_typo_in_a_field_the_error_was_judged_by_is_named_where_the_error_points():
+    """pynative: tensor_parallel left at 1 makes dp x tp x pp short of the devices; the error stays at
+    data_parallel_shard's line and names the typo's."""
+    job, line = misspelt(PYNATIVE_1B, "  tensor_parallel:", "  tensor_paralel:")
+    [layout] = errors_saying(job, "must equal the devices")
+    assert layout.path == "parallelism.data_parallel_shard" and layout.line == line - 1
+    assert f"parallelism.tensor_paralel on line {line}, which MindFormers refuses" in layout.message
+
+
+def test_a_misspelt_num_layers_is_named_by_the_placement_error_it_causes():
+    job, line = misspelt(RESEARCH_1B, "    num_layers:", "    num_layer:")
+    [placement] = errors_saying(job, "num_layers + mtp_depth")
+    assert placement.path == "model.model_config.offset"
+    assert f"model.model_config.num_layer on line {line}, which MindFormers ignores" in placement.message
+
+
+def test_a_file_a_typo_keeps_from_being_read_lists_the_typo_with_its_error():
+    """pynative num_hidden_layer: the model class's 61 layers do not fit the file's 3-layer stage plan, and
+    reading the file stops there; the typo is what a person needs to see."""
+    text, line = misspelt_text(PYNATIVE_1B, "  num_hidden_layers:", "  num_hidden_layer:")
+    doc = load_located(text, str(PYNATIVE_1B))
+    [problem] = unknown_key_problems(doc, detect_dialect(doc))
+    assert (problem.field, problem.line) == ("model.num_hidden_layer", line)
+    assert problem.message.endswith("did you mean num_hidden_layers?")
+
+
+def test_a_typo_that_breaks_nothing_is_only_a_warning():
+    job, _ = misspelt(MCORE_1B, "    num_hidden_layers:", "    num_hiden_layers:")
+    assert [p.severity for p in validate(job, nodes=1, devices_per_node=8) if "num_hiden" in p.message] == \
+        ["warning"]
+
+
+def test_keys_mindformers_declares_are_known_though_the_console_reads_none_of_them():
+    research = known_keys(Dialect.RESEARCH)
+    assert {"gradient_aggregation_group", "vocab_emb_dp"} <= research["parallel_config"]
+    assert {"capacity_factor", "enable_sdrop"} <= research["moe_config"]
+    assert "moe_token_dispatcher_type" in known_keys(Dialect.MCORE)["model.model_config"]
+    assert "pipeline_parallel_schedule" in known_keys(Dialect.PYNATIVE)["parallelism"]
+
+
+def test_free_form_sections_are_not_checked_and_a_far_key_has_no_suggestion():
+    text = RESEARCH_1B.read_text(encoding="utf-8").replace(
+        "runner_config:\n", "runner_config:\n  zzz_unrelated: 1\n", 1) + "callbacks_extra: 1\n"
+    text = text.replace("    data_path:", "    anything_at_all: 1\n    data_path:", 1)
+    keys = parse_spec(text, str(RESEARCH_1B)).unknown_keys
+    assert [k.path for k in keys] == ["runner_config.zzz_unrelated", "callbacks_extra"]
+    assert keys[0] == UnknownKey("runner_config.zzz_unrelated", keys[0].line, None)
+    assert "moe_config" not in CHECKED_SECTIONS[Dialect.MCORE]  # MindFormers drops it whole in mcore
