@@ -136,7 +136,8 @@ def test_problems_come_before_the_tables_and_alike_stages_share_a_row():
     done = estimate(str(JOBS / "pretrain_deepseek3_671b.yaml"), "--nodes", "128", "--devices-per-node", "8",
                     "--inference")
     lines = done.stdout.splitlines()
-    stage_rows = lines[lines.index(next(line for line in lines if line.startswith("stage "))) + 1:]
+    header = lines.index(next(line for line in lines if line.startswith("stage ")))
+    stage_rows = [line for line in lines[header + 1:] if line[:6].strip().replace("-", "").isdigit()]
     # 16 stages: the first (embedding) and last (head) differ, the fourteen between are alike
     assert [row.split()[0] for row in stage_rows] == ["0", "1-14", "15"], done.stdout
     erroneous = estimate(str(JOBS / "pretrain_deepseek3_671b.yaml"), "--nodes", "32",
@@ -165,3 +166,58 @@ def test_on_cpu_nodes_memory_is_judged_against_the_hosts_memory_not_hbm():
     # a layout larger than these machines is asked about NPUs
     asked = json.loads(estimate(tiny, "--nodes", "4", "--devices-per-node", "8", "--json").stdout)
     assert asked["memory_limit_source"] == "HBM" and asked["memory_limit_bytes"] == 64 << 30
+
+
+SAMPLES = Path(__file__).resolve().parent / "samples" / "configs" / "mindformers"
+
+
+def test_the_published_research_predict_config_on_the_tutorials_4_by_8_fits_with_its_paged_cache():
+    done = estimate(str(SAMPLES / "research_predict_deepseek3_671b.yaml"), "--inference", "--nodes", "4",
+                    "--devices-per-node", "8", "--json")
+    assert done.returncode == 0, done.stderr
+    report = json.loads(done.stdout)
+    assert report["fits"] is True and report["problems"] == []
+    assert report["kv_cache"].startswith("512 blocks x 16 tokens")
+    [stage] = report["memory_stages"]
+    # MindFormers allocates num_blocks x block_size x 1 x (kv_lora_rank + qk_rope_head_dim) per layer in
+    # compute_dtype (text_generator.py), and tensor parallelism does not split the MLA latent
+    assert stage["kv_cache"] == 512 * 16 * (512 + 64) * 61 * 2
+    # bfloat16 weights of the 671B main model over model_parallel 32: embedding and head split too
+    assert abs(stage["weights"] - report["params_total"] * 2 / 32) < 0.01 * stage["weights"]
+    assert report["memory_limit_source"] == "max_device_memory 61GB"
+    text = estimate(str(SAMPLES / "research_predict_deepseek3_671b.yaml"), "--inference", "--nodes", "4",
+                    "--devices-per-node", "8").stdout
+    assert "512 blocks x 16 tokens" in text and "fits:" in text
+    # asked for a batch, the cache is that batch's, not the configured blocks
+    asked = json.loads(estimate(str(SAMPLES / "research_predict_deepseek3_671b.yaml"), "--inference",
+                                "--nodes", "4", "--devices-per-node", "8", "--batch", "2", "--json").stdout)
+    assert asked["kv_cache"] == "2 x 4096 tokens"
+
+
+def test_the_published_mcore_predict_config_reads_its_config_json_and_fits_on_4_by_8(tmp_path: Path):
+    """The mcore predict config spells out no architecture: with the recorded config.json in its
+    pretrained_model_dir the estimate is the 671B's, each value marked as from config.json; without it,
+    the class defaults and a warning that says the directory could not be read."""
+    hf_dir = tmp_path / "hf_dir"
+    hf_dir.mkdir()
+    (hf_dir / "config.json").write_bytes((SAMPLES / "deepseek-v3-config.json").read_bytes())
+    base = [str(SAMPLES / "mcore_predict_deepseek3_671b.yaml"), "--inference", "--nodes", "4",
+            "--devices-per-node", "8"]
+    done = estimate(*base, "--set", f"pretrained_model_dir={hf_dir}", "--json")
+    assert done.returncode == 0, done.stderr
+    report = json.loads(done.stdout)
+    assert report["fits"] is True and report["warnings"] == []
+    assert report["defaulted"]["model.model_config.num_attention_heads"] == "config.json"
+    assert round(report["params_total"] / 1e9) == 671
+    [stage] = report["memory_stages"]
+    assert stage["kv_cache"] == 512 * 128 * (512 + 64) * 61 * 2
+    assert report["memory_limit_source"] == "max_device_memory 59GB"
+    text = estimate(*base, "--set", f"pretrained_model_dir={hf_dir}")
+    assert "from config.json" in text.stdout and "num_attention_heads" in text.stdout, text.stdout
+    unread = estimate(*base, "--json")
+    report = json.loads(unread.stdout)
+    assert report["defaulted"]["model.model_config.num_attention_heads"] == "class default"
+    [warning] = report["warnings"]
+    assert "/path/hf_dir" in warning and "could not be read" in warning
+    said = estimate(*base)
+    assert "warning:" in said.stdout and "/path/hf_dir" in said.stdout

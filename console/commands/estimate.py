@@ -15,8 +15,9 @@ from console import exitcodes
 from console.arguments import positive_int, positive_seconds
 from console.jobargs import add_layout_arguments, add_path_check_argument, job_layout, path_problems
 from console.jobs.devicememory import device_memory
+from console.jobs.pretrained import parse_job
 from console.render import print_json, stderr_console, stdout_console
-from model.config import JobSpec, parse_spec
+from model.config import JobSpec, defaulted_paths
 from model.estimate import (
     GIB,
     PEAK_FLOPS_910B_BF16,
@@ -58,20 +59,22 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--json", action="store_true", help="print the estimate as JSON")
 
 
-def load_job(path: Path, overrides: list[str]) -> JobSpec:
-    """The job as the file says, with `--set` overrides applied in memory (lines stay where they are)."""
+def load_job(path: Path, overrides: list[str], cluster: Cluster | None = None) -> JobSpec:
+    """The job as the file says, with `--set` overrides applied in memory (lines stay where they are), and
+    an mcore config's pretrained_model_dir/config.json read here or from the first of `cluster`'s nodes
+    that has it."""
     try:
         text = path.read_text(encoding="utf-8")
     except OSError as exc:
         raise SourceError([Problem(str(path), None, "", f"cannot read: {exc.strerror}")]) from exc
     if overrides:
         text = apply_overrides(text, str(path), [parse_override(o) for o in overrides])
-    return parse_spec(text, str(path))
+    return parse_job(text, str(path), cluster)
 
 
 def execute(args: argparse.Namespace, cluster: Cluster) -> int:
     try:
-        job = load_job(args.job, args.set or [])
+        job = load_job(args.job, args.set or [], cluster)
     except SourceError as exc:
         for problem in exc.problems:
             stderr_console().print(f"[red]error[/]: {escape(str(problem))}")
@@ -174,7 +177,8 @@ def _common_document(job: JobSpec, params: ParamCount, memory: TrainingEstimate 
         "tightest_stage": memory.tightest_stage if memory else None,
         "problems": [{"path": p.path, "severity": p.severity, "message": p.message, "line": p.line}
                      for p in problems],
-        "defaulted": sorted(job.defaulted),
+        "defaulted": defaulted_paths(job),
+        "warnings": list(job.warnings),
         "derived": dict(job.derived),
     }
 
@@ -194,8 +198,8 @@ def _tables(job: JobSpec, params: ParamCount, memory: TrainingEstimate,
                                        s.total, s.headroom)) for s in memory.stages]
     title = (f"{job.source} ({job.dialect.value}) on {document['nodes']} x {document['devices_per_node']} "
              f"devices")
-    return [_summary(title, rows),
-            _stage_table("memory per device, by pipeline stage (GiB)", columns, stages)]
+    table = _stage_table("memory per device, by pipeline stage (GiB)", columns, stages)
+    return [_summary(title, rows), table, *_provenance_lines(job)]
 
 
 def _inference_tables(job: JobSpec, memory: InferenceEstimate, document: dict[str, Any]) -> list[Any]:
@@ -208,7 +212,7 @@ def _inference_tables(job: JobSpec, memory: InferenceEstimate, document: dict[st
              f"{document['devices_per_node']} devices")
     return [_summary(title, rows), _stage_table("serving memory per device, by pipeline stage (GiB)",
                                                 ("weights", "KV cache", "workspace", "total", "headroom"),
-                                                stages)]
+                                                stages), *_provenance_lines(job)]
 
 
 def _summary(title: str, rows: list[tuple[str, str]]) -> str:
@@ -251,13 +255,32 @@ def _runs(rows: Sequence[tuple[int, int, tuple[int, ...]]]) -> list[tuple[str, i
 
 
 def _problem_lines(job: JobSpec, problems: list[ConfigProblem]) -> list[str]:
+    """Every problem with its file:line, then what a person should know about where values came from."""
     lines = []
     for problem in problems:
         style = "red" if problem.severity == "error" else "yellow"
         where = f":{problem.line}" if problem.line else ""
         lines.append(f"[{style}]{problem.severity}[/]: {escape(job.source)}{where}: "
                      f"{escape(problem.path)}: {escape(problem.message)}")
-    return lines
+    return lines + [f"[yellow]warning[/]: {escape(job.source)}: {escape(warning)}"
+                    for warning in job.warnings]
+
+
+_SOURCE_NAMES = {"class default": "the model class's defaults"}
+
+
+def _provenance_lines(job: JobSpec) -> list[str]:
+    """The architecture the file left out, by where each value came from (config.json, the class's
+    defaults); the parallel and training settings MindFormers defaults are only counted (`--json` lists
+    them all)."""
+    by_source: dict[str, list[str]] = {}
+    for path, source in defaulted_paths(job).items():
+        by_source.setdefault(source, []).append(path.rsplit(".", 1)[-1])
+    lines = [f"not in the file, from {_SOURCE_NAMES.get(source, source)}: {', '.join(names)}"
+             for source, names in by_source.items() if source != "MindFormers default"]
+    settings = len(by_source.get("MindFormers default", []))
+    return [escape(line) for line in lines] + (
+        [f"{settings} settings left to MindFormers' defaults (--json lists them)"] if settings else [])
 
 
 def _print_problems(job: JobSpec, problems: list[ConfigProblem]) -> None:
