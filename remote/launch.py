@@ -117,8 +117,9 @@ class StopReport:
         return self.failure is None and not self.remaining and not self.on_npus
 
 
-def job_archive(files: dict[str, bytes], executable: Iterable[str] = ()) -> bytes:
-    """A tar of `files` (relative path -> content), deterministic: the same job gives the same bytes."""
+def job_archive(files: dict[str, bytes], executable: Iterable[str] = (), *, mtime: float) -> bytes:
+    """A tar of `files` (relative path -> content), each modified at `mtime` (the staging time: tar
+    gives a file without one 1970), deterministic: the same job at the same time gives the same bytes."""
     buffer = io.BytesIO()
     modes = set(executable)
     with tarfile.open(fileobj=buffer, mode="w", format=tarfile.PAX_FORMAT) as archive:
@@ -126,6 +127,7 @@ def job_archive(files: dict[str, bytes], executable: Iterable[str] = ()) -> byte
             info = tarfile.TarInfo(name)
             info.size = len(files[name])
             info.mode = 0o755 if name in modes else 0o644
+            info.mtime = int(mtime)
             archive.addfile(info, io.BytesIO(files[name]))
     return buffer.getvalue()
 

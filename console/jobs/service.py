@@ -32,14 +32,14 @@ PROJECT_ROOT = Path(__file__).resolve().parent.parent.parent
 
 def job_files(plan: JobPlan, node: NodeLaunch) -> bytes:
     """The archive unpacked into the node's job directory: config, launch script(s), the plan's other
-    files (a predict job's prompts), shipped code."""
+    files (a predict job's prompts), shipped code; each file modified now, when it is staged."""
     files = {CONFIG_NAME: plan.config_text.encode(), SCRIPT_NAME: node.script.encode()}
     files.update({name: text.encode() for name, text in plan.files})
     if node.container_script is not None:
         files[CONTAINER_SCRIPT_NAME] = node.container_script.encode()
     if plan.ships_code:
         files.update({f"code/{name}": data for name, data in launch.code_files(PROJECT_ROOT).items()})
-    return launch.job_archive(files, executable=[SCRIPT_NAME, CONTAINER_SCRIPT_NAME])
+    return launch.job_archive(files, executable=[SCRIPT_NAME, CONTAINER_SCRIPT_NAME], mtime=time.time())
 
 
 def stop_nodes(job_id: str, targets: Sequence[tuple[str, str]], pool: NodePool, *, grace: int,
