@@ -36,6 +36,7 @@ from console.commands import (
 from console.commands import job as job_command
 from console.commands import jobs as jobs_command
 from console.commands import status as status_command
+from console.debuglog import configure_logging
 from remote.inventory import Cluster, InventoryError, default_cluster_path, load_cluster
 
 if TYPE_CHECKING:
@@ -78,6 +79,9 @@ class _Parser(argparse.ArgumentParser):
         sys.exit(exitcodes.USAGE)
 
 
+DEBUG_HELP = ("libraries' log records (paramiko's SSH handshakes...) at debug level on stderr too; "
+              "they always go to console.log in the state directory (warnings and errors only, "
+              "without --debug), never raw onto the screen")
 CLUSTER_HELP = ("cluster file (default: $ASCEND_CONSOLE_CLUSTER, "
                 "~/.config/ascend-console/cluster.yaml, else the embedded local cluster)")
 
@@ -89,6 +93,7 @@ def build_parser() -> argparse.ArgumentParser:
                     "Without a command: the live dashboard.",
     )
     parser.add_argument("-c", "--cluster", type=Path, metavar="FILE", help=CLUSTER_HELP)
+    parser.add_argument("--debug", action="store_true", help=DEBUG_HELP)
     parser.add_argument("--refresh", type=positive_seconds, default=5.0, metavar="SECONDS",
                         help="dashboard: check every node every SECONDS (default: 5)")
     parser.add_argument("--timeout", type=positive_seconds, default=15.0, metavar="SECONDS",
@@ -99,6 +104,7 @@ def build_parser() -> argparse.ArgumentParser:
         # SUPPRESS: a -c given before the command is not reset by the subcommand's default
         sub.add_argument("-c", "--cluster", type=Path, metavar="FILE", default=argparse.SUPPRESS,
                          help=CLUSTER_HELP)
+        sub.add_argument("--debug", action="store_true", default=argparse.SUPPRESS, help=DEBUG_HELP)
         module.add_arguments(sub)
     return parser
 
@@ -110,6 +116,8 @@ def load_cluster_arg(path: Path | None) -> Cluster:
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
+    # before any node is contacted: paramiko's thread would otherwise print its tracebacks raw
+    configure_logging(debug=args.debug, stderr=True)
     try:
         cluster = load_cluster_arg(args.cluster)
         if args.command is None:
@@ -140,6 +148,7 @@ def run_dashboard(args: argparse.Namespace, cluster: Cluster, *, mode: str = "he
     from console.app import AscendConsole
     from console.services import ConsoleServices
 
+    configure_logging(debug=args.debug, stderr=False)  # the terminal is the screen now: the log file only
     services = ConsoleServices.for_cluster(cluster, refresh=args.refresh, timeout=args.timeout)
     try:
         AscendConsole(services, mode=mode, job_id=job_id, demo=demo, chat=chat).run()

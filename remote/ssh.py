@@ -417,4 +417,8 @@ def describe_connect_error(exc: BaseException, transport: SSHTransport) -> tuple
             f"{where}: no answer within {node.connect_timeout:g}s (host down, link cut or firewalled)")
     if isinstance(exc, OSError):
         return ErrorKind.UNREACHABLE, f"{where}: cannot connect: {exc.strerror or exc}"
+    if isinstance(exc.__context__, EOFError | ConnectionError):  # "Error reading SSH protocol banner"
+        return ErrorKind.UNREACHABLE, (
+            f"{where}: SSH handshake failed: the host closed the connection before its SSH banner (no "
+            f"SSH server on that port, or sshd turning connections away: MaxStartups, hosts.deny)")
     return ErrorKind.UNREACHABLE, f"{where}: SSH handshake failed: {exc}"
