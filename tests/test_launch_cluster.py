@@ -57,7 +57,9 @@ def test_a_host_that_cannot_start_fails_the_launch_and_the_other_is_stopped(
     document = yaml.safe_load(cluster.read_text())
     document["nodes"][1]["python"] = "/nowhere/bin/python"  # h3 has no msrun to start
     cluster.write_text(yaml.safe_dump(document))
-    code, outcome = cli(capsys, "-c", str(cluster), "launch", str(job(tmp_path, 80000)), "--json")
+    # preflight's launcher check sees that too: forced, to reach the start that fails
+    code, outcome = cli(capsys, "-c", str(cluster), "launch", str(job(tmp_path, 80000)), "--json",
+                        "--force", "launcher")
     assert code == 1 and not outcome["launched"], outcome
     assert outcome["failure"]["node"] == "h3"
     assert "msrun" in outcome["failure"]["reason"] and "not found" in outcome["failure"]["reason"]

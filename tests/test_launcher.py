@@ -102,10 +102,12 @@ def test_a_node_that_cannot_start_fails_the_launch_and_the_started_node_is_stopp
         tmp_path: Path, store: Store):
     with local_pool(tmp_path, {"name": "n0", "cluster_ip": "127.0.0.1"},
                     {"name": "n1", "cluster_ip": "127.0.0.2", "python": "/nowhere/bin/python"}) as pool:
-        planned = plan_job(JobRequest(write_job(tmp_path), settle=30.0), pool)
+        # preflight's launcher check would refuse n1 (no msrun, no MindSpore): forced, to reach the start
+        planned = plan_job(JobRequest(write_job(tmp_path), settle=30.0, force=frozenset({"launcher"})), pool)
         events: list[LaunchProgress] = []
         result = run_launch(planned, pool, store, progress=events.append)
     job_id = planned.plan.job_id
+    assert [v.node for v in result.preflight.verdicts if v.forced] == ["n1", "n1"]
     assert result.failure is not None, events
     assert (result.failure.node, result.failure.stage) == ("n1", "settle")
     assert "not found" in result.failure.reason

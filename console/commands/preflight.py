@@ -14,7 +14,8 @@ from console.render import print_json, stderr_console, stdout_console
 from remote.inventory import Cluster
 from remote.pool import NodePool
 
-HELP = "check every node is ready for a job (health, NPUs free, versions, port, disk, paths, layout)"
+HELP = ("check every node is ready for a job (health, NPUs free, versions, port, disk, paths, what the "
+        "launch style needs, layout)")
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:

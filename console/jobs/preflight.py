@@ -1,7 +1,9 @@
 """Go / no-go before a launch, per node: reachable, healthy, NPUs free, the same MindSpore and driver
 everywhere, the master port free, room on disk, the paths the config reads present (a training job's
-dataset and checkpoint; a predict job's checkpoint, pretrained_model_dir and tokenizer, each named), and
-a layout valid for these nodes. `judge` is pure (readings in, verdicts out); `preflight` takes the
+dataset and checkpoint; a predict job's checkpoint, pretrained_model_dir and tokenizer, each named), what
+the launch style needs (`launcher`: a MindFormers checkout and its register_path, msrun, MindSpore
+importable by the node's python, the node's container running: console/jobs/launchneeds.py), and a
+layout valid for these nodes. `judge` is pure (readings in, verdicts out); `preflight` takes the
 readings.
 """
 
@@ -11,6 +13,7 @@ import posixpath
 from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 
+from console.jobs.launchneeds import LaunchNeed, launch_needs
 from console.jobs.plan import JobPlan
 from console.jobs.request import PlannedJob, predict_inputs
 from console.jobs.service import job_files
@@ -20,10 +23,11 @@ from remote.checker import ClusterChecker
 from remote.health import NodeHealth, Status
 from remote.inventory import NodeSpec
 from remote.launch import PortCheck, free_port
+from remote.needs import NeedsReading, probe_needs
 from remote.paths import MissingPath, dataset_files, missing_paths
 from remote.pool import NodePool
 
-CHECKS = ("reachable", "health", "npus-free", "versions", "port", "disk", "paths", "config")
+CHECKS = ("reachable", "health", "npus-free", "versions", "port", "disk", "paths", "launcher", "config")
 DISK_MARGIN_BYTES = 1 << 30
 """Room a job needs beyond what is copied: logs and checkpoints of a smoke test."""
 
@@ -51,6 +55,12 @@ class Readings:
     """Why the master could not be asked about its port."""
     roles: Mapping[str, str] = field(default_factory=dict)
     """What a path checked is (`checkpoint`, `tokenizer`...), said with it when it is missing."""
+    needs: Mapping[str, Sequence[LaunchNeed]] = field(default_factory=dict)
+    """What each node's launch needs (by node name)."""
+    launcher: Sequence[NeedsReading] = ()
+    """What the nodes that answered lack of it; an unreachable node is not asked."""
+    containers: Mapping[str, str] = field(default_factory=dict)
+    """The container each node's launch runs in, by node name."""
 
 
 @dataclass(frozen=True)
@@ -78,6 +88,7 @@ def judge(plan: JobPlan, readings: Readings, *, force: Collection[str] = ()) -> 
     verdicts.append(_port_verdict(plan, readings))
     verdicts += [Verdict("paths", node, False, _missing_text(m, node, readings.roles.get(m.path)))
                  for m in readings.missing for node in m.nodes]
+    verdicts += _launcher_verdicts(readings)
     verdicts += [Verdict("config", None, p.severity != "error", f"{p.path}: {p.message}")
                  for p in readings.problems]
     return Preflight(tuple(
@@ -90,6 +101,34 @@ def _missing_text(missing: MissingPath, node: str, role: str | None) -> str:
     if missing.unchecked:
         return f"{role} {missing.path} not checked on {node}"
     return f"{role} {missing.path} is not on {node}"
+
+
+def _launcher_verdicts(readings: Readings) -> list[Verdict]:
+    gone = {h.node for h in readings.health if h.status is Status.UNREACHABLE or h.stale}
+    verdicts: list[Verdict] = []
+    for reading in readings.launcher:
+        if reading.node not in gone:
+            verdicts += _node_launcher_verdicts(reading, readings.needs.get(reading.node, ()),
+                                                readings.containers.get(reading.node))
+    return verdicts
+
+
+def _node_launcher_verdicts(reading: NeedsReading, needs: Sequence[LaunchNeed],
+                            container: str | None) -> list[Verdict]:
+    node = reading.node
+    where = f"{node} (in container {container})" if container else node
+    if reading.failure is not None:
+        return [Verdict("launcher", node, False,
+                        f"{where}: what the launch needs was not checked: {reading.failure}")]
+    if reading.container_down is not None:
+        return [Verdict("launcher", node, False,
+                        f"{node}: container {container} is not running ({reading.container_down})")]
+    absent = dict(reading.absent)
+    said = [Verdict("launcher", node, False, f"{where}: {n.missing}" + (f": {absent[n.need]}"
+                                                                       if absent[n.need] else ""))
+            for n in needs if n.need in absent and (n.within is None or n.within not in absent)]
+    return said or [Verdict("launcher", node, True, f"{where}: {', '.join(n.name for n in needs)} found"
+                            if needs else f"{where}: nothing to check for this launch")]
 
 
 def _port_verdict(plan: JobPlan, readings: Readings) -> Verdict:
@@ -156,11 +195,16 @@ def take_readings(plan: JobPlan, job: JobSpec, pool: NodePool, nodes: Sequence[N
         if health[0].status is not Status.UNREACHABLE else PortCheck(None, f"{master.name} is unreachable")
     roles = input_paths(plan, job)
     missing = missing_paths(pool, nodes, list(roles), timeout=timeout)
+    needs = launch_needs(plan, nodes)
+    answered = {h.node for h in health if h.status is not Status.UNREACHABLE and not h.stale}
+    launcher = probe_needs(pool, {node.name: (node, [n.need for n in needs[node.name]]) for node in nodes
+                                  if node.name in needs and node.name in answered}, timeout=timeout)
     # a server runs as one process per node whatever the training layout says
     problems = [] if plan.kind == "serve" else validate(job, nodes=len(nodes),
                                                         devices_per_node=nodes[0].devices)
     return Readings(health, check.port, bytes_to_copy, missing, problems, port_failure=check.failure,
-                    roles=roles)
+                    roles=roles, needs=needs, launcher=launcher,
+                    containers={node.name: node.container for node in nodes if node.container})
 
 
 def input_paths(plan: JobPlan, job: JobSpec) -> dict[str, str]:
