@@ -52,6 +52,7 @@ def node_record(node: NodeTransfer) -> dict[str, Any]:
         "node": node.node, "upstream": node.upstream, "method": node.method, "bytes_sent": node.bytes_sent,
         "files_sent": node.files_sent, "files_skipped": node.files_skipped, "files_resent": node.files_resent,
         "verified": node.verified, "error": node.error, "elapsed": round(node.elapsed, 3),
+        "destination": node.destination, "shares": node.shares,
     }
 
 
@@ -81,3 +82,15 @@ def print_distribution(console: Console, result: DistributionResult) -> None:
     console.print(table)
     console.print(f"{len(result.nodes) - len(result.failed)} of {len(result.nodes)} nodes verified in "
                   f"{result.elapsed:.1f}s; the console host sent {result.console_bytes / 1e6:.1f} MB")
+    _print_paths(console, result)
+
+
+def _print_paths(console: Console, result: DistributionResult) -> None:
+    """Where the files are on each node, whole and one a line, when that is not DEST as written (a
+    relative DEST is under each node's workdir); nodes sharing a copy say so."""
+    if any(n.destination != result.destination for n in result.nodes):
+        for node in result.nodes:
+            console.print(f"{escape(node.node)}: {escape(node.destination)}", soft_wrap=True)
+    for node in (n for n in result.nodes if n.shares):
+        console.print(f"{escape(node.node)} shares {escape(node.shares or '')}'s copy: one machine, one "
+                      f"directory, sent and verified once")

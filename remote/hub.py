@@ -86,7 +86,9 @@ def download_env(destination: str, endpoint: str | None) -> dict[str, str]:
 
 def download(pool: NodePool, node: NodeSpec, repo_id: str, destination: str, *,
              endpoint: str | None = None, timeout: float = DOWNLOAD_TIMEOUT) -> str:
-    """Download repo_id into destination on node; returns the directory the hub reports."""
+    """Download repo_id into destination on node (a relative one under its workdir, as `distribute` reads
+    it); returns the directory the hub reports."""
+    destination = node.resolve(destination)
     result = pool.transport(node).run(download_argv(node, repo_id, destination),
                                       env=download_env(destination, endpoint), timeout=timeout)
     if result.ok:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import difflib
 import fnmatch
 import os
+import posixpath
 import re
 import sys
 from collections.abc import Callable
@@ -58,6 +59,15 @@ class NodeSpec:
     connect_timeout: float = 10.0
     command_timeout: float = 120.0
     keepalive: float = 15.0
+
+    def resolve(self, path: str) -> str:
+        """`path` as a path on this node: a relative one is under the node's workdir; an absolute one,
+        or one under `~`, is as written (on a local node `~` is expanded: this machine's home)."""
+        here = self.transport == "local"
+        if path.startswith(("/", "~")):
+            return os.path.expanduser(path) if here else path
+        workdir = os.path.expanduser(self.workdir) if here else self.workdir
+        return posixpath.normpath(posixpath.join(workdir, path))
 
 
 @dataclass(frozen=True)

@@ -1,5 +1,10 @@
 """Distribute a directory (datasets, weights, job files) to the same path on many nodes.
 
+A path is the node's (`NodeSpec.resolve`): a relative DEST (or a relative SRC on `from_node`) is under
+each node's workdir, so the embedded local cluster's two nodes get a tree each. Nodes that would write
+one directory (one machine, one path: two local nodes and an absolute DEST) get one copy, made and
+verified once for the first of them and reported for each, since two writers of one staging tree race.
+
 The file set's manifest (path, size, SHA-256) is taken once at the source. Every node then says
 what it already has (files of the right size are hashed; those that match are skipped) and the rest
 travels in waves down a relay chain (see `relayplan`): the console, or one node, sends to the first
@@ -83,7 +88,7 @@ class NodeTransfer:
     node: str
     upstream: str
     method: str
-    """rsync | sftp | none (nothing was missing)."""
+    """rsync | sftp | none (nothing was missing) | shared (another node's copy is this node's too)."""
     bytes_sent: int
     """Bytes its senders put on the wire for it (rsync's "Total bytes sent", or SFTP file sizes)."""
     files_sent: int
@@ -93,6 +98,11 @@ class NodeTransfer:
     verified: bool
     error: str | None
     elapsed: float
+    destination: str = ""
+    """Where the files are on this node (DEST, under the node's workdir when relative)."""
+    shares: str | None = None
+    """The node whose copy this node has (one machine, one path): nothing was sent for it, and it is
+    verified when that copy is. None: it got its own."""
 
     @property
     def ok(self) -> bool:
@@ -166,6 +176,44 @@ def _node_source(pool: NodePool, node: NodeSpec, path: str) -> tuple[_Source, Ma
     return _Source(node.name, transport, path, paths, local=isinstance(transport, LocalTransport)), manifest
 
 
+# --- where each node's copy goes -----------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class _Target:
+    node: NodeSpec
+    path: str
+    """DEST on this node."""
+    shares: str | None
+    """The node whose copy lands in the same directory (it is the one sent to), else None."""
+
+
+def _place(transport: Transport, path: str) -> tuple[str, str]:
+    """Which directory `path` is, as (machine, path): local nodes are all this machine; nodes at one
+    `cluster_ip` are one machine, as for launch (console.jobs.plan.machines); `~` is the login's home."""
+    if isinstance(transport, LocalTransport):
+        return "", path
+    user = transport.target.user if isinstance(transport, SSHTransport) else transport.node.user
+    return transport.node.cluster_ip, f"{user}:{path}" if path.startswith("~") else path
+
+
+def _targets(pool: NodePool, nodes: Sequence[NodeSpec], destination: str,
+             source: tuple[NodeSpec, str] | None) -> list[_Target]:
+    """Each node with its path, one per directory: the first node of a directory is sent to, the others
+    share its copy. A node whose directory is the source's (`from_node` and its path) shares it."""
+    first: dict[tuple[str, str], str] = {}
+    if source is not None:
+        first[_place(pool.transport(source[0]), source[1])] = source[0].name
+    targets = []
+    for node in nodes:
+        path = node.resolve(destination)
+        owner = first.setdefault(_place(pool.transport(node), path), node.name)
+        if source is not None and node.name == source[0].name and owner == node.name:
+            continue  # the source itself, already whole where it is
+        targets.append(_Target(node, path, None if owner == node.name else owner))
+    return targets
+
+
 # --- per node state -------------------------------------------------------------------------------
 
 
@@ -173,6 +221,7 @@ def _node_source(pool: NodePool, node: NodeSpec, path: str) -> tuple[_Source, Ma
 class _Job:
     node: NodeSpec
     transport: Transport
+    destination: str
     inventory: NodeInventory | None = None
     present: frozenset[str] = frozenset()
     method: str = "none"
@@ -214,24 +263,42 @@ def distribute(
     started = time.monotonic()
     if from_node is None:
         src, manifest = _console_source(Path(source))
+        targets = _targets(pool, nodes, destination, None)
     else:
-        src, manifest = _node_source(pool, from_node, str(source))
-    run = _Run(pool, src, manifest, destination, options=options, on_progress=on_progress)
-    nodes = [n for n in nodes if not (from_node is not None and n.name == from_node.name
-                                      and str(source).rstrip("/") == destination.rstrip("/"))]
-    results, hops = run.execute(nodes)
+        src, manifest = _node_source(pool, from_node, from_node.resolve(str(source)))
+        targets = _targets(pool, nodes, destination, (from_node, src.root))
+    run = _Run(pool, src, manifest, options=options, on_progress=on_progress)
+    sent, hops = run.execute([t for t in targets if t.shares is None])
+    results = _with_shared(targets, {r.node: r for r in sent}, len(manifest))
     origin = f"{src.name}:{source}"
     return DistributionResult(origin, destination, manifest, results, hops, run.console_bytes,
                               time.monotonic() - started)
 
 
+def _with_shared(targets: Sequence[_Target], sent: dict[str, NodeTransfer], files: int
+                 ) -> tuple[NodeTransfer, ...]:
+    """Every target's result in order: its own, or that of the copy it shares (the source's: whole)."""
+    results = []
+    for target in targets:
+        if target.shares is None:
+            results.append(sent[target.node.name])
+            continue
+        copy = sent.get(target.shares)
+        verified = copy.verified if copy else True
+        error = None if copy is None or copy.ok else f"shares {target.shares}'s copy, which failed"
+        results.append(NodeTransfer(
+            target.node.name, target.shares, "shared", 0, 0, files if verified else 0, 0, verified, error,
+            copy.elapsed if copy else 0.0, target.path, target.shares))
+    return tuple(results)
+
+
 class _Run:
     """One distribution: the shared state the per-node threads read and advance."""
 
-    def __init__(self, pool: NodePool, source: _Source, manifest: Manifest, destination: str, *,
+    def __init__(self, pool: NodePool, source: _Source, manifest: Manifest, *,
                  options: TransferOptions, on_progress: ProgressCallback | None) -> None:
         self.pool, self.source, self.manifest = pool, source, manifest
-        self.destination, self.options, self.on_progress = destination, options, on_progress
+        self.options, self.on_progress = options, on_progress
         self.waves = plan_waves(manifest.entries, wave_bytes=options.wave_bytes)
         self.cond = threading.Condition()
         self.have: dict[str, int] = {source.name: len(self.waves)}
@@ -242,9 +309,9 @@ class _Run:
 
     # --- the whole run ----------------------------------------------------------------------------
 
-    def execute(self, nodes: Sequence[NodeSpec]) -> tuple[tuple[NodeTransfer, ...], tuple[Hop, ...]]:
-        self.jobs = {n.name: _Job(n, self.pool.transport(n)) for n in nodes}
-        with ThreadPoolExecutor(max_workers=max(1, 2 * len(nodes)), thread_name_prefix="transfer") as pool:
+    def execute(self, targets: Sequence[_Target]) -> tuple[tuple[NodeTransfer, ...], tuple[Hop, ...]]:
+        self.jobs = {t.node.name: _Job(t.node, self.pool.transport(t.node), t.path) for t in targets}
+        with ThreadPoolExecutor(max_workers=max(1, 2 * len(targets)), thread_name_prefix="transfer") as pool:
             list(pool.map(self._prepare, self.jobs.values()))
             ready = [j for j in self.jobs.values() if j.error is None]
             hops = plan_chain([j.name for j in ready], root=self.source.name,
@@ -261,18 +328,18 @@ class _Run:
         verified = job.error is None and self.have.get(job.name, 0) == len(self.waves)
         return NodeTransfer(job.name, self.upstream.get(job.name, self.source.name), job.method,
                             job.bytes_sent, job.files_sent, len(job.present), job.files_resent, verified,
-                            job.error, (job.finished or time.monotonic()) - job.started)
+                            job.error, (job.finished or time.monotonic()) - job.started, job.destination)
 
     # --- before sending: what each node has, who can relay to whom -------------------------------
 
     def _prepare(self, job: _Job) -> None:
         self._emit(job, "checking")
         try:
-            job.inventory = inspect(job.transport, self.destination)
+            job.inventory = inspect(job.transport, job.destination)
             wanted = self.manifest.by_path()
             same_size = [p for p, size in job.inventory.sizes.items()
                          if p in wanted and wanted[p].size == size]
-            found = hashes(job.transport, self.destination, same_size,
+            found = hashes(job.transport, job.destination, same_size,
                            sum(wanted[p].size for p in same_size))
             job.present = frozenset(p for p in same_size if found.get(p) == wanted[p].sha256)
         except NodeFileError as exc:
@@ -317,7 +384,7 @@ class _Run:
             arrived.put(None)
             checker.join()
         if job.error is None and self.have[job.name] == len(self.waves):
-            clear_staging(job.transport, self.destination)
+            clear_staging(job.transport, job.destination)
             job.finished = time.monotonic()
             self._emit(job, "done")
 
@@ -359,7 +426,7 @@ class _Run:
             src = self.source
             return src.transport, src.root, src.paths, src.local
         node = self.jobs[upstream]
-        return node.transport, self.destination, None, isinstance(node.transport, LocalTransport)
+        return node.transport, node.destination, None, isinstance(node.transport, LocalTransport)
 
     def _use_sftp(self, job: _Job, sender: tuple[Transport, str, dict[str, str] | None, bool]) -> bool:
         transport, _, _, local = sender
@@ -377,7 +444,7 @@ class _Run:
         argv = wrapped(rsync_argv(source_args(root, names), self._destination_spec(job, local),
                                   self._ssh_for(job, local), io_timeout=self.options.io_timeout,
                                   bwlimit_kib=self.options.bwlimit_kib,
-                                  receiver_pids=receivers_file(self.destination)))
+                                  receiver_pids=receivers_file(job.destination)))
         report, base = RsyncReport(), job.bytes_done
         with transport.stream(argv) as stream:
             for line in stream:
@@ -397,7 +464,7 @@ class _Run:
                 self.console_bytes += sent
 
     def _destination_spec(self, job: _Job, sender_local: bool) -> str:
-        target = staging(self.destination) + "/"
+        target = staging(job.destination) + "/"
         if isinstance(job.transport, LocalTransport) and sender_local:
             return str(Path(target).expanduser())
         host = job.transport.target.hostname if sender_local and isinstance(job.transport, SSHTransport) \
@@ -427,7 +494,7 @@ class _Run:
         for path in paths:
             local = Path(self.source.root) / self.source.paths[path]
             limit = job.node.command_timeout + sizes[path].size / (1024 * 1024)
-            done = job.transport.put(local, f"{staging(self.destination)}/{path}", timeout=limit)
+            done = job.transport.put(local, f"{staging(job.destination)}/{path}", timeout=limit)
             if not done.ok:
                 return done.message
             self._count(job, done.size, 1, True)
@@ -450,11 +517,11 @@ class _Run:
         pending, attempt = list(paths), 0
         while pending:
             try:
-                found = hashes(job.transport, staging(self.destination), pending,
+                found = hashes(job.transport, staging(job.destination), pending,
                                sum(wanted[p].size for p in pending))
                 good = [p for p in pending if found.get(p) == wanted[p].sha256]
                 bad = [p for p in pending if p not in good]
-                settle(job.transport, self.destination, good, bad)
+                settle(job.transport, job.destination, good, bad)
             except NodeFileError as exc:
                 return self._fail(job, str(exc))
             if bad and attempt >= self.options.attempts:

@@ -184,6 +184,20 @@ def test_a_link_cut_mid_file_resumes_without_resending_what_arrived(
     assert_arrived(test_cluster, weights, dest, HOSTS)
 
 
+def test_a_relative_dest_lands_under_each_nodes_workdir(test_cluster: TestCluster, cluster_file: Cluster,
+                                                       relay_keys: None, tmp_path: Path) -> None:
+    """Relayed node to node too: each sender reads its own copy under its workdir, not its login's home."""
+    weights = write_weights(tmp_path / "weights", big_mib=1)
+    result = run(cluster_file, weights, "relative/weights")
+    assert result.ok, [n.error for n in result.failed]
+    assert [(h.node, h.upstream) for h in result.hops] == [("h0", SOURCE), ("h1", "h0"), ("h2", "h1")]
+    dest = f"{test_cluster.node_storage_path}/relative/weights"  # the cluster file's workdir
+    assert {n.destination for n in result.nodes} == {dest}
+    assert_arrived(test_cluster, weights, dest, HOSTS)
+    for host in test_cluster.hosts:
+        assert not (host.state_dir / "home" / "relative").exists()
+
+
 def test_sftp_when_rsync_is_not_to_be_used(test_cluster: TestCluster, cluster_file: Cluster,
                                            tmp_path: Path) -> None:
     weights = write_weights(tmp_path / "weights", big_mib=1)

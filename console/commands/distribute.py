@@ -30,8 +30,10 @@ def add_transfer_arguments(parser: argparse.ArgumentParser) -> None:
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("source", metavar="SRC",
-                        help="a local directory or file (or, with --from-node, a directory on that node)")
-    parser.add_argument("destination", metavar="DEST", help="the directory on every node")
+                        help="a local directory or file (or, with --from-node, a directory on that node, "
+                             "relative: under its workdir)")
+    parser.add_argument("destination", metavar="DEST",
+                        help="the directory on every node (relative: under each node's workdir)")
     parser.add_argument("--from-node", metavar="NODE",
                         help="SRC is on this node: it sends, the console's link carries nothing")
     add_transfer_arguments(parser)

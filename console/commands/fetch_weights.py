@@ -21,7 +21,8 @@ HELP = "download weights with openmind_hub on the first node, then copy them to 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("repo_id", metavar="REPO_ID", help="e.g. MindSpore-Lab/DeepSeek-V3")
-    parser.add_argument("destination", metavar="DEST", help="the directory on every node")
+    parser.add_argument("destination", metavar="DEST",
+                        help="the directory on every node (relative: under each node's workdir)")
     parser.add_argument("--endpoint", metavar="URL", default=os.environ.get(ENDPOINT_ENV),
                         help=f"hub or mirror (https://); default: ${ENDPOINT_ENV} here, else the node's")
     add_transfer_arguments(parser)
