@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from model.classdefaults import CLASS_DEFAULT, CLASS_DEFAULTS, CONFIG_JSON, source_of_default
-from model.keys import unknown_keys
+from model.keys import unknown_key_problems, unknown_keys
 from model.placement import (
     LayerPlan,
     Offset,
@@ -371,8 +371,8 @@ def spec_from_document(doc: LocatedDocument, *, pretrained: Pretrained | None = 
     if dialect is Dialect.RESEARCH and "parallel.vocab_emb_dp" not in values:
         values["parallel.vocab_emb_dp"] = True
         derived["parallel.vocab_emb_dp"] = "MindFormers' default when parallel_config leaves it out"
-    if problems:
-        raise SourceError(list(dict.fromkeys(problems)))
+    if problems:  # the error that stops the file may be a typo's doing: name the typos with it
+        raise SourceError([*dict.fromkeys(problems), *unknown_key_problems(doc, dialect)])
     job = _build(doc.source, dialect, values, locations, derived)
     defaulted = {**job.defaulted, **{t: s for t, s in sources.items() if t not in locations}}
     return replace(job, defaulted=dict(sorted(defaulted.items())), unknown_keys=unknown_keys(doc, dialect),

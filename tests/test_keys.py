@@ -9,7 +9,7 @@ from model.config import Dialect, JobSpec, detect_dialect, load_spec, parse_spec
 from model.keys import CHECKED_SECTIONS, known_keys, refused, unknown_key_problems
 from model.spec import UnknownKey
 from model.validate import ConfigProblem, validate
-from model.yamlsource import load_located
+from model.yamlsource import SourceError, load_located
 
 ROOT = Path(__file__).resolve().parent.parent
 RESEARCH_1B = ROOT / "configs" / "jobs" / "pretrain_deepseek3_1b.yaml"
@@ -160,3 +160,15 @@ def test_free_form_sections_are_not_checked_and_a_far_key_has_no_suggestion():
     assert [k.path for k in keys] == ["runner_config.zzz_unrelated", "callbacks_extra"]
     assert keys[0] == UnknownKey("runner_config.zzz_unrelated", keys[0].line, None)
     assert "moe_config" not in CHECKED_SECTIONS[Dialect.MCORE]  # MindFormers drops it whole in mcore
+
+
+def test_a_file_that_cannot_be_read_names_the_typo_that_stopped_it():
+    """A pynative num_hidden_layer leaves the class's 61 layers against a 3-layer stage plan: the reading
+    stops there, and the typo is said with the error, at its own line."""
+    text = (ROOT / "tests" / "samples" / "configs" / "deepseek3_1b_pynative.yaml").read_text()
+    typo_line = next(i for i, line in enumerate(text.splitlines(), 1) if "num_hidden_layers:" in line)
+    with pytest.raises(SourceError) as raised:
+        parse_spec(text.replace("num_hidden_layers:", "num_hidden_layer:", 1), "typo.yaml")
+    said = [(p.line, p.field) for p in raised.value.problems]
+    assert (typo_line, "model.num_hidden_layer") in said, said
+    assert "did you mean num_hidden_layers?" in str(raised.value)
