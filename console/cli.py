@@ -37,7 +37,8 @@ from console.commands import job as job_command
 from console.commands import jobs as jobs_command
 from console.commands import status as status_command
 from console.debuglog import configure_logging
-from remote.inventory import Cluster, InventoryError, default_cluster_path, load_cluster
+from model.yamlsource import SourceError
+from remote.inventory import Cluster, default_cluster_path, load_cluster
 
 if TYPE_CHECKING:
     from console.jobs.demo import DemoOptions
@@ -123,13 +124,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.command is None:
             return run_dashboard(args, cluster)
         code: int = COMMANDS[args.command].execute(args, cluster)
-    except InventoryError as exc:
-        for problem in exc.problems:
-            print(f"error: {problem}", file=sys.stderr)
-        return exitcodes.CONFIG
-    except exitcodes.UsageError as exc:
-        print(f"{' '.join(filter(None, ['ascend-console', args.command]))}: {exc}", file=sys.stderr)
-        return exitcodes.USAGE
+    except (SourceError, exitcodes.UsageError) as exc:  # a cluster file, --nodes, a clashing option
+        for line in exitcodes.messages(exc):
+            print(f"error: {line}", file=sys.stderr)
+        return exitcodes.code_for(exc)
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return exitcodes.INTERRUPTED

@@ -16,9 +16,8 @@ from console.jobs.request import REQUEST_ERRORS, SETTLE_SECONDS, JobRequest, Pla
 from console.render import stderr_console
 from model.config import JobSpec
 from model.validate import ConfigProblem
-from model.yamlsource import SourceError
 from remote import nodeset
-from remote.inventory import Cluster, InventoryError
+from remote.inventory import Cluster
 from remote.paths import dataset_files, missing_paths
 from remote.pool import NodePool
 
@@ -150,13 +149,6 @@ def planned_or_exit_code(args: argparse.Namespace, pool: NodePool, *, force: Ite
 def report_request_error(exc: Exception) -> int:
     """Print why a job could not be planned, file and line first; the exit code to return."""
     err = stderr_console()
-    if isinstance(exc, SourceError):
-        for problem in exc.problems:
-            err.print(f"[red]error[/]: {escape(str(problem))}")
-        return exitcodes.CONFIG
-    if isinstance(exc, InventoryError):
-        for problem in exc.problems:
-            err.print(f"[red]error[/]: {escape(str(problem))}")
-        return exitcodes.USAGE
-    err.print(f"[red]error[/]: {escape(str(exc))}")
-    return exitcodes.CONFIG
+    for line in exitcodes.messages(exc):
+        err.print(f"[red]error[/]: {escape(line)}")
+    return exitcodes.code_for(exc)

@@ -68,7 +68,7 @@ def test_bad_cluster_file_exits_78_with_file_and_line(tmp_path: Path):
 
 def test_unknown_node_and_bad_usage():
     done = console("run", "--nodes", "nod1", "--", "true")
-    assert done.returncode == 78 and "did you mean 'node1'" in done.stderr
+    assert done.returncode == 64 and "did you mean 'node1'" in done.stderr
     assert console("run", "--bogus").returncode == 64
     nothing = console("run")
     assert nothing.returncode == 64 and "nothing to run" in nothing.stderr

@@ -37,9 +37,9 @@ def execute(args: argparse.Namespace, cluster: Cluster) -> int:
         text = derive(args.template, args.set or [])
         job = parse_job(text, str(args.output), cluster)
     except SourceError as exc:
-        for source_problem in exc.problems:
-            err.print(f"[red]error[/]: {escape(str(source_problem))}")
-        return exitcodes.CONFIG
+        for line in exitcodes.messages(exc):
+            err.print(f"[red]error[/]: {escape(line)}")
+        return exitcodes.code_for(exc)
     write_atomically(args.output, text)
     nodes, per_node = job_layout(args, cluster)
     problems = validate(job, nodes=nodes, devices_per_node=per_node)

@@ -104,7 +104,7 @@ def show_files(paths: Sequence[Path], args: argparse.Namespace) -> int:
             _read_file(path, printer, summary)
         except OSError as exc:
             stderr_console().print(f"[red]error[/]: {escape(str(path))}: {escape(exc.strerror or str(exc))}")
-            return exitcodes.CONFIG
+            return exitcodes.code_for(exc)
     if summary is not None:
         _print_summary(summary.summary(), json=args.json)
     return exitcodes.OK
