@@ -79,7 +79,7 @@ def main() -> int:
     parser.add_argument("--scale", type=int, nargs="*", default=[64, 128])
     parser.add_argument("--repeat", type=int, default=3)
     args = parser.parse_args()
-    with bench_cluster(args.hosts, prefix="acbench", subnet_base="10.203") as bench:
+    with bench_cluster(args.hosts, suffix="c", index=1) as bench:
         figures = measure_side_by_side(bench, args.repeat)
     lines = [
         f"`check` on {args.hosts} hosts (real sshd, 8 stand-in NPUs each), median of {args.repeat} runs",
@@ -91,7 +91,7 @@ def main() -> int:
         ]),
     ]
     for hosts in args.scale:
-        with bench_cluster(hosts, prefix="acbench", subnet_base="10.203") as bench:
+        with bench_cluster(hosts, suffix="c", index=1) as bench:
             lines.append(f"warm refresh at {hosts} hosts: {measure_warm(bench, args.repeat) * 1000:.0f} ms")
     print("\n".join(lines))
     return 0

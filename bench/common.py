@@ -15,9 +15,14 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
-from tests.testcluster import TestCluster, capability_problem
+from tests.testcluster import ClusterPlace, TestCluster, capability_problem
 
 CONSOLE = [sys.executable, "-m", "console.cli"]
+# The benchmarks' own place, apart from the tests' (ASCEND_TEST_PREFIX / ASCEND_TEST_SUBNET,
+# actest / 10.201 by default), so that a benchmark beside a test run collides with nothing; each
+# benchmark derives its cluster's place from it, so two benchmarks at once do not collide either.
+BENCH_PLACE = ClusterPlace(os.environ.get("ASCEND_BENCH_PREFIX", "acbench"),
+                           os.environ.get("ASCEND_BENCH_SUBNET", "10.230"))
 
 
 def timed(action: Callable[[], None], repeat: int) -> float:
@@ -80,13 +85,15 @@ class Bench:
 
 
 @contextmanager
-def bench_cluster(hosts: int, *, prefix: str, subnet_base: str) -> Iterator[Bench]:
+def bench_cluster(hosts: int, *, suffix: str, index: int) -> Iterator[Bench]:
+    """A cluster of `hosts` at BENCH_PLACE.derived(suffix, index): one (suffix, index) a benchmark."""
+    place = BENCH_PLACE.derived(suffix, index)
     problem = capability_problem()
     if problem is not None or shutil.which("pdsh") is None:
         raise SystemExit(f"cannot run: {problem or 'pdsh is not installed (apt-get install pdsh)'}")
-    work = Path(tempfile.mkdtemp(prefix=f"{prefix}-"))
+    work = Path(tempfile.mkdtemp(prefix=f"{place.prefix}-"))
     try:
-        with TestCluster(work / "cluster", hosts=hosts, prefix=prefix, subnet_base=subnet_base) as cluster:
+        with TestCluster(work / "cluster", hosts=hosts, place=place) as cluster:
             known_hosts = cluster.write_known_hosts(work / "known_hosts")
             ssh_config = cluster.write_ssh_config(work / "ssh_config", known_hosts)
             cluster_file = cluster.cluster_yaml(work / "cluster.yaml", known_hosts=known_hosts)

@@ -100,7 +100,7 @@ def main() -> int:
     parser.add_argument("--mbit", type=int, default=400)
     args = parser.parse_args()
     size = int(args.size_gib * GIB)
-    with bench_cluster(args.hosts, prefix="acbd", subnet_base="10.204") as bench:
+    with bench_cluster(args.hosts, suffix="d", index=3) as bench:
         bench.cluster.trust_each_other()
         limit_links(bench, args.mbit)
         weights = bench.work / "weights"

@@ -56,7 +56,7 @@ def main() -> int:
     parser.add_argument("--hosts", type=int, default=16)
     parser.add_argument("--repeat", type=int, default=5)
     args = parser.parse_args()
-    with bench_cluster(args.hosts, prefix="acbench", subnet_base="10.203") as bench:
+    with bench_cluster(args.hosts, suffix="f", index=2) as bench:
         figures = measure(bench, args.repeat)
     print("\n".join([
         f"`run -- hostname` on {args.hosts} hosts (real sshd each), median of {args.repeat} runs",

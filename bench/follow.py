@@ -37,7 +37,6 @@ from remote.pool import NodePool
 from remote.transport import Transport
 from tests.testcluster import TestCluster
 
-PREFIX, SUBNET = "acbf", "10.208"
 LOGGER = " - mindformers[mindformers/core/callback/callback.py:351] - INFO - "
 WAIT_LIMIT = 600.0
 
@@ -274,7 +273,7 @@ def main() -> int:
     parser.add_argument("--seconds", type=float, default=20.0)
     parser.add_argument("--rate", type=float, default=2000.0)
     args = parser.parse_args()
-    with bench_cluster(4, prefix=PREFIX, subnet_base=SUBNET) as bench:
+    with bench_cluster(4, suffix="l", index=4) as bench:
         out = throughput(bench, args.lines, args.repeat)
         out += lag(bench, 2, args.rate, args.seconds)
     print("\n".join(out))

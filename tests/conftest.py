@@ -9,13 +9,33 @@ from pathlib import Path
 
 import pytest
 
-from tests.testcluster import TestCluster, capability_problem
+from tests.testcluster import ClusterPlace, TestCluster, capability_problem
 
 IN_CI = os.environ.get("CI", "").lower() == "true"
 # A test run removes whatever an earlier run with the same prefix left behind: two runs at once on
 # one machine (two developers, or a run beside a benchmark) need different prefixes and subnets.
+# Every cluster of a run lives in this one setting's place: the session's at it, any other one
+# derived from it (`derived_place`: the prefix and a letter, further segments of the same subnet).
 PREFIX = os.environ.get("ASCEND_TEST_PREFIX", "actest")
 SUBNET = os.environ.get("ASCEND_TEST_SUBNET", "10.201")
+PLACE = ClusterPlace(PREFIX, SUBNET)
+
+
+def derived_place(suffix: str, index: int) -> ClusterPlace:
+    """The place of a test's own cluster, beside the session's: `suffix` one letter, `index` from 1,
+    each (suffix, index) used by one cluster only."""
+    try:
+        return PLACE.derived(suffix, index)
+    except ValueError as exc:
+        raise ValueError(f"ASCEND_TEST_PREFIX={PREFIX!r} leaves no room for a test's own cluster "
+                         f"({exc}): use at most 9 characters") from exc
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """A test on the session's cluster is a cluster test, marked or not: `-m "not cluster"` skips it."""
+    for item in items:
+        if "test_cluster" in getattr(item, "fixturenames", ()) and item.get_closest_marker("cluster") is None:
+            item.add_marker(pytest.mark.cluster)
 
 
 def require_cluster_capability() -> None:
@@ -31,8 +51,8 @@ def require_cluster_capability() -> None:
 def test_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[TestCluster]:
     """Four hosts on a bridge plus one reachable only through h0 (the bastion)."""
     require_cluster_capability()
-    with TestCluster(tmp_path_factory.mktemp("cluster"), hosts=4, isolated=1, prefix=PREFIX,
-                     subnet_base=SUBNET) as cluster:  # stopped even when a test fails
+    with TestCluster(tmp_path_factory.mktemp("cluster"), hosts=4, isolated=1,
+                     place=PLACE) as cluster:  # stopped even when a test fails
         yield cluster
 
 

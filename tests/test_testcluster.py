@@ -1,7 +1,8 @@
 """Tests of the test-cluster builder itself, with the real OpenSSH client.
 
-The cluster here uses its own prefix and subnet, so it can coexist with the suite's shared
-cluster fixture in the same pytest session.
+The clusters here live in places of their own derived from the run's one setting (tests/conftest.py),
+so they coexist with the suite's shared cluster fixture, and two runs with different settings
+coexist on one machine.
 """
 
 from __future__ import annotations
@@ -16,10 +17,11 @@ from pathlib import Path
 import pytest
 import yaml
 
-from tests.conftest import require_cluster_capability
+from tests.conftest import PLACE, derived_place, require_cluster_capability
 from tests.testcluster import (
     STANDINS,
     ClusterError,
+    ClusterPlace,
     TestCluster,
     TestHost,
     leftovers,
@@ -27,20 +29,16 @@ from tests.testcluster import (
 
 pytestmark = pytest.mark.cluster
 
-PREFIX = "actb"
-SUBNET = "10.202"
-CRASH_PREFIX = "actc"
-CRASH_SUBNET = "10.203"
-FAIL_PREFIX = "actf"
-FAIL_SUBNET = "10.204"
+BUILDER = derived_place("b", 1)
+CRASH = derived_place("c", 2)
+FAIL = derived_place("f", 3)
 REPO = Path(__file__).resolve().parent.parent
 
 
 @pytest.fixture(scope="module")
 def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[TestCluster]:
     require_cluster_capability()
-    with TestCluster(tmp_path_factory.mktemp("cluster"), hosts=3, isolated=1,
-                     prefix=PREFIX, subnet_base=SUBNET) as built:
+    with TestCluster(tmp_path_factory.mktemp("cluster"), hosts=3, isolated=1, place=BUILDER) as built:
         yield built
 
 
@@ -199,7 +197,7 @@ def test_cluster_yaml_describes_the_reachable_hosts(cluster, known_hosts, tmp_pa
     path = cluster.cluster_yaml(tmp_path / "cluster.yaml", known_hosts=known_hosts,
                                 extra_defaults={"devices": 4, "python": "python3"})
     document = yaml.safe_load(path.read_text())
-    assert document["name"] == PREFIX
+    assert document["name"] == BUILDER.prefix
     assert document["defaults"] == {
         "user": "root", "port": 22, "identity_file": str(cluster.client_key),
         "known_hosts": str(known_hosts), "workdir": "/srv/actest", "devices": 4,
@@ -224,8 +222,9 @@ def _sshd_configs_in_use(under: Path) -> list[str]:
 CRASHING_RUN = """
 import sys, time
 from pathlib import Path
-from tests.testcluster import TestCluster
-TestCluster(Path(sys.argv[1]), hosts=2, prefix=sys.argv[2], subnet_base=sys.argv[3]).start()
+from tests.testcluster import ClusterPlace, TestCluster
+place = ClusterPlace(sys.argv[2], sys.argv[3], int(sys.argv[4]))
+TestCluster(Path(sys.argv[1]), hosts=2, place=place).start()
 print("up", flush=True)
 time.sleep(600)
 """
@@ -234,7 +233,8 @@ time.sleep(600)
 def test_start_removes_a_crashed_runs_leftovers_and_stop_removes_everything(tmp_path):
     require_cluster_capability()
     crashed = subprocess.Popen(
-        [sys.executable, "-c", CRASHING_RUN, str(tmp_path / "crashed"), CRASH_PREFIX, CRASH_SUBNET],
+        [sys.executable, "-c", CRASHING_RUN, str(tmp_path / "crashed"), CRASH.prefix, CRASH.subnet_base,
+         str(CRASH.segment)],
         cwd=REPO, stdout=subprocess.PIPE, text=True,
     )
     try:
@@ -242,19 +242,18 @@ def test_start_removes_a_crashed_runs_leftovers_and_stop_removes_everything(tmp_
     finally:
         crashed.send_signal(signal.SIGKILL)  # no stop(): everything it built is left behind
         crashed.communicate()
-    assert any(item.startswith("netns") for item in leftovers(CRASH_PREFIX))
+    assert any(item.startswith("netns") for item in leftovers(CRASH.prefix))
 
-    cluster = TestCluster(tmp_path / "next", hosts=2, prefix=CRASH_PREFIX,
-                          subnet_base=CRASH_SUBNET)
+    cluster = TestCluster(tmp_path / "next", hosts=2, place=CRASH)
     try:
         cluster.start()
-        assert cluster.exec("h1", ["hostname"]).stdout.strip() == f"{CRASH_PREFIX}-h1"
+        assert cluster.exec("h1", ["hostname"]).stdout.strip() == f"{CRASH.prefix}-h1"
     finally:
         cluster.stop()
-    assert leftovers(CRASH_PREFIX) == []
+    assert leftovers(CRASH.prefix) == []
     assert _sshd_configs_in_use(tmp_path) == []
     ip_netns = subprocess.run(["ip", "netns", "list"], capture_output=True, text=True, check=True)
-    assert CRASH_PREFIX not in ip_netns.stdout
+    assert CRASH.prefix not in ip_netns.stdout
     cluster.stop()  # idempotent
 
 
@@ -266,7 +265,20 @@ def test_a_failed_start_says_why_and_leaves_nothing_behind(tmp_path, monkeypatch
         return config(self, host) + ("NoSuchOption yes\n" if host.name == "h1" else "")
 
     monkeypatch.setattr(TestCluster, "_sshd_config", broken_on_h1)
-    cluster = TestCluster(tmp_path, hosts=2, prefix=FAIL_PREFIX, subnet_base=FAIL_SUBNET)
+    cluster = TestCluster(tmp_path, hosts=2, place=FAIL)
     with pytest.raises(ClusterError, match=r"(?s)sshd on h1 .*Bad configuration option"):
         cluster.start()
-    assert leftovers(FAIL_PREFIX) == []
+    assert leftovers(FAIL.prefix) == []
+
+
+def test_every_cluster_of_a_run_lives_in_a_place_derived_from_its_one_setting():
+    places = [PLACE, BUILDER, CRASH, FAIL]
+    assert all(p.prefix.startswith(PLACE.prefix) and p.subnet_base == PLACE.subnet_base for p in places)
+    segments = [s for p in places for s in (p.segment, p.segment + 1)]  # main and isolated
+    assert len(set(segments)) == len(segments), segments
+    assert len({p.prefix for p in places}) == len(places)
+    other_run = ClusterPlace("zz", "10.250").derived("b", 1)
+    assert (other_run.prefix, other_run.address(0, 10), other_run.address(1, 10)) == \
+        ("zzb", "10.250.2.10", "10.250.3.10")
+    with pytest.raises(ValueError, match="segment"):
+        ClusterPlace("zz", "10.250", 3)

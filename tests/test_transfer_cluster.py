@@ -20,6 +20,8 @@ from remote.relayplan import SOURCE, NodeProgress
 from remote.transfer import DistributionResult, TransferOptions, distribute
 from tests.testcluster import TestCluster
 
+pytestmark = pytest.mark.cluster
+
 MIB = 1024 * 1024
 HOSTS = ["h0", "h1", "h2"]
 TOKENIZER_BYTES = 300_000

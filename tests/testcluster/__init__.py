@@ -20,15 +20,17 @@ Modules: `cluster` (TestCluster), `host` (TestHost), `network` (bridges, veths, 
 what a run left), `processes` (pids, kills), `commands` (bounded tool runs, ClusterError).
 """
 
-from tests.testcluster.cluster import TestCluster, capability_problem
+from tests.testcluster.cluster import DEFAULT_PLACE, ClusterPlace, TestCluster, capability_problem
 from tests.testcluster.commands import ClusterError
 from tests.testcluster.hardware import STANDINS
 from tests.testcluster.host import TestHost
 from tests.testcluster.leftovers import leftovers, remove_leftovers
 
 __all__ = [
+    "DEFAULT_PLACE",
     "STANDINS",
     "ClusterError",
+    "ClusterPlace",
     "TestCluster",
     "TestHost",
     "capability_problem",

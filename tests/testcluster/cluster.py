@@ -34,7 +34,41 @@ from tests.testcluster.sshd import (
 PREFIX_PATTERN = re.compile(r"[a-z][a-z0-9]{0,9}")  # "<prefix>x123" must fit 15-char ifnames
 SUBNET_PATTERN = re.compile(r"(25[0-5]|2[0-4]\d|1?\d?\d)\.(25[0-5]|2[0-4]\d|1?\d?\d)")
 MAX_HOSTS = 200
+MAX_SEGMENT = 252  # the highest (even) third octet of a cluster's main bridge; isolated hosts take the next
 READY_TIMEOUT = 15.0
+
+
+@dataclass(frozen=True)
+class ClusterPlace:
+    """Where one cluster lives on this machine: the prefix that names its kernel objects and
+    processes, and its addresses `<subnet_base>.<segment>.x` (isolated hosts: segment + 1).
+
+    Clusters running at once need different places. One setting per run (a test run's, the
+    benchmarks') gives one place, and every other cluster of that run is `derived` from it.
+    """
+
+    prefix: str
+    subnet_base: str
+    segment: int = 0
+
+    def __post_init__(self) -> None:
+        if not PREFIX_PATTERN.fullmatch(self.prefix):
+            raise ValueError(f"prefix {self.prefix!r}: want 1-10 of [a-z0-9], starting with a letter")
+        if not SUBNET_PATTERN.fullmatch(self.subnet_base):
+            raise ValueError(f"subnet_base {self.subnet_base!r}: want the first two octets, '10.201'")
+        if not 0 <= self.segment <= MAX_SEGMENT or self.segment % 2:
+            raise ValueError(f"segment {self.segment}: want an even third octet, 0..{MAX_SEGMENT}")
+
+    def derived(self, suffix: str, index: int) -> ClusterPlace:
+        """Another cluster's place beside this one: prefix + suffix, and the segments 2 x index
+        further on in the same subnet (index 1 and up: 0 is this place's own)."""
+        return ClusterPlace(self.prefix + suffix, self.subnet_base, self.segment + 2 * index)
+
+    def address(self, offset: int, last: int) -> str:
+        return f"{self.subnet_base}.{self.segment + offset}.{last}"
+
+
+DEFAULT_PLACE = ClusterPlace("actest", "10.201")
 
 
 @dataclass
@@ -67,8 +101,8 @@ def capability_problem() -> str | None:
 class TestCluster:
     """K SSH hosts in network namespaces, plus optional hosts reachable only via hosts[0].
 
-    The prefix names everything this cluster creates, and start() first removes whatever
-    carries it: two clusters running at once need different prefixes and subnets.
+    Its place's prefix names everything this cluster creates, and start() first removes whatever
+    carries it: two clusters running at once need different places (see ClusterPlace).
     """
 
     __test__ = False  # not a pytest test class, despite the name
@@ -81,24 +115,18 @@ class TestCluster:
         hosts: int = 4,
         *,
         isolated: int = 0,
-        prefix: str = "actest",
-        subnet_base: str = "10.201",
+        place: ClusterPlace = DEFAULT_PLACE,
     ) -> None:
-        if not PREFIX_PATTERN.fullmatch(prefix):
-            raise ValueError(f"prefix {prefix!r}: want 1-10 of [a-z0-9], starting with a letter")
-        if not SUBNET_PATTERN.fullmatch(subnet_base):
-            raise ValueError(f"subnet_base {subnet_base!r}: want the first two octets, '10.201'")
         if not 1 <= hosts <= MAX_HOSTS or not 0 <= isolated <= MAX_HOSTS:
             raise ValueError(f"hosts must be 1..{MAX_HOSTS} and isolated 0..{MAX_HOSTS}")
         self.root = Path(root).absolute()
-        self.prefix = prefix
-        self.subnet_base = subnet_base
+        self.place = place
+        self.prefix = place.prefix
         self.client_key = self.root / "client_key"
-        self.hosts = [self._describe(f"h{i}", f"{subnet_base}.0.{10 + i}") for i in range(hosts)]
-        self.isolated_hosts = [
-            self._describe(f"i{j}", f"{subnet_base}.1.{10 + j}") for j in range(isolated)
-        ]
-        self.network = Network(prefix, subnet_base, self.hosts, self.isolated_hosts)
+        self.hosts = [self._describe(f"h{i}", place.address(0, 10 + i)) for i in range(hosts)]
+        self.isolated_hosts = [self._describe(f"i{j}", place.address(1, 10 + j)) for j in range(isolated)]
+        self.network = Network(place.prefix, place.subnet_base, self.hosts, self.isolated_hosts,
+                               segment=place.segment)
         self._runtime = {host.name: _Runtime() for host in self.all_hosts}
 
     # ----------------------------------------------------------------- description

@@ -35,7 +35,11 @@ class Neighbour:
 
 
 class Network:
-    """The links of one cluster: hosts on the main bridge, isolated hosts behind hosts[0]."""
+    """The links of one cluster: hosts on the main bridge, isolated hosts behind hosts[0].
+
+    The main bridge is `<subnet_base>.<segment>.0/24`, the isolated one the next /24: clusters that
+    share a subnet_base (one test run's) keep apart by segment.
+    """
 
     def __init__(
         self,
@@ -43,31 +47,34 @@ class Network:
         subnet_base: str,
         hosts: Sequence[TestHost],
         isolated_hosts: Sequence[TestHost],
+        *,
+        segment: int = 0,
     ) -> None:
         self.prefix = prefix
         self.subnet_base = subnet_base
+        self.segment = segment
         self.hosts = list(hosts)
         self.isolated_hosts = list(isolated_hosts)
         self.bridge = f"{prefix}br0"
         self.isolated_bridge = f"{prefix}br1"
         self.sink = f"{prefix}nul"
-        self.gateway = Neighbour(f"{subnet_base}.0.1", _mac(0, 1))
+        self.gateway = Neighbour(f"{subnet_base}.{segment}.1", _mac(segment, 1))
         self.legs = self._plan_legs()
 
     def _plan_legs(self) -> dict[str, list[Leg]]:
         legs: dict[str, list[Leg]] = {}
         for i, host in enumerate(self.hosts):
             legs[host.name] = [
-                Leg(f"{self.prefix}v{i}", "eth0", host.address, _mac(0, 10 + i), self.bridge)
+                Leg(f"{self.prefix}v{i}", "eth0", host.address, _mac(self.segment, 10 + i), self.bridge)
             ]
         if self.isolated_hosts:  # the bastion's second leg, on the isolated bridge
-            bastion = f"{self.subnet_base}.1.1"
+            bastion = f"{self.subnet_base}.{self.segment + 1}.1"
             legs["h0"].append(
-                Leg(f"{self.prefix}b0", "eth1", bastion, _mac(1, 1), self.isolated_bridge)
+                Leg(f"{self.prefix}b0", "eth1", bastion, _mac(self.segment + 1, 1), self.isolated_bridge)
             )
         for j, host in enumerate(self.isolated_hosts):
             legs[host.name] = [
-                Leg(f"{self.prefix}x{j}", "eth0", host.address, _mac(1, 10 + j),
+                Leg(f"{self.prefix}x{j}", "eth0", host.address, _mac(self.segment + 1, 10 + j),
                     self.isolated_bridge)
             ]
         return legs
@@ -86,10 +93,11 @@ class Network:
         # for isolated hosts would leave by the default route (on some sandboxes a proxy there
         # even accepts the TCP connection); with it they vanish, as on a closed private network.
         # A veth whose peer stays down, without ARP (not every kernel has the dummy driver);
-        # the route goes away with the link.
+        # the route goes away with the link. It covers this cluster's two segments only (the main
+        # one's own /24 route is more specific), so that clusters sharing a subnet_base coexist.
         lines += [f"link add {self.sink} type veth peer name {self.sink[:-1]}p",
                   f"link set {self.sink} arp off up",
-                  f"route add {self.subnet_base}.0.0/16 dev {self.sink}"]
+                  f"route add {self.subnet_base}.{self.segment}.0/23 dev {self.sink}"]
         for host in [*self.hosts, *self.isolated_hosts]:
             lines.append(f"netns add {host.netns}")
             for leg in self.legs[host.name]:
