@@ -80,6 +80,22 @@ if [ -n "$wrapper" ] && [ ! -e "$dir/exit_code" ] && kill -s 0 -- "-$wrapper" 2>
     echo 143 > "$dir/exit_code"
 fi
 echo "remaining: $(marked)"
+# What this login cannot see is not verified: a run not yet over whose launcher's tree holds processes
+# of another user (their environment, and so the marker, cannot be read), or whose launcher is hidden
+# from this user altogether (/proc mounted with hidepid: kill says "not permitted", /proc has no entry).
+if [ -n "$wrapper" ] && [ ! -e "$dir/exit_code" ]; then
+    tree=$(ps -e -o pid= -o ppid= 2>/dev/null | awk -v root="$wrapper" '
+        { parent[$1] = $2 }
+        END { for (p in parent) { q = p; n = 0
+                  while (q != root && (q in parent) && n < 64) { q = parent[q]; n++ }
+                  if (q == root) printf "%s ", p } }')
+    hidden=
+    for p in $tree; do [ -r "/proc/$p/environ" ] || hidden="$hidden $p"; done
+    echo "unreadable:$hidden"
+    if [ ! -d "/proc/$wrapper" ] && kill -s 0 "$wrapper" 2>&1 | grep -q ermit; then
+        echo "launcher hidden: $wrapper"
+    fi
+fi
 """
 
 PORT_SCRIPT = r"""
@@ -111,10 +127,13 @@ class StopReport:
     """The node could not be asked (unreachable, timed out...)."""
     on_npus: tuple[int, ...] = ()
     """Processes of the job npu-smi still shows on the node's NPUs after the stop."""
+    unverified: tuple[str, ...] = ()
+    """What could not be checked (processes whose environment this login cannot read, an npu-smi that
+    could not be read): the job may still run there, so the stop is not reported done."""
 
     @property
     def ok(self) -> bool:
-        return self.failure is None and not self.remaining and not self.on_npus
+        return self.failure is None and not self.remaining and not self.on_npus and not self.unverified
 
 
 def job_archive(files: dict[str, bytes], executable: Iterable[str] = (), *, mtime: float) -> bytes:
@@ -171,7 +190,19 @@ def parse_stop_report(node: str, text: str) -> StopReport:
     for line in text.splitlines():
         key, _, value = line.partition(":")
         fields[key.strip()] = tuple(int(word) for word in value.split() if word.isdigit())
-    return StopReport(node, fields.get("found", ()), fields.get("killed", ()), fields.get("remaining", ()))
+    unverified = []
+    if unreadable := fields.get("unreadable"):
+        unverified.append(f"cannot read the environment of {_pids(unreadable)} under the job's launcher "
+                          "(another user's): the job's marker cannot be checked there")
+    if hidden := fields.get("launcher hidden"):
+        unverified.append(f"the job's launcher ({_pids(hidden)}) is hidden from this login "
+                          "(another user's, /proc hidepid): its ranks cannot be seen")
+    return StopReport(node, fields.get("found", ()), fields.get("killed", ()), fields.get("remaining", ()),
+                      unverified=tuple(unverified))
+
+
+def _pids(pids: tuple[int, ...]) -> str:
+    return f"process{'es' if len(pids) > 1 else ''} {' '.join(map(str, pids))}"
 
 
 @dataclass(frozen=True)

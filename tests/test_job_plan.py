@@ -172,6 +172,16 @@ def test_a_stop_is_not_done_while_npu_smi_still_lists_a_rank():
     assert npu_leftovers(theirs, busy).ok
 
 
+def test_a_stop_is_not_done_while_something_could_not_be_checked():
+    hidden = parse_stop_report("n0", "found: \nkilled: \nremaining: \nunreadable: 41 42\n")
+    assert not hidden.ok and "processes 41 42" in hidden.unverified[0]
+    assert parse_stop_report("n0", "found: 7\nkilled: \nremaining: \nunreadable:\n").ok
+    [no_driver] = fleet(["no-driver"])
+    unread = npu_leftovers(parse_stop_report("n0", "found: 7\nkilled: \nremaining: \n"), no_driver)
+    assert not unread.ok and unread.unverified[0].startswith("npu-smi could not be read: ")
+    assert npu_leftovers(unread, None).unverified[-1].endswith("(the node did not answer the probe)")
+
+
 @pytest.mark.parametrize("name", ["A;touch /tmp/x;B", "1A", "ASCEND_CONSOLE_JOB", "A B"])
 def test_environment_names_are_checked_and_the_marker_is_reserved(name: str):
     with pytest.raises(PlanError):
