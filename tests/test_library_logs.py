@@ -111,3 +111,13 @@ def test_the_dashboard_keeps_even_debug_records_off_the_screen(
     assert path == tmp_path / "state" / "console.log"
     kept = path.read_text()
     assert "Exception (client): banner" in kept and "EOFError" in kept and "starting thread" in kept
+
+
+def test_a_state_directory_that_cannot_be_made_drops_the_records_quietly(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capfd: pytest.CaptureFixture[str],
+        root_logging: None):
+    (tmp_path / "a file").write_text("")
+    monkeypatch.setenv("ASCEND_CONSOLE_STATE", str(tmp_path / "a file" / "state"))
+    assert configure_logging() is None
+    logging.getLogger("paramiko.transport").error("Exception (client): banner")
+    assert capfd.readouterr().err == ""
