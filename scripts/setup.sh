@@ -13,8 +13,9 @@ if [[ "${1:-}" == "--local" ]]; then
 elif [[ "${1:-}" == "--test" ]]; then
     extras="[test,local]"  # the suite trains real MindSpore ranks
     # the test cluster: sshd per namespace host, pdsh for the fan-out benchmark,
-    # tmux for driving the TUI, iproute2/util-linux for namespaces
-    debs+=(openssh-server openssh-sftp-server iproute2 util-linux procps pdsh tmux)
+    # tmux for driving the TUI, iproute2/util-linux for namespaces, faketime for a node whose
+    # clock reads minutes off (tests/faults/test_clock_skew.py)
+    debs+=(openssh-server openssh-sftp-server iproute2 util-linux procps pdsh tmux faketime)
 fi
 
 missing=()

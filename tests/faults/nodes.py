@@ -10,7 +10,7 @@ from __future__ import annotations
 import shlex
 import shutil
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -28,9 +28,12 @@ USER = "acjob"
 USER_ID = 4987
 
 
-def must(cluster: TestCluster, host: str, script: str, *args: str, timeout: float = 30) -> str:
-    """Run a shell script as root on the host (not over SSH); its stdout, or the test fails."""
-    done = cluster.exec(host, ["sh", "-c", script, "sh", *args], timeout=timeout)
+def must(cluster: TestCluster, host: str, script: str, *args: str, timeout: float = 30,
+         env: Mapping[str, str] | None = None) -> str:
+    """Run a shell script as root on the host (not over SSH), with `env` added to its environment; its
+    stdout, or the test fails."""
+    added = [f"{name}={value}" for name, value in (env or {}).items()]
+    done = cluster.exec(host, ["env", *added, "sh", "-c", script, "sh", *args], timeout=timeout)
     assert done.returncode == 0, f"{host}: {script!r}: {done.stderr}"
     return done.stdout
 
@@ -96,6 +99,30 @@ def _traversable(cluster: TestCluster, host: str) -> Iterator[None]:
         cluster.exec(host, ["umount", "-l", str(top)])
 
 
+def faketime_library() -> Path | None:
+    """libfaketime (Debian's `faketime` package; scripts/setup.sh --test installs it), or None."""
+    return next(iter(sorted(Path("/usr/lib").glob("*/faketime/libfaketime.so.1"))), None)
+
+
+@contextmanager
+def skewed_clock(cluster: TestCluster, host: str, seconds: int) -> Iterator[dict[str, str]]:
+    """The host's clock reads `seconds` off for every command the console runs there: root's ~/.bashrc
+    on the host (bash sources it for sshd's commands) preloads libfaketime, so `date` in the health
+    probe, the follow agent's Python and the runs started over SSH all read the wrong time. Yields the
+    same environment, for what a test starts on the host itself (hand runs: `must(..., env=...)`).
+    sshd itself is left alone: its sandboxed pre-auth child dies of a preloaded library."""
+    library = faketime_library()
+    assert library is not None, "libfaketime is not installed (apt-get install faketime)"
+    env = {"LD_PRELOAD": str(library), "FAKETIME": f"{seconds:+d}"}
+    bashrc = cluster.host(host).state_dir / "home" / ".bashrc"
+    assert not bashrc.exists(), f"{bashrc} exists: the test would lose it"
+    bashrc.write_text("".join(f"export {name}={shlex.quote(value)}\n" for name, value in env.items()))
+    try:
+        yield env
+    finally:
+        bashrc.unlink()
+
+
 # --- a full disk --------------------------------------------------------------------------------
 
 
@@ -147,13 +174,13 @@ def launch_script(marker: str, ranks: tuple[int, ...], every: int) -> str:
 
 
 def start_hand_run(cluster: TestCluster, host: str, job_id: str, ranks: tuple[int, ...], *,
-                   every: int = 1) -> HandRun:
+                   every: int = 1, env: Mapping[str, str] | None = None) -> HandRun:
     """Write and start a hand run on the host as root, through the launcher's own start script."""
     marker = process_marker(job_id, host)
     job_dir = f"{JOBS}/{job_id}"
     write = 'mkdir -p "$1/logs" && printf "%s" "$2" > "$1/launch.sh" && printf "%s" "$3" > "$1/rank.sh"'
     must(cluster, host, write, job_dir, launch_script(marker, ranks, every), RANK_LOOP)
-    pid = must(cluster, host, launch.START_SCRIPT, job_dir, marker).strip()
+    pid = must(cluster, host, launch.START_SCRIPT, job_dir, marker, env=env).strip()
     deadline = time.monotonic() + 10
     while not marked_pids(cluster, host, job_id):  # its ranks carry the marker: they have started
         assert time.monotonic() < deadline, f"{host}: the hand run {job_id} did not start"
