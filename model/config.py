@@ -229,6 +229,7 @@ _RESEARCH = _table([
     ("model.first_k_dense_replace", "moe_config.first_k_dense_replace", as_int),
     ("model.n_group", "moe_config.n_group", as_int),
     ("model.topk_group", "moe_config.topk_group", as_int),
+    ("model.topk_method", "moe_config.topk_method", as_optional_str),
     ("model.routed_scaling_factor", "moe_config.routed_scaling_factor", as_float),
     ("model.scoring_func", "moe_config.use_gating_sigmoid", _scoring_from_gating),
     ("model.mtp_depth", "model.model_config.mtp_depth", as_int),

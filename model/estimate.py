@@ -167,17 +167,18 @@ class Stage:
     """The last stage: final norm, output head and the MTP modules."""
 
 
-def layers_per_stage(model: ModelSpec, pipeline_stage: int) -> tuple[int, ...]:
+def layers_per_stage(model: ModelSpec, pipeline_stage: int, *, mtp_placed: bool = True) -> tuple[int, ...]:
     """Main-model layers on each stage, as MindFormers' LayerSetting places them.
 
-    MindFormers places num_layers + mtp_depth layers (the MTP layers take the last ids, so they sit
-    on the last stage): (num_layers + mtp_depth) // pp per stage plus that stage's offset. The MTP
-    layers are then taken off the last stages here, since the estimate counts the MTP module apart.
+    Research era (`mtp_placed`): MindFormers places num_layers + mtp_depth layers (the MTP layers take the
+    last ids, so they sit on the last stage): (num_layers + mtp_depth) // pp per stage plus that stage's
+    offset; the MTP layers are then taken off the last stages here, since the estimate counts the MTP
+    module apart. mcore: num_layers // pp per stage plus the offset, MTP apart on the last stage.
     If the offsets do not add up (validate.py reports that as an error), the difference is spread
     over the last stages so that an estimate can still be shown.
     """
     pp = max(pipeline_stage, 1)
-    placed = model.num_layers + model.mtp_depth
+    placed = model.num_layers + (model.mtp_depth if mtp_placed else 0)
     counts = [max(placed // pp + o, 0) for o in _stage_offsets(model.offset, pp)]
     _make_sum(counts, placed)
     _make_sum(counts, model.num_layers)
@@ -205,9 +206,9 @@ def _stage_offsets(offset: int | tuple[int, ...] | tuple[tuple[int, ...], ...], 
     return [sum(chunk[i] for chunk in chunks if chunk is not None and i < len(chunk)) for i in range(pp)]
 
 
-def pipeline_stages(model: ModelSpec, pipeline_stage: int) -> tuple[Stage, ...]:
+def pipeline_stages(model: ModelSpec, pipeline_stage: int, *, mtp_placed: bool = True) -> tuple[Stage, ...]:
     """The stages in order; the first first_k_dense_replace layers are the dense ones."""
-    counts = layers_per_stage(model, pipeline_stage)
+    counts = layers_per_stage(model, pipeline_stage, mtp_placed=mtp_placed)
     stages, first = [], 0
     for i, n in enumerate(counts):
         dense = max(0, min(first + n, model.first_k_dense_replace) - first)
@@ -424,7 +425,7 @@ def training_memory(job: JobSpec, devices_per_node: int, device: DeviceMemory = 
     del devices_per_node
     limit, source = _memory_limit(job, device)
     stages: list[StageMemory] = []
-    for stage in pipeline_stages(job.model, job.parallel.pipeline_stage):
+    for stage in pipeline_stages(job.model, job.parallel.pipeline_stage, mtp_placed=job.mtp_placed):
         weights, grads, optimizer = _stage_state_bytes(job, stage, devices)
         in_flight = micro_batches_in_flight(job.parallel, stage.index)
         activations = _stage_activation_bytes(job, stage, in_flight, flash_attention)
@@ -483,7 +484,7 @@ def inference_memory(job: JobSpec, *, batch: int, seq_len: int, device: DeviceMe
     dp = max(data_parallel(par, devices) if devices else par.data_parallel, 1)
     serving = replace(job.model, mtp_depth=0)
     stages: list[InferenceStage] = []
-    for stage in pipeline_stages(job.model, par.pipeline_stage):
+    for stage in pipeline_stages(job.model, par.pipeline_stage, mtp_placed=job.mtp_placed):
         weights = sum(_stage_params(serving, stage).on_device(par, dp)) * a
         cache = kv_cache_bytes(job.model, batch, seq_len, a, layers=stage.num_layers)
         total = weights + cache + workspace_bytes

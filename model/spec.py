@@ -52,6 +52,9 @@ class ModelSpec:
     """The first k layers use a dense MLP instead of MoE."""
     n_group: int = 8
     topk_group: int = 4
+    topk_method: str | None = None
+    """Research era `moe_config.topk_method`: MindFormers routes by groups only with `group_limited_greedy`
+    or `noaux_tc` (modules/transformer/moe.py); None where the dialect always routes by groups."""
     routed_scaling_factor: float = 2.5
     scoring_func: Scoring = "sigmoid"
     mtp_depth: int = 1
@@ -188,6 +191,14 @@ class JobSpec:
     """Keys MindFormers would ignore, each with the known key it most likely meant (model/keys.py)."""
     warnings: tuple[str, ...] = ()
     """What a person should know about where the values came from (pretrained_model_dir not readable)."""
+
+    @property
+    def mtp_placed(self) -> bool:
+        """Whether the offsets place the MTP layers with the main model's. MindFormers' research-era
+        LayerSetting places num_layers + mtp_depth layers; mcore's TransformerBlock places num_layers only
+        (its offsets sum to num_layers' remainder) and the MTP block then sits on the last stage. Pynative
+        offsets are the console's own, written the research way (model.config)."""
+        return self.dialect is not Dialect.MCORE
 
     def location(self, spec_field: str) -> Location | None:
         return self.locations.get(spec_field)

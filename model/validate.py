@@ -215,23 +215,33 @@ def _check_experts(report: _Report, model: ModelSpec, parallel: ParallelSpec, de
                    uses=("parallel.data_parallel", "parallel.model_parallel"))
 
 
+GROUP_LIMITED_METHODS = ("group_limited_greedy", "noaux_tc")
+
+
 def _check_routing(report: _Report, model: ModelSpec) -> None:
+    """Group-limited routing's sizes. A research-era file routes by groups in MindFormers only with a
+    group-limited `topk_method`: without one its n_group is unused there, and only this project's own
+    model/train.py (which always routes by groups) would refuse bad sizes, so they are warnings."""
     if "model.n_group" in report.job.defaulted:
-        return  # no group-limited routing in this file (research-era configs have none)
+        return  # no group-limited routing in this file
+    greedy = report.job.dialect is Dialect.RESEARCH and model.topk_method not in GROUP_LIMITED_METHODS
+    severity: Severity = "warning" if greedy else "error"
+    note = (f" (MindFormers does not use n_group with topk_method {model.topk_method or 'greedy'}; the "
+            f"model style's model/train.py does)") if greedy else ""
     experts, groups = model.n_routed_experts, max(model.n_group, 1)
     if experts % groups:
-        report.add("model.n_routed_experts", "error",
+        report.add("model.n_routed_experts", severity,
                    f"expert_num ({experts}) must be divisible by n_group ({groups}); valid: "
-                   f"{_divisors(experts)}", uses=("model.n_group",))
+                   f"{_divisors(experts)}{note}", uses=("model.n_group",))
     if model.topk_group > groups:
-        report.add("model.topk_group", "error",
-                   f"topk_group ({model.topk_group}) cannot exceed n_group ({groups})",
+        report.add("model.topk_group", severity,
+                   f"topk_group ({model.topk_group}) cannot exceed n_group ({groups}){note}",
                    uses=("model.n_group",))
     reachable = model.topk_group * (experts // groups) if model.topk_group else experts
     if model.num_experts_per_tok > reachable:
-        report.add("model.num_experts_per_tok", "error",
+        report.add("model.num_experts_per_tok", severity,
                    f"top-k ({model.num_experts_per_tok}) is more than the experts in the "
-                   f"{model.topk_group} chosen group(s) ({reachable})",
+                   f"{model.topk_group} chosen group(s) ({reachable}){note}",
                    uses=("model.topk_group", "model.n_group", "model.n_routed_experts"))
 
 
@@ -275,7 +285,8 @@ def _check_pipeline(report: _Report, model: ModelSpec, parallel: ParallelSpec, t
     if job.derived.get("model.offset") == AUTO_PLACEMENT:
         problem = _pynative_placement_problem(model, parallel)
     else:  # pynative layer ranges were checked when the file was read; the offsets are ours
-        problem = offset_problem(model, parallel) if job.dialect is not Dialect.PYNATIVE else None
+        problem = offset_problem(model, parallel, mtp_placed=job.mtp_placed) \
+            if job.dialect is not Dialect.PYNATIVE else None
     if problem:
         report.add("model.offset", "error", problem, uses=_PLACED_BY)
 
@@ -297,15 +308,17 @@ def _example_ranges(layers: int, pp: int) -> list[str]:
     return [f"{s}-{s + n - 1}" if n > 1 else str(s) for s, n in zip(starts, counts, strict=True)]
 
 
-def offset_problem(model: ModelSpec, parallel: ParallelSpec) -> str | None:
+def offset_problem(model: ModelSpec, parallel: ParallelSpec, *, mtp_placed: bool = True) -> str | None:
     """Why `offset` does not place the layers on the stages, or None.
 
-    MindFormers (LayerSetting) places num_layers + mtp_depth layers: (that // (pp x interleave)) on
-    every stage slot plus the slot's offset, and requires the offsets to sum to the remainder. A
-    single number is used for every slot.
+    MindFormers (LayerSetting) places the layers, (that // (pp x interleave)) on every stage slot plus the
+    slot's offset, and requires the offsets to sum to the remainder; a single number is used for every
+    slot. The layers it places are num_layers + mtp_depth in the research era (`mtp_placed`), num_layers
+    in mcore (transformer_block.py), whose MTP block then sits on the last stage.
     """
     pp, chunks = parallel.pipeline_stage, max(parallel.pp_interleave_num, 1)
-    placed = model.num_layers + model.mtp_depth
+    placed = model.num_layers + (model.mtp_depth if mtp_placed else 0)
+    what = "num_layers + mtp_depth" if mtp_placed else "num_layers"
     spare = placed % (pp * chunks)
     offset = model.offset
     if isinstance(offset, int):
@@ -313,7 +326,7 @@ def offset_problem(model: ModelSpec, parallel: ParallelSpec) -> str | None:
             return None
         return (f"offset {offset} on each of {pp * chunks} stage slots places "
                 f"{(placed // (pp * chunks) + offset) * pp * chunks} layers, not the {placed} of "
-                f"num_layers + mtp_depth; give a list of {pp} numbers that sum to {spare}")
+                f"{what}; give a list of {pp} numbers that sum to {spare}")
     rows: list[object] = list(offset) if chunks > 1 else [offset]
     shape_ok = len(rows) == chunks and all(
         isinstance(row, tuple) and len(row) == pp and all(isinstance(n, int) for n in row) for row in rows)
@@ -322,8 +335,8 @@ def offset_problem(model: ModelSpec, parallel: ParallelSpec) -> str | None:
         return f"offset must be one number, or {shape} (one per pipeline stage); got {list(offset)}"
     total = sum(n for row in rows if isinstance(row, tuple) for n in row)
     if total != spare:
-        return (f"offset numbers sum to {total} but must sum to {spare}: the remainder of num_layers + "
-                f"mtp_depth ({placed}) over {pp * chunks} stage slots")
+        return (f"offset numbers sum to {total} but must sum to {spare}: the remainder of {what} "
+                f"({placed}) over {pp * chunks} stage slots")
     return None
 
 

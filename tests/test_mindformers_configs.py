@@ -13,6 +13,7 @@ import pytest
 from model.config import Dialect, defaulted_paths, load_spec, parse_spec
 from model.estimate import count_params
 from model.pretrained import Pretrained, parse_config_json, pretrained_from_text
+from model.validate import validate
 from model.yamlsource import SourceError
 from tests.test_estimate import main_model_shapes, mtp_shapes, total
 
@@ -28,6 +29,9 @@ PUBLISHED = {
     "research_pretrain_deepseek3_4layer_8p.yaml": (Dialect.RESEARCH, None),
     "mcore_predict_deepseek3_671b.yaml": (Dialect.MCORE, 671e9),  # all class defaults when hf_dir is unread
     "mcore_train_deepseekv3_small.yaml": (Dialect.MCORE, None),
+    "mcore_pretrain_deepseek3_671b.yaml": (Dialect.MCORE, 671e9),  # heads, experts, MLA ranks: class defaults
+    "mcore_finetune_deepseek3_671b.yaml": (Dialect.MCORE, 671e9),
+    "mcore_pretrain_deepseek3_12b_16p_pp16.yaml": (Dialect.MCORE, None),
     "pynative_pretrain_deepseek3_1b_8p.yaml": (Dialect.PYNATIVE, None),
 }
 
@@ -50,6 +54,18 @@ def test_each_published_config_parses_and_counts_as_every_weight_does(name: str)
     assert count.mtp == pytest.approx(total(mtp_shapes(job.model)), rel=0.005)
     if published is not None:
         assert count.total == pytest.approx(published, rel=0.005)
+
+
+@pytest.mark.parametrize("name", sorted(PUBLISHED))
+def test_each_published_config_has_no_error_on_the_devices_its_layout_asks_for(name: str):
+    """MindFormers runs its own configs: the console must not refuse one (the mcore offsets place
+    num_hidden_layers only; a research file without a group-limited topk_method does not route by groups)."""
+    job = load_spec(SAMPLES / name)
+    par = job.parallel
+    devices = max(par.data_parallel, 1) * par.model_parallel * par.pipeline_stage * par.context_parallel
+    per_node = min(devices, 8)
+    problems = validate(job, nodes=devices // per_node, devices_per_node=per_node)
+    assert [str(p) for p in problems if p.severity == "error"] == []
 
 
 def test_the_recorded_config_json_is_deepseek_v3_671b():

@@ -102,12 +102,25 @@ def test_defaulted_fields_are_named_as_the_research_layout_names_them():
 
 
 def test_moe_routing_shapes(tutorial_1b: JobSpec):
-    found = " | ".join(errors(with_model(tutorial_1b, n_routed_experts=12)))
+    grouped = with_model(tutorial_1b, topk_method="group_limited_greedy")
+    found = " | ".join(errors(with_model(grouped, n_routed_experts=12)))
     assert "expert_num (12) must be divisible by n_group (8)" in found
-    wide = " ".join(errors(with_model(tutorial_1b, topk_group=9)))
+    wide = " ".join(errors(with_model(grouped, topk_group=9)))
     assert "topk_group (9) cannot exceed n_group (8)" in wide
-    too_many = errors(with_model(tutorial_1b, num_experts_per_tok=9))
+    too_many = errors(with_model(grouped, num_experts_per_tok=9))
     assert any("top-k (9) is more than the experts in the 4 chosen group(s) (8)" in e for e in too_many)
+
+
+def test_a_research_file_routing_greedily_only_warns_about_its_unused_groups(tutorial_1b: JobSpec):
+    """MindFormers' research MoE routes by groups only with topk_method group_limited_greedy or noaux_tc:
+    without one (its 4-layer DeepSeek-V3 sample sets n_group 8 for 4 experts) the sizes are not its
+    problem, only the model style's."""
+    greedy = with_model(tutorial_1b, n_routed_experts=12)
+    assert greedy.model.topk_method is None and errors(greedy) == []
+    warnings = [p for p in validate(greedy, nodes=1, devices_per_node=8) if "group" in p.message]
+    assert any("must be divisible by n_group (8)" in w.message for w in warnings)
+    note = "MindFormers does not use n_group with topk_method greedy"
+    assert all(w.severity == "warning" and note in w.message for w in warnings)
 
 
 def test_nested_offsets_need_interleave_and_minus_one_dp_still_checks_experts(tutorial_1b: JobSpec):
