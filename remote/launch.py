@@ -25,7 +25,14 @@ parent=$(dirname -- "$dir")
 mkdir -p -- "$parent"
 staging=$(mktemp -d "$parent/.staging.XXXXXX")
 trap 'rm -rf -- "$staging"' EXIT
-tar -x -f - -C "$staging"
+# a full disk (or any write error) is said with the path and the room left; the trap removes what
+# was written, so a half-written job directory is never there to be used
+if ! said=$(tar -x -f - -C "$staging" 2>&1); then
+    free=$(df -Pk -- "$parent" 2>/dev/null | awk 'NR == 2 { print $4 }')
+    cause=$(printf '%s\n' "$said" | head -n 1)
+    echo "could not write the job directory $dir: ${cause#tar: }${free:+ ($free KiB free there)}" >&2
+    exit 4
+fi
 mkdir -p -- "$staging/logs"
 chmod 755 "$staging"
 mv -T -- "$staging" "$dir"

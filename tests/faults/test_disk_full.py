@@ -1,0 +1,54 @@
+"""Fault matrix: a node's disk is full when the job is staged. The launch fails at staging with an error
+that names the node and the job directory, nothing half-written is left on that node to be used, and no
+node runs anything of the job.
+
+The full disk is real: a small tmpfs over the node's `<workdir>/jobs`, filled, so every write below it
+gets ENOSPC from the kernel."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.cluster_jobs import cli, cluster_file, job
+from tests.faults.nodes import JOBS, full_disk, marked_pids, must
+from tests.testcluster import TestCluster
+
+pytestmark = [pytest.mark.faults, pytest.mark.cluster]
+
+
+@pytest.fixture
+def state(monkeypatch, tmp_path: Path) -> Path:
+    directory = tmp_path / "state"
+    monkeypatch.setenv("ASCEND_CONSOLE_STATE", str(directory))
+    return directory
+
+
+def test_a_full_disk_at_staging_fails_the_launch_naming_node_and_path(
+        test_cluster: TestCluster, tmp_path: Path, known_hosts: Path, capsys, state: Path):
+    cluster = cluster_file(test_cluster, tmp_path, known_hosts, ["h1", "h2"])
+    with full_disk(test_cluster, "h2", JOBS):
+        code, outcome = cli(capsys, "-c", str(cluster), "launch", str(job(tmp_path, 80)), "--json")
+        on_h2 = must(test_cluster, "h2", 'ls -A "$1"', JOBS).split()
+    job_id = outcome["job_id"]
+    try:
+        check_refused(test_cluster, cluster, capsys, code=code, outcome=outcome, on_h2=on_h2)
+    finally:
+        for host in ("h1", "h2"):
+            test_cluster.exec(host, ["rm", "-rf", f"{JOBS}/{job_id}"])
+
+
+def check_refused(test_cluster: TestCluster, cluster: Path, capsys, *, code: int, outcome: dict[str, Any],
+                  on_h2: list[str]) -> None:
+    job_id = outcome["job_id"]
+    assert code == 1 and not outcome["launched"], outcome
+    failure = outcome["failure"]
+    assert (failure["node"], failure["stage"]) == ("h2", "stage"), failure
+    assert f"could not write the job directory {JOBS}/{job_id}" in failure["reason"]
+    assert "No space left on device" in failure["reason"] and "KiB free there" in failure["reason"]
+    assert on_h2 == [".filler"]  # no job directory, whole or half, and no staging leftovers
+    assert [marked_pids(test_cluster, host, job_id) for host in ("h1", "h2")] == [[], []]
+    _, listed = cli(capsys, "-c", str(cluster), "jobs", "--all", "--json")
+    assert [(j["id"], j["state"]) for j in listed["jobs"]] == [(job_id, "failed")]
