@@ -26,7 +26,7 @@ from model.placement import (
     offsets_from_counts,
     parse_layers_per_stage,
 )
-from model.pretrained import Pretrained
+from model.pretrained import QUANT_METHOD, Pretrained
 from model.spec import (
     Dialect,
     InferenceSpec,
@@ -399,7 +399,13 @@ _MODEL_CONFIG: FieldPath = ("model", "model_config")
 
 def _pretrained_warnings(doc: LocatedDocument, pretrained: Pretrained | None) -> tuple[str, ...]:
     directory = pretrained_model_dir(doc)
-    if directory is None or (pretrained is not None and pretrained.unreadable is None):
+    if directory is None:
+        return ()
+    if pretrained is not None and pretrained.values.get(QUANT_METHOD) == "fp8":
+        return (f"{pretrained.source} describes fp8 weights (quantization_config.quant_method fp8), which "
+                f"MindFormers' inference refuses ('Invalid quantization method: fp8'): cast them to bfloat16 "
+                f"first (MindFormers' research/deepseek3/fp8_cast_bf16.py); the estimate is of cast weights",)
+    if pretrained is not None and pretrained.unreadable is None:
         return ()
     why = "was not read" if pretrained is None else f"could not be read ({pretrained.unreadable})"
     return (f"pretrained_model_dir {directory} {why}: the architecture the file leaves out is the model "

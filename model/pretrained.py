@@ -43,6 +43,11 @@ HF_KEYS: Mapping[str, Callable[[Any], object]] = {
 (`rope_scaling`, `quantization_config`, `torch_dtype`, ...) are left alone, as they are by the estimates."""
 
 
+QUANT_METHOD = "quantization_config.quant_method"
+"""Kept beside the architecture: weights published in fp8 (DeepSeek-V3's own) are refused by MindFormers'
+inference ('Invalid quantization method: fp8', parallel_core/inference/quantization) until cast to bf16."""
+
+
 @dataclass(frozen=True)
 class Pretrained:
     """What a config's `pretrained_model_dir` gave: its config.json's values, or why it could not be read."""
@@ -81,6 +86,9 @@ def parse_config_json(text: str, source: str) -> dict[str, object]:
             problems.append(Problem(source, None, key, str(exc)))
     if problems:
         raise SourceError(problems)
+    quantization = document.get("quantization_config")
+    if isinstance(quantization, dict) and isinstance(quantization.get("quant_method"), str):
+        values[QUANT_METHOD] = quantization["quant_method"]
     return values
 
 

@@ -206,7 +206,9 @@ def test_the_published_mcore_predict_config_reads_its_config_json_and_fits_on_4_
     done = estimate(*base, "--set", f"pretrained_model_dir={hf_dir}", "--json")
     assert done.returncode == 0, done.stderr
     report = json.loads(done.stdout)
-    assert report["fits"] is True and report["warnings"] == []
+    assert report["fits"] is True
+    [fp8] = report["warnings"]  # the recorded config.json is the fp8 release: said, estimated as bf16
+    assert "fp8 weights" in fp8
     assert report["defaulted"]["model.model_config.num_attention_heads"] == "config.json"
     assert round(report["params_total"] / 1e9) == 671
     [stage] = report["memory_stages"]

@@ -84,7 +84,15 @@ def test_the_mcore_predict_config_takes_its_architecture_from_config_json():
     assert paths["model.model_config.seq_length"] == "class default"  # not in config.json
     assert paths["parallel_config.pipeline_stage"] == "MindFormers default"
     assert "parallel_config.model_parallel" not in paths and "model.model_config.num_blocks" not in paths
-    assert job.warnings == ()
+    # DeepSeek-V3's config.json describes its fp8 release, which MindFormers' inference refuses
+    [warning] = job.warnings
+    assert "fp8 weights" in warning and "cast them to bfloat16 first" in warning
+
+
+def test_a_bf16_config_json_gives_no_warning():
+    text = json.dumps({**json.loads(CONFIG_JSON.read_text()), "quantization_config": None})
+    pretrained = pretrained_from_text("/path/hf_dir", text, "hf_dir/config.json")
+    assert parse_spec(MCORE_PREDICT.read_text(), str(MCORE_PREDICT), pretrained=pretrained).warnings == ()
 
 
 def test_the_yaml_wins_over_config_json():
@@ -164,7 +172,8 @@ def test_estimate_json_names_config_json_values_and_the_unread_directory(tmp_pat
     layout = ("--nodes", "4", "--devices-per-node", "8", "--inference", "--json")
     read = cli("estimate", str(MCORE_PREDICT), "--set", f"pretrained_model_dir={hf_dir(tmp_path)}", *layout)
     document = json.loads(read.stdout)
-    assert document["defaulted"][HEADS] == "config.json" and document["warnings"] == []
+    assert document["defaulted"][HEADS] == "config.json"
+    assert [w for w in document["warnings"] if "fp8" not in w] == []
     unread = json.loads(cli("estimate", str(MCORE_PREDICT), *layout).stdout)
     assert unread["defaulted"][HEADS] == "class default"
     [warning] = unread["warnings"]
