@@ -73,6 +73,8 @@ def describe(key: UnknownKey, dialect: Dialect) -> str:
     """What MindFormers does with `key`, and the key it most likely meant."""
     section, _, name = key.path.rpartition(".")
     fate = "MindFormers ignores it"
+    if dialect is Dialect.MCORE and section == "model.model_config":
+        fate = "MindFormers 1.9 on ignores it; 1.6 to 1.8 refuse the file: 'Unexpected Keys'"
     if refused(key, dialect):
         fate = f"MindFormers refuses the file: {section} takes only the keys it declares"
     if key.suggestion is None:
