@@ -39,6 +39,22 @@ REFUSING_SECTIONS: Mapping[Dialect, frozenset[str]] = {
 }
 """Sections where MindFormers refuses the file for a key it does not declare, instead of ignoring the key."""
 
+MCORE_ALIASES: Mapping[str, str] = {
+    # mindformers/models/deepseek3/config_converter_deepseek_v3.py (r1.9.0 on; transformer_config_utils.py's
+    # mapping before): TransformerConfig's name -> the Hugging Face name DeepseekV3Config always sets
+    "num_layers": "num_hidden_layers", "layernorm_epsilon": "rms_norm_eps",
+    "ffn_hidden_size": "intermediate_size",
+    "mtp_num_layers": "num_nextn_predict_layers", "moe_router_num_groups": "n_group",
+    "num_moe_experts": "n_routed_experts", "moe_router_group_topk": "topk_group",
+    "shared_expert_num": "n_shared_experts", "moe_router_topk": "num_experts_per_tok",
+    "moe_ffn_hidden_size": "moe_intermediate_size", "moe_router_topk_scaling_factor": "routed_scaling_factor",
+    "rotary_base": "rope_theta", "qk_head_dim": "qk_nope_head_dim", "qk_pos_emb_head_dim": "qk_rope_head_dim",
+}
+"""An mcore model_config key under its TransformerConfig name is not read by the console, and MindFormers
+refuses it: DeepseekV3Config sets the Hugging Face name too (its class default when the file does not), and
+two names of one field are 'Mapping Conflicts' (1.9 on) or 'Multiple Config' (up to 1.8)."""
+_MCORE_MODEL_CONFIG = "model.model_config"
+
 _CLOSE_TO_READ = 0.75
 """How alike (difflib ratio) a key must be to a key the console reads to be called its typo."""
 _CLOSE_TO_DECLARED = 0.8
@@ -54,6 +70,10 @@ def unknown_keys(doc: LocatedDocument, dialect: Dialect) -> tuple[UnknownKey, ..
         node = _section(doc.data, path)
         for key in node:
             name = str(key)
+            if _is_alias(dialect, section, name):
+                found.append(UnknownKey(path=dotted((*path, name)), line=doc.lines.get((*path, name)),
+                                        suggestion=dotted((*path, MCORE_ALIASES[name]))))
+                continue
             if name in known[section]:
                 continue
             match = _closest(name, read.get(section, frozenset()), known[section])
@@ -72,6 +92,10 @@ def unknown_key_problems(doc: LocatedDocument, dialect: Dialect) -> list[Problem
 def describe(key: UnknownKey, dialect: Dialect) -> str:
     """What MindFormers does with `key`, and the key it most likely meant."""
     section, _, name = key.path.rpartition(".")
+    if _is_alias(dialect, section, name):
+        field = MCORE_ALIASES[name]
+        return (f"{name} is TransformerConfig's name for {field}, which DeepseekV3Config always sets: "
+                f"MindFormers refuses the two names of one field ('Mapping Conflicts'); write {field}")
     fate = "MindFormers ignores it"
     if dialect is Dialect.MCORE and section == "model.model_config":
         fate = "MindFormers 1.9 on ignores it; 1.6 to 1.8 refuse the file: 'Unexpected Keys'"
@@ -84,8 +108,12 @@ def describe(key: UnknownKey, dialect: Dialect) -> str:
 
 def refused(key: UnknownKey, dialect: Dialect) -> bool:
     """Whether MindFormers refuses the file for `key` (rather than ignoring the key)."""
-    section = key.path.rpartition(".")[0]
-    return section in REFUSING_SECTIONS[dialect]
+    section, _, name = key.path.rpartition(".")
+    return section in REFUSING_SECTIONS[dialect] or _is_alias(dialect, section, name)
+
+
+def _is_alias(dialect: Dialect, section: str, name: str) -> bool:
+    return dialect is Dialect.MCORE and section == _MCORE_MODEL_CONFIG and name in MCORE_ALIASES
 
 
 @functools.cache

@@ -172,3 +172,17 @@ def test_a_file_that_cannot_be_read_names_the_typo_that_stopped_it():
     said = [(p.line, p.field) for p in raised.value.problems]
     assert (typo_line, "model.num_hidden_layer") in said, said
     assert "did you mean num_hidden_layers?" in str(raised.value)
+
+
+def test_an_mcore_field_under_its_transformer_config_name_is_an_error_at_its_line():
+    """`num_layers: 4` in an mcore model_config was read as nothing: 61 layers, 699 M parameters, no word.
+    MindFormers refuses it (DeepseekV3Config sets num_hidden_layers too: 'Mapping Conflicts')."""
+    small = ROOT / "tests" / "samples" / "configs" / "mindformers" / "mcore_train_deepseekv3_small.yaml"
+    text = small.read_text().replace("    num_hidden_layers: 4", "    num_layers: 4")
+    line = next(i for i, row in enumerate(text.splitlines(), 1) if row == "    num_layers: 4")
+    job = parse_spec(text, "alias.yaml")
+    problems = validate(job, nodes=1, devices_per_node=8)
+    [alias] = [p for p in problems if p.path == "model.model_config.num_layers"]
+    assert (alias.severity, alias.line) == ("error", line)
+    assert "TransformerConfig's name for num_hidden_layers" in alias.message
+    assert "write num_hidden_layers" in alias.message
