@@ -9,7 +9,6 @@ travel quoted (`shlex.quote`); the `env_setup` lines go in as written, as they d
 
 from __future__ import annotations
 
-import posixpath
 import shlex
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -17,6 +16,7 @@ from typing import Literal
 
 from remote.fanout import run_on
 from remote.inventory import NodeSpec
+from remote.nodeenv import environment_lines
 from remote.pool import NodePool
 from remote.transport import ErrorKind, RunResult
 
@@ -60,30 +60,32 @@ class NeedsReading:
 
 
 def probe_needs(pool: NodePool, needs: Mapping[str, tuple[NodeSpec, Sequence[Need]]], *,
+                env: Mapping[str, Mapping[str, str]] | None = None,
                 timeout: float = 30.0) -> list[NeedsReading]:
-    """Every node's needs (keyed by node name) probed at once; an import may take 2/3 of `timeout`."""
+    """Every node's needs (keyed by node name) probed at once, each in the environment its launch.sh sets
+    (`env`: node name -> the variables it exports); an import may take 2/3 of `timeout`."""
     limit = max(1, int(timeout * 2 / 3))
-    commands = {name: node_command(node, wanted, limit=limit) for name, (node, wanted) in needs.items()}
+    commands = {name: node_command(node, wanted, limit=limit, env=(env or {}).get(name, {}))
+                for name, (node, wanted) in needs.items()}
     nodes = [node for node, _ in needs.values()]
     outcome = run_on(pool, nodes, lambda node: commands[node.name], timeout=timeout)
     return [read_needs(result, needs[result.node][1], timeout=timeout) for result in outcome.results]
 
 
-def node_command(node: NodeSpec, needs: Sequence[Need], *, limit: int) -> list[str]:
+def node_command(node: NodeSpec, needs: Sequence[Need], *, limit: int,
+                 env: Mapping[str, str] | None = None) -> list[str]:
     """The argv that probes `needs` on `node` (inside its container when it has one)."""
-    script = needs_script(node, needs, limit=limit)
+    script = needs_script(node, needs, limit=limit, env=env or {})
     if node.container:
         return ["sh", "-c", _ENTER, "sh", node.container, script]
     return ["sh", "-c", script]
 
 
-def needs_script(node: NodeSpec, needs: Sequence[Need], *, limit: int) -> str:
-    """Shell text: launch.sh's environment, then one line a need; each one absent printed as
-    `ASCEND_NEED_ABSENT <index> <detail>`."""
-    lines = list(node.env_setup)
-    python_dir = posixpath.dirname(node.python)
-    if python_dir:
-        lines.append(f'export PATH={shlex.quote(python_dir)}:"$PATH"')
+def needs_script(node: NodeSpec, needs: Sequence[Need], *, limit: int,
+                 env: Mapping[str, str] | None = None) -> str:
+    """Shell text: launch.sh's environment (remote.nodeenv), then one line a need; each one absent printed
+    as `ASCEND_NEED_ABSENT <index> <detail>`."""
+    lines = environment_lines(node, env or {})
     lines += [f"limit={limit}", _HELPERS]
     lines += [_need_line(index, need, node.python) for index, need in enumerate(needs)]
     lines.append(f"echo {DONE}")

@@ -102,6 +102,9 @@ def test_bad_launch_settings_name_the_key():
         launch_settings({"console": {"lanuch": "model"}}, "job.yaml")
     with pytest.raises(PlanError, match=r"needs console\.script"):
         plan_for(style="msrun")
+    # launch.sh starts in the job directory, and preflight probes from the login directory
+    with pytest.raises(PlanError, match=r"console\.mindformers_home must be an absolute path.*'mindformers'"):
+        plan_for(style="mindformers", mindformers_home="mindformers")
     assert launch_settings({}, "job.yaml") == LaunchSettings()
 
 

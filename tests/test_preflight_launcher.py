@@ -11,7 +11,7 @@ from typing import Any
 import yaml
 
 from console.jobs.launchneeds import LaunchNeed, launch_needs
-from console.jobs.plan import JobPlan, launch_settings, make_plan
+from console.jobs.plan import JobPlan, launch_script, launch_settings, make_plan
 from console.jobs.preflight import CHECKS, Readings, judge
 from remote.inventory import Cluster, NodeSpec
 from remote.needs import Need, NeedsReading, node_command, read_needs
@@ -217,3 +217,22 @@ def test_a_node_with_a_container_is_probed_inside_it_once_it_runs(tmp_path: Path
     absent = run_probe(dataclasses.replace(node, container="other"), stand_in_docker(tmp_path, "true"))
     assert absent.container_down == "Error: No such object: other"
     assert not (tmp_path / "entered").exists()
+
+
+def test_the_probe_runs_in_the_environment_launch_sh_exports(tmp_path: Path):
+    """A module found only through the job's own PYTHONPATH (MindFormers' checkout, console.env) is found
+    by the probe too: it sets up what launch.sh sets up (remote.nodeenv), not only env_setup."""
+    (tmp_path / "only_in_the_jobs_path.py").write_text("")
+    node = NodeSpec(name="n0", host="localhost", cluster_ip="127.0.0.1", transport="local",
+                    python=sys.executable)
+    wanted = [Need("module", "only_in_the_jobs_path")]
+
+    def probe(env: dict[str, str]) -> NeedsReading:
+        done = subprocess.run(node_command(node, wanted, limit=20, env=env), capture_output=True, text=True,
+                              timeout=60, check=False)
+        return read_needs(RunResult("n0", "probe", done.returncode, done.stdout, done.stderr, 0.0), wanted,
+                          timeout=60)
+
+    assert probe({}).absent and probe({"PYTHONPATH": str(tmp_path)}).absent == ()
+    script = launch_script(node, job_id="j", rank=0, argv=["true"], env={"PYTHONPATH": str(tmp_path)})
+    assert f"export PYTHONPATH={tmp_path}" in script  # the same line launch.sh carries

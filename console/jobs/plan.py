@@ -32,6 +32,7 @@ from typing import Any, Literal
 from console.jobs.serveplan import engine_for, serve_commands, serve_endpoint
 from console.jobs.servespec import ServeEndpoint, ServeSettings, serve_settings
 from remote.inventory import Cluster, NodeSpec
+from remote.nodeenv import environment_lines
 
 Style = Literal["model", "mindformers", "msrun"]
 STYLES: tuple[Style, ...] = ("model", "mindformers", "msrun")
@@ -269,6 +270,8 @@ def _node_launch(group: Sequence[NodeSpec], rank: int, *, style: Style, settings
                 *(arg.replace("{config}", CONFIG_NAME) for arg in settings.script_args)]
     else:
         home = settings.mindformers_home
+        if not posixpath.isabs(home):  # launch.sh starts in the job directory: a relative one means nothing
+            raise PlanError(f"console.mindformers_home must be an absolute path on the nodes, got {home!r}")
         if any(c.isspace() for c in directory + home):
             raise PlanError(f"{node.name}: MindFormers' launcher splits its command at spaces; "
                             f"the job directory {directory!r} or mindformers_home {home!r} has one")
@@ -322,12 +325,8 @@ def launch_script(node: NodeSpec, *, job_id: str, rank: int, argv: Sequence[str]
     lines = ["#!/bin/sh",
              _comment(f"ascend-console job {job_id}: node {node.name}, node_rank {rank}. "
                       "This file is what runs."),
-             'JOB_DIR=$(pwd)', *node.env_setup]
-    python_dir = posixpath.dirname(node.python)
-    if python_dir:  # msrun starts its ranks as `python`: the node's interpreter must come first
-        lines.append(f'export PATH={shlex.quote(python_dir)}:"$PATH"')
-    lines.append(f"export {JOB_MARKER}={shlex.quote(process_marker(job_id, node.name))}")
-    lines += [f"export {name}={shlex.quote(value)}" for name, value in env.items()]
+             'JOB_DIR=$(pwd)',
+             *environment_lines(node, {JOB_MARKER: process_marker(job_id, node.name), **env})]
     if code:
         lines.append(f'export PYTHONPATH="$JOB_DIR/{CODE_DIR}${{PYTHONPATH:+:$PYTHONPATH}}"')
     lines += setup

@@ -197,8 +197,9 @@ def take_readings(plan: JobPlan, job: JobSpec, pool: NodePool, nodes: Sequence[N
     missing = missing_paths(pool, nodes, list(roles), timeout=timeout)
     needs = launch_needs(plan, nodes)
     answered = {h.node for h in health if h.status is not Status.UNREACHABLE and not h.stale}
+    envs = {launch.node: dict(launch.env) for launch in plan.nodes}
     launcher = probe_needs(pool, {node.name: (node, [n.need for n in needs[node.name]]) for node in nodes
-                                  if node.name in needs and node.name in answered}, timeout=timeout)
+                                  if node.name in needs and node.name in answered}, env=envs, timeout=timeout)
     # a server runs as one process per node whatever the training layout says
     problems = [] if plan.kind == "serve" else validate(job, nodes=len(nodes),
                                                         devices_per_node=nodes[0].devices)
