@@ -20,7 +20,7 @@ _GRAPH_CHECKED = ("", "parallel_config", "parallel", "parallel.parallel_optimize
                   "model.model_config", "runner_config", "recompute_config", "context")
 CHECKED_SECTIONS: Mapping[Dialect, tuple[str, ...]] = {
     Dialect.RESEARCH: (*_GRAPH_CHECKED, "moe_config"),
-    Dialect.MCORE: _GRAPH_CHECKED,  # MindFormers drops a mcore file's moe_config whole, as unused
+    Dialect.MCORE: _GRAPH_CHECKED,  # a top-level moe_config is said as a whole (MCORE_MOE_CONFIG)
     Dialect.PYNATIVE: ("", "parallelism", "training", "recompute", "context", "model"),
 }
 """The sections each dialect's keys are checked in, by dotted path ('' is the top level)."""
@@ -54,6 +54,10 @@ MCORE_ALIASES: Mapping[str, str] = {
 refuses it: DeepseekV3Config sets the Hugging Face name too (its class default when the file does not), and
 two names of one field are 'Mapping Conflicts' (1.9 on) or 'Multiple Config' (up to 1.8)."""
 _MCORE_MODEL_CONFIG = "model.model_config"
+MCORE_MOE_CONFIG = "moe_config"
+"""An mcore file's top-level moe_config is not dropped: MindFormers keeps it (core/parallel_config.py) and
+build_model.py passes its keys over model_config's and config.json's. The console reads the architecture
+from model_config only, so the section is named, to be moved there."""
 
 _CLOSE_TO_READ = 0.75
 """How alike (difflib ratio) a key must be to a key the console reads to be called its typo."""
@@ -64,6 +68,8 @@ _CLOSE_TO_DECLARED = 0.8
 def unknown_keys(doc: LocatedDocument, dialect: Dialect) -> tuple[UnknownKey, ...]:
     """Every unknown key of `doc`'s read sections, in file order."""
     found: list[UnknownKey] = []
+    if dialect is Dialect.MCORE and isinstance(doc.data, dict) and MCORE_MOE_CONFIG in doc.data:
+        found.append(UnknownKey(MCORE_MOE_CONFIG, doc.lines.get((MCORE_MOE_CONFIG,)), _MCORE_MODEL_CONFIG))
     known, read = known_keys(dialect), read_keys(dialect)
     for section in CHECKED_SECTIONS[dialect]:
         path: FieldPath = tuple(section.split(".")) if section else ()
@@ -92,6 +98,10 @@ def unknown_key_problems(doc: LocatedDocument, dialect: Dialect) -> list[Problem
 def describe(key: UnknownKey, dialect: Dialect) -> str:
     """What MindFormers does with `key`, and the key it most likely meant."""
     section, _, name = key.path.rpartition(".")
+    if dialect is Dialect.MCORE and key.path == MCORE_MOE_CONFIG:
+        return ("MindFormers passes an mcore config's moe_config over model_config and config.json "
+                "(build_model.py), but the console reads the architecture from model_config only: move these "
+                "keys under model.model_config, by their Hugging Face names")
     if _is_alias(dialect, section, name):
         field = MCORE_ALIASES[name]
         return (f"{name} is TransformerConfig's name for {field}, which DeepseekV3Config always sets: "

@@ -159,7 +159,17 @@ def test_free_form_sections_are_not_checked_and_a_far_key_has_no_suggestion():
     keys = parse_spec(text, str(RESEARCH_1B)).unknown_keys
     assert [k.path for k in keys] == ["runner_config.zzz_unrelated", "callbacks_extra"]
     assert keys[0] == UnknownKey("runner_config.zzz_unrelated", keys[0].line, None)
-    assert "moe_config" not in CHECKED_SECTIONS[Dialect.MCORE]  # MindFormers drops it whole in mcore
+    assert "moe_config" not in CHECKED_SECTIONS[Dialect.MCORE]  # said as a whole instead:
+
+
+def test_an_mcore_top_level_moe_config_is_said_to_belong_under_model_config():
+    """MindFormers passes it over model_config and config.json; the console does not read it."""
+    text = MCORE_1B.read_text() + "moe_config:\n  expert_num: 16\n"
+    line = len(MCORE_1B.read_text().splitlines()) + 1
+    [moe] = [p for p in validate(parse_spec(text, "m.yaml"), nodes=1, devices_per_node=8)
+             if p.path == "moe_config"]
+    assert (moe.severity, moe.line) == ("warning", line)
+    assert "move these keys under model.model_config" in moe.message
 
 
 def test_a_file_that_cannot_be_read_names_the_typo_that_stopped_it():
