@@ -37,6 +37,7 @@ from console.commands import job as job_command
 from console.commands import jobs as jobs_command
 from console.commands import status as status_command
 from console.debuglog import configure_logging
+from console.render import print_error
 from model.yamlsource import SourceError
 from remote.inventory import Cluster, default_cluster_path, load_cluster
 
@@ -76,7 +77,7 @@ class _Parser(argparse.ArgumentParser):
 
     def error(self, message: str) -> None:  # type: ignore[override]
         self.print_usage(sys.stderr)
-        print(f"{self.prog}: error: {message}", file=sys.stderr)
+        print_error(message)
         sys.exit(exitcodes.USAGE)
 
 
@@ -126,7 +127,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         code: int = COMMANDS[args.command].execute(args, cluster)
     except (SourceError, exitcodes.UsageError) as exc:  # a cluster file, --nodes, a clashing option
         for line in exitcodes.messages(exc):
-            print(f"error: {line}", file=sys.stderr)
+            print_error(line)
         return exitcodes.code_for(exc)
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)

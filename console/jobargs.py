@@ -7,13 +7,11 @@ import argparse
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 
-from rich.markup import escape
-
 from console import exitcodes
 from console.arguments import positive_int
 from console.jobs.plan import KINDS, STYLES, PlanError
 from console.jobs.request import REQUEST_ERRORS, SETTLE_SECONDS, JobRequest, PlannedJob, plan_job
-from console.render import stderr_console
+from console.render import print_error
 from model.config import JobSpec
 from model.validate import ConfigProblem
 from remote import nodeset
@@ -148,7 +146,6 @@ def planned_or_exit_code(args: argparse.Namespace, pool: NodePool, *, force: Ite
 
 def report_request_error(exc: Exception) -> int:
     """Print why a job could not be planned, file and line first; the exit code to return."""
-    err = stderr_console()
     for line in exitcodes.messages(exc):
-        err.print(f"[red]error[/]: {escape(line)}")
+        print_error(line)
     return exitcodes.code_for(exc)

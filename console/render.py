@@ -34,6 +34,16 @@ def stderr_console() -> Console:
     return Console(stderr=True, highlight=False, soft_wrap=True)
 
 
+def print_error(message: str) -> None:
+    """`error: MESSAGE` on stderr: how every command says what went wrong (plain text, not markup)."""
+    stderr_console().print(Text.assemble(("error", "red"), ": ", message))
+
+
+def print_warning(message: str) -> None:
+    """`warning: MESSAGE` on stderr: how every command says what may be wrong."""
+    stderr_console().print(Text.assemble(("warning", "yellow"), ": ", message))
+
+
 def result_record(result: RunResult) -> dict[str, Any]:
     return {
         "node": result.node,

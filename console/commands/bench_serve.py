@@ -5,12 +5,11 @@ bounded load test of a serve job's server (through a port forward) or of a local
 from __future__ import annotations
 
 import argparse
-import sys
 
 from console import exitcodes
 from console.arguments import positive_int
 from console.commands.endpoint import add_target_arguments, with_target
-from console.render import print_json
+from console.render import print_error, print_json
 from console.serving.bench import (
     DEFAULT_PROMPT,
     MAX_CONCURRENCY,
@@ -56,7 +55,7 @@ def bench(args: argparse.Namespace, url: str) -> int:
     try:
         report = run_bench(plan)
     except EndpointError as exc:
-        print(f"error: {exc}", file=sys.stderr)
+        print_error(str(exc))
         return exitcodes.NODE_FAILED if exc.reachable else exitcodes.UNREACHABLE
     if args.json:
         print_json(report.as_dict())

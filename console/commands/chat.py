@@ -13,7 +13,7 @@ import sys
 from console import exitcodes
 from console.arguments import positive_int
 from console.commands.endpoint import add_target_arguments, with_target
-from console.render import print_json
+from console.render import print_error, print_json, print_warning
 from console.serving.answer import AnswerClock, AnswerStats
 from console.serving.client import EndpointError, ServedModel, ServingClient
 from console.serving.conversation import DEFAULT_MAX_TOKENS, DEFAULT_TEMPERATURE, ChatSettings, stream_answer
@@ -50,7 +50,7 @@ def chat(args: argparse.Namespace, cluster: Cluster, url: str) -> int:
     try:
         served, stats = answer_once(settings, args.prompt, echo=not args.json)
     except EndpointError as exc:
-        print(f"error: {exc}", file=sys.stderr)
+        print_error(str(exc))
         return exitcodes.NODE_FAILED if exc.reachable else exitcodes.UNREACHABLE
     if args.json:
         print_json({"url": settings.url, "model": served.id, "warning": served.warning, "text": stats.text,
@@ -67,7 +67,7 @@ def answer_once(settings: ChatSettings, prompt: str, *, echo: bool) -> tuple[Ser
     with ServingClient(settings.url) as client:
         served = client.model(settings.model)
         if served.warning and echo:
-            print(f"warning: {served.id}: {served.warning}", file=sys.stderr)
+            print_warning(f"{served.id}: {served.warning}")
         answer = AnswerClock()
         for text in stream_answer(client, settings, served.id, [{"role": "user", "content": prompt}], answer):
             if echo:

@@ -26,7 +26,7 @@ from rich.table import Table
 
 from console import exitcodes
 from console.arguments import positive_int
-from console.render import print_json, stderr_console, stdout_console
+from console.render import print_error, print_json, stderr_console, stdout_console
 from model.data.convert import MODES, ConvertError, ConvertResult, convert
 from model.data.convert import Progress as ConvertProgress
 from model.data.corpus import (
@@ -92,7 +92,7 @@ def execute(args: argparse.Namespace, cluster: Cluster) -> int:
     try:
         return SUBCOMMANDS[args.data_command].execute(args)
     except (ConvertError, IndexedDatasetError) as exc:
-        stderr_console().print(f"[red]error[/]: {escape(str(exc))}")
+        print_error(str(exc))
         return exitcodes.CONFIG
 
 

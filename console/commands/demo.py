@@ -22,7 +22,7 @@ from console.jobs.demo import (
     run_demo,
     shown_step,
 )
-from console.render import stderr_console, stdout_console
+from console.render import print_error, stderr_console, stdout_console
 from console.store import Store, StoreError
 from remote.inventory import Cluster, embedded_default_path, load_cluster
 from remote.pool import NodePool
@@ -55,7 +55,7 @@ def execute(args: argparse.Namespace, cluster: Cluster) -> int:
     try:
         store = Store.open_default()
     except StoreError as exc:
-        stderr_console().print(f"[red]error[/]: {escape(str(exc))}")
+        print_error(str(exc))
         return exitcodes.CONFIG
     printer = DemoPrinter()
     with store, NodePool(cluster) as pool:
@@ -95,7 +95,7 @@ class DemoPrinter:
 def report(result: DemoResult) -> int:
     out = stdout_console()
     if not result.ok:
-        stderr_console().print(f"[red]demo failed[/]: {escape(result.reason)}")
+        print_error(f"demo failed: {result.reason}")
         return exitcodes.NODE_FAILED
     out.print(f"[green]demo passed[/]: {escape(result.reason)}")
     if result.answer is not None and not result.answer.ok:

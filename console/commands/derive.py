@@ -12,7 +12,7 @@ from rich.markup import escape
 from console import exitcodes
 from console.jobargs import add_layout_arguments, add_path_check_argument, job_layout, path_problems
 from console.jobs.pretrained import parse_job
-from console.render import print_json, stderr_console
+from console.render import print_error, print_json, print_warning, stderr_console
 from model.classdefaults import CLASS_DEFAULT, CONFIG_JSON
 from model.config import JobSpec, defaulted_paths
 from model.overrides import derive
@@ -38,7 +38,7 @@ def execute(args: argparse.Namespace, cluster: Cluster) -> int:
         job = parse_job(text, str(args.output), cluster)
     except SourceError as exc:
         for line in exitcodes.messages(exc):
-            err.print(f"[red]error[/]: {escape(line)}")
+            print_error(line)
         return exitcodes.code_for(exc)
     write_atomically(args.output, text)
     nodes, per_node = job_layout(args, cluster)
@@ -55,7 +55,7 @@ def execute(args: argparse.Namespace, cluster: Cluster) -> int:
         for line in defaults_summary(job):
             err.print(escape(line))
         for warning in job.warnings:
-            err.print(f"[yellow]warning[/]: {escape(warning)}")
+            print_warning(warning)
         for problem in problems:
             style = "red" if problem.severity == "error" else "yellow"
             err.print(f"[{style}]{problem.severity}[/]: {escape(str(args.output))}"

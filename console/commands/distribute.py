@@ -4,11 +4,9 @@ from __future__ import annotations
 
 import argparse
 
-from rich.markup import escape
-
 from console import exitcodes
 from console.arguments import positive_int
-from console.render import print_json, stderr_console, stdout_console
+from console.render import print_error, print_json, stdout_console
 from console.transferview import distribution_document, print_distribution, progress_display
 from remote.inventory import Cluster, NodeSpec
 from remote.pool import NodePool
@@ -59,6 +57,6 @@ def execute(args: argparse.Namespace, cluster: Cluster) -> int:
             result = distribute(pool, nodes, args.source, args.destination, from_node=origin,
                                 options=transfer_options(args), on_progress=show)
         except DistributionError as exc:
-            stderr_console().print(f"[red]error[/]: {escape(str(exc))}")
+            print_error(str(exc))
             return exitcodes.USAGE if origin is None else exitcodes.NODE_FAILED
     return report(args, result)

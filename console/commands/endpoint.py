@@ -13,7 +13,7 @@ from console import exitcodes
 from console.arguments import endpoint_url
 from console.commands.jobs import named_job_and_cluster, with_store
 from console.jobs.endpoint import NotServing, endpoint_for
-from console.render import stderr_console
+from console.render import print_error, stderr_console
 from console.store import Store
 from remote.inventory import Cluster
 from remote.pool import NodePool
@@ -45,7 +45,7 @@ def with_target(args: argparse.Namespace, cluster: Cluster, command: str, work: 
                 with endpoint_for(job, pool, on_failure=not_carried) as url:
                     return work(url)
             except NotServing as exc:
-                stderr_console().print(f"[red]error[/]: {escape(str(exc))}")
+                print_error(str(exc))
                 return exitcodes.USAGE
     return with_store(on_job, args, cluster)
 

@@ -9,7 +9,7 @@ from rich.markup import escape
 
 from console import exitcodes
 from console.commands.distribute import add_transfer_arguments, report, transfer_options
-from console.render import stderr_console
+from console.render import print_error, stderr_console
 from console.transferview import progress_display
 from remote.hub import ENDPOINT_ENV, HubError, download
 from remote.inventory import Cluster
@@ -42,6 +42,6 @@ def execute(args: argparse.Namespace, cluster: Cluster) -> int:
                 result = distribute(pool, others, args.destination, args.destination, from_node=first,
                                     options=transfer_options(args), on_progress=show)
         except (HubError, DistributionError) as exc:
-            err.print(f"[red]error[/]: {escape(str(exc))}")
+            print_error(str(exc))
             return exitcodes.NODE_FAILED
     return report(args, result)

@@ -15,7 +15,7 @@ from console import exitcodes
 from console.commands.endpoint import not_carried
 from console.commands.jobs import named_job_and_cluster, with_store
 from console.jobs.endpoint import NotServing, endpoint_for
-from console.render import stderr_console
+from console.render import print_error, stderr_console
 from console.store import Store
 from remote.inventory import Cluster
 from remote.pool import NodePool
@@ -47,10 +47,10 @@ def hold_forward(store: Store, args: argparse.Namespace, cluster: Cluster) -> in
                 err.print(f"forwarding to {escape(job.id)}'s server; Ctrl-C ends it")
                 _wait_for_interrupt()
         except NotServing as exc:
-            err.print(f"[red]error[/]: {escape(str(exc))}")
+            print_error(str(exc))
             return exitcodes.USAGE
         except OSError as exc:
-            err.print(f"[red]error[/]: cannot listen on 127.0.0.1:{args.local_port}: {escape(str(exc))}")
+            print_error(f"cannot listen on 127.0.0.1:{args.local_port}: {exc}")
             return exitcodes.USAGE
     return exitcodes.OK
 

@@ -18,7 +18,7 @@ from console.commands.preflight import add_force_argument, show_preflight
 from console.jobargs import add_job_arguments, planned_or_exit_code
 from console.jobs.launcher import LaunchProgress, LaunchResult, ProgressCallback, log_locations, run_launch
 from console.jobs.request import SETTLE_SECONDS
-from console.render import print_json, stderr_console, stdout_console
+from console.render import print_error, print_json, stderr_console, stdout_console
 from console.store import Store, StoreError
 from remote.inventory import Cluster
 from remote.pool import NodePool
@@ -47,7 +47,7 @@ def execute(args: argparse.Namespace, cluster: Cluster) -> int:
         try:
             store = Store.open_default()
         except StoreError as exc:
-            err.print(f"[red]error[/]: {escape(str(exc))}")
+            print_error(str(exc))
             return exitcodes.CONFIG
         with store:
             with err.status(f"preflight on {len(planned.nodes)} node(s)…") as status:
@@ -72,7 +72,7 @@ def _report(result: LaunchResult, *, as_json: bool, one_line: bool) -> int:
     if failure is not None and failure.stage == "preflight":
         return _report_no_go(result, as_json=as_json)
     if failure is not None and failure.stage == "record":  # the same job id twice in one second
-        stderr_console().print(f"[red]error[/]: {escape(failure.reason)}: launch again, or give --name")
+        print_error(f"{failure.reason}: launch again, or give --name")
         return exitcodes.CONFIG
     plan = result.planned.plan
     logs = log_locations(plan)
@@ -97,7 +97,7 @@ def _report_no_go(result: LaunchResult, *, as_json: bool) -> int:
         print_json({"job_id": None, "launched": False, "preflight": result.preflight.as_json()})
     else:
         show_preflight(result.preflight)
-        stderr_console().print("[red]not launched[/]: fix the checks above, or name them with --force")
+        print_error("not launched: fix the checks above, or name them with --force")
     return exitcodes.NODE_FAILED
 
 
@@ -105,8 +105,8 @@ def _show_failure(result: LaunchResult) -> None:
     err = stderr_console()
     assert result.failure is not None
     show_plan(result.planned)
-    err.print(f"[red]launch failed[/]: {escape(result.failure.node or 'all')} ({result.failure.stage}): "
-              f"{escape(result.failure.reason)}")
+    failure = result.failure
+    print_error(f"launch failed: {failure.node or 'all'} ({failure.stage}): {failure.reason}")
     if result.stopped:
         started = ", ".join(r.node for r in result.stopped)
         err.print(f"stopped the node(s) already started: {escape(started)}")

@@ -35,7 +35,7 @@ from console.jobs.logprinter import LogPrinter, shown
 from console.jobs.refresh import refresh_on
 from console.jobs.runwatch import RunWatch
 from console.records import JobRecord
-from console.render import print_json, stderr_console, stdout_console
+from console.render import print_error, print_json, stderr_console, stdout_console
 from console.store import Store
 from model.answers import RESULT_FILE
 from model.logevents import LogEventParser
@@ -103,7 +103,7 @@ def show_files(paths: Sequence[Path], args: argparse.Namespace) -> int:
         try:
             _read_file(path, printer, summary)
         except OSError as exc:
-            stderr_console().print(f"[red]error[/]: {escape(str(path))}: {escape(exc.strerror or str(exc))}")
+            print_error(f"{path}: {exc.strerror or exc}")
             return exitcodes.code_for(exc)
     if summary is not None:
         _print_summary(summary.summary(), json=args.json)

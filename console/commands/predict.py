@@ -19,7 +19,7 @@ from console.jobargs import add_prompt_arguments, prompts_asked
 from console.jobs.demo import TRAIN_LIMIT
 from console.jobs.plan import PlanError
 from console.jobs.predict import PredictAsk, PredictOutcome, predict_from
-from console.render import print_json, stderr_console
+from console.render import print_error, print_json, stderr_console
 from console.store import Store
 from remote.inventory import Cluster
 from remote.pool import NodePool
@@ -72,5 +72,5 @@ def report(outcome: PredictOutcome, *, as_json: bool) -> int:
         if outcome.answer is not None:
             print_answer(outcome.answer, as_json=False)
         if outcome.failure is not None:
-            err.print(f"[red]predict failed[/]: {escape(outcome.failure)}")
+            print_error(f"predict failed: {outcome.failure}")
     return exitcodes.OK if outcome.ok and outcome.failure is None else exitcodes.NODE_FAILED
