@@ -23,7 +23,7 @@ FAILING = [
 ]
 
 
-@pytest.mark.parametrize("argv", FAILING, ids=lambda argv: " ".join(argv))
+@pytest.mark.parametrize("argv", FAILING, ids=" ".join)
 def test_a_failing_command_says_error_first(argv: list[str], tmp_path: Path, monkeypatch, capsys):
     monkeypatch.setenv("ASCEND_CONSOLE_STATE", str(tmp_path / "state"))
     assert main(["-c", LOCAL, *argv]) != 0
@@ -37,4 +37,5 @@ def test_a_bad_option_says_usage_then_error(capsys):
         main(["check", "--bogus"])
     assert exited.value.code == 64
     said = capsys.readouterr().err.splitlines()
-    assert said[0].startswith("usage: ascend-console") and said[-1] == "error: unrecognized arguments: --bogus"
+    assert said[0].startswith("usage: ascend-console")
+    assert said[-1] == "error: unrecognized arguments: --bogus"
