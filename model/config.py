@@ -11,6 +11,7 @@ own default (model/classdefaults.py); `JobSpec.defaulted` says which, field by f
 
 from __future__ import annotations
 
+import difflib
 import functools
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, fields, replace
@@ -315,11 +316,40 @@ def detect_dialect(doc: LocatedDocument) -> Dialect:
     data = doc.data
     model = data.get("model") if isinstance(data, dict) else None
     if isinstance(model, dict) and isinstance(model.get("model_config"), dict):
+        _check_use_legacy(doc)
         return Dialect.MCORE if data.get("use_legacy") is False else Dialect.RESEARCH
     if isinstance(model, dict) and isinstance(data.get("parallelism"), dict):
         return Dialect.PYNATIVE
-    raise SourceError([doc.problem((), "unknown config dialect: expected model.model_config (research era, "
-                                       "or mcore with use_legacy: False) or model + parallelism (pynative)")])
+    problem = ("unknown config dialect: expected model.model_config (research era, or mcore with "
+               "use_legacy: False) or model + parallelism (pynative)")
+    for section, wanted in ((("model",), "model_config"), ((), "parallelism")):
+        typo = _near_key(doc, section, wanted)
+        if typo:
+            raise SourceError([doc.problem(typo, f"{problem}; did you mean {wanted}?")])
+    raise SourceError([doc.problem((), problem)])
+
+
+def _check_use_legacy(doc: LocatedDocument) -> None:
+    """The one key that tells mcore from the research era: misspelt or not a boolean, the file would be read
+    in the wrong dialect and every Hugging Face name in it said unknown. Said first, alone."""
+    data = doc.data
+    if "use_legacy" in data and not isinstance(data["use_legacy"], bool):
+        raise SourceError([doc.problem(("use_legacy",), f"expected True or False (False: the mcore layout), "
+                                                        f"got {describe(data['use_legacy'])}")])
+    typo = _near_key(doc, (), "use_legacy") if "use_legacy" not in data else None
+    if typo:
+        raise SourceError([doc.problem(typo, f"unknown key {typo[-1]}: did you mean use_legacy? It decides "
+                                             f"whether model_config is read as mcore or research era")])
+
+
+def _near_key(doc: LocatedDocument, section: FieldPath, wanted: str) -> FieldPath | None:
+    """A key of `section` that is most likely a misspelling of `wanted`, as a path."""
+    node: Any = doc.data
+    for part in section:
+        node = node.get(part) if isinstance(node, dict) else None
+    keys = [str(key) for key in node] if isinstance(node, dict) else []
+    close = difflib.get_close_matches(wanted, [key for key in keys if key != wanted], n=1, cutoff=0.8)
+    return (*section, close[0]) if close else None
 
 
 def load_spec(path: Path) -> JobSpec:

@@ -196,3 +196,24 @@ def test_an_mcore_field_under_its_transformer_config_name_is_an_error_at_its_lin
     assert (alias.severity, alias.line) == ("error", line)
     assert "TransformerConfig's name for num_hidden_layers" in alias.message
     assert "write num_hidden_layers" in alias.message
+
+
+@pytest.mark.parametrize(("path", "old", "new", "said"), [
+    (ROOT / "tests" / "samples" / "configs" / "deepseek3_1b_pynative.yaml", "parallelism:", "paralelism:",
+     "did you mean parallelism?"),
+    (RESEARCH_1B, "  model_config:", "  model_confg:", "did you mean model_config?"),
+    (MCORE_1B, "use_legacy: False", "use_legacey: False", "did you mean use_legacy?"),
+    (MCORE_1B, "use_legacy: False", "use_legacy: Flase", "expected True or False (False: the mcore layout), "
+                                                         "got 'Flase'"),
+])
+def test_a_typo_in_a_key_that_decides_the_dialect_is_said_alone_at_its_line(path: Path, old: str, new: str,
+                                                                             said: str):
+    """Read in no dialect or the wrong one, the file would give 'unknown config dialect' at line 1, or one
+    warning per Hugging Face name: the key that decides is named instead."""
+    rows = path.read_text().splitlines()
+    line = next(i for i, row in enumerate(rows, 1) if row.startswith(old))
+    rows[line - 1] = rows[line - 1].replace(old, new)
+    with pytest.raises(SourceError) as raised:
+        parse_spec("\n".join(rows), "typo.yaml")
+    [problem] = raised.value.problems
+    assert problem.line == line and said in problem.message, problem
