@@ -1,11 +1,13 @@
 """Whether a followed job's runs still go: the end of a run that never wrote its exit code (a rebooted
-node, a killed wrapper) is told to its `JobFollow`, which would otherwise wait for it forever."""
+node, a killed wrapper) is told to its `JobFollow`, which would otherwise wait for it forever, and fails
+the job, whose other nodes are stopped (console/jobs/lostrun.py)."""
 
 from __future__ import annotations
 
 import threading
 
 from console.jobs.follow import JobFollow
+from console.jobs.lostrun import fail_if_lost
 from console.jobs.refresh import refresh_on
 from console.store import Store
 from remote.jobstate import ENDED
@@ -41,3 +43,4 @@ class RunWatch:
                  if launch.state in ENDED and launch.node not in self.follow.exit_codes}
         if ended:
             self.follow.runs_ended(ended)
+        fail_if_lost(self.store, self.pool, self.job_id, timeout=self.every, read_logs=False)

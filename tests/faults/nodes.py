@@ -138,6 +138,37 @@ def full_disk(cluster: TestCluster, host: str, path: str, *, size_kb: int = 256)
         cluster.exec(host, ["umount", "-l", path])
 
 
+# --- a reboot, as far as a namespace can show it ------------------------------------------------
+
+
+_HOST_PROCESSES = r"""
+mine=$(readlink /proc/$$/ns/mnt)
+for d in /proc/[0-9]*; do
+    p=${d#/proc/}
+    [ "$p" = "$$" ] && continue
+    [ "$(readlink "$d/ns/mnt" 2>/dev/null)" = "$mine" ] || continue
+    case "$(tr '\0' ' ' < "$d/cmdline" 2>/dev/null)" in "sleep infinity "*|"") continue ;; esac
+    echo "$p"
+done
+"""
+"""Every process living in the host's mount namespace but its anchor (and this script)."""
+
+
+def reboot(cluster: TestCluster, host: str) -> list[int]:
+    """Every process of the host dies at once, sshd included, then sshd comes back: what a reboot does
+    to the processes (the host's storage stays, as a disk does). Returns the pids killed."""
+    cluster.kill_sshd(host)
+    killed = [int(p) for p in must(cluster, host, _HOST_PROCESSES).split()]
+    if killed:
+        cluster.exec(host, ["kill", "-s", "KILL", *map(str, killed)])
+    deadline = time.monotonic() + 10
+    while must(cluster, host, _HOST_PROCESSES).split():
+        assert time.monotonic() < deadline, f"{host}: processes outlived the reboot"
+        time.sleep(0.1)
+    cluster.start_sshd(host)
+    return killed
+
+
 # --- hand runs, started as the launcher starts them ----------------------------------------------
 
 

@@ -1,0 +1,132 @@
+"""A run that vanished fails its job: a node whose run ended without an exit code (the node rebooted, or
+every process of the job there was killed) leaves msrun's other nodes waiting out `cluster_time_out`
+for a peer that never comes back, or blocked in a collective for ever. The console says so instead:
+the job is `failed`, the vanished node is recorded as an error at its last sign of life (so who failed
+first names it, unless another rank failed before), and every node is stopped and verified.
+
+An error recorded for a vanished run is a log event of kind LOST_KIND on the node's `pid` file, written
+once through the store's cursor (a second console finding the same loss records nothing twice).
+"""
+
+from __future__ import annotations
+
+import posixpath
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, replace
+
+from console.jobs.failure import first_failure_document
+from console.jobs.follow import catch_up
+from console.jobs.refresh import job_cluster
+from console.jobs.service import stop_nodes, stop_text
+from console.records import EventRecord, JobState, LaunchRecord, LogCursor, LogEventRecord
+from console.store import Store
+from remote.inventory import Cluster
+from remote.jobstate import ENDED
+from remote.launch import StopReport
+from remote.pool import NodePool
+
+LOST_KIND = "run_lost"
+STOP_GRACE = 10
+"""Seconds the other nodes' ranks get to save and exit (SIGTERM) before SIGKILL."""
+ACTED_ON: frozenset[JobState] = frozenset({"starting", "running", "lost"})
+"""Job states in which a vanished run fails the job: not while a console stops it, nor once it ended."""
+
+
+@dataclass(frozen=True)
+class LostRuns:
+    """What became of one job whose runs vanished on some nodes."""
+
+    job_id: str
+    lost: tuple[str, ...]
+    """The nodes whose run vanished."""
+    stopped: tuple[StopReport, ...]
+    """The stop of every node of the job, verified (or saying what was not)."""
+
+
+def fail_lost_runs(store: Store, cluster: Cluster, job_ids: Sequence[str], *,
+                   timeout: float) -> list[LostRuns]:
+    """For every job whose run vanished on a node (as the store last read it): fail it, record the
+    loss, stop every node. A job whose cluster file cannot be read is left as it is."""
+    found: list[LostRuns] = []
+    for job_id in job_ids:
+        job = store.job(job_id)
+        if not _vanished(job.state, store.launches(job_id)):
+            continue
+        nodes = job_cluster(job.cluster_file, job.cluster_name, cluster)
+        if isinstance(nodes, str):
+            continue  # the refresh has said why its nodes could not be asked
+        with NodePool(nodes) as pool:
+            outcome = fail_if_lost(store, pool, job_id, timeout=timeout)
+        if outcome is not None:
+            found.append(outcome)
+    return found
+
+
+def fail_if_lost(store: Store, pool: NodePool, job_id: str, *, timeout: float,
+                 read_logs: bool = True) -> LostRuns | None:
+    """If a node's run of the job vanished (as the store last read it): record it, stop every node, and
+    mark the job failed. `read_logs`: bring the store up to date with the logs first (the last sign of
+    life); a caller already following the job says False."""
+    job = store.job(job_id)
+    launches = store.launches(job_id)
+    if not _vanished(job.state, launches):
+        return None
+    if read_logs:
+        catch_up(store, pool, job, timeout=timeout)
+    lost = [launch for launch in launches if launch.state == "lost"]
+    for launch in lost:
+        _record_loss(store, launch, last_sign_of_life(store, job_id, launch.node))
+    store.update_first_failure(job_id, first_failure_document)
+    reports = stop_nodes(job_id, [(launch.node, launch.job_dir) for launch in launches], pool,
+                         grace=STOP_GRACE, timeout=timeout)
+    _record_stop(store, job_id, job.state, launches, reports)
+    return LostRuns(job_id, tuple(launch.node for launch in lost), reports)
+
+
+def _vanished(state: JobState, launches: Sequence[LaunchRecord]) -> bool:
+    return state in ACTED_ON and any(launch.state == "lost" for launch in launches)
+
+
+def last_sign_of_life(store: Store, job_id: str, node: str) -> float | None:
+    """The newest time the store holds from the node's logs (console clock), or None."""
+    times = [m.time for m in store.metrics(job_id, node=node)]
+    times += [e.time for e in store.log_events(job_id) if e.node == node and e.time is not None]
+    return max(times, default=None)
+
+
+def loss_message(launch: LaunchRecord) -> str:
+    pid = f" (pid {launch.pid})" if launch.pid is not None else ""
+    return (f"its run{pid} is gone without an exit code: every process of the job on {launch.node} ended "
+            "at once (the node rebooted, or they were killed)")
+
+
+def _record_loss(store: Store, launch: LaunchRecord, at: float | None) -> None:
+    path = posixpath.join(launch.job_dir, "pid")
+    message = loss_message(launch)
+    event = LogEventRecord(launch.job_id, launch.node, path, 1, LOST_KIND, "error", message, time=at,
+                           lines=(message,))  # the time is its last sign of life: at or after it
+    store.record_log(None, LogCursor(launch.job_id, launch.node, path, offset=0, line=1), [event], [])
+
+
+def _record_stop(store: Store, job_id: str, was: JobState, launches: Sequence[LaunchRecord],
+                 reports: Sequence[StopReport]) -> None:
+    now = time.time()
+    by_node = {report.node: report for report in reports}
+    lost = [launch.node for launch in launches if launch.state == "lost"]
+    events = [EventRecord(job_id, "lost", f"{loss_message(launch)}; the job fails and every node is stopped",
+                          now, node=launch.node) for launch in launches if launch.state == "lost"]
+    events += [EventRecord(job_id, "stopped" if r.ok else "stop-failed", stop_text(r), now, node=r.node)
+               for r in reports]
+    store.put_launches([_after(launch, by_node.get(launch.node), now) for launch in launches], events)
+    store.set_job_state(job_id, "failed", at=now, events=[
+        EventRecord(job_id, "state", f"{was} -> failed (run lost on {', '.join(lost)})", now)])
+
+
+def _after(launch: LaunchRecord, report: StopReport | None, now: float) -> LaunchRecord:
+    """A node the stop ended is `stopped`; one that had ended already (the lost one too) keeps its state."""
+    if report is None or launch.effective_state in ENDED:
+        return launch
+    if report.ok:
+        return replace(launch, state="stopped", updated_at=now, reason="")
+    return replace(launch, updated_at=now, reason=stop_text(report))
