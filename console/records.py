@@ -37,6 +37,11 @@ class JobRecord:
     """Node name -> the log directory (or file) to read on that node."""
     first_failure: dict[str, Any] | None = None
     """The earliest error across ranks and nodes (console/jobs/failure.py), kept after the job ends."""
+    version: int = 1
+    """Bumped by every change of the job's state or launches: a writer that read version N writes only
+    while it is still N (the store's compare-and-set), so no console overwrites what it did not see."""
+    owner: str | None = None
+    """The console process launching or stopping the job now (console/jobs/owner.py), None otherwise."""
 
     @property
     def finished(self) -> bool:

@@ -12,8 +12,10 @@ from __future__ import annotations
 
 import json
 import os
+import shlex
 import sqlite3
 import threading
+import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
@@ -39,6 +41,24 @@ BUSY_TIMEOUT = 10.0
 
 class StoreError(Exception):
     """The database cannot be used: the message says which file and why."""
+
+
+class StoreLocked(StoreError):
+    """Another process held the database's write lock for longer than this one would wait."""
+
+
+class StoreDamaged(StoreError):
+    """The file is not a database SQLite can read: the message says how to set it aside."""
+
+
+class RecordChanged(StoreError):
+    """Another console changed the job after it was read: nothing was written."""
+
+    def __init__(self, job: JobRecord, expected: int) -> None:
+        super().__init__(f"job {job.id!r} changed meanwhile (now {job.state}, version {job.version}; "
+                         f"this write was based on version {expected})")
+        self.job = job
+        self.expected = expected
 
 
 class UnknownJob(StoreError):
@@ -114,13 +134,31 @@ def _v3(db: sqlite3.Connection) -> None:
     db.execute("CREATE INDEX log_events_by_job ON log_events (job_id, severity, id)")
 
 
-MIGRATIONS: tuple[Callable[[sqlite3.Connection], None], ...] = (_v1, _v2, _v3)
+def _v4(db: sqlite3.Connection) -> None:
+    """A job's version, for compare-and-set writes, and the console process launching or stopping it."""
+    db.execute("ALTER TABLE jobs ADD COLUMN version INTEGER NOT NULL DEFAULT 1")
+    db.execute("ALTER TABLE jobs ADD COLUMN owner TEXT")
+
+
+MIGRATIONS: tuple[Callable[[sqlite3.Connection], None], ...] = (_v1, _v2, _v3, _v4)
 """Migration i+1 takes a database from version i to i+1. Append only; never edit one shipped."""
 SCHEMA_VERSION = len(MIGRATIONS)
 
 
+def schema_version(db: sqlite3.Connection) -> int:
+    """The database's version, read without taking a lock (0: a new, empty database)."""
+    known = db.execute("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'schema_version'")
+    if known.fetchone() is None:
+        return 0
+    row = db.execute("SELECT version FROM schema_version").fetchone()
+    return int(row[0]) if row else 0
+
+
 def migrate(db: sqlite3.Connection, *, target: int = SCHEMA_VERSION) -> int:
-    """Bring the database to `target` in one transaction; returns the version it had before."""
+    """Bring the database to `target` in one transaction; returns the version it had before. A database
+    already there is only read, so opening one never waits for another process's writes."""
+    if schema_version(db) == target:
+        return target
     db.execute("BEGIN IMMEDIATE")  # the other process waits, then sees the migrated schema
     try:
         db.execute("CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL)")
@@ -151,15 +189,43 @@ def connect(path: Path) -> sqlite3.Connection:
         db.execute("PRAGMA journal_mode = WAL")
         db.execute("PRAGMA foreign_keys = ON")
         db.execute("PRAGMA synchronous = NORMAL")  # with WAL: durable at each checkpoint, never corrupt
-    except (sqlite3.Error, OSError) as exc:
+    except sqlite3.Error as exc:
+        raise store_failure(path, exc, "open") from exc
+    except OSError as exc:
         raise StoreError(f"{path}: cannot open the console's database: {exc}") from exc
     return db
+
+
+def store_failure(path: Path, exc: sqlite3.Error, doing: str) -> StoreError:
+    """What SQLite's error means for the user: locked (waited, then gave up), damaged (with the command
+    that sets the file aside), or else the error as it is, each naming the file."""
+    text = str(exc)
+    if isinstance(exc, sqlite3.OperationalError) and ("locked" in text or "busy" in text):
+        return StoreLocked(
+            f"{path} is locked: another process (another ascend-console?) held its write lock for over "
+            f"{BUSY_TIMEOUT:g} s, so this one gave up waiting ({text}). Try again once it is done; "
+            f"`fuser -v {shlex.quote(str(path))}` names the processes that have it open")
+    if type(exc) is sqlite3.DatabaseError or any(sign in text for sign in ("malformed", "not a database",
+                                                                             "corrupt")):
+        return StoreDamaged(
+            f"{path} is damaged ({text}): the console cannot {doing} its database. Move it aside and the "
+            f"next command starts an empty one (the runs on the nodes are not touched; their records "
+            f"stay in the file moved): {set_aside_command(path)}")
+    return StoreError(f"{path}: cannot {doing} the console's database: {text}")
+
+
+def set_aside_command(path: Path) -> str:
+    """The shell command that moves a damaged database and its WAL files aside, under one new name."""
+    aside = path.with_name(f"{path.name}.damaged-{time.strftime('%Y%m%d-%H%M%S')}")
+    moves = [(path, aside)] + [(path.with_name(path.name + tail), aside.with_name(aside.name + tail))
+                               for tail in ("-wal", "-shm") if path.with_name(path.name + tail).exists()]
+    return " && ".join(f"mv -- {shlex.quote(str(a))} {shlex.quote(str(b))}" for a, b in moves)
 
 
 # --- rows <-> records --------------------------------------------------------------------------
 
 _JOB_COLUMNS = ("id, name, cluster_name, cluster_file, template_path, overrides, config_text, plan, "
-                "state, exit_code, created_at, updated_at, log_locations, first_failure")
+                "state, exit_code, created_at, updated_at, log_locations, first_failure, version, owner")
 _LAUNCH_COLUMNS = "job_id, node, node_rank, job_dir, pid, state, exit_code, updated_at, last_known, reason"
 
 
@@ -172,6 +238,7 @@ def _job(row: sqlite3.Row) -> JobRecord:
         created_at=row["created_at"], updated_at=row["updated_at"],
         log_locations=json.loads(row["log_locations"]),
         first_failure=json.loads(row["first_failure"]) if row["first_failure"] else None,
+        version=row["version"], owner=row["owner"],
     )
 
 
@@ -179,7 +246,7 @@ def _job_values(job: JobRecord) -> tuple[Any, ...]:
     return (job.id, job.name, job.cluster_name, job.cluster_file, job.template_path,
             json.dumps(job.overrides), job.config_text, json.dumps(job.plan), job.state, job.exit_code,
             job.created_at, job.updated_at, json.dumps(job.log_locations),
-            json.dumps(job.first_failure) if job.first_failure is not None else None)
+            json.dumps(job.first_failure) if job.first_failure is not None else None, job.version, job.owner)
 
 
 def _launch(row: sqlite3.Row) -> LaunchRecord:
@@ -236,7 +303,7 @@ class Store:
             raise
         except sqlite3.Error as exc:
             self._db.close()
-            raise StoreError(f"{path}: cannot prepare the console's database: {exc}") from exc
+            raise store_failure(path, exc, "prepare") from exc
 
     @classmethod
     def open_default(cls) -> Store:
@@ -254,15 +321,25 @@ class Store:
 
     @contextmanager
     def _write(self) -> Iterator[sqlite3.Connection]:
-        """One transaction: all of it lands, or none of it does."""
+        """One transaction: all of it lands, or none of it does. Waits up to BUSY_TIMEOUT for another
+        process's; SQLite's locked or damaged database is a StoreError naming the file."""
         with self._lock:
-            self._db.execute("BEGIN IMMEDIATE")
+            try:
+                self._db.execute("BEGIN IMMEDIATE")
+            except sqlite3.Error as exc:
+                raise store_failure(self.path, exc, "write to") from exc
             try:
                 yield self._db
-            except BaseException:
+            except BaseException as exc:
                 self._db.execute("ROLLBACK")
+                if type(exc) is sqlite3.DatabaseError or isinstance(exc, sqlite3.OperationalError):
+                    raise store_failure(self.path, exc, "write to") from exc
                 raise
-            self._db.execute("COMMIT")
+            try:
+                self._db.execute("COMMIT")
+            except sqlite3.Error as exc:
+                self._db.execute("ROLLBACK")
+                raise store_failure(self.path, exc, "write to") from exc
 
     def _newest(self, table: str, job_id: str, match: tuple[str, Any], last: int | None) -> list[sqlite3.Row]:
         """A job's rows of an append-only table (events, log_events), oldest first; `match`: a column
@@ -277,7 +354,10 @@ class Store:
 
     def _read(self, sql: str, params: Sequence[Any] = ()) -> list[sqlite3.Row]:
         with self._lock:
-            return list(self._db.execute(sql, params))
+            try:
+                return list(self._db.execute(sql, params))
+            except sqlite3.Error as exc:
+                raise store_failure(self.path, exc, "read") from exc
 
     # jobs ---------------------------------------------------------------------------------------
 
@@ -286,7 +366,7 @@ class Store:
         """Record a new job with its launches and first events; a job id used before is refused."""
         with self._write() as db:
             try:
-                db.execute(f"INSERT INTO jobs ({_JOB_COLUMNS}) VALUES ({_marks(14)})", _job_values(job))
+                db.execute(f"INSERT INTO jobs ({_JOB_COLUMNS}) VALUES ({_marks(16)})", _job_values(job))
             except sqlite3.IntegrityError as exc:
                 raise StoreError(f"job {job.id!r} is already in the store") from exc
             _put_launches(db, launches)
@@ -305,18 +385,34 @@ class Store:
         return [j for j in records if not j.finished] if unfinished_only else records
 
     def set_job_state(self, job_id: str, state: JobState, *, at: float, exit_code: int | None = None,
-                      events: Sequence[EventRecord] = ()) -> None:
+                      events: Sequence[EventRecord] = (), expected: int | None = None,
+                      owner: str | None = None) -> JobRecord:
+        """The job's new state (and `owner`: None says nobody acts on it now), with events, as one
+        transaction; with `expected`, only while the job is still at that version (else RecordChanged,
+        nothing written). Returns the job as written."""
         with self._write() as db:
-            _set_job_state(db, job_id, state, exit_code, at)
+            _check_version(db, job_id, expected)
+            _set_job_state(db, job_id, state, exit_code, at=at, owner=owner)
             _add_events(db, events)
+            return _job(db.execute(f"SELECT {_JOB_COLUMNS} FROM jobs WHERE id = ?", (job_id,)).fetchone())
 
     # launches -----------------------------------------------------------------------------------
 
-    def put_launches(self, launches: Sequence[LaunchRecord], events: Sequence[EventRecord] = ()) -> None:
-        """Insert or replace each node's launch (keyed by job and node), with events, at once."""
+    def put_launches(self, launches: Sequence[LaunchRecord], events: Sequence[EventRecord] = (), *,
+                     expected: int | None = None) -> int | None:
+        """Insert or replace each node's launch (keyed by job and node), with events, at once; each job
+        touched gets a new version. With `expected` (launches of one job): only while the job is still at
+        that version, else RecordChanged. Returns that job's new version (None without `expected`)."""
         with self._write() as db:
+            jobs = sorted({launch.job_id for launch in launches})
+            if expected is not None:
+                if len(jobs) != 1:
+                    raise StoreError("a compare-and-set write takes the launches of one job")
+                _check_version(db, jobs[0], expected)
             _put_launches(db, launches)
             _add_events(db, events)
+            db.executemany("UPDATE jobs SET version = version + 1 WHERE id = ?", [(j,) for j in jobs])
+        return None if expected is None else expected + 1
 
     def launches(self, job_id: str) -> list[LaunchRecord]:
         """In node-rank order."""
@@ -325,11 +421,15 @@ class Store:
         return [_launch(row) for row in rows]
 
     def record_refresh(self, job_id: str, launches: Sequence[LaunchRecord], state: JobState,
-                       exit_code: int | None, events: Sequence[EventRecord], *, at: float) -> None:
-        """What a refresh learned about one job, as one transaction."""
+                       exit_code: int | None, events: Sequence[EventRecord], *, at: float,
+                       expected: int | None = None, owner: str | None = None) -> None:
+        """What a refresh learned about one job, as one transaction; with `expected`, only while the job
+        is still the version the refresh read (else RecordChanged: a stop or a launch wrote meanwhile,
+        and what the nodes said before it must not overwrite it)."""
         with self._write() as db:
+            _check_version(db, job_id, expected)
             _put_launches(db, launches)
-            _set_job_state(db, job_id, state, exit_code, at)
+            _set_job_state(db, job_id, state, exit_code, at=at, owner=owner)
             _add_events(db, events)
 
     # events -------------------------------------------------------------------------------------
@@ -450,12 +550,23 @@ def _put_launches(db: sqlite3.Connection, launches: Sequence[LaunchRecord]) -> N
                    [_launch_values(launch) for launch in launches])
 
 
-def _set_job_state(db: sqlite3.Connection, job_id: str, state: JobState, exit_code: int | None,
-                   at: float) -> None:
-    done = db.execute("UPDATE jobs SET state = ?, exit_code = ?, updated_at = ? WHERE id = ?",
-                      (state, exit_code, at, job_id))
+def _set_job_state(db: sqlite3.Connection, job_id: str, state: JobState, exit_code: int | None, *,
+                   at: float, owner: str | None) -> None:
+    done = db.execute("UPDATE jobs SET state = ?, exit_code = ?, updated_at = ?, owner = ?, "
+                      "version = version + 1 WHERE id = ?", (state, exit_code, at, owner, job_id))
     if done.rowcount == 0:
         raise UnknownJob(job_id)
+
+
+def _check_version(db: sqlite3.Connection, job_id: str, expected: int | None) -> None:
+    """Inside a write transaction: the job is still at version `expected` (None: not asked)."""
+    if expected is None:
+        return
+    row = db.execute(f"SELECT {_JOB_COLUMNS} FROM jobs WHERE id = ?", (job_id,)).fetchone()
+    if row is None:
+        raise UnknownJob(job_id)
+    if row["version"] != expected:
+        raise RecordChanged(_job(row), expected)
 
 
 def _add_events(db: sqlite3.Connection, events: Sequence[EventRecord]) -> None:
