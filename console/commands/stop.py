@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+from contextlib import nullcontext
 from pathlib import Path
 
 from rich.markup import escape
@@ -11,8 +12,9 @@ from console import exitcodes
 from console.arguments import positive_int
 from console.commands.jobs import with_store
 from console.jobs.lookup import find_job, unknown_job_text
-from console.jobs.service import stop_job
-from console.render import print_json, stderr_console, stdout_console
+from console.jobs.service import StopOutcome, stop_job
+from console.render import print_error, print_json, stderr_console, stdout_console
+from console.stopview import StopBoard
 from console.store import Store, UnknownJob
 from remote.inventory import Cluster, InventoryError, load_cluster
 from remote.launch import StopReport
@@ -42,13 +44,13 @@ def _stop(store: Store, args: argparse.Namespace, cluster: Cluster) -> int:
     try:
         found = find_job(store, args.job)
     except UnknownJob as exc:
-        err.print(f"[red]error[/]: {escape(unknown_job_text(exc, store))}")
+        print_error(unknown_job_text(exc, store))
         return exitcodes.USAGE
     if found.note:  # stopping is not undone: never on a guess between jobs of one name
-        err.print(f"[red]error[/]: {escape(found.note)}; give the job id")
+        print_error(f"{found.note}; give the job id")
         return exitcodes.USAGE
     if found.by == "prefix" and len(args.job) < MIN_PREFIX:  # nor on a stray keystroke
-        err.print(f"[red]error[/]: {escape(args.job)!r} is only the start of job {escape(found.job.id)}: "
+        print_error(f"{args.job!r} is only the start of job {found.job.id}: "
                   f"give at least {MIN_PREFIX} characters of its id (or all of it)")
         return exitcodes.USAGE
     record = found.job
@@ -56,22 +58,26 @@ def _stop(store: Store, args: argparse.Namespace, cluster: Cluster) -> int:
     known = {node.name for node in job_cluster.nodes}
     missing = sorted({lr.node for lr in store.launches(record.id)} - known)
     if missing:
-        err.print(f"[red]error[/]: the job ran on {escape(', '.join(missing))}, which cluster "
-                  f"{escape(job_cluster.name)} ({escape(job_cluster.source)}) does not have: give its "
-                  "cluster file with -c")
+        print_error(f"the job ran on {', '.join(missing)}, which cluster "
+                    f"{job_cluster.name} ({job_cluster.source}) does not have: give its "
+                    "cluster file with -c")
         return exitcodes.CONFIG
-    with NodePool(job_cluster) as pool, err.status(f"stopping {record.id}…"):
-        reports = stop_job(store, record.id, pool, grace=args.timeout)
+    board = StopBoard(err, sorted({lr.node for lr in store.launches(record.id)}))
+    with NodePool(job_cluster) as pool, err.status(board) if board.live else nullcontext():
+        outcome = stop_job(store, record.id, pool, grace=args.timeout, progress=board)
+    reports = outcome.reports
     if record.finished:
         err.print(f"{escape(record.id)} had already ended ({record.state}); cleaned up what was left")
     if args.json:
-        print_json({"job_id": record.id, "stopped": all(r.ok for r in reports),
+        print_json({"job_id": record.id, "stopped": outcome.ok, "checkpoint": _checkpoint_record(outcome),
                     "nodes": [{"node": r.node, "ok": r.ok, "found": list(r.found), "killed": list(r.killed),
                                "remaining": list(r.remaining), "on_npus": list(r.on_npus),
+                               "unverified": list(r.unverified),
                                "error": None if r.failure is None else r.failure.describe()}
                               for r in reports]})
     else:
         _show(reports)
+        _show_checkpoint(outcome)
     if all(r.ok for r in reports):
         return exitcodes.OK
     return exitcodes.UNREACHABLE if any(r.failure is not None for r in reports) else exitcodes.NODE_FAILED
@@ -86,9 +92,29 @@ def _show(reports: tuple[StopReport, ...]) -> None:
             left = " ".join(map(str, r.remaining or r.on_npus))
             where = "on its NPUs" if r.on_npus and not r.remaining else "left"
             out.print(f"[red]{escape(r.node)}[/]: processes {where}: {left}")
+        elif r.unverified:
+            out.print(f"[red]{escape(r.node)}[/]: could not verify: {escape('; '.join(r.unverified))}")
         else:
             killed = f" ({len(r.killed)} needed SIGKILL)" if r.killed else ""
             out.print(f"[green]{escape(r.node)}[/]: no process of the job left{killed}")
+
+
+def _checkpoint_record(outcome: StopOutcome) -> dict[str, str | None] | None:
+    found = outcome.checkpoint
+    return None if found is None else {"node": found.node, "path": found.path, "error": found.error}
+
+
+def _show_checkpoint(outcome: StopOutcome) -> None:
+    """The checkpoint rank 0 wrote, whole on its own line (a path to copy), or why there is none."""
+    found = outcome.checkpoint
+    if found is None:
+        return
+    out = stdout_console()
+    if found.path is not None:
+        out.print(f"checkpoint (rank 0, on {escape(found.node)}):")
+        out.print(escape(found.path), soft_wrap=True)
+    else:
+        out.print(f"[yellow]no checkpoint[/]: {escape(found.error or '')}")
 
 
 def _cluster_of(path: str, given: Cluster) -> Cluster:

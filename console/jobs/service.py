@@ -1,16 +1,22 @@
 """The job service: what a job puts on each node, and stopping it everywhere.
 
 Used by the CLI and the TUI; the launch itself is console/jobs/launcher.py. Every state change is written
-to the store as it happens, so a console killed mid-stop leaves a record that `jobs` can reattach to.
+to the store as it happens, so a console killed mid-stop leaves a record that `jobs` can reattach to: the
+`stopping` record names this process, and a console that finds it gone shows the job as its nodes are
+(stopped, or still running for `stop` to be run again). A stop always wins: it writes without a
+compare-and-set, and a launch or a refresh that read the job before it finds the version changed.
 """
 
 from __future__ import annotations
 
 import time
-from collections.abc import Sequence
-from dataclasses import replace
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, replace
 from pathlib import Path
+from typing import Literal
 
+from console.jobs.ask import FoundCheckpoint, find_checkpoint, rank0_node
+from console.jobs.owner import this_process
 from console.jobs.plan import (
     CONFIG_NAME,
     CONTAINER_SCRIPT_NAME,
@@ -19,15 +25,45 @@ from console.jobs.plan import (
     NodeLaunch,
     process_marker,
 )
-from console.records import EventRecord, LaunchRecord
+from console.records import EventRecord, JobRecord, LaunchRecord
 from console.store import Store
 from remote import launch
 from remote.checker import ClusterChecker
 from remote.fanout import map_nodes
-from remote.health import NodeHealth
+from remote.health import NodeHealth, Status
 from remote.pool import NodePool
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent.parent
+StopStage = Literal["signalled", "exited", "failed", "verifying", "verified", "checkpoint"]
+
+
+@dataclass(frozen=True)
+class StopProgress:
+    """One step of a stop on one node, for a live display."""
+
+    node: str
+    stage: StopStage
+    message: str
+
+
+StopCallback = Callable[[StopProgress], None]
+
+
+def _ignore(_: StopProgress) -> None:
+    pass
+
+
+@dataclass(frozen=True)
+class StopOutcome:
+    """What a stop did on every node, and the checkpoint rank 0 saved (None: the job saves none, or its
+    rank 0 was not stopped; a FoundCheckpoint without a path says why none was found)."""
+
+    reports: tuple[launch.StopReport, ...]
+    checkpoint: FoundCheckpoint | None = None
+
+    @property
+    def ok(self) -> bool:
+        return all(r.ok for r in self.reports)
 
 
 def job_files(plan: JobPlan, node: NodeLaunch) -> bytes:
@@ -43,41 +79,72 @@ def job_files(plan: JobPlan, node: NodeLaunch) -> bytes:
 
 
 def stop_nodes(job_id: str, targets: Sequence[tuple[str, str]], pool: NodePool, *, grace: int,
-               timeout: float) -> tuple[launch.StopReport, ...]:
-    """Stop the job on each (node, job directory), all at once."""
+               timeout: float, progress: StopCallback | None = None) -> tuple[launch.StopReport, ...]:
+    """Stop the job on each (node, job directory), all at once; `progress` hears of each node as the
+    signal goes out and as its answer comes back."""
     job_dirs = dict(targets)
     specs = [pool.cluster.node(name) for name in job_dirs]
     limit = timeout + grace + 10
+    tell = progress or _ignore
 
     def stop_one(node_name: str) -> launch.StopReport:
         return launch.stop(pool.transport(node_name), job_dirs[node_name],
                            process_marker(job_id, node_name), grace=grace, timeout=limit)
 
-    return tuple(sorted(map_nodes(pool, specs, lambda spec: stop_one(spec.name)), key=lambda r: r.node))
+    for name in job_dirs:
+        tell(StopProgress(name, "signalled", f"SIGTERM sent; waiting up to {grace} s for its ranks to save "
+                                             "and exit"))
+    reports = []
+    for report in map_nodes(pool, specs, lambda spec: stop_one(spec.name)):
+        tell(StopProgress(report.node, "exited" if report.failure is None and not report.remaining
+                          else "failed", _exited_text(report)))
+        reports.append(report)
+    return tuple(sorted(reports, key=lambda r: r.node))
 
 
-def stop_job(store: Store, job_id: str, pool: NodePool, *, grace: int, timeout: float = 30.0
-             ) -> tuple[launch.StopReport, ...]:
-    """SIGTERM every rank of the job on every node, SIGKILL after `grace`, verify none is left.
-    A job already finished is only cleaned up (anything left of it is stopped); its record stays."""
+def stop_job(store: Store, job_id: str, pool: NodePool, *, grace: int, timeout: float = 30.0,
+             progress: StopCallback | None = None) -> StopOutcome:
+    """SIGTERM every rank of the job on every node, SIGKILL after `grace`, verify none is left, then find
+    the checkpoint rank 0 saved. A job already finished is only cleaned up (anything left of it is
+    stopped); its record stays. `progress` hears of every node's step, from the calling thread."""
     record, launches = store.job(job_id), store.launches(job_id)
     now = time.time()
     if not record.finished:
-        store.set_job_state(job_id, "stopping", at=now,
+        store.set_job_state(job_id, "stopping", at=now, owner=this_process("stop").dump(),
                             events=[EventRecord(job_id, "stop", "stop requested", now)])
     targets = [(lr.node, lr.job_dir) for lr in launches]
-    reports = with_npu_check(stop_nodes(job_id, targets, pool, grace=grace, timeout=timeout), pool, timeout)
+    stopped = stop_nodes(job_id, targets, pool, grace=grace, timeout=timeout, progress=progress)
+    reports = with_npu_check(stopped, pool, timeout, progress=progress)
+    for report in reports:
+        if report.ok:
+            (progress or _ignore)(StopProgress(report.node, "verified", stop_text(report)))
+    outcome = StopOutcome(reports, saved_checkpoint(pool, record, reports, progress=progress))
     now = time.time()
     events = [EventRecord(job_id, "stopped" if r.ok else "stop-failed", stop_text(r), now, node=r.node)
               for r in reports]
     if record.finished:
         store.add_events(events)
-        return reports
+        return outcome
     store.put_launches([_after_stop(lr, {r.node: r for r in reports}[lr.node], now) for lr in launches],
                        events)
     if all(r.ok for r in reports):
         store.set_job_state(job_id, "stopped", at=now)
-    return reports
+    return outcome
+
+
+def saved_checkpoint(pool: NodePool, record: JobRecord, reports: Sequence[launch.StopReport], *,
+                     progress: StopCallback | None = None) -> FoundCheckpoint | None:
+    """The newest checkpoint rank 0 saved (as `predict JOB` finds it), once rank 0's node has no rank
+    left; None for a job that saves none (predict, serve) or whose rank 0 could not be stopped."""
+    if record.plan.get("kind", "train") != "train" or not record.plan.get("nodes"):
+        return None
+    node, _ = rank0_node(record)
+    if not any(r.node == node and r.failure is None and not r.remaining for r in reports):
+        return None
+    found = find_checkpoint(pool, record)
+    message = f"checkpoint written: {found.path}" if found.path else (found.error or "no checkpoint")
+    (progress or _ignore)(StopProgress(found.node, "checkpoint", message))
+    return found
 
 
 def _after_stop(launch_record: LaunchRecord, report: launch.StopReport, now: float) -> LaunchRecord:
@@ -89,24 +156,39 @@ def _after_stop(launch_record: LaunchRecord, report: launch.StopReport, now: flo
     return replace(launch_record, updated_at=now, reason=stop_text(report))
 
 
-def with_npu_check(reports: Sequence[launch.StopReport], pool: NodePool,
-                   timeout: float) -> tuple[launch.StopReport, ...]:
+def with_npu_check(reports: Sequence[launch.StopReport], pool: NodePool, timeout: float, *,
+                   progress: StopCallback | None = None) -> tuple[launch.StopReport, ...]:
     """On NPU nodes, ask npu-smi (through the health probe) whether any process of the job still holds
     an NPU: a rank can outlive its process table entry on the device for a while."""
     npu_nodes = [pool.cluster.node(r.node) for r in reports if r.failure is None
                  and pool.cluster.node(r.node).backend == "npu"]
     if not npu_nodes:
         return tuple(reports)
+    for spec in npu_nodes:
+        (progress or _ignore)(StopProgress(spec.name, "verifying", "asking npu-smi whether its NPUs are "
+                                                                   "free"))
     health = {h.node: h for h in ClusterChecker(pool, npu_nodes, timeout=timeout).refresh()}
     return tuple(npu_leftovers(report, health.get(report.node)) for report in reports)
 
 
 def npu_leftovers(report: launch.StopReport, health: NodeHealth | None) -> launch.StopReport:
-    """The report, with the job's processes that the node's NPU process table still lists."""
-    if health is None:
-        return report
+    """The report, with the job's processes that the node's NPU process table still lists; a table
+    that could not be read leaves the stop unverified, never done."""
+    unread = npu_table_unread(health)
+    if unread is not None:
+        return replace(report, unverified=(*report.unverified, unread))
+    assert health is not None
     on_npus = {p.pid for npu in health.npus for p in npu.processes} & set(report.found)
     return replace(report, on_npus=tuple(sorted(on_npus)))
+
+
+def npu_table_unread(health: NodeHealth | None) -> str | None:
+    """Why the node's NPU process table was not read now, or None when it was."""
+    if health is None or health.stale:
+        return "npu-smi could not be read (the node did not answer the probe)"
+    said = [f.text for f in health.findings
+            if f.text.startswith("npu-smi: ") and f.status in (Status.FAIL, Status.UNKNOWN)]
+    return f"npu-smi could not be read: {said[0].removeprefix('npu-smi: ')}" if said else None
 
 
 def stop_text(report: launch.StopReport) -> str:
@@ -117,5 +199,17 @@ def stop_text(report: launch.StopReport) -> str:
         return f"processes left after SIGKILL: {' '.join(map(str, report.remaining))}"
     if report.on_npus:
         return f"npu-smi still shows process(es) of the job: {' '.join(map(str, report.on_npus))}"
+    if report.unverified:
+        return f"could not verify the stop: {'; '.join(report.unverified)}"
     killed = f", {len(report.killed)} needed SIGKILL" if report.killed else ""
     return f"no process of the job left ({len(report.found)} stopped{killed})"
+
+
+def _exited_text(report: launch.StopReport) -> str:
+    """A node's answer to the stop, before any npu-smi check."""
+    if report.failure is not None:
+        return f"could not be stopped: {report.failure.describe()}"
+    if report.remaining:
+        return f"processes left after SIGKILL: {' '.join(map(str, report.remaining))}"
+    killed = f"; {len(report.killed)} needed SIGKILL" if report.killed else ""
+    return f"ranks gone ({len(report.found)} process(es) ended{killed})"

@@ -36,9 +36,14 @@ def _stop(screen: Screen[Any], services: ConsoleServices, job: JobRecord) -> Non
     if services.store is None:
         raise RuntimeError(f"the store cannot be used: {services.store_error}")
     with services.pool_for(job) as pool:
-        reports = stop_job(services.store, job.id, pool, grace=STOP_GRACE)
-    for report in reports:
+        outcome = stop_job(services.store, job.id, pool, grace=STOP_GRACE)
+    for report in outcome.reports:
         severity = "information" if report.ok else "error"
         screen.app.call_from_thread(screen.notify, f"{report.node}: {stop_text(report)}",
                                     title=f"stop {job.id}", severity=severity, timeout=15)
+    if outcome.checkpoint is not None:
+        found = outcome.checkpoint
+        said = f"checkpoint written: {found.path}" if found.path else found.error or "no checkpoint"
+        screen.app.call_from_thread(screen.notify, f"{found.node}: {said}", title=f"stop {job.id}",
+                                    severity="information" if found.path else "warning", timeout=30)
     screen.app.post_message(JobsFeed.RefreshNow())
