@@ -209,3 +209,35 @@ def loss_steps(events: list[dict[str, Any]]) -> dict[int, list[int]]:
 def recorded_steps(state: Path, job_id: str) -> Counter[tuple[int, int]]:
     with Store(state / "console.db") as store:
         return Counter((m.rank, m.step) for m in store.metrics(job_id))
+
+
+def host_processes(test_cluster: TestCluster, hosts: list[str]) -> dict[str, list[tuple[int, str, str]]]:
+    """(pid, name, command line) of every process in each host's network namespace: the hosts share this
+    machine's process table, and a host's own processes are those in its namespace."""
+    namespaces = {os.stat(f"/run/netns/{test_cluster.host(h).netns}").st_ino: h for h in hosts}
+    found: dict[str, list[tuple[int, str, str]]] = {}
+    for entry in Path("/proc").iterdir():
+        try:
+            host = namespaces.get(os.stat(entry / "ns" / "net").st_ino)
+            if host is None:
+                continue
+            name = (entry / "comm").read_text().strip()
+            argv = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+        except (OSError, ValueError):  # gone meanwhile, or not a process
+            continue
+        found.setdefault(host, []).append((int(entry.name), name, argv))
+    return found
+
+
+def agents_left(test_cluster: TestCluster, hosts: list[str], job_id: str, *,
+                within_s: float) -> dict[str, list[int]]:
+    """Follow agents (processes whose command line names the job) still on the hosts after `within_s`
+    seconds of waiting for them to go."""
+    deadline = time.monotonic() + within_s
+    while True:
+        left = {host: [pid for pid, name, argv in procs if name.startswith("python") and job_id in argv]
+                for host, procs in host_processes(test_cluster, hosts).items()}
+        left = {host: pids for host, pids in left.items() if pids}
+        if not left or time.monotonic() > deadline:
+            return left
+        time.sleep(0.5)

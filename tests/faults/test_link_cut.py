@@ -24,6 +24,7 @@ from tests.faults.faultkit import (
     CONNECT_TIMEOUT,
     QUICK,
     FollowRun,
+    agents_left,
     end_job,
     left_running,
     link_cut,
@@ -170,6 +171,7 @@ def test_logs_follow_across_a_cut_link_gets_every_line_once(
         follow = FollowRun(cluster, private_store, job_id)
         try:
             follow.wait_for_losses(6)
+            assert set(agents_left(test_cluster, hosts, job_id, within_s=0)) == set(hosts)  # seen while there
             with link_cut(test_cluster, "h1"):
                 time.sleep(6)  # longer than a keepalive's notice and a connect timeout: reconnects fail
             assert follow.finish(90) == 0, follow.stderr()
@@ -184,6 +186,8 @@ def test_logs_follow_across_a_cut_link_gets_every_line_once(
         assert recorded_steps(private_store, job_id) == Counter(
             {(rank, step): 1 for rank in (0, 1) for step in range(1, steps + 1)})
         assert left_running(test_cluster, job_id, hosts) == {}
+        # the agent cut off from its console ends once the link is back (its sshd session is reset)
+        assert agents_left(test_cluster, hosts, job_id, within_s=60) == {}
     finally:
         end_job(test_cluster, job_id, hosts)
         remove_job_dirs(test_cluster, job_id, hosts)

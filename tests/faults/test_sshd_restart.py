@@ -20,6 +20,7 @@ from remote.pool import NodePool
 from tests.faults.faultkit import (
     QUICK,
     FollowRun,
+    agents_left,
     end_job,
     left_running,
     loss_steps,
@@ -131,6 +132,7 @@ def test_logs_follow_across_an_sshd_restart_gets_every_line_once(
         assert recorded_steps(state, job_id) == Counter(
             {(rank, step): 1 for rank in (0, 1) for step in range(1, steps + 1)})
         assert left_running(test_cluster, job_id, hosts) == {}
+        assert agents_left(test_cluster, hosts, job_id, within_s=60) == {}  # none outlived its console
     finally:
         end_job(test_cluster, job_id, hosts)
         remove_job_dirs(test_cluster, job_id, hosts)
