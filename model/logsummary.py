@@ -19,6 +19,20 @@ from model.logformat import LossRecord
 MAX_ERRORS = 50
 """Errors kept in a summary (their count is kept whole): a crash loop must not make it huge."""
 FIRST_LINES = 5
+STALLED_FACTOR = 10.0
+"""A running rank silent for this many of its step times (and at least STALLED_MIN seconds) is stalled:
+hung (SIGSTOP, a dead peer's collective, a stuck device) rather than slow."""
+STALLED_MIN = 60.0
+
+
+def stalled_after(per_step_ms: float | None) -> float:
+    """Seconds of silence after which a running rank with this mean step time counts as stalled."""
+    return max(STALLED_MIN, STALLED_FACTOR * (per_step_ms or 0.0) / 1000)
+
+
+def stalled(silent_s: float, per_step_ms: float | None) -> bool:
+    """Whether a running rank whose last loss line is `silent_s` old has stalled."""
+    return silent_s > stalled_after(per_step_ms)
 
 
 @dataclass(frozen=True)

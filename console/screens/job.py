@@ -247,15 +247,18 @@ class JobScreen(Screen[None]):
                 ranks.append(RankState(spec.node, rank, node_state, code, p.step if p else None,
                                        p.total_steps if p else None, p.loss if p else None,
                                        p.per_step_ms if p else None, quiet_since))
-        self.query_one(RankTable).show(ranks, now=self.services.clock())
+        now = self.services.clock()
+        self.query_one(RankTable).show(ranks, now=now)
         lead = max(progress.values(), key=lambda p: (p.step, p.rank in layout.loss_ranks), default=None)
         self.query_one("#job-header", Static).update(header_line(self.job, lead.step if lead else None,
                                                                  lead.total_steps if lead else None,
                                                                  lead.eta_seconds if lead else None,
-                                                                 now=self.services.clock(),
+                                                                 now=now,
                                                                  checkpoints=max(self._checkpoints.values(),
                                                                                  default=0),
-                                                                 width=self.size.width - 2))
+                                                                 width=self.size.width - 2,
+                                                                 stalled=[r.rank for r in ranks
+                                                                          if r.stalled(now)]))
 
     def _open_pane(self, file: LogFile) -> LogPane:
         pane = LogPane(f"{file.node} · {file.label.split()[-1]} · {file.path.rsplit('/', 1)[-1]}")
@@ -386,12 +389,17 @@ def _pane_order(file: LogFile) -> tuple[int, str, str]:
 
 
 def header_line(job: JobRecord, step: int | None, total: int | None, eta: float | None, *, now: float,
-                checkpoints: int = 0, width: int | None = None) -> str:
+                checkpoints: int = 0, width: int | None = None, stalled: Sequence[int] = ()) -> str:
     """The job in one line; within `width` columns, when given, by saying the parts least needed more
-    briefly (checkpoints, then the percentage, then the first failure) rather than wrapping."""
+    briefly (checkpoints, then the percentage, then the first failure) rather than wrapping. `stalled`:
+    the running ranks silent for many of their step times (model.logsummary.stalled), said beside the
+    state: a hung job still reads `running` on its nodes."""
     running_for = (job.updated_at if job.finished else now) - job.created_at
     state = f"{state_text(job)} {age_text(running_for)}"
     parts: list[tuple[str, str, int]] = [(job.id, job.id, 9), (state, state, 9)]  # (long, brief, order)
+    if stalled and not job.finished:
+        ranks = ",".join(map(str, sorted(stalled)))
+        parts.append((f"STALLED: rank{'s' if len(stalled) > 1 else ''} {ranks}", f"stalled r{ranks}", 3))
     if step is not None:
         parts.append((f"step {step}/{total} ({100 * step / total:.0f}%)", f"step {step}/{total}", 1) if total
                      else (f"step {step}", f"step {step}", 9))
@@ -401,7 +409,8 @@ def header_line(job: JobRecord, step: int | None, total: int | None, eta: float 
         parts.append((f"{checkpoints} checkpoint{'s' if checkpoints > 1 else ''}", f"{checkpoints} ckpt", 0))
     if job.first_failure:
         node, rank = job.first_failure["node"], job.first_failure["rank"]
-        parts.append((f"first failure: {node} rank {rank}", f"first: {node} r{rank}", 2))
+        long, brief = (f"{node} rank {rank}", f"{node} r{rank}") if rank is not None else (node, node)
+        parts.append((f"first failure: {long}", f"first: {brief}", 2))
     shown = [long for long, _, _ in parts]
     for index in sorted(range(len(parts)), key=lambda i: parts[i][2]):
         if width is None or len(" · ".join(shown)) <= width:

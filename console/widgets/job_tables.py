@@ -12,10 +12,7 @@ from console.clock import clock_text
 from console.jobs.view import age_text
 from console.records import LaunchRecord, LogEventRecord
 from console.widgets.keyed_table import Cell, Column, KeyedTable, Row
-
-STALLED_FACTOR = 10.0
-"""A rank silent for this many of its step times (and at least STALLED_MIN seconds) is stalled."""
-STALLED_MIN = 60.0
+from model.logsummary import stalled
 
 
 def error_key(event: LogEventRecord) -> str:
@@ -74,8 +71,7 @@ class RankState:
     def stalled(self, now: float) -> bool:
         if self.node_state != "running" or self.last_line_at is None:
             return False
-        step = (self.per_step_ms or 0.0) / 1000
-        return now - self.last_line_at > max(STALLED_MIN, STALLED_FACTOR * step)
+        return stalled(now - self.last_line_at, self.per_step_ms)
 
 
 def rank_row(state: RankState, *, now: float) -> Row:
