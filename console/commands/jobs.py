@@ -16,7 +16,7 @@ from console.jobs.lookup import find_job, unknown_job_text
 from console.jobs.refresh import DEFAULT_TIMEOUT, JobRefresh, job_cluster, refresh_jobs
 from console.jobs.view import age_text, failure_document, job_document, nodes_text, state_text, when_text
 from console.records import JobRecord, LaunchRecord
-from console.render import print_json, stderr_console, stdout_console
+from console.render import print_error, print_json, stderr_console, stdout_console
 from console.store import Store, StoreError, UnknownJob
 from remote.inventory import Cluster
 from remote.jobstate import NodeQueryFailure
@@ -49,7 +49,7 @@ def with_store(work: Callable[[Store, argparse.Namespace, Cluster], int], args: 
         with Store.open_default() as store:
             return work(store, args, cluster)
     except StoreError as exc:
-        stderr_console().print(f"[red]error[/]: {escape(str(exc))}")
+        print_error(str(exc))
         return exitcodes.CONFIG
 
 
@@ -59,7 +59,7 @@ def named_job(store: Store, reference: str, command: str) -> JobRecord | int:
     try:
         found = find_job(store, reference)
     except UnknownJob as missing:
-        stderr_console().print(f"ascend-console {command}: {escape(unknown_job_text(missing, store))}")
+        print_error(unknown_job_text(missing, store))
         return exitcodes.USAGE
     if found.note:
         stderr_console().print(escape(found.note))
@@ -74,7 +74,7 @@ def named_job_and_cluster(store: Store, reference: str, command: str, cluster: C
         return job
     nodes = job_cluster(job.cluster_file, job.cluster_name, cluster)
     if isinstance(nodes, str):
-        stderr_console().print(f"[red]error[/]: {escape(nodes)}")
+        print_error(nodes)
         return exitcodes.CONFIG
     return job, nodes
 
