@@ -10,8 +10,8 @@ from typing import Any
 from rich.console import Console
 from rich.markup import escape
 from rich.progress import BarColumn, DownloadColumn, Progress, TaskID, TextColumn
-from rich.table import Table
 
+from console.fittable import Column, FitTable
 from console.render import stderr_console
 from remote.relayplan import NodeProgress
 from remote.transfer import DistributionResult, NodeTransfer, ProgressCallback
@@ -69,20 +69,30 @@ def distribution_document(result: DistributionResult) -> dict[str, Any]:
     }
 
 
+DISTRIBUTION_COLUMNS = (Column("node", kind="number"), Column("from", kind="number", drop=1),
+                        Column("method", kind="number", drop=2),
+                        Column("sent", kind="number", justify="right"),
+                        Column("files sent", kind="number", short="files", justify="right"),
+                        Column("skipped", kind="number", short="skip", justify="right", drop=3),
+                        Column("verified", kind="number", short="ok"), Column("error", kind="path"))
+"""An error is moved under the table, whole, when there is no room for it (it was folded to a word a
+line); then `skipped`, `method`, `from` go, the last kept longest."""
+
+
 def print_distribution(console: Console, result: DistributionResult) -> None:
-    table = Table(title=f"{escape(result.source)} → {escape(result.destination)}: "
-                        f"{len(result.manifest)} files, {result.manifest.total_bytes / 1e6:.1f} MB")
-    for name in ("node", "from", "method", "sent", "files sent", "skipped", "verified", "error"):
-        table.add_column(name, justify="right" if name in ("sent", "files sent", "skipped") else "left")
-    for node in result.nodes:
-        verified = "[green]yes[/]" if node.verified else "[red]no[/]"
-        table.add_row(escape(node.node), escape(node.upstream), node.method,
-                      f"{node.bytes_sent / 1e6:.1f} MB", str(node.files_sent), str(node.files_skipped),
-                      verified, escape(node.error or ""))
-    console.print(table)
+    console.print(f"{escape(result.source)} → {escape(result.destination)}: {len(result.manifest)} files, "
+                  f"{result.manifest.total_bytes / 1e6:.1f} MB", soft_wrap=True)
+    rows = [[escape(node.node), escape(node.upstream), node.method, f"{node.bytes_sent / 1e6:.1f} MB",
+             str(node.files_sent), str(node.files_skipped), _verified(node), escape(node.error or "")]
+            for node in result.nodes]
+    console.print(FitTable(DISTRIBUTION_COLUMNS, rows))
     console.print(f"{len(result.nodes) - len(result.failed)} of {len(result.nodes)} nodes verified in "
                   f"{result.elapsed:.1f}s; the console host sent {result.console_bytes / 1e6:.1f} MB")
     _print_paths(console, result)
+
+
+def _verified(node: NodeTransfer) -> str:
+    return "[green]yes[/]" if node.verified else "[red]no[/]"
 
 
 def _print_paths(console: Console, result: DistributionResult) -> None:

@@ -6,14 +6,18 @@ import argparse
 from dataclasses import asdict
 
 from rich.markup import escape
-from rich.table import Table
 
 from console import exitcodes
+from console.fittable import Column, FitTable
 from console.render import print_json, stdout_console
 from remote.inventory import Cluster
 
 HELP = "list the cluster's nodes with every setting resolved"
-COLUMNS = ("name", "transport", "host", "cluster_ip", "user", "port", "workdir", "devices")
+COLUMNS = (Column("name"), Column("transport", drop=2, short="via"), Column("host", kind="number"),
+           Column("cluster_ip", kind="number", short="ip"), Column("user", drop=3),
+           Column("port", kind="number", drop=1, justify="right"), Column("workdir", kind="path"),
+           Column("devices", kind="number", short="dev", justify="right"))
+"""At 80 columns: short headers first, then workdir under the table (whole), then user, transport, port."""
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -27,11 +31,9 @@ def execute(args: argparse.Namespace, cluster: Cluster) -> int:
         print_json({"cluster": cluster.name, "source": cluster.source,
                     "nodes": [asdict(n) for n in nodes]})
         return exitcodes.OK
-    table = Table(title=escape(f"{cluster.name} ({cluster.source})"), title_justify="left")
-    for column in COLUMNS:
-        table.add_column(column)
-    for node in nodes:
-        values = asdict(node)
-        table.add_row(*("" if values[c] is None else escape(str(values[c])) for c in COLUMNS))
-    stdout_console().print(table)
+    rows = [["" if values[c.name] is None else escape(str(values[c.name])) for c in COLUMNS]
+            for values in map(asdict, nodes)]
+    out = stdout_console()
+    out.print(f"{escape(cluster.name)} ({escape(cluster.source)})")
+    out.print(FitTable(COLUMNS, rows))
     return exitcodes.OK

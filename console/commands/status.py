@@ -20,6 +20,7 @@ from console.commands.jobs import (
     report_failures,
     with_store,
 )
+from console.fittable import Column, FitTable
 from console.jobs.endpoint import probe_endpoint
 from console.jobs.failure import FirstFailure
 from console.jobs.follow import catch_up
@@ -40,11 +41,19 @@ from console.jobs.view import (
 from console.records import EventRecord, JobRecord, LaunchRecord
 from console.render import print_json, stderr_console, stdout_console
 from console.store import Store
+from model.logsummary import stalled
 from remote.inventory import Cluster
 from remote.pool import NodePool
 
 HELP = "show one job on every node: rank, state, pid, exit code, job directory, logs, last events"
 EVENTS_SHOWN = 10
+NODE_COLUMNS = (Column("rank", kind="number", justify="right"), Column("node", kind="number"),
+                Column("state"), Column("pid", kind="number", drop=2, justify="right"),
+                Column("exit", kind="number", drop=1, justify="right"), Column("job dir", kind="path"),
+                Column("logs", kind="path"), Column("note"))
+"""At 80 columns the paths go under the table, whole, one a line (`node0 job dir: /…`), then pid."""
+EVENT_COLUMNS = (Column("time", kind="number"), Column("node", kind="number"), Column("kind", kind="number"),
+                 Column("message"))
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -72,10 +81,12 @@ def show_status(store: Store, args: argparse.Namespace, cluster: Cluster) -> int
     progress = rank_progress(store.metrics(job.id))
     serving = _serving(store, job, cluster, ask=not args.no_refresh, timeout=args.timeout)
     now = time.time()
+    hung = {(p.node, p.rank) for p in stalled_ranks(job, launches, progress, now)}
     if args.json:
         print_json({**job_document(job, launches, now=now), **(serving or {}),
                     "first_failure": job.first_failure,
-                    "progress": [p.as_json() for p in progress],
+                    "stalled": [{"node": node, "rank": rank} for node, rank in sorted(hung)],
+                    "progress": [{**p.as_json(), "stalled": (p.node, p.rank) in hung} for p in progress],
                     "events": [event_document(e) for e in events],
                     "failures": [failure_document(f) for f in failures],
                     "logs_unread": unread})
@@ -83,7 +94,8 @@ def show_status(store: Store, args: argparse.Namespace, cluster: Cluster) -> int
         report_failures(failures)
         for node in unread:
             err.print(f"[yellow]logs not read[/] {escape(node)}: no answer within {args.timeout:g} s")
-        stdout_console().print(status_view(job, launches, events, now, progress, serving=serving))
+        stdout_console().print(status_view(job, launches, events, now, progress, serving=serving,
+                                           hung=[p for p in progress if (p.node, p.rank) in hung]))
     return exitcodes.UNREACHABLE if failures or unread else exitcodes.OK
 
 
@@ -128,25 +140,33 @@ def _read_logs(store: Store, job: JobRecord, cluster: Cluster, timeout: float) -
         return catch_up(store, pool, job, timeout=timeout)
 
 
+def stalled_ranks(job: JobRecord, launches: Sequence[LaunchRecord], progress: Sequence[RankProgress],
+                  now: float) -> list[RankProgress]:
+    """The ranks of a running node (as just read from it) whose last loss line is older than many of
+    their step times (model.logsummary.stalled): hung, though their processes still run."""
+    running = {launch.node for launch in launches if launch.state == "running"}
+    if job.finished:
+        return []
+    return [p for p in progress if p.node in running and stalled(now - p.time, p.per_step_ms)]
+
+
 def status_view(job: JobRecord, launches: Sequence[LaunchRecord], events: Sequence[EventRecord],
                 now: float, progress: Sequence[RankProgress] = (), *,
-                serving: dict[str, object] | None = None) -> Group:
+                serving: dict[str, object] | None = None, hung: Sequence[RankProgress] = ()) -> Group:
     style = STATE_STYLE.get(job.state, "white")
     head = (f"[bold]{escape(job.id)}[/]  [{style}]{state_text(job)}[/]  cluster {escape(job.cluster_name)}"
             f"  started {when_text(job.created_at)} ({age_text(now - job.created_at)} ago)")
-    nodes = Table(title_justify="left", title="nodes")
-    for column in ("rank", "node", "state", "pid", "exit", "job dir", "logs", "note"):
-        nodes.add_column(column, overflow="fold", no_wrap=column in ("rank", "pid", "exit"))
-    for launch in launches:
-        nodes.add_row(str(launch.node_rank), escape(launch.node), escape(node_state_text(launch)),
-                      _text(launch.pid), _text(launch.exit_code), escape(launch.job_dir),
-                      escape(log_path(job, launch)), escape(launch.reason))
-    history = Table(title="last events", title_justify="left")
-    for column in ("time", "node", "kind", "message"):
-        history.add_column(column, overflow="fold")
-    for event in events:
-        history.add_row(when_text(event.time), escape(event.node or ""), escape(event.kind),
-                        escape(event.message))
+    for rank in hung:
+        head += (f"\n[bold red]STALLED[/] {escape(rank.node)} rank {rank.rank}: no loss line for "
+                 f"{age_text(now - rank.time)}")
+    nodes = FitTable(NODE_COLUMNS, [
+        [str(launch.node_rank), escape(launch.node), escape(node_state_text(launch)), _text(launch.pid),
+         _text(launch.exit_code), escape(launch.job_dir), escape(log_path(job, launch)),
+         escape(launch.reason)]
+        for launch in launches], title="nodes", key=1)
+    history = FitTable(EVENT_COLUMNS, [
+        [when_text(event.time), escape(event.node or ""), escape(event.kind), escape(event.message)]
+        for event in events], title="last events")
     parts: list[RenderableType] = [head]
     if serving is not None:
         ready = "[green]ready[/]" if serving["ready"] else "[yellow]not ready[/]"
