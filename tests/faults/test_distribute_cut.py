@@ -17,6 +17,7 @@ from remote.inventory import Cluster, load_cluster
 from remote.pool import NodePool
 from remote.relayplan import NodeProgress
 from remote.transfer import DistributionResult, TransferOptions, distribute
+from tests.faults.faultkit import host_processes
 from tests.testcluster import TestCluster
 
 pytestmark = [pytest.mark.faults, pytest.mark.cluster]
@@ -50,20 +51,11 @@ def digests(root: Path) -> dict[str, str]:
             for p in sorted(root.rglob("*")) if p.is_file() and ".ascend" not in p.as_posix()}
 
 
-def copiers_left(test_cluster: TestCluster, hosts: list[str]) -> dict[str, list[str]]:
-    """rsync, ssh or scp processes still running in each host's network namespace (the hosts share this
-    machine's process table: a host's own are those in its namespace)."""
-    namespaces = {os.stat(f"/run/netns/{test_cluster.host(h).netns}").st_ino: h for h in hosts}
-    found: dict[str, list[str]] = {}
-    for entry in Path("/proc").iterdir():
-        try:
-            host = namespaces.get(os.stat(entry / "ns" / "net").st_ino)
-            name = (entry / "comm").read_text().strip() if host else ""
-        except OSError:  # gone meanwhile, or not a process
-            continue
-        if host and name in ("rsync", "ssh", "scp"):
-            found.setdefault(host, []).append(f"{entry.name} {name}")
-    return found
+def copiers_left(test_cluster: TestCluster, hosts: list[str]) -> dict[str, list[int]]:
+    """rsync, ssh or scp processes still running on each host."""
+    found = {host: [pid for pid, name, _ in procs if name in ("rsync", "ssh", "scp")]
+             for host, procs in host_processes(test_cluster, hosts).items()}
+    return {host: pids for host, pids in found.items() if pids}
 
 
 def test_a_link_cut_mid_distribute_is_reported_and_the_next_distribute_resumes(

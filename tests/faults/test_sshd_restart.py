@@ -1,18 +1,25 @@
 """Fault matrix, `sshd` killed and restarted on a node (issue 15): during the health refresh the
-dashboard runs, the `jobs` refresh, and `logs --follow`. The console reconnects and resumes, never
-crashes, and records nothing twice: a node's state changes once each way, every line arrives once."""
+dashboard runs (its checker polling, and the app itself), the `jobs` refresh, and `logs --follow`.
+The console reconnects and resumes, never crashes, and records nothing twice: a node's state changes
+once each way, every line arrives once."""
 
 from __future__ import annotations
 
+import asyncio
 import threading
 import time
 from collections import Counter
 from pathlib import Path
 
 import pytest
+from textual.pilot import Pilot
 
+from console.app import make_app
+from console.feeds.health import ClusterHealth
 from console.jobs.refresh import refresh_on
+from console.screens.dashboard import DashboardScreen
 from console.store import Store
+from console.widgets.node_table import NodeTable
 from remote.checker import ClusterChecker
 from remote.health import NodeHealth, Status
 from remote.inventory import load_cluster
@@ -72,6 +79,53 @@ def test_the_health_refresh_goes_on_through_an_sshd_restart(
         assert all(r["h0"].status is not Status.UNREACHABLE and r["h2"].status is not Status.UNREACHABLE
                    for r in rounds), "the other nodes were not affected"
         assert pool.connections_opened() == opened + 1  # one reconnect, to h1, nothing left dangling
+
+
+def test_the_dashboard_shows_a_node_whose_sshd_restarted_unreachable_then_back(
+        test_cluster: TestCluster, tmp_path: Path, known_hosts: Path):
+    names = ["h0", "h1", "h2"]
+    cluster = load_cluster(test_cluster.cluster_yaml(tmp_path / "c.yaml", names, known_hosts=known_hosts,
+                                                     extra_defaults=QUICK))
+    pool = NodePool(cluster)
+    opened: list[int] = []
+
+    async def script(pilot: Pilot[None]) -> None:
+        table = pilot.app.screen.query_one(NodeTable)
+        await _rounds(pilot, 1)
+        opened.append(pool.connections_opened())
+        with sshd_down(test_cluster, "h1"):
+            await pilot.press("r")
+            await _rounds(pilot, 2)
+            assert _status(table, "h1").startswith("UNREACHABLE"), _status(table, "h1")
+        await pilot.press("r")
+        await _rounds(pilot, 3)
+        assert not _status(table, "h1").startswith("UNREACHABLE"), _status(table, "h1")
+        assert not any(_status(table, n).startswith("UNREACHABLE") for n in ("h0", "h2"))
+
+    async def main() -> None:
+        app = make_app(cluster, ClusterHealth(pool, cluster.nodes, timeout=6), refresh=3600)
+        async with app.run_test(size=(160, 40)) as pilot:
+            await script(pilot)
+
+    try:
+        asyncio.run(main())
+        assert pool.connections_opened() == opened[0] + 1  # one reconnect, to h1
+    finally:
+        pool.close()
+
+
+async def _rounds(pilot: Pilot[None], count: int, within_s: float = 30) -> None:
+    board = pilot.app.screen_stack[0]
+    assert isinstance(board, DashboardScreen)
+    deadline = time.monotonic() + within_s
+    while board.snapshot is None or board.snapshot.round < count:
+        assert time.monotonic() < deadline, f"health round {count} never came"
+        await pilot.pause(0.05)
+    await pilot.pause()
+
+
+def _status(table: NodeTable, node: str) -> str:
+    return table.get_cell(node, "status").plain
 
 
 def test_the_jobs_refresh_through_an_sshd_restart_changes_a_node_once_each_way(
