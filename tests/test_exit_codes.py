@@ -23,6 +23,7 @@ LOCAL = str(REPO / "configs" / "clusters" / "local.yaml")
     (["plan", "/tmp/nope-ascend.yaml"], 66, "error: /tmp/nope-ascend.yaml: cannot read: No such file"),
     (["-c", "/tmp/nope-ascend.yaml", "nodes"], 66, "error: /tmp/nope-ascend.yaml: cannot read"),
     (["logs", "--file", "/tmp/nope-ascend.log"], 66, "error: /tmp/nope-ascend.log: No such file"),
+    (["distribute", "/tmp", "x", "--from-node", "nodeX"], 64, "error: --from-node: no node 'nodeX'"),
 ])
 def test_a_command_line_mistake_is_usage_or_no_input(argv, code, message, capsys):
     assert main(["-c", LOCAL, *argv] if argv[0] != "-c" else argv) == code

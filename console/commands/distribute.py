@@ -8,7 +8,7 @@ from console import exitcodes
 from console.arguments import positive_int
 from console.render import print_error, print_json, stdout_console
 from console.transferview import distribution_document, print_distribution, progress_display
-from remote.inventory import Cluster, NodeSpec
+from remote.inventory import Cluster, InventoryError, NodeSpec
 from remote.pool import NodePool
 from remote.transfer import DistributionError, DistributionResult, TransferOptions, distribute
 
@@ -51,7 +51,7 @@ def report(args: argparse.Namespace, result: DistributionResult) -> int:
 
 def execute(args: argparse.Namespace, cluster: Cluster) -> int:
     nodes = cluster.select(args.nodes)
-    origin: NodeSpec | None = cluster.node(args.from_node) if args.from_node else None
+    origin = _origin(cluster, args.from_node)
     with NodePool(cluster) as pool, progress_display(quiet=args.json) as show:
         try:
             result = distribute(pool, nodes, args.source, args.destination, from_node=origin,
@@ -60,3 +60,13 @@ def execute(args: argparse.Namespace, cluster: Cluster) -> int:
             print_error(str(exc))
             return exitcodes.USAGE if origin is None else exitcodes.NODE_FAILED
     return report(args, result)
+
+
+def _origin(cluster: Cluster, name: str | None) -> NodeSpec | None:
+    """The node --from-node names: one the cluster file lacks is a mistake on the command line."""
+    if name is None:
+        return None
+    try:
+        return cluster.node(name)
+    except InventoryError as exc:
+        raise exitcodes.UsageError(f"--from-node: {exc.problems[0].message}") from exc
