@@ -10,6 +10,7 @@ from pathlib import Path
 from rich.console import Console
 
 from console.commands.status import status_view
+from console.fittable import Column, FitTable
 from console.records import EventRecord, JobRecord, LaunchRecord
 from console.transferview import print_distribution
 from remote.manifest import Manifest, ManifestEntry
@@ -76,3 +77,20 @@ def test_distribute_keeps_an_error_whole_on_its_line_at_80_columns():
     text = at_80(lambda console: print_distribution(console, result))
     whole_on_a_line(text, error, "1234.6 MB", "2469.1 MB", "1204", "/data/weights/deepseek-v3-671b")
     assert all(len(line) <= 80 for line in text.splitlines() if "│" in line), text
+
+
+def test_a_fit_table_gives_up_headers_then_paths_then_columns_in_order():
+    columns = (Column("name", kind="number"), Column("address", kind="number", short="ip"),
+               Column("user", drop=2), Column("port", kind="number", drop=1), Column("dir", kind="path"))
+    rows = [["node0", "192.168.100.100", "operator", "2222", DEEP]]
+    console = Console(width=40)
+    table = FitTable(columns, rows)
+    assert table.layout(console, 200) == ["full"] * 5
+    assert table.layout(console, 60) == ["full", "full", "full", "full", "moved"]
+    assert table.layout(console, 36) == ["full", "full", "dropped", "full", "moved"]
+    assert table.layout(console, 30) == ["full", "full", "dropped", "dropped", "moved"]
+    narrow = FitTable((Column("name", kind="number"), Column("devices", kind="number", short="dev")),
+                      [["node0", "8"]])
+    assert narrow.layout(console, 16) == ["full", "short"] and narrow.layout(console, 19) == ["full", "full"]
+    text = at_80(FitTable(columns, [[*rows[0][:4], DEEP * 2]]))
+    whole_on_a_line(text, f"node0 dir: {DEEP * 2}", "192.168.100.100", "2222")
