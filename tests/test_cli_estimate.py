@@ -223,3 +223,9 @@ def test_the_published_mcore_predict_config_reads_its_config_json_and_fits_on_4_
     assert "/path/hf_dir" in warning and "could not be read" in warning
     said = estimate(*base)
     assert "warning:" in said.stdout and "/path/hf_dir" in said.stdout
+
+
+def test_a_job_file_that_is_not_there_exits_66_with_one_error_line(tmp_path: Path):
+    done = estimate(str(tmp_path / "nope.yaml"))
+    assert done.returncode == 66
+    assert done.stderr.strip() == f"error: {tmp_path / 'nope.yaml'}: cannot read: No such file or directory"

@@ -16,7 +16,7 @@ from console.arguments import positive_int, positive_seconds
 from console.jobargs import add_layout_arguments, add_path_check_argument, job_layout, path_problems
 from console.jobs.devicememory import device_memory
 from console.jobs.pretrained import parse_job
-from console.render import print_json, stderr_console, stdout_console
+from console.render import print_error, print_json, stderr_console, stdout_console
 from model.config import JobSpec, defaulted_paths
 from model.estimate import (
     GIB,
@@ -76,9 +76,9 @@ def execute(args: argparse.Namespace, cluster: Cluster) -> int:
     try:
         job = load_job(args.job, args.set or [], cluster)
     except SourceError as exc:
-        for problem in exc.problems:
-            stderr_console().print(f"[red]error[/]: {escape(str(problem))}")
-        return exitcodes.CONFIG
+        for message in exitcodes.messages(exc):
+            print_error(message)
+        return exitcodes.code_for(exc)  # 66 for a file that is not there, 78 for one that is wrong
     nodes, per_node = job_layout(args, cluster)
     problems = validate(job, nodes=nodes, devices_per_node=per_node, training=not args.inference)
     if args.check_paths:
@@ -113,7 +113,7 @@ def _exit_code(problems: list[ConfigProblem], fits: bool) -> int:
 
 
 def _config_error(job: JobSpec, exc: ValueError) -> int:
-    stderr_console().print(f"[red]error[/]: {escape(job.source)}: {escape(str(exc))}")
+    print_error(f"{job.source}: {exc}")
     return exitcodes.CONFIG
 
 
