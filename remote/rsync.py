@@ -132,12 +132,20 @@ class RsyncReport:
             return False
         if match := _PROGRESS.match(line):
             self.progress = _number(match.group(1))
+            # the receiver's complaint lands on the progress line, after its last figures: "32,768 3%
+            # 0.00kB/s 0:00:00  rsync: [receiver] write failed on "/d/f": No space left on device (28)"
+            said = line.find("rsync:", match.end())
+            if said >= 0:
+                self._complain(line[said:])
             return True
         if match := _STAT.match(line):
             self._stat(match.group(1), _number(match.group(2)))
         elif _is_complaint(line):
-            self.errors = [*(self.errors or []), line.strip()][-5:]
+            self._complain(line)
         return False
+
+    def _complain(self, line: str) -> None:
+        self.errors = [*(self.errors or []), line.strip()][-5:]
 
     def _stat(self, name: str, value: int) -> None:
         if name == "Total bytes sent":

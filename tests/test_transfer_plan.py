@@ -125,6 +125,16 @@ def test_rsync_report_reads_progress_stats_exit_and_complaints() -> None:
     assert not report.ok and "timeout" in report.describe() and "unexpectedly" in report.describe()
 
 
+def test_a_complaint_on_a_progress_line_is_kept() -> None:
+    report = RsyncReport()
+    assert report.feed('         32,768   3%    0.00kB/s    0:00:00  rsync: [receiver] write failed on '
+                       '"/srv/w/model.bin": No space left on device (28)')
+    assert not report.feed("rsync error: error in file IO (code 11) at receiver.c(657) [receiver=3.5.0]")
+    report.feed("@@ascend-rsync-exit=11")
+    assert report.progress == 32768
+    assert 'write failed on "/srv/w/model.bin": No space left on device (28)' in report.describe()
+
+
 def test_rsync_command_is_quoted_parts_with_strict_host_keys() -> None:
     ssh = ssh_argv(SSHEndpoint("10.0.0.2", 2222, "ai user", ("/k ey",), "/kh"), connect_timeout=5,
                    keepalive=3)

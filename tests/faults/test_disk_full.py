@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 
 from tests.cluster_jobs import cli, cluster_file, job
-from tests.faults.nodes import JOBS, full_disk, marked_pids, must
+from tests.faults.nodes import JOBS, STORAGE, full_disk, marked_pids, must
 from tests.testcluster import TestCluster
 
 pytestmark = [pytest.mark.faults, pytest.mark.cluster]
@@ -52,3 +52,30 @@ def check_refused(test_cluster: TestCluster, cluster: Path, capsys, *, code: int
     assert [marked_pids(test_cluster, host, job_id) for host in ("h1", "h2")] == [[], []]
     _, listed = cli(capsys, "-c", str(cluster), "jobs", "--all", "--json")
     assert [(j["id"], j["state"]) for j in listed["jobs"]] == [(job_id, "failed")]
+
+
+def test_a_full_disk_during_distribute_names_node_and_path_and_keeps_nothing_half_written(
+        test_cluster: TestCluster, tmp_path: Path, known_hosts: Path, capsys, state: Path):
+    source = tmp_path / "weights"
+    source.mkdir()
+    (source / "model.safetensors").write_bytes(bytes(range(256)) * 4096)  # 1 MiB, over the tmpfs' room
+    (source / "config.json").write_text('{"hidden_size": 64}\n')
+    destination = f"{STORAGE}/weights"
+    cluster = cluster_file(test_cluster, tmp_path, known_hosts, ["h1", "h2"])
+    try:
+        with full_disk(test_cluster, "h2", destination):
+            code, result = cli(capsys, "-c", str(cluster), "distribute", str(source), destination, "--json",
+                               "--no-relay")
+            on_h2 = must(test_cluster, "h2", 'find "$1" -type f ! -name .filler | sort', destination).split()
+        nodes = {n["node"]: n for n in result["nodes"]}
+        assert code == 1 and not result["ok"], result
+        assert nodes["h1"]["verified"] and not nodes["h2"]["verified"], nodes
+        error = nodes["h2"]["error"]
+        # the path, and the cause when rsync's receiver got to say it before the sender saw the pipe break
+        assert f"receiving {destination} from console: rsync exit 11 (error in file I/O)" in error, error
+        assert "No space left on device" in error or ": " not in error.split("(error in file I/O)")[1]
+        # nothing on h2 passes for a verified file under its final name
+        assert f"{destination}/model.safetensors" not in on_h2, on_h2
+    finally:
+        for host in ("h1", "h2"):
+            test_cluster.exec(host, ["rm", "-rf", destination])
