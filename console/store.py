@@ -298,9 +298,9 @@ class Store:
         self._lock = threading.RLock()
         try:
             migrate(self._db)
-        except StoreError:
+        except StoreError as exc:
             self._db.close()
-            raise
+            raise exc if str(path) in str(exc) else StoreError(f"{path}: {exc}") from exc
         except sqlite3.Error as exc:
             self._db.close()
             raise store_failure(path, exc, "prepare") from exc

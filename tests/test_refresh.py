@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import socket
+import subprocess
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
 
+from console.jobs.owner import this_process
 from console.jobs.refresh import LAUNCH_LEASE, change_events, job_outcome, refresh_jobs, updated_launch
 from console.records import JobRecord, JobState, LaunchRecord
 from console.store import Store
@@ -83,9 +87,23 @@ def test_a_job_whose_cluster_file_is_gone_is_reported_not_skipped(tmp_path: Path
         [after] = store.launches("j")
         assert (after.state, after.last_known, after.updated_at) == ("unreachable", "running", 50.0)
         assert store.job("j").state == "running"
-        # the launcher's own jobs and finished ones are left alone
-        store.set_job_state("j", "launching", at=60.0)
+        # the launcher's own jobs are left alone while their launcher lives...
+        store.set_job_state("j", "launching", at=60.0, owner=this_process("launch").dump())
+        assert refresh_jobs(store, now=lambda: 61.0 + 10 * LAUNCH_LEASE) == []
+        # ...on another host, where it cannot be looked at, until the lease is over...
+        elsewhere = replace(this_process("launch"), host="not-" + socket.gethostname()).dump()
+        store.set_job_state("j", "launching", at=60.0, owner=elsewhere)
         assert refresh_jobs(store, now=lambda: 61.0) == []
-        # ...until the launcher has had the record too long to be alive: then it is adopted
         [adopted] = refresh_jobs(store, now=lambda: 61.0 + LAUNCH_LEASE)
         assert adopted.job.id == "j"
+        # ...and here, as soon as its process is gone
+        gone = replace(this_process("launch"), pid=dead_pid()).dump()
+        store.set_job_state("j", "launching", at=60.0, owner=gone)
+        [adopted] = refresh_jobs(store, now=lambda: 61.0)
+        assert adopted.job.id == "j"
+
+
+def dead_pid() -> int:
+    """The pid of a process that has ended and been reaped."""
+    done = subprocess.run(["sh", "-c", "echo $$"], capture_output=True, text=True, check=True)
+    return int(done.stdout)

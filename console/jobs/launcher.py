@@ -2,10 +2,14 @@
 preflight → record → stage → start → settle (→ ready, for a serve job), all or nothing.
 
 A no-go preflight touches nothing. From the record on, every state change is written to the store as it
-happens, so a console killed mid-launch leaves a record that `jobs` can reattach to. A node that fails to
-stage, start or settle, or an interruption (Ctrl-C), fails the whole launch and stops every node that
-was staged. Each step reports typed `LaunchProgress` events, per node where there are nodes, to a
-callback called on the thread that runs `run_launch`.
+happens, so a console killed mid-launch leaves a record that `jobs` can reattach to: the record names
+this process as its owner, and the next console that finds it gone finishes or undoes the launch
+(console/jobs/refresh.py). A node that fails to stage, start or settle, or an interruption (Ctrl-C),
+fails the whole launch and stops every node that was staged. Every write after the record is a
+compare-and-set on the version the launcher last wrote: when another console stopped the job
+meanwhile, its stop stands, and the launcher stops what it started and says so. Each step reports
+typed `LaunchProgress` events, per node where there are nodes, to a callback called on the thread that
+runs `run_launch`.
 
 A serve job is launched once its server serves: its log holds the readiness line and, asked on the node,
 `/health` then `/v1/models` answer 200, within the endpoint's deadline. A server that exits first, or
@@ -17,17 +21,18 @@ from __future__ import annotations
 import posixpath
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Literal
 
 from console.jobs.logfiles import LAUNCHER_LOG
+from console.jobs.owner import this_process
 from console.jobs.plan import JobPlan, NodeLaunch, msrun_count_text, process_marker
 from console.jobs.preflight import Preflight, Verdict, preflight
 from console.jobs.request import PlannedJob
 from console.jobs.service import job_files, stop_nodes, stop_text
-from console.records import EventRecord, JobRecord, LaunchRecord
-from console.store import Store, StoreError
+from console.records import EventRecord, JobRecord, JobState, LaunchRecord
+from console.store import RecordChanged, Store, StoreError
 from remote import launch
 from remote.fanout import map_nodes
 from remote.inventory import Cluster
@@ -95,6 +100,30 @@ def _ignore(_: LaunchProgress) -> None:
     pass
 
 
+@dataclass
+class _Hold:
+    """The launcher's hold on its job's record: the version it last wrote, which every write it makes
+    must still find (else RecordChanged: another console, a stop, wrote since)."""
+
+    store: Store
+    job_id: str
+    version: int = 1
+    owner: str | None = field(default_factory=lambda: this_process("launch").dump())
+
+    def state(self, state: JobState, *, events: Sequence[EventRecord] = (), keep: bool = False) -> None:
+        """The job's new state; `keep`: the launch goes on (this process still owns the job)."""
+        written = self.store.set_job_state(self.job_id, state, at=time.time(), events=events,
+                                           expected=self.version, owner=self.owner if keep else None)
+        self.version = written.version
+
+    def launches(self, launches: Sequence[LaunchRecord]) -> None:
+        self.version = self.store.put_launches(launches, expected=self.version) or self.version
+
+    def note(self, events: Sequence[EventRecord]) -> None:
+        """Events only: they never overwrite anything."""
+        self.store.add_events(events)
+
+
 def run_launch(planned: PlannedJob, pool: NodePool, store: Store, *, progress: ProgressCallback = _ignore,
                timeout: float = 60.0) -> LaunchResult:
     """Preflight, record, stage, start and settle `planned`, all or nothing; `timeout` bounds each
@@ -104,13 +133,15 @@ def run_launch(planned: PlannedJob, pool: NodePool, store: Store, *, progress: P
     if not verdict.go:
         return LaunchResult(planned, verdict, LaunchFailure(None, "preflight", _no_go(verdict)))
     plan = planned.plan
+    hold = _Hold(store, plan.job_id)
     try:
-        record_plan(store, plan, pool.cluster, template=str(planned.request.template), at=time.time())
+        record_plan(store, plan, pool.cluster, template=str(planned.request.template), at=time.time(),
+                    owner=hold.owner)
     except StoreError as exc:  # the same job id twice in one second
         progress(LaunchProgress("record", str(exc), ok=False))
         return LaunchResult(planned, verdict, LaunchFailure(None, "record", str(exc)))
     progress(LaunchProgress("record", f"recorded as {plan.job_id}"))
-    failure, stopped = _launch(plan, pool, store, settle=planned.request.settle, timeout=timeout,
+    failure, stopped = _launch(plan, pool, hold, settle=planned.request.settle, timeout=timeout,
                                progress=progress)
     return LaunchResult(planned, verdict, failure, stopped)
 
@@ -141,15 +172,17 @@ def _no_go(verdict: Preflight) -> str:
     return f"no-go: {len(blocking)} check(s) failed, first {blocking[0].check}: {blocking[0].message}"
 
 
-def record_plan(store: Store, plan: JobPlan, cluster: Cluster, *, template: str, at: float) -> None:
-    """The job, its nodes and a first event, in state `launching`. Raises StoreError for a known id."""
+def record_plan(store: Store, plan: JobPlan, cluster: Cluster, *, template: str, at: float,
+                owner: str | None = None) -> None:
+    """The job, its nodes and a first event, in state `launching` (owned by `owner`, the launching
+    process). Raises StoreError for a known id."""
     store.create_job(
         JobRecord(id=plan.job_id, name=plan.name, cluster_name=cluster.name,
                   cluster_file=_absolute(cluster.source),
                   config_text=plan.config_text, template_path=template,
                   overrides={"set": list(plan.overrides)}, plan=plan.as_json(), state="launching",
                   created_at=at, updated_at=at,
-                  log_locations=log_locations(plan)),
+                  log_locations=log_locations(plan), owner=owner),
         [LaunchRecord(plan.job_id, n.node, n.node_rank, n.job_dir, updated_at=at) for n in plan.nodes],
         [EventRecord(plan.job_id, "launch", _launching_text(plan), at)])
 
@@ -173,36 +206,55 @@ def _absolute(source: str) -> str:
     return str(path.resolve()) if path.exists() else source
 
 
-def _launch(plan: JobPlan, pool: NodePool, store: Store, *, settle: float, timeout: float,
+def _launch(plan: JobPlan, pool: NodePool, hold: _Hold, *, settle: float, timeout: float,
             progress: ProgressCallback) -> tuple[LaunchFailure | None, tuple[launch.StopReport, ...]]:
     """Stage every node, start every node, watch them settle. Any failure after staging, and an
     interruption too, stops every node: a start whose answer was lost may still have started, and
-    stopping a node that never started is harmless."""
+    stopping a node that never started is harmless. So does finding that another console stopped the
+    job: its stop stands, and nothing this launch started is left running."""
     progress(LaunchProgress("stage", f"copying the job to {len(plan.nodes)} node(s)"))
     _, failure = _on_nodes(pool, plan, lambda n: launch.stage(
         pool.transport(n.node), n.job_dir, job_files(plan, n), timeout=timeout),
         stage="stage", doing="copying the job directory", progress=progress)
     if failure is not None:
-        _mark_failed(store, plan, failure, ())
-        return failure, ()
-    finished = False
+        other = _mark_failed(hold, failure, ())
+        return (failure if other is None else _taken(plan, hold, other, ())), ()
+    try:  # nothing started yet: a stop that came meanwhile is simply obeyed
+        hold.state("launching", keep=True)
+    except RecordChanged as changed:
+        return _taken(plan, hold, changed, ()), ()
     try:
-        failure = _start_and_settle(plan, pool, store, settle=settle, timeout=timeout, progress=progress)
-        finished = failure is None
-    finally:
-        if not finished:
-            failure = failure or LaunchFailure(plan.nodes[0].node, "start", "the launch was interrupted")
-            stopped = _stop(plan, pool, timeout, progress)
-            _mark_failed(store, plan, failure, stopped)
-    if not finished:
-        return failure, stopped
+        failure = _start_and_settle(plan, pool, hold, settle=settle, timeout=timeout, progress=progress)
+        if failure is None:
+            started = EventRecord(plan.job_id, "running", "every node started", time.time())
+            hold.state("running", events=[started])
+            return None, ()
+    except RecordChanged as changed:
+        stopped = _stop(plan, pool, timeout, progress)
+        return _taken(plan, hold, changed, stopped), stopped
+    except BaseException:
+        stopped = _stop(plan, pool, timeout, progress)
+        _mark_failed(hold, LaunchFailure(plan.nodes[0].node, "start", "the launch was interrupted"), stopped)
+        raise
+    stopped = _stop(plan, pool, timeout, progress)
+    other = _mark_failed(hold, failure, stopped)
+    return (failure if other is None else _taken(plan, hold, other, stopped)), stopped
+
+
+def _taken(plan: JobPlan, hold: _Hold, changed: RecordChanged,
+           stopped: Sequence[launch.StopReport]) -> LaunchFailure:
+    """Another console changed the job during the launch (a stop): the launch gives way, says so."""
+    stage: LaunchStage = "start" if stopped else "stage"
+    failure = LaunchFailure(None, stage, f"another console changed the job meanwhile (it is now "
+                                         f"{changed.job.state}): this launch gave way"
+                            + (" and stopped what it had started" if stopped else ""))
     now = time.time()
-    store.set_job_state(plan.job_id, "running", at=now,
-                        events=[EventRecord(plan.job_id, "running", "every node started", now)])
-    return None, ()
+    hold.note([EventRecord(plan.job_id, "launch-failed", failure.reason, now)]
+              + [EventRecord(plan.job_id, "stopped", stop_text(r), now, node=r.node) for r in stopped])
+    return failure
 
 
-def _start_and_settle(plan: JobPlan, pool: NodePool, store: Store, *, settle: float, timeout: float,
+def _start_and_settle(plan: JobPlan, pool: NodePool, hold: _Hold, *, settle: float, timeout: float,
                       progress: ProgressCallback) -> LaunchFailure | None:
     by_name = {n.node: n for n in plan.nodes}
     starting = (f"the server on {len(plan.nodes)} node(s)" if plan.serve is not None
@@ -212,12 +264,12 @@ def _start_and_settle(plan: JobPlan, pool: NodePool, store: Store, *, settle: fl
         pool.transport(n.node), n.job_dir, process_marker(plan.job_id, n.node), timeout=timeout),
         stage="start", doing="starting launch.sh", progress=progress)
     now = time.time()
-    store.put_launches([LaunchRecord(plan.job_id, name, by_name[name].node_rank, by_name[name].job_dir,
-                                     pid=_pid(result), state="starting", updated_at=now)
-                        for name, result in started.items() if result.ok])
+    hold.launches([LaunchRecord(plan.job_id, name, by_name[name].node_rank, by_name[name].job_dir,
+                                pid=_pid(result), state="starting", updated_at=now)
+                   for name, result in started.items() if result.ok])
     failure = failure or _settle(plan, pool, settle, timeout, progress)
     if failure is None and plan.serve is not None:
-        return _ready(plan, pool, store, timeout, progress)
+        return _ready(plan, pool, hold.store, timeout, progress)
     return failure
 
 
@@ -294,6 +346,8 @@ def _end_failure(plan: JobPlan, pool: NodePool, name: str, answer: NodeAnswer, *
     if not isinstance(answer, NodeJobStates):
         return LaunchFailure(name, stage, answer.reason)
     state = answer.states[0]
+    if state.state == "stopped":  # asked to stop by another console: its stop stands
+        return LaunchFailure(name, stage, "its run was stopped (another console asked it to stop)")
     serving = plan.serve is not None
     if state.state == "lost" or (state.state == "exited" and (state.exit_code != 0 or serving)):
         why = f"exited with code {state.exit_code}" if state.state == "exited" else "vanished"
@@ -353,15 +407,21 @@ def _stop(plan: JobPlan, pool: NodePool, timeout: float,
     return stopped
 
 
-def _mark_failed(store: Store, plan: JobPlan, failure: LaunchFailure,
-                 stopped: Sequence[launch.StopReport]) -> None:
+def _mark_failed(hold: _Hold, failure: LaunchFailure, stopped: Sequence[launch.StopReport]
+                 ) -> RecordChanged | None:
+    """The job failed, its stopped nodes stopped; None once written, else (nothing written) what says
+    another console changed the job meanwhile."""
     now = time.time()
     message = f"{failure.node} failed to {failure.stage}: {failure.reason}"
-    events = [EventRecord(plan.job_id, "launch-failed", message, now, node=failure.node)]
-    events += [EventRecord(plan.job_id, "stopped", stop_text(report), now, node=report.node)
+    events = [EventRecord(hold.job_id, "launch-failed", message, now, node=failure.node)]
+    events += [EventRecord(hold.job_id, "stopped", stop_text(report), now, node=report.node)
                for report in stopped]
     stopped_nodes = {r.node for r in stopped if r.ok}
-    store.put_launches([replace(launch_record, state="stopped" if launch_record.node in stopped_nodes
-                                else launch_record.state, updated_at=now)
-                        for launch_record in store.launches(plan.job_id)])
-    store.set_job_state(plan.job_id, "failed", at=now, events=events)
+    try:
+        hold.launches([replace(launch_record, state="stopped" if launch_record.node in stopped_nodes
+                               else launch_record.state, updated_at=now)
+                       for launch_record in hold.store.launches(hold.job_id)])
+        hold.state("failed", events=events)
+    except RecordChanged as changed:
+        return changed
+    return None

@@ -4,6 +4,13 @@ A console that was closed (or another machine with the same store) learns what i
 one round trip per node (remote/jobstate.py) for all the jobs on it, then per job one transaction with
 the nodes' new states, the job's state derived from them, and an event for each change. A node that
 cannot be asked becomes `unreachable` with its last known state kept beside it, and is reported.
+
+That transaction is a compare-and-set on the job's version as read before the nodes were asked: a stop
+(or a launch) that wrote meanwhile wins, and what the nodes said before it is dropped, never written
+over it. A job whose launching or stopping console is gone (console/jobs/owner.py) is adopted: a launch
+that started every node is finished (the job runs), one that started some is undone (those nodes are
+stopped: a launch is all or nothing), one that started none failed; an interrupted stop shows the job
+as its nodes are, for `stop` to be run again.
 """
 
 from __future__ import annotations
@@ -13,8 +20,10 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 
+from console.jobs.owner import owner_alive, parse_owner
+from console.jobs.service import stop_nodes
 from console.records import EventRecord, JobRecord, JobState, LaunchRecord
-from console.store import Store
+from console.store import RecordChanged, Store
 from remote.inventory import Cluster, InventoryError, NodeSpec, load_cluster
 from remote.jobstate import ENDED, NodeAnswer, NodeJobState, NodeQueryFailure, query_nodes
 from remote.pool import NodePool
@@ -23,8 +32,13 @@ from remote.pool import NodePool
 # would take directories not yet made for runs that vanished.
 LAUNCHER_OWNED: frozenset[JobState] = frozenset({"planned", "launching"})
 LAUNCH_LEASE = 600.0
-"""Seconds a launcher owns its job's record; after that (the console was killed mid-launch) refresh
-adopts the job and reads its nodes like any other."""
+"""Seconds a launcher on another host (whose process cannot be looked at) owns its job's record, plus a
+serve job's ready_timeout; after that refresh adopts the job. A launcher on this host is adopted from
+as soon as its process is gone, and never while it lives."""
+STOP_LEASE = 600.0
+"""The same for a stop run on another host: after that, the job is shown as its nodes are."""
+UNDO_GRACE = 10
+"""Seconds the ranks of a half-started launch get after SIGTERM when an adopting console undoes it."""
 DEFAULT_TIMEOUT = 20.0
 
 
@@ -116,8 +130,7 @@ def refresh_jobs(store: Store, *, job_ids: Sequence[str] | None = None, timeout:
     """
     jobs = [store.job(j) for j in job_ids] if job_ids is not None else store.jobs(unfinished_only=True)
     moment = now()
-    jobs = [j for j in jobs if not j.finished
-            and (j.state not in LAUNCHER_OWNED or moment - j.updated_at > LAUNCH_LEASE)]
+    jobs = [j for j in jobs if not j.finished and not launcher_owns(j, moment)]
     by_file: dict[str, list[JobRecord]] = {}
     for job in jobs:
         by_file.setdefault(job.cluster_file, []).append(job)
@@ -125,11 +138,32 @@ def refresh_jobs(store: Store, *, job_ids: Sequence[str] | None = None, timeout:
     for path, group in by_file.items():
         found = job_cluster(path, group[0].cluster_name, cluster)
         if isinstance(found, str):
-            refreshed += [_record(store, job, {}, found, now()) for job in group]
+            refreshed += [_record(store, job, {}, found, at=now()) for job in group]
             continue
         with NodePool(found) as pool:
             refreshed += refresh_on(store, pool, group, timeout=timeout, now=now)
     return refreshed
+
+
+def launcher_owns(job: JobRecord, moment: float) -> bool:
+    """Whether the job is still the launcher's alone: it is being launched by a console that lives (on
+    another host: within the lease). A `planned` job is nobody's to refresh until its lease is over."""
+    if job.state not in LAUNCHER_OWNED:
+        return False
+    alive = owner_alive(parse_owner(job.owner)) if job.state == "launching" else None
+    if alive is not None:
+        return alive
+    serve = job.plan.get("serve") if isinstance(job.plan.get("serve"), dict) else None
+    ready = float(serve.get("ready_timeout", 0)) if serve else 0.0
+    return moment - job.updated_at <= LAUNCH_LEASE + ready
+
+
+def stopper_gone(job: JobRecord, moment: float) -> bool:
+    """A job left `stopping` by a stop that no longer runs (its console killed, or a stop that failed)."""
+    if job.state != "stopping":
+        return False
+    alive = owner_alive(parse_owner(job.owner))
+    return alive is False or (alive is None and moment - job.updated_at > STOP_LEASE)
 
 
 def job_cluster(path: str, name: str, given: Cluster | None) -> Cluster | str:
@@ -147,7 +181,10 @@ def job_cluster(path: str, name: str, given: Cluster | None) -> Cluster | str:
 
 def refresh_on(store: Store, pool: NodePool, jobs: Sequence[JobRecord], *,
                timeout: float = DEFAULT_TIMEOUT, now: Callable[[], float] = time.time) -> list[JobRefresh]:
-    """Refresh jobs of one cluster over an open pool: one round trip per node for all of them."""
+    """Refresh jobs of one cluster over an open pool: one round trip per node for all of them. A job
+    finished, or still its launcher's (launcher_owns), is left as it is."""
+    moment = now()
+    jobs = [job for job in jobs if not job.finished and not launcher_owns(job, moment)]
     launches = {job.id: store.launches(job.id) for job in jobs}
     wanted: dict[NodeSpec, list[str]] = {}
     strangers: dict[str, NodeAnswer] = {}
@@ -163,25 +200,96 @@ def refresh_on(store: Store, pool: NodePool, jobs: Sequence[JobRecord], *,
             dirs.append(launch.job_dir)
     answers = {**query_nodes(pool, wanted, timeout=timeout), **strangers}
     at = now()
-    return [_record(store, job, answers, None, at) for job in jobs]
+    undone = _undo_half_launches(pool, jobs, launches, answers, timeout=timeout)
+    if undone:  # those nodes asked again, about every job on them
+        answers.update(query_nodes(pool, {node: wanted[node] for node in wanted if node.name in undone},
+                                   timeout=timeout))
+    return [_record(store, job, answers, None, at=at, before=launches[job.id]) for job in jobs]
 
 
-def _record(store: Store, job: JobRecord, answers: dict[str, NodeAnswer], unasked: str | None,
-            at: float) -> JobRefresh:
-    """Write one job's refresh as one transaction."""
+def _record(store: Store, job: JobRecord, answers: dict[str, NodeAnswer], unasked: str | None, *,
+            at: float, before: Sequence[LaunchRecord] | None = None) -> JobRefresh:
+    """Write one job's refresh as one transaction, if the job is still as it was read (`job`, and its
+    launches `before`): else what another console wrote meanwhile stands, and nothing is written."""
     after: list[LaunchRecord] = []
     events: list[EventRecord] = []
     failures: dict[str, NodeQueryFailure] = {}
-    for launch in store.launches(job.id):
+    for launch in store.launches(job.id) if before is None else before:
         answer = answers.get(launch.node) if unasked is None else NodeQueryFailure(launch.node, "", unasked)
         if isinstance(answer, NodeQueryFailure):
             failures.setdefault(answer.node, answer)
         new = updated_launch(launch, answer, at=at)
         after.append(new)
         events += change_events(launch, new, at=at)
-    state, code = job_outcome(after, job.state, job.exit_code)
+    state, code, owner, said = _job_after(job, after, at)
+    events += said
     if (state, code) != (job.state, job.exit_code):
         shown = f" (exit code {code})" if code is not None else ""
         events.append(EventRecord(job.id, "state", f"{job.state} -> {state}{shown}", at))
-    store.record_refresh(job.id, after, state, code, events, at=at)
+    try:
+        store.record_refresh(job.id, after, state, code, events, at=at, expected=job.version, owner=owner)
+    except RecordChanged as changed:
+        return JobRefresh(changed.job, tuple(store.launches(job.id)), tuple(failures.values()), ())
     return JobRefresh(store.job(job.id), tuple(after), tuple(failures.values()), tuple(events))
+
+
+def _job_after(job: JobRecord, after: Sequence[LaunchRecord], at: float
+               ) -> tuple[JobState, int | None, str | None, list[EventRecord]]:
+    """The job's state, exit code and owner after a refresh, and what adopting it says."""
+    if job.state == "launching":  # refreshed at all: its launcher is gone (launcher_owns)
+        return _adopted_launch(job, after, at)
+    if stopper_gone(job, at):
+        owner = parse_owner(job.owner)
+        who = owner.text() if owner is not None else "its console"
+        state, code = job_outcome(after, "running", job.exit_code)
+        if state in ("running", "starting"):
+            note = (f"the stop did not finish ({who} is gone) and processes of the job still run: "
+                    f"`ascend-console stop {job.id}` stops them")
+            return state, code, None, [EventRecord(job.id, "stop-interrupted", note, at)]
+        return state, code, None, []
+    state, code = job_outcome(after, job.state, job.exit_code)
+    return state, code, job.owner if state == "stopping" else None, []
+
+
+def _adopted_launch(job: JobRecord, after: Sequence[LaunchRecord], at: float
+                    ) -> tuple[JobState, int | None, str | None, list[EventRecord]]:
+    owner = parse_owner(job.owner)
+    who = owner.text() if owner is not None else "the console launching it"
+    started = [lr.node for lr in after if _started(lr)]
+    if started and len(started) == len(after):
+        state, code = job_outcome(after, "starting", job.exit_code)
+        note = f"adopted: {who} is gone; every node had started its run"
+        return state, code, None, [EventRecord(job.id, "adopted", note, at)]
+    if any(lr.state == "unreachable" for lr in after):  # cannot tell yet: asked again next time
+        return job.state, job.exit_code, job.owner, []
+    if any(lr.state not in ENDED for lr in after if _started(lr)):  # the undo did not take: again next time
+        return job.state, job.exit_code, job.owner, []
+    if started:
+        note = (f"the launch was interrupted ({who} is gone) with {', '.join(started)} started and "
+                f"{', '.join(lr.node for lr in after if not _started(lr))} not: all or nothing, so "
+                f"{', '.join(started)} stopped")
+    else:
+        note = f"the launch was interrupted ({who} is gone) before any node started: nothing runs"
+    return "failed", None, None, [EventRecord(job.id, "launch-failed", note, at)]
+
+
+def _started(launch: LaunchRecord) -> bool:
+    """The node's run began (it has a pid, or has ended): a launch that reached it started it."""
+    return launch.state not in ("missing", "starting", "unreachable")
+
+
+def _undo_half_launches(pool: NodePool, jobs: Sequence[JobRecord], launches: dict[str, list[LaunchRecord]],
+                        answers: dict[str, NodeAnswer], *, timeout: float) -> set[str]:
+    """Stop the started nodes of every adopted launch that started some of its nodes but not all (its
+    launcher would have, had it lived); the nodes stopped."""
+    stopped: set[str] = set()
+    for job in jobs:
+        if job.state != "launching":
+            continue
+        after = [updated_launch(lr, answers.get(lr.node), at=0.0) for lr in launches[job.id]]
+        begun = [lr for lr in after if _started(lr) and lr.state not in ENDED]
+        if not begun or all(_started(lr) for lr in after) or any(lr.state == "unreachable" for lr in after):
+            continue
+        stop_nodes(job.id, [(lr.node, lr.job_dir) for lr in begun], pool, grace=UNDO_GRACE, timeout=timeout)
+        stopped.update(lr.node for lr in begun)
+    return stopped
