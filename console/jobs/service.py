@@ -32,8 +32,13 @@ from remote.checker import ClusterChecker
 from remote.fanout import map_nodes
 from remote.health import NodeHealth, Status
 from remote.pool import NodePool
+from remote.transport import ErrorKind
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent.parent
+STOP_ATTEMPTS = 2
+STOP_RETRY_PAUSE = 2.0
+"""A node a stop could not reach, or whose answer was lost, is asked again after this pause: a link that
+blinks during a stop costs a retry, not a second `stop`. What still fails is reported, never assumed."""
 StopStage = Literal["signalled", "exited", "failed", "verifying", "verified", "checkpoint"]
 
 
@@ -88,8 +93,14 @@ def stop_nodes(job_id: str, targets: Sequence[tuple[str, str]], pool: NodePool, 
     tell = progress or _ignore
 
     def stop_one(node_name: str) -> launch.StopReport:
-        return launch.stop(pool.transport(node_name), job_dirs[node_name],
-                           process_marker(job_id, node_name), grace=grace, timeout=limit)
+        for attempt in range(STOP_ATTEMPTS):  # the stop script is idempotent: asking again is safe
+            if attempt:
+                time.sleep(STOP_RETRY_PAUSE)
+            report = launch.stop(pool.transport(node_name), job_dirs[node_name],
+                                 process_marker(job_id, node_name), grace=grace, timeout=limit)
+            if not _link_failed(report):
+                break
+        return report
 
     for name in job_dirs:
         tell(StopProgress(name, "signalled", f"SIGTERM sent; waiting up to {grace} s for its ranks to save "
@@ -100,6 +111,11 @@ def stop_nodes(job_id: str, targets: Sequence[tuple[str, str]], pool: NodePool, 
                           else "failed", _exited_text(report)))
         reports.append(report)
     return tuple(sorted(reports, key=lambda r: r.node))
+
+
+def _link_failed(report: launch.StopReport) -> bool:
+    """The node could not be asked, or its answer was lost (not: it answered, or the script timed out)."""
+    return report.failure is not None and report.failure.error is ErrorKind.UNREACHABLE
 
 
 def stop_job(store: Store, job_id: str, pool: NodePool, *, grace: int, timeout: float = 30.0,
