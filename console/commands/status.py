@@ -100,14 +100,15 @@ def show_status(store: Store, args: argparse.Namespace, cluster: Cluster) -> int
 
 
 def _fail_if_lost(store: Store, cluster: Cluster, job_id: str, timeout: float) -> None:
-    """A run that vanished on a node fails the job, whose every node is stopped (console/jobs/lostrun.py)."""
+    """A run that vanished, or failed while others run, fails the job, whose every node is stopped
+    (console/jobs/lostrun.py)."""
     err = stderr_console()
-    with err.status("a run vanished: stopping the job everywhere…"):
+    with err.status("a run ended in failure: stopping the job everywhere…"):
         lost = fail_lost_runs(store, cluster, [job_id], timeout=timeout)
     for found in lost:
         verified = "" if all(r.ok for r in found.stopped) else " [red](not verified everywhere)[/]"
-        err.print(f"[red]lost[/] the run on {escape(', '.join(found.lost))} is gone without an exit code: "
-                  f"the job failed and every node was stopped{verified}")
+        err.print(f"[red]failed[/] {escape(found.said())}: the job failed and every node was "
+                  f"stopped{verified}")
 
 
 def _serving(store: Store, job: JobRecord, cluster: Cluster, *, ask: bool,

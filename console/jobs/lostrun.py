@@ -1,8 +1,10 @@
-"""A run that vanished fails its job: a node whose run ended without an exit code (the node rebooted, or
-every process of the job there was killed) leaves msrun's other nodes waiting out `cluster_time_out`
-for a peer that never comes back, or blocked in a collective for ever. The console says so instead:
-the job is `failed`, the vanished node is recorded as an error at its last sign of life (so who failed
-first names it, unless another rank failed before), and every node is stopped and verified.
+"""A run that vanished or failed fails its job at once: a node whose run ended without an exit code (the
+node rebooted, or every process of the job there was killed), or with a non-zero one (a rank killed, a
+traceback) while other nodes still run, leaves msrun's other nodes waiting out `cluster_time_out` or
+an HCCL timeout for a peer that never comes back, or blocked in a collective for ever. The console says
+so instead: the job is `failed`, every node is stopped and verified, and who failed first is named: a
+vanished node is recorded as an error at its last sign of life (so it is named, unless another rank
+failed before), a failed one by its own logs (msrun's worker exit, the rank's traceback).
 
 An error recorded for a vanished run is a log event of kind LOST_KIND on the node's `pid` file, written
 once through the store's cursor (a second console finding the same loss records nothing twice).
@@ -35,23 +37,31 @@ ACTED_ON: frozenset[JobState] = frozenset({"starting", "running", "lost"})
 
 @dataclass(frozen=True)
 class LostRuns:
-    """What became of one job whose runs vanished on some nodes."""
+    """What became of one job whose runs vanished or failed on some nodes."""
 
     job_id: str
     lost: tuple[str, ...]
     """The nodes whose run vanished."""
     stopped: tuple[StopReport, ...]
     """The stop of every node of the job, verified (or saying what was not)."""
+    failed: tuple[str, ...] = ()
+    """The nodes whose run exited non-zero while others ran."""
+
+    def said(self) -> str:
+        """What happened, in a line."""
+        parts = ([f"the run on {', '.join(self.lost)} is gone without an exit code"] if self.lost else [])
+        parts += [f"the run on {', '.join(self.failed)} exited non-zero"] if self.failed else []
+        return "; ".join(parts)
 
 
 def fail_lost_runs(store: Store, cluster: Cluster, job_ids: Sequence[str], *,
                    timeout: float) -> list[LostRuns]:
-    """For every job whose run vanished on a node (as the store last read it): fail it, record the
-    loss, stop every node. A job whose cluster file cannot be read is left as it is."""
+    """For every job whose run vanished or failed on a node (as the store last read it): fail it,
+    record the loss, stop every node. A job whose cluster file cannot be read is left as it is."""
     found: list[LostRuns] = []
     for job_id in job_ids:
         job = store.job(job_id)
-        if not _vanished(job.state, store.launches(job_id)):
+        if not _broken(job.state, store.launches(job_id)):
             continue
         nodes = job_cluster(job.cluster_file, job.cluster_name, cluster)
         if isinstance(nodes, str):
@@ -65,12 +75,13 @@ def fail_lost_runs(store: Store, cluster: Cluster, job_ids: Sequence[str], *,
 
 def fail_if_lost(store: Store, pool: NodePool, job_id: str, *, timeout: float,
                  read_logs: bool = True) -> LostRuns | None:
-    """If a node's run of the job vanished (as the store last read it): record it, stop every node, and
-    mark the job failed. `read_logs`: bring the store up to date with the logs first (the last sign of
-    life); a caller already following the job says False."""
+    """If a node's run of the job vanished, or failed while others run (as the store last read them):
+    record it, stop every node, and mark the job failed. `read_logs`: bring the store up to date with
+    the logs first (the last sign of life, the failure's own lines); a caller already following the
+    job says False."""
     job = store.job(job_id)
     launches = store.launches(job_id)
-    if not _vanished(job.state, launches):
+    if not _broken(job.state, launches):
         return None
     if read_logs:
         catch_up(store, pool, job, timeout=timeout)
@@ -81,11 +92,20 @@ def fail_if_lost(store: Store, pool: NodePool, job_id: str, *, timeout: float,
     reports = stop_nodes(job_id, [(launch.node, launch.job_dir) for launch in launches], pool,
                          grace=STOP_GRACE, timeout=timeout)
     _record_stop(store, job_id, job.state, launches, reports)
-    return LostRuns(job_id, tuple(launch.node for launch in lost), reports)
+    return LostRuns(job_id, tuple(launch.node for launch in lost), reports,
+                    tuple(launch.node for launch in launches if _failed(launch)))
 
 
-def _vanished(state: JobState, launches: Sequence[LaunchRecord]) -> bool:
-    return state in ACTED_ON and any(launch.state == "lost" for launch in launches)
+def _broken(state: JobState, launches: Sequence[LaunchRecord]) -> bool:
+    if state not in ACTED_ON:
+        return False
+    running = any(launch.effective_state not in ENDED for launch in launches)
+    return any(launch.state == "lost" for launch in launches) or (
+        running and any(_failed(launch) for launch in launches))
+
+
+def _failed(launch: LaunchRecord) -> bool:
+    return launch.state == "exited" and bool(launch.exit_code)
 
 
 def last_sign_of_life(store: Store, job_id: str, node: str) -> float | None:
@@ -114,13 +134,19 @@ def _record_stop(store: Store, job_id: str, was: JobState, launches: Sequence[La
     now = time.time()
     by_node = {report.node: report for report in reports}
     lost = [launch.node for launch in launches if launch.state == "lost"]
+    failed = [launch for launch in launches if _failed(launch)]
     events = [EventRecord(job_id, "lost", f"{loss_message(launch)}; the job fails and every node is stopped",
                           now, node=launch.node) for launch in launches if launch.state == "lost"]
+    events += [EventRecord(job_id, "failed", f"its run exited {launch.exit_code} while other nodes ran; the "
+                           "job fails and every node is stopped", now, node=launch.node) for launch in failed]
     events += [EventRecord(job_id, "stopped" if r.ok else "stop-failed", stop_text(r), now, node=r.node)
                for r in reports]
     store.put_launches([_after(launch, by_node.get(launch.node), now) for launch in launches], events)
-    store.set_job_state(job_id, "failed", at=now, events=[
-        EventRecord(job_id, "state", f"{was} -> failed (run lost on {', '.join(lost)})", now)])
+    code = max((launch.exit_code or 0 for launch in failed), default=None)
+    why = ", ".join([*(f"run lost on {node}" for node in lost),
+                     *(f"{launch.node} exited {launch.exit_code}" for launch in failed)])
+    store.set_job_state(job_id, "failed", at=now, exit_code=code, events=[
+        EventRecord(job_id, "state", f"{was} -> failed ({why})", now)])
 
 
 def _after(launch: LaunchRecord, report: StopReport | None, now: float) -> LaunchRecord:
