@@ -123,6 +123,17 @@ def skewed_clock(cluster: TestCluster, host: str, seconds: int) -> Iterator[dict
         bashrc.unlink()
 
 
+@contextmanager
+def hidden_processes(cluster: TestCluster, host: str) -> Iterator[None]:
+    """The host's /proc mounted anew with `hidepid=invisible`: a user sees only their own processes
+    there (root still sees all). Other hosts and this machine keep their /proc."""
+    must(cluster, host, "mount -t proc -o hidepid=invisible ascend-hidepid /proc")
+    try:
+        yield
+    finally:
+        cluster.exec(host, ["umount", "-l", "/proc"])
+
+
 # --- a full disk --------------------------------------------------------------------------------
 
 

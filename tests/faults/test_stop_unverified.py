@@ -12,7 +12,7 @@ import pytest
 from console.cli import main
 from console.store import Store
 from tests.cluster_jobs import cli, cluster_file
-from tests.faults.nodes import marked_pids, must, record_job, second_user, start_hand_run
+from tests.faults.nodes import hidden_processes, marked_pids, must, record_job, second_user, start_hand_run
 from tests.testcluster import TestCluster
 
 pytestmark = [pytest.mark.faults, pytest.mark.cluster]
@@ -64,6 +64,27 @@ def test_a_login_that_cannot_read_the_ranks_environment_does_not_report_a_stop(
         events = [e for e in store.events(job_id) if e.kind == "stop-failed"]  # one per stop
         assert len(events) == 2 and all(e.node == "h2" and "could not verify the stop" in e.message
                                         for e in events)
+
+
+def test_a_login_from_which_proc_hides_the_ranks_does_not_report_a_stop(
+        test_cluster: TestCluster, tmp_path: Path, known_hosts: Path, capsys, state: Path):
+    """/proc mounted with hidepid: the second user does not even see the run's processes; its launcher,
+    named by the job's pid file, answers kill -0 with "not permitted", and the stop says so."""
+    job_id = "20261207-030006-hidepid"
+    with second_user(test_cluster, "h2") as user, hidden_processes(test_cluster, "h2"):
+        run = start_hand_run(test_cluster, "h2", job_id, (0,))
+        try:
+            as_user = cluster_file(test_cluster, tmp_path, known_hosts, ["h2"], user=user)
+            record_job(state, as_user, job_id, [run])
+            code, stopped = cli(capsys, "-c", str(as_user), "stop", job_id, "--timeout", "1", "--json")
+            must(test_cluster, "h2", 'kill -s 0 "$1"', str(run.pid))  # it still runs: never seen
+        finally:
+            end_run(test_cluster, "h2", job_id, run.pid)
+    assert code == 1 and stopped["stopped"] is False, stopped
+    [h2] = stopped["nodes"]
+    assert (h2["found"], h2["remaining"]) == ([], [])
+    [why] = h2["unverified"]
+    assert f"the job's launcher (process {run.pid}) is hidden from this login" in why
 
 
 def test_a_node_whose_npu_smi_cannot_be_read_is_not_reported_stopped(
