@@ -143,7 +143,7 @@ def test_every_node_state_is_read_back_from_the_hosts(hosts: Hosts, state: Path,
     assert {i: (j["state"], j["exit_code"]) for i, j in jobs.items()} == {
         "20250101-000001-run": ("running", None),
         "20250101-000002-bad": ("failed", 3),
-        "20250101-000003-lost": ("lost", None),
+        "20250101-000003-lost": ("failed", None),  # a vanished run fails its job (console/jobs/lostrun.py)
         "20250101-000004-stop": ("stopped", None),
         "20250101-000005-new": ("starting", None),
     }

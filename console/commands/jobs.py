@@ -13,6 +13,7 @@ from rich.table import Table
 from console import exitcodes
 from console.arguments import positive_seconds
 from console.jobs.lookup import find_job, unknown_job_text
+from console.jobs.lostrun import fail_lost_runs
 from console.jobs.refresh import DEFAULT_TIMEOUT, JobRefresh, job_cluster, refresh_jobs
 from console.jobs.view import age_text, failure_document, job_document, nodes_text, state_text, when_text
 from console.records import JobRecord, LaunchRecord
@@ -81,8 +82,23 @@ def named_job_and_cluster(store: Store, reference: str, command: str, cluster: C
 
 def refreshed(store: Store, cluster: Cluster, job_ids: Sequence[str] | None, timeout: float
               ) -> list[JobRefresh]:
+    """The jobs read again from their nodes; a job whose run vanished, or failed while other nodes run,
+    is failed and stopped everywhere (console/jobs/lostrun.py), and said."""
     with stderr_console().status("asking the nodes…"):
-        return refresh_jobs(store, job_ids=job_ids, timeout=timeout, cluster=cluster)
+        done = refresh_jobs(store, job_ids=job_ids, timeout=timeout, cluster=cluster)
+    fail_broken(store, cluster, [r.job.id for r in done], timeout)
+    return done
+
+
+def fail_broken(store: Store, cluster: Cluster, job_ids: Sequence[str], timeout: float) -> None:
+    """Fail and stop every job of `job_ids` whose run vanished or failed on a node, saying so."""
+    err = stderr_console()
+    with err.status("checking for runs that ended in failure…"):
+        found = fail_lost_runs(store, cluster, job_ids, timeout=timeout)
+    for lost in found:
+        verified = "" if all(r.ok for r in lost.stopped) else " [red](not verified everywhere)[/]"
+        err.print(f"[red]failed[/] {escape(lost.job_id)}: {escape(lost.said())}; the job failed and every "
+                  f"node was stopped{verified}")
 
 
 def report_failures(failures: Sequence[NodeQueryFailure]) -> None:

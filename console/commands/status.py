@@ -15,6 +15,7 @@ from console import exitcodes
 from console.commands.jobs import (
     STATE_STYLE,
     add_view_arguments,
+    fail_broken,
     named_job,
     refreshed,
     report_failures,
@@ -25,7 +26,6 @@ from console.jobs.endpoint import probe_endpoint
 from console.jobs.failure import FirstFailure
 from console.jobs.follow import catch_up
 from console.jobs.logview import RankProgress, rank_progress
-from console.jobs.lostrun import fail_lost_runs
 from console.jobs.refresh import job_cluster
 from console.jobs.servespec import ServeEndpoint
 from console.jobs.view import (
@@ -73,8 +73,8 @@ def show_status(store: Store, args: argparse.Namespace, cluster: Cluster) -> int
         return job
     failures = [] if args.no_refresh or job.finished else [
         f for r in refreshed(store, cluster, [job.id], args.timeout) for f in r.failures]
-    if not args.no_refresh:
-        _fail_if_lost(store, cluster, job.id, args.timeout)
+    if not args.no_refresh and job.finished:  # a run found lost by a console before this check
+        fail_broken(store, cluster, [job.id], args.timeout)
     unread = [] if args.no_refresh else _read_logs(store, store.job(job.id), cluster, args.timeout)
     job, launches = store.job(job.id), store.launches(job.id)
     events = store.events(job.id, last=EVENTS_SHOWN)
@@ -97,18 +97,6 @@ def show_status(store: Store, args: argparse.Namespace, cluster: Cluster) -> int
         stdout_console().print(status_view(job, launches, events, now, progress, serving=serving,
                                            hung=[p for p in progress if (p.node, p.rank) in hung]))
     return exitcodes.UNREACHABLE if failures or unread else exitcodes.OK
-
-
-def _fail_if_lost(store: Store, cluster: Cluster, job_id: str, timeout: float) -> None:
-    """A run that vanished, or failed while others run, fails the job, whose every node is stopped
-    (console/jobs/lostrun.py)."""
-    err = stderr_console()
-    with err.status("a run ended in failure: stopping the job everywhere…"):
-        lost = fail_lost_runs(store, cluster, [job_id], timeout=timeout)
-    for found in lost:
-        verified = "" if all(r.ok for r in found.stopped) else " [red](not verified everywhere)[/]"
-        err.print(f"[red]failed[/] {escape(found.said())}: the job failed and every node was "
-                  f"stopped{verified}")
 
 
 def _serving(store: Store, job: JobRecord, cluster: Cluster, *, ask: bool,

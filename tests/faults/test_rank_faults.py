@@ -2,8 +2,7 @@
 a rank that hangs (SIGSTOP), and a rank killed with SIGKILL under msrun.
 
 The job is `failed`, the node whose run vanished is named first, and every other node's ranks are
-stopped and verified gone (checked by pid on the hosts), by the next `status` that looks (`jobs`, which
-only reads, shows the node `lost` until then)."""
+stopped and verified gone (checked by pid on the hosts), by the next `jobs` or `status` that looks."""
 
 from __future__ import annotations
 
@@ -42,7 +41,7 @@ def test_a_rebooted_node_fails_the_job_is_named_first_and_the_others_are_stopped
         _, before = cli(capsys, "-c", str(cluster), "status", job_id, "--json")
         assert before["state"] == "running" and before["progress"], before
         reboot(test_cluster, "h1")
-        _, listed = cli(capsys, "-c", str(cluster), "jobs", "--json")  # a look that only reads
+        _, listed = cli(capsys, "-c", str(cluster), "jobs", "--json")  # the next look at the job acts
         _, after = cli(capsys, "-c", str(cluster), "status", job_id, "--json")
         left = {host: marked_pids(test_cluster, host, job_id) for host in HOSTS}
     finally:
@@ -50,7 +49,8 @@ def test_a_rebooted_node_fails_the_job_is_named_first_and_the_others_are_stopped
             test_cluster.exec(run.host, ["kill", "-s", "KILL", "--", f"-{run.pid}"])
     assert left == {"h0": [], "h1": []}
     [seen] = listed["jobs"]
-    assert {n["node"]: n["state"] for n in seen["nodes"]} == {"h0": "running", "h1": "lost"}, seen
+    assert seen["state"] == "failed", seen
+    assert {n["node"]: n["state"] for n in seen["nodes"]} == {"h0": "stopped", "h1": "lost"}, seen
     assert after["state"] == "failed", after
     first = after["first_failure"]
     assert (first["node"], first["rank"], first["kind"]) == ("h1", None, "run_lost"), first
@@ -120,7 +120,7 @@ def test_a_rank_killed_with_sigkill_fails_the_job_and_is_named_first(
         test_cluster: TestCluster, tmp_path: Path, known_hosts: Path, capsys, state: Path):
     """Real msrun on two hosts; its rank on h1 gets SIGKILL. msrun there reports the worker's exit and
     ends non-zero; h0's msrun would wait for its lost peer (here for ever: these ranks never register).
-    The next `status` fails the job, names h1's rank 1, killed, first, and stops h0, verified."""
+    The next look (`status`) fails the job, names h1's rank 1, killed, first, and stops h0, verified."""
     script = f"{STORAGE}/fakerank.py"
     for host in HOSTS:
         must(test_cluster, host, 'printf "%s" "$2" > "$1"', script, FAKE_RANK)
