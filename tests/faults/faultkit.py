@@ -198,6 +198,13 @@ class FollowRun:
         self._stderr.close()
 
 
+def follow_notices(events: list[dict[str, Any]]) -> list[tuple[str, str]]:
+    """(node, kind) of the follow's link events, waiting and appearing files left out: a dropped link and
+    its recovery are exactly one disconnected/reconnected pair."""
+    return [(e["node"], e["kind"]) for e in events if e["kind"].startswith("follow-")
+            and e["kind"] not in ("follow-waiting", "follow-appeared")]
+
+
 def loss_steps(events: list[dict[str, Any]]) -> dict[int, list[int]]:
     steps: dict[int, list[int]] = {}
     for event in events:

@@ -12,13 +12,13 @@ import shutil
 import time
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
-from dataclasses import dataclass
 from pathlib import Path
 
 from console.jobs.plan import process_marker
 from console.records import JobRecord, LaunchRecord
 from console.store import Store
 from remote import launch
+from tests.faults.faultkit import HandRun
 from tests.testcluster import TestCluster
 
 STORAGE = TestCluster.node_storage_path
@@ -196,16 +196,6 @@ train_throughput_per_npu: 0.015T" >> "logs/worker_$rank.log"
 done
 """
 """A hand "rank": a loss line in MindFormers' format every `every` seconds, stamped by the node's clock."""
-
-
-@dataclass(frozen=True)
-class HandRun:
-    """A run on one host: job directory, the wrapper's pid (its process group), the ranks it holds."""
-
-    host: str
-    job_dir: str
-    pid: int
-    ranks: tuple[int, ...]
 
 
 def launch_script(marker: str, ranks: tuple[int, ...], every: int) -> str:

@@ -27,13 +27,6 @@ ERROR_LINE = ("printf '%s - mindformers[train.py:86] - ERROR - %s\\n' \"$(date '
 """An error line stamped by the node's clock, as a rank's logger writes it."""
 
 
-@pytest.fixture
-def state(monkeypatch, tmp_path: Path) -> Path:
-    directory = tmp_path / "state"
-    monkeypatch.setenv("ASCEND_CONSOLE_STATE", str(directory))
-    return directory
-
-
 @pytest.fixture(autouse=True)
 def libfaketime() -> None:
     if faketime_library() is None:

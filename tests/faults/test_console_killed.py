@@ -33,16 +33,6 @@ pytestmark = [pytest.mark.faults]
 
 
 @pytest.fixture
-def site(tmp_path: Path) -> Iterator[Site]:
-    made = Site(tmp_path)
-    try:
-        yield made
-    finally:
-        job = made.the_job()
-        made.stop_leftovers(job.id if job else "")
-
-
-@pytest.fixture
 def stubborn_site(tmp_path: Path) -> Iterator[Site]:
     """Ranks that ignore SIGTERM: a stop waits out its whole grace, long enough to be killed in."""
     made = Site(tmp_path, ranks_ignore_term=True)

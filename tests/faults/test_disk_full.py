@@ -19,13 +19,6 @@ from tests.testcluster import TestCluster
 pytestmark = [pytest.mark.faults, pytest.mark.cluster]
 
 
-@pytest.fixture
-def state(monkeypatch, tmp_path: Path) -> Path:
-    directory = tmp_path / "state"
-    monkeypatch.setenv("ASCEND_CONSOLE_STATE", str(directory))
-    return directory
-
-
 def test_a_full_disk_at_staging_fails_the_launch_naming_node_and_path(
         test_cluster: TestCluster, tmp_path: Path, known_hosts: Path, capsys, state: Path):
     cluster = cluster_file(test_cluster, tmp_path, known_hosts, ["h1", "h2"])

@@ -26,6 +26,7 @@ from tests.faults.faultkit import (
     FollowRun,
     agents_left,
     end_job,
+    follow_notices,
     left_running,
     link_cut,
     loss_steps,
@@ -189,8 +190,7 @@ def test_logs_follow_across_a_cut_link_gets_every_line_once(
             follow.close()
         events = follow.events
         assert loss_steps(events) == {0: list(range(1, steps + 1)), 1: list(range(1, steps + 1))}
-        notices = [(e["node"], e["kind"]) for e in events if e["kind"].startswith("follow-")
-                   and e["kind"] not in ("follow-waiting", "follow-appeared")]
+        notices = follow_notices(events)
         assert notices == [("h1", "follow-disconnected"), ("h1", "follow-reconnected")], notices
         assert {e["node"] for e in events if e["kind"] == "run-ended"} == set(hosts)
         assert recorded_steps(private_store, job_id) == Counter(

@@ -23,13 +23,6 @@ pytestmark = [pytest.mark.faults, pytest.mark.cluster]
 HOSTS = ("h0", "h1")
 
 
-@pytest.fixture
-def state(monkeypatch, tmp_path: Path) -> Path:
-    directory = tmp_path / "state"
-    monkeypatch.setenv("ASCEND_CONSOLE_STATE", str(directory))
-    return directory
-
-
 def test_a_rebooted_node_fails_the_job_is_named_first_and_the_others_are_stopped(
         test_cluster: TestCluster, tmp_path: Path, known_hosts: Path, capsys, state: Path):
     job_id = "20261207-030004-reboot"

@@ -29,6 +29,7 @@ from tests.faults.faultkit import (
     FollowRun,
     agents_left,
     end_job,
+    follow_notices,
     left_running,
     loss_steps,
     quick_cluster_file,
@@ -180,8 +181,7 @@ def test_logs_follow_across_an_sshd_restart_gets_every_line_once(
             follow.close()
         events = follow.events
         assert loss_steps(events) == {0: list(range(1, steps + 1)), 1: list(range(1, steps + 1))}
-        notices = [(e["node"], e["kind"]) for e in events if e["kind"].startswith("follow-")
-                   and e["kind"] not in ("follow-waiting", "follow-appeared")]
+        notices = follow_notices(events)
         assert notices == [("h0", "follow-disconnected"), ("h0", "follow-reconnected")], notices
         assert recorded_steps(state, job_id) == Counter(
             {(rank, step): 1 for rank in (0, 1) for step in range(1, steps + 1)})

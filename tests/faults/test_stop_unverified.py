@@ -18,13 +18,6 @@ from tests.testcluster import TestCluster
 pytestmark = [pytest.mark.faults, pytest.mark.cluster]
 
 
-@pytest.fixture
-def state(monkeypatch, tmp_path: Path) -> Path:
-    directory = tmp_path / "state"
-    monkeypatch.setenv("ASCEND_CONSOLE_STATE", str(directory))
-    return directory
-
-
 def end_run(test_cluster: TestCluster, host: str, job_id: str, pid: int) -> None:
     """As root: the run's process group killed, and nothing of the job left (checked by pid)."""
     test_cluster.exec(host, ["kill", "-s", "KILL", "--", f"-{pid}"])

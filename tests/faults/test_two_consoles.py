@@ -11,8 +11,6 @@ from __future__ import annotations
 
 import json
 import subprocess
-from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -22,16 +20,6 @@ from console.store import Store
 from tests.faults.consoles import NODES, Site, wait_for
 
 pytestmark = [pytest.mark.faults]
-
-
-@pytest.fixture
-def site(tmp_path: Path) -> Iterator[Site]:
-    made = Site(tmp_path)
-    try:
-        yield made
-    finally:
-        job = made.the_job()
-        made.stop_leftovers(job.id if job else "")
 
 
 def launched(site: Site) -> str:
