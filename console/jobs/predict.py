@@ -65,12 +65,14 @@ def predict_from(store: Store, pool: NodePool, trained: JobRecord, ask: PredictA
         return PredictOutcome(None, None, failure=(
             f"{trained.id} is a {trained.plan.get('style')}-style job: predict JOB knows this project's "
             "model only; launch --kind predict --checkpoint PATH with its checkpoint"))
-    (refreshed,) = refresh_on(store, pool, [trained])
-    if refreshed.failures:
-        unasked = "; ".join(f"{f.node}: {f.reason}" for f in refreshed.failures)
+    refreshed = refresh_on(store, pool, [trained])  # nothing when the job had already ended
+    failures = [f for done in refreshed for f in done.failures]
+    if failures:
+        unasked = "; ".join(f"{f.node}: {f.reason}" for f in failures)
         return PredictOutcome(None, None, failure=f"{trained.id}'s nodes could not be asked ({unasked})")
-    if not refreshed.job.finished:
-        why = f"{trained.id} is still {refreshed.job.state}: ask it once it has ended (or stop it: it saves)"
+    job = refreshed[0].job if refreshed else store.job(trained.id)
+    if not job.finished:
+        why = f"{trained.id} is still {job.state}: ask it once it has ended (or stop it: it saves)"
         return PredictOutcome(None, None, failure=why)
     found = find_checkpoint(pool, trained)
     if found.path is None:

@@ -38,8 +38,10 @@ class RunWatch:
             self.check()
 
     def check(self) -> None:
-        (refreshed,) = refresh_on(self.store, self.pool, [self.store.job(self.job_id)])
-        ended = {launch.node for launch in refreshed.launches
+        refreshed = refresh_on(self.store, self.pool, [self.store.job(self.job_id)])
+        # an ended job (stopped from elsewhere) is not refreshed: its stored launches say how its runs are
+        launches = refreshed[0].launches if refreshed else self.store.launches(self.job_id)
+        ended = {launch.node for launch in launches
                  if launch.state in ENDED and launch.node not in self.follow.exit_codes}
         if ended:
             self.follow.runs_ended(ended)
