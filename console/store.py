@@ -175,9 +175,16 @@ def migrate(db: sqlite3.Connection, *, target: int = SCHEMA_VERSION) -> int:
             db.execute("UPDATE schema_version SET version = ?", (max(found, target),))
         db.execute("COMMIT")
     except BaseException:
-        db.execute("ROLLBACK")
+        _roll_back(db)
         raise
     return found
+
+
+def _roll_back(db: sqlite3.Connection) -> None:
+    """ROLLBACK, unless SQLite already rolled the transaction back itself (a full disk, an I/O error):
+    then a ROLLBACK would raise and hide the error that matters."""
+    if db.in_transaction:
+        db.execute("ROLLBACK")
 
 
 def connect(path: Path) -> sqlite3.Connection:
@@ -300,7 +307,9 @@ class Store:
             migrate(self._db)
         except StoreError as exc:
             self._db.close()
-            raise exc if str(path) in str(exc) else StoreError(f"{path}: {exc}") from exc
+            if str(path) in str(exc):
+                raise
+            raise StoreError(f"{path}: {exc}") from exc
         except sqlite3.Error as exc:
             self._db.close()
             raise store_failure(path, exc, "prepare") from exc
@@ -331,14 +340,14 @@ class Store:
             try:
                 yield self._db
             except BaseException as exc:
-                self._db.execute("ROLLBACK")
+                _roll_back(self._db)
                 if type(exc) is sqlite3.DatabaseError or isinstance(exc, sqlite3.OperationalError):
                     raise store_failure(self.path, exc, "write to") from exc
                 raise
             try:
                 self._db.execute("COMMIT")
             except sqlite3.Error as exc:
-                self._db.execute("ROLLBACK")
+                _roll_back(self._db)
                 raise store_failure(self.path, exc, "write to") from exc
 
     def _newest(self, table: str, job_id: str, match: tuple[str, Any], last: int | None) -> list[sqlite3.Row]:

@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from console.jobs.launcher import LaunchProgress, preflight_events, run_launch
+from console.jobs.launcher import LaunchHold, LaunchProgress, preflight_events, record_plan, run_launch
 from console.jobs.preflight import Preflight, Verdict
 from console.jobs.request import JobRequest, plan_job
 from console.jobs.service import stop_job
@@ -146,3 +146,15 @@ def test_a_launch_that_settles_reports_every_step_in_order_and_leaves_the_job_ru
     assert [e.message for e in events if e.stage == "record"] == [f"recorded as {planned.plan.job_id}"]
     assert stopped.ok and marked(planned.plan.job_id, "n0") == []
     assert os.path.isdir(tmp_path / "n0" / "jobs" / planned.plan.job_id / "logs")
+
+
+def test_a_launch_whose_every_start_failed_records_no_launch_rather_than_crash(tmp_path: Path, store: Store):
+    """With no node started the launcher writes an empty list of launches: that is nothing to write, not a
+    compare-and-set of 'the launches of one job' the store would refuse with a traceback (review)."""
+    with local_pool(tmp_path, {"name": "n0", "cluster_ip": "127.0.0.1"}) as pool:
+        planned = plan_job(JobRequest(write_job(tmp_path)), pool)
+    hold = LaunchHold(store, planned.plan.job_id)
+    record_plan(store, planned.plan, pool.cluster, template="job.yaml", at=0.0, owner=hold.owner)
+    version = store.job(planned.plan.job_id).version
+    hold.launches([])
+    assert store.job(planned.plan.job_id).version == version and hold.version == version

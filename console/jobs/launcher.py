@@ -101,7 +101,7 @@ def _ignore(_: LaunchProgress) -> None:
 
 
 @dataclass
-class _Hold:
+class LaunchHold:
     """The launcher's hold on its job's record: the version it last wrote, which every write it makes
     must still find (else RecordChanged: another console, a stop, wrote since)."""
 
@@ -117,6 +117,8 @@ class _Hold:
         self.version = written.version
 
     def launches(self, launches: Sequence[LaunchRecord]) -> None:
+        if not launches:  # no node started: nothing to write (and no job for the store to check)
+            return
         self.version = self.store.put_launches(launches, expected=self.version) or self.version
 
     def note(self, events: Sequence[EventRecord]) -> None:
@@ -133,7 +135,7 @@ def run_launch(planned: PlannedJob, pool: NodePool, store: Store, *, progress: P
     if not verdict.go:
         return LaunchResult(planned, verdict, LaunchFailure(None, "preflight", _no_go(verdict)))
     plan = planned.plan
-    hold = _Hold(store, plan.job_id)
+    hold = LaunchHold(store, plan.job_id)
     try:
         record_plan(store, plan, pool.cluster, template=str(planned.request.template), at=time.time(),
                     owner=hold.owner)
@@ -206,7 +208,7 @@ def _absolute(source: str) -> str:
     return str(path.resolve()) if path.exists() else source
 
 
-def _launch(plan: JobPlan, pool: NodePool, hold: _Hold, *, settle: float, timeout: float,
+def _launch(plan: JobPlan, pool: NodePool, hold: LaunchHold, *, settle: float, timeout: float,
             progress: ProgressCallback) -> tuple[LaunchFailure | None, tuple[launch.StopReport, ...]]:
     """Stage every node, start every node, watch them settle. Any failure after staging, and an
     interruption too, stops every node: a start whose answer was lost may still have started, and
@@ -241,7 +243,7 @@ def _launch(plan: JobPlan, pool: NodePool, hold: _Hold, *, settle: float, timeou
     return (failure if other is None else _taken(plan, hold, other, stopped)), stopped
 
 
-def _taken(plan: JobPlan, hold: _Hold, changed: RecordChanged,
+def _taken(plan: JobPlan, hold: LaunchHold, changed: RecordChanged,
            stopped: Sequence[launch.StopReport]) -> LaunchFailure:
     """Another console changed the job during the launch (a stop): the launch gives way, says so."""
     stage: LaunchStage = "start" if stopped else "stage"
@@ -254,7 +256,7 @@ def _taken(plan: JobPlan, hold: _Hold, changed: RecordChanged,
     return failure
 
 
-def _start_and_settle(plan: JobPlan, pool: NodePool, hold: _Hold, *, settle: float, timeout: float,
+def _start_and_settle(plan: JobPlan, pool: NodePool, hold: LaunchHold, *, settle: float, timeout: float,
                       progress: ProgressCallback) -> LaunchFailure | None:
     by_name = {n.node: n for n in plan.nodes}
     starting = (f"the server on {len(plan.nodes)} node(s)" if plan.serve is not None
@@ -407,7 +409,7 @@ def _stop(plan: JobPlan, pool: NodePool, timeout: float,
     return stopped
 
 
-def _mark_failed(hold: _Hold, failure: LaunchFailure, stopped: Sequence[launch.StopReport]
+def _mark_failed(hold: LaunchHold, failure: LaunchFailure, stopped: Sequence[launch.StopReport]
                  ) -> RecordChanged | None:
     """The job failed, its stopped nodes stopped; None once written, else (nothing written) what says
     another console changed the job meanwhile."""
