@@ -10,7 +10,14 @@ from pathlib import Path
 import pytest
 
 from console.jobs.owner import this_process
-from console.jobs.refresh import LAUNCH_LEASE, change_events, job_outcome, refresh_jobs, updated_launch
+from console.jobs.refresh import (
+    LAUNCH_LEASE,
+    change_events,
+    job_outcome,
+    record_answers,
+    refresh_jobs,
+    updated_launch,
+)
 from console.records import JobRecord, JobState, LaunchRecord
 from console.store import Store
 from remote.jobstate import NodeJobState, NodeJobStates, NodeQueryFailure, NodeState
@@ -107,3 +114,19 @@ def dead_pid() -> int:
     """The pid of a process that has ended and been reaped."""
     done = subprocess.run(["sh", "-c", "echo $$"], capture_output=True, text=True, check=True)
     return int(done.stdout)
+
+
+def test_a_refresh_during_a_live_stop_leaves_the_ending_to_the_stop(tmp_path: Path):
+    """The stop has written `stopping` and its ranks have exited, but it has not verified (its grace, the
+    npu-smi check): a refresh from another console (the TUI's timer) must not write `stopped` for it."""
+    answer = NodeJobStates("n", (NodeJobState("/w/jobs/j", "stopped", pid=7, exit_code=143),))
+    with Store(tmp_path / "db") as store:
+        store.create_job(JobRecord("j", "j", "c", str(tmp_path / "c.yaml"), "cfg", state="running"),
+                         [launch("running")])
+        store.set_job_state("j", "stopping", at=10.0, owner=this_process("stop").dump())
+        refreshed = record_answers(store, store.job("j"), {"n": answer}, None, at=11.0)
+        assert (refreshed.job.state, [lr.state for lr in refreshed.launches]) == ("stopping", ["stopped"])
+        # the same refresh once that stop's process is gone: the nodes say how it ended
+        gone = replace(this_process("stop"), pid=dead_pid()).dump()
+        store.set_job_state("j", "stopping", at=12.0, owner=gone)
+        assert record_answers(store, store.job("j"), {"n": answer}, None, at=13.0).job.state == "stopped"

@@ -138,7 +138,7 @@ def refresh_jobs(store: Store, *, job_ids: Sequence[str] | None = None, timeout:
     for path, group in by_file.items():
         found = job_cluster(path, group[0].cluster_name, cluster)
         if isinstance(found, str):
-            refreshed += [_record(store, job, {}, found, at=now()) for job in group]
+            refreshed += [record_answers(store, job, {}, found, at=now()) for job in group]
             continue
         with NodePool(found) as pool:
             refreshed += refresh_on(store, pool, group, timeout=timeout, now=now)
@@ -204,10 +204,10 @@ def refresh_on(store: Store, pool: NodePool, jobs: Sequence[JobRecord], *,
     if undone:  # those nodes asked again, about every job on them
         answers.update(query_nodes(pool, {node: wanted[node] for node in wanted if node.name in undone},
                                    timeout=timeout))
-    return [_record(store, job, answers, None, at=at, before=launches[job.id]) for job in jobs]
+    return [record_answers(store, job, answers, None, at=at, before=launches[job.id]) for job in jobs]
 
 
-def _record(store: Store, job: JobRecord, answers: dict[str, NodeAnswer], unasked: str | None, *,
+def record_answers(store: Store, job: JobRecord, answers: dict[str, NodeAnswer], unasked: str | None, *,
             at: float, before: Sequence[LaunchRecord] | None = None) -> JobRefresh:
     """Write one job's refresh as one transaction, if the job is still as it was read (`job`, and its
     launches `before`): else what another console wrote meanwhile stands, and nothing is written."""
@@ -247,8 +247,10 @@ def _job_after(job: JobRecord, after: Sequence[LaunchRecord], at: float
                     f"`ascend-console stop {job.id}` stops them")
             return state, code, None, [EventRecord(job.id, "stop-interrupted", note, at)]
         return state, code, None, []
+    if job.state == "stopping":  # its stop still runs: only the stop, once it has verified, ends the job
+        return job.state, job.exit_code, job.owner, []
     state, code = job_outcome(after, job.state, job.exit_code)
-    return state, code, job.owner if state == "stopping" else None, []
+    return state, code, None, []
 
 
 def _adopted_launch(job: JobRecord, after: Sequence[LaunchRecord], at: float
