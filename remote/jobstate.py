@@ -58,7 +58,9 @@ for dir; do
     case $pid in
       ''|*[!0-9]*|???????????*) ;;
       *) if [ "$pid" -gt 1 ]; then
-           if kill -s 0 -- "-$pid" 2>/dev/null; then echo "alive 1"; else echo "alive 0"; fi
+           # "not permitted": the group lives, as another user's (a login that may not signal it)
+           if said=$(kill -s 0 -- "-$pid" 2>&1); then echo "alive 1"
+           else case $said in *ermit*) echo "alive 1" ;; *) echo "alive 0" ;; esac; fi
            group_processes "$pid"
          fi ;;
     esac

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import os
+import shutil
 import subprocess
+import tempfile
 from pathlib import Path
 
 import pytest
@@ -20,6 +23,7 @@ from remote.jobstate import (
     parse_report,
 )
 from remote.transport import ErrorKind, RunResult
+from tests.conftest import IN_CI
 
 M = "@@ascend-0123456789ab"
 DIRS = ["/srv/w/jobs/20250101-000000-a", "/srv/w/jobs/20250101-000000-b"]
@@ -165,3 +169,29 @@ def test_the_script_never_signals_pid_1_or_a_whole_user(tmp_path: Path):
         parsed = parse_report(done.stdout, M, [str(tmp_path)])[str(tmp_path)]
         assert parsed.alive is None, pid
         assert derive_state(parsed).pid is None, pid
+
+
+def test_a_run_of_another_user_reads_as_alive_not_lost(tmp_path: Path):
+    """A login that may not signal the run (it is another user's) gets EPERM from `kill -0`: the group
+    lives. Read as dead, the node was `lost`, and `jobs` would fail the job and stop its other nodes
+    (review). Root runs the group; the script runs as `nobody`, as an operator's own login would."""
+    if os.geteuid() != 0:
+        if IN_CI:
+            pytest.fail("CI=true but this test needs root, to run the script as another user")
+        pytest.skip("needs root, to run the script as another user")
+    job_dir = Path(tempfile.mkdtemp(prefix="ascend-other-user-"))
+    run = subprocess.Popen(["sleep", "60"], start_new_session=True)  # its own group: pid = pgid
+    try:
+        job_dir.chmod(0o755)
+        (job_dir / "pid").write_text(f"{run.pid}\n")
+        (job_dir / "pid").chmod(0o644)
+        argv = ["runuser", "-u", "nobody", "--", *jobstate_argv(M, [str(job_dir)])]
+        done = subprocess.run(argv, capture_output=True, text=True, timeout=30, cwd="/")
+        assert done.returncode == 0, done.stderr
+        report = parse_report(done.stdout, M, [str(job_dir)])[str(job_dir)]
+        assert report.alive is True
+        assert derive_state(report).state == "running"
+    finally:
+        run.kill()
+        run.wait()
+        shutil.rmtree(job_dir)
