@@ -12,6 +12,7 @@ once through the store's cursor (a second console finding the same loss records 
 
 from __future__ import annotations
 
+import contextlib
 import posixpath
 import time
 from collections.abc import Sequence
@@ -19,10 +20,11 @@ from dataclasses import dataclass, replace
 
 from console.jobs.failure import first_failure_document
 from console.jobs.follow import catch_up
+from console.jobs.owner import this_process
 from console.jobs.refresh import job_cluster
 from console.jobs.service import stop_nodes, stop_text
 from console.records import EventRecord, JobState, LaunchRecord, LogCursor, LogEventRecord
-from console.store import Store
+from console.store import RecordChanged, Store
 from remote.inventory import Cluster
 from remote.jobstate import ENDED
 from remote.launch import StopReport
@@ -89,9 +91,14 @@ def fail_if_lost(store: Store, pool: NodePool, job_id: str, *, timeout: float,
     for launch in lost:
         _record_loss(store, launch, last_sign_of_life(store, job_id, launch.node))
     store.update_first_failure(job_id, first_failure_document)
+    try:  # claimed as a stop is: one console acts on it, and none writes over a stop begun meanwhile
+        claimed = store.set_job_state(job_id, "stopping", at=time.time(), expected=job.version,
+                                      owner=this_process("stop").dump())
+    except RecordChanged:
+        return None
     reports = stop_nodes(job_id, [(launch.node, launch.job_dir) for launch in launches], pool,
                          grace=STOP_GRACE, timeout=timeout)
-    _record_stop(store, job_id, job.state, launches, reports)
+    _record_stop(store, claimed.version, job.state, launches, reports)
     return LostRuns(job_id, tuple(launch.node for launch in lost), reports,
                     tuple(launch.node for launch in launches if _failed(launch)))
 
@@ -129,9 +136,11 @@ def _record_loss(store: Store, launch: LaunchRecord, at: float | None) -> None:
     store.record_log(None, LogCursor(launch.job_id, launch.node, path, offset=0, line=1), [event], [])
 
 
-def _record_stop(store: Store, job_id: str, was: JobState, launches: Sequence[LaunchRecord],
+def _record_stop(store: Store, version: int, was: JobState, launches: Sequence[LaunchRecord],
                  reports: Sequence[StopReport]) -> None:
-    now = time.time()
+    """The loss, the stop and the job's end as one write. A stop that could not verify every node leaves
+    the job as it was (not finished), so that the next refresh finds it broken and stops it again."""
+    job_id, now = launches[0].job_id, time.time()
     by_node = {report.node: report for report in reports}
     lost = [launch.node for launch in launches if launch.state == "lost"]
     failed = [launch for launch in launches if _failed(launch)]
@@ -141,12 +150,16 @@ def _record_stop(store: Store, job_id: str, was: JobState, launches: Sequence[La
                            "job fails and every node is stopped", now, node=launch.node) for launch in failed]
     events += [EventRecord(job_id, "stopped" if r.ok else "stop-failed", stop_text(r), now, node=r.node)
                for r in reports]
-    store.put_launches([_after(launch, by_node.get(launch.node), now) for launch in launches], events)
     code = max((launch.exit_code or 0 for launch in failed), default=None)
     why = ", ".join([*(f"run lost on {node}" for node in lost),
                      *(f"{launch.node} exited {launch.exit_code}" for launch in failed)])
-    store.set_job_state(job_id, "failed", at=now, exit_code=code, events=[
-        EventRecord(job_id, "state", f"{was} -> failed ({why})", now)])
+    verified = all(report.ok for report in reports)
+    state: JobState = "failed" if verified else was
+    if verified:
+        events.append(EventRecord(job_id, "state", f"{was} -> failed ({why})", now))
+    with contextlib.suppress(RecordChanged):  # another console wrote meanwhile (a user's stop): it stands
+        store.record_refresh(job_id, [_after(launch, by_node.get(launch.node), now) for launch in launches],
+                             state, code if verified else None, events, at=now, expected=version)
 
 
 def _after(launch: LaunchRecord, report: StopReport | None, now: float) -> LaunchRecord:
