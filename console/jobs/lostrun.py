@@ -63,6 +63,8 @@ def fail_lost_runs(store: Store, cluster: Cluster, job_ids: Sequence[str], *,
     found: list[LostRuns] = []
     for job_id in job_ids:
         job = store.job(job_id)
+        if job.finished:  # ended by itself meanwhile (the others timed out): a lost run is still named
+            _name_losses(store, job_id, store.launches(job_id))
         if not _broken(job.state, store.launches(job_id)):
             continue
         nodes = job_cluster(job.cluster_file, job.cluster_name, cluster)
@@ -88,8 +90,7 @@ def fail_if_lost(store: Store, pool: NodePool, job_id: str, *, timeout: float,
     if read_logs:
         catch_up(store, pool, job, timeout=timeout)
     lost = [launch for launch in launches if launch.state == "lost"]
-    for launch in lost:
-        _record_loss(store, launch, last_sign_of_life(store, job_id, launch.node))
+    _name_losses(store, job_id, launches)
     store.update_first_failure(job_id, first_failure_document)
     try:  # claimed as a stop is: one console acts on it, and none writes over a stop begun meanwhile
         claimed = store.set_job_state(job_id, "stopping", at=time.time(), expected=job.version,
@@ -101,6 +102,17 @@ def fail_if_lost(store: Store, pool: NodePool, job_id: str, *, timeout: float,
     _record_stop(store, claimed.version, job.state, launches, reports)
     return LostRuns(job_id, tuple(launch.node for launch in lost), reports,
                     tuple(launch.node for launch in launches if _failed(launch)))
+
+
+def _name_losses(store: Store, job_id: str, launches: Sequence[LaunchRecord]) -> None:
+    """Record each lost run not yet recorded, and who failed first again: a node that rebooted overnight
+    while the others later failed on their own (a collective's timeout) is still the one named first."""
+    said = {event.node for event in store.log_events(job_id, severity="error") if event.kind == LOST_KIND}
+    unsaid = [launch for launch in launches if launch.state == "lost" and launch.node not in said]
+    for launch in unsaid:
+        _record_loss(store, launch, last_sign_of_life(store, job_id, launch.node))
+    if unsaid:
+        store.update_first_failure(job_id, first_failure_document)
 
 
 def _broken(state: JobState, launches: Sequence[LaunchRecord]) -> bool:
