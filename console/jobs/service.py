@@ -145,6 +145,8 @@ def stop_job(store: Store, job_id: str, pool: NodePool, *, grace: int, timeout: 
                        events)
     if all(r.ok for r in reports):
         store.set_job_state(job_id, "stopped", at=now)
+    else:  # this console's part is over (the TUI's process lives on): the refresh takes it after the lease
+        store.set_job_state(job_id, "stopping", at=now, owner=None)
     return outcome
 
 
