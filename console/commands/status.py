@@ -81,7 +81,9 @@ def show_status(store: Store, args: argparse.Namespace, cluster: Cluster) -> int
     progress = rank_progress(store.metrics(job.id))
     serving = _serving(store, job, cluster, ask=not args.no_refresh, timeout=args.timeout)
     now = time.time()
-    hung = {(p.node, p.rank) for p in stalled_ranks(job, launches, progress, now)}
+    # silence is judged only on logs just read: the store's copy would make every rank look hung
+    read = [] if args.no_refresh else [lr for lr in launches if lr.node not in unread]
+    hung = {(p.node, p.rank) for p in stalled_ranks(job, read, progress, now)}
     if args.json:
         print_json({**job_document(job, launches, now=now), **(serving or {}),
                     "first_failure": job.first_failure,
