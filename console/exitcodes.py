@@ -51,10 +51,10 @@ def messages(exc: BaseException) -> list[str]:
 
 def _unreadable(exc: BaseException) -> bool:
     """A file that could not be opened, however many wrappers deep (an InventoryError made of the
-    SourceError made of the OSError)."""
+    SourceError made of the OSError); a connection that failed is not a missing file."""
     seen: BaseException | None = exc
     while seen is not None:
-        if isinstance(seen, OSError):
+        if isinstance(seen, (FileNotFoundError, PermissionError, IsADirectoryError, NotADirectoryError)):
             return True
         seen = seen.__cause__
     return False

@@ -52,3 +52,7 @@ def test_code_for_maps_each_kind_of_mistake():
     assert exitcodes.code_for(in_file) == exitcodes.CONFIG
     assert exitcodes.code_for(wrapped) == exitcodes.NO_INPUT
     assert exitcodes.code_for(exitcodes.UsageError("x")) == exitcodes.USAGE
+    # a template read as NODE:/path from a node that did not answer is not a missing file
+    unreachable = SourceError([Problem("n0:/t.yaml", None, "", "cannot read: timed out")])
+    unreachable.__cause__ = TimeoutError("timed out")
+    assert exitcodes.code_for(unreachable) == exitcodes.CONFIG
