@@ -16,13 +16,13 @@ import contextlib
 import posixpath
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 
 from console.jobs.failure import first_failure_document
 from console.jobs.follow import catch_up
 from console.jobs.owner import this_process
 from console.jobs.refresh import job_cluster
-from console.jobs.service import stop_nodes, stop_text
+from console.jobs.service import after_stop, stop_nodes, stop_text
 from console.records import EventRecord, JobState, LaunchRecord, LogCursor, LogEventRecord
 from console.store import RecordChanged, Store
 from remote.inventory import Cluster
@@ -178,6 +178,4 @@ def _after(launch: LaunchRecord, report: StopReport | None, now: float) -> Launc
     """A node the stop ended is `stopped`; one that had ended already (the lost one too) keeps its state."""
     if report is None or launch.effective_state in ENDED:
         return launch
-    if report.ok:
-        return replace(launch, state="stopped", updated_at=now, reason="")
-    return replace(launch, updated_at=now, reason=stop_text(report))
+    return after_stop(launch, report, now)

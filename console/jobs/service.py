@@ -141,7 +141,7 @@ def stop_job(store: Store, job_id: str, pool: NodePool, *, grace: int, timeout: 
     if record.finished:
         store.add_events(events)
         return outcome
-    store.put_launches([_after_stop(lr, {r.node: r for r in reports}[lr.node], now) for lr in launches],
+    store.put_launches([after_stop(lr, {r.node: r for r in reports}[lr.node], now) for lr in launches],
                        events)
     if all(r.ok for r in reports):
         store.set_job_state(job_id, "stopped", at=now)
@@ -165,7 +165,9 @@ def saved_checkpoint(pool: NodePool, record: JobRecord, reports: Sequence[launch
     return found
 
 
-def _after_stop(launch_record: LaunchRecord, report: launch.StopReport, now: float) -> LaunchRecord:
+def after_stop(launch_record: LaunchRecord, report: launch.StopReport, now: float) -> LaunchRecord:
+    """A node's launch once the stop has answered for it: stopped, unreachable (its last state kept), or as
+    it was with the stop's word."""
     if report.ok:
         return replace(launch_record, state="stopped", updated_at=now, reason="")
     if report.failure is not None:
