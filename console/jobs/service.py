@@ -107,8 +107,8 @@ def stop_nodes(job_id: str, targets: Sequence[tuple[str, str]], pool: NodePool, 
                                              "and exit"))
     reports = []
     for report in map_nodes(pool, specs, lambda spec: stop_one(spec.name)):
-        tell(StopProgress(report.node, "exited" if report.failure is None and not report.remaining
-                          else "failed", _exited_text(report)))
+        gone = report.failure is None and not report.remaining and not report.unverified
+        tell(StopProgress(report.node, "exited" if gone else "failed", _exited_text(report)))
         reports.append(report)
     return tuple(sorted(reports, key=lambda r: r.node))
 
@@ -157,7 +157,8 @@ def saved_checkpoint(pool: NodePool, record: JobRecord, reports: Sequence[launch
     if record.plan.get("kind", "train") != "train" or not record.plan.get("nodes"):
         return None
     node, _ = rank0_node(record)
-    if not any(r.node == node and r.failure is None and not r.remaining for r in reports):
+    clear = {r.node for r in reports if r.failure is None and not r.remaining and not r.unverified}
+    if node not in clear:
         return None
     found = find_checkpoint(pool, record)
     message = f"checkpoint written: {found.path}" if found.path else (found.error or "no checkpoint")
@@ -231,5 +232,7 @@ def _exited_text(report: launch.StopReport) -> str:
         return f"could not be stopped: {report.failure.describe()}"
     if report.remaining:
         return f"processes left after SIGKILL: {' '.join(map(str, report.remaining))}"
+    if report.unverified:
+        return f"could not verify the stop: {'; '.join(report.unverified)}"
     killed = f"; {len(report.killed)} needed SIGKILL" if report.killed else ""
     return f"ranks gone ({len(report.found)} process(es) ended{killed})"
