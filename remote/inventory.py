@@ -297,11 +297,18 @@ def _check_fields(
             problems.append(doc.problem(where, error))
 
 
+SECRET_KEYS = frozenset({"password", "passwd", "pass", "passphrase", "key_password", "key_passphrase"})
+"""Keys people write for secrets: refused with the reason (keys or an agent only), not as unknown."""
+
+
 def _unknown_key_message(
     key: str, allowed: dict[str, Checker], misplaced: dict[str, Checker] | None
 ) -> str:
     if misplaced and key in misplaced:
         return "can only be set on a node, not in defaults"
+    if key.lower() in SECRET_KEYS:
+        return ("no password or passphrase is kept in a cluster file: authenticate with a key "
+                "(identity_file) or an SSH agent")
     close = difflib.get_close_matches(key, list(allowed), n=1, cutoff=0.6)
     if close:
         return f"unknown key; did you mean {close[0]!r}?"
