@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
+import signal
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -11,7 +13,14 @@ import pytest
 
 from tests.testcluster import ClusterPlace, TestCluster, capability_problem
 
-IN_CI = os.environ.get("CI", "").lower() == "true"
+
+def is_ci(value: str) -> bool:
+    """CI systems set CI=true (GitHub, GitLab) or CI=1 (others); either, in any case, is CI."""
+    return value.strip().lower() in {"1", "true"}
+
+
+IN_CI = is_ci(os.environ.get("CI", ""))
+
 # A test run removes whatever an earlier run with the same prefix left behind: two runs at once on
 # one machine (two developers, or a run beside a benchmark) need different prefixes and subnets.
 # Every cluster of a run lives in this one setting's place: the session's at it, any other one
@@ -38,12 +47,23 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
             item.add_marker(pytest.mark.cluster)
 
 
+def end_process(pid_file: Path, *, wait: float = 5.0) -> None:
+    """Kill the process whose pid a test's own command wrote to `pid_file`, and only that one."""
+    deadline = time.monotonic() + wait
+    while not pid_file.exists() or not pid_file.read_text().strip():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"{pid_file} was never written: the test's process did not start")
+        time.sleep(0.05)
+    with contextlib.suppress(ProcessLookupError):  # it may have ended already
+        os.kill(int(pid_file.read_text()), signal.SIGKILL)
+
+
 def require_cluster_capability() -> None:
     """Skip a test that needs the namespace cluster where it cannot be built; under CI, fail."""
     problem = capability_problem()
     if problem is not None:
         if IN_CI:
-            pytest.fail(f"CI=true but the test cluster cannot be built here: {problem}")
+            pytest.fail(f"CI is set but the test cluster cannot be built here: {problem}")
         pytest.skip(f"test cluster unavailable: {problem}")
 
 

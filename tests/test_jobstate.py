@@ -115,8 +115,14 @@ def test_oddities_become_notes():
     "\x00\xff\ufffd" * 100,
 ])
 def test_garbage_gives_no_report_for_the_unreadable_directories(text: str):
-    reports = parse_report(text, M, DIRS)
-    assert DIRS[1] not in reports
+    # neither directory has a whole, well-formed block of this run's marker: no report for either
+    assert parse_report(text, M, DIRS) == {}
+
+
+def test_a_whole_block_is_kept_when_the_next_one_is_garbage():
+    first_block = RECORDED[: RECORDED.index(f"{M} begin 1")]
+    reports = parse_report(first_block + f"{M} begin 1\nexists maybe\n", M, DIRS)
+    assert list(reports) == [DIRS[0]] and reports[DIRS[0]] == parse_report(RECORDED, M, DIRS)[DIRS[0]]
 
 
 @given(st.text())
@@ -177,7 +183,7 @@ def test_a_run_of_another_user_reads_as_alive_not_lost(tmp_path: Path):
     (review). Root runs the group; the script runs as `nobody`, as an operator's own login would."""
     if os.geteuid() != 0:
         if IN_CI:
-            pytest.fail("CI=true but this test needs root, to run the script as another user")
+            pytest.fail("CI is set but this test needs root, to run the script as another user")
         pytest.skip("needs root, to run the script as another user")
     job_dir = Path(tempfile.mkdtemp(prefix="ascend-other-user-"))
     run = subprocess.Popen(["sleep", "60"], start_new_session=True)  # its own group: pid = pgid

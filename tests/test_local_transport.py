@@ -1,13 +1,13 @@
 """LocalTransport behaves like a node over SSH: values for failures, killed on timeout, atomic copies."""
 
 import os
-import subprocess
 import time
 from pathlib import Path
 
 from remote.inventory import NodeSpec
 from remote.local import LocalTransport
 from remote.transport import OUTPUT_LIMIT, TRUNCATED_NOTE, ErrorKind
+from tests.conftest import end_process
 
 NODE = NodeSpec(name="node0", host="localhost", cluster_ip="127.0.0.1", transport="local")
 
@@ -72,9 +72,11 @@ def test_put_and_get_are_atomic_and_keep_the_mode(tmp_path: Path):
 
 def test_a_detached_child_holding_the_pipes_does_not_hang_a_timeout(tmp_path: Path):
     # without a bounded wait after the kill this would block for the child's 600 s
-    result = LocalTransport(NODE).run(["sh", "-c", "setsid sleep 600 & sleep 60"], timeout=0.5)
+    pid_file = tmp_path / "child.pid"
+    child = f"echo $$ > {pid_file}; exec sleep 600"
+    result = LocalTransport(NODE).run(["sh", "-c", f"setsid sh -c '{child}' & sleep 60"], timeout=0.5)
     assert result.error is ErrorKind.TIMEOUT
-    subprocess.run(["pkill", "-f", "^sleep 600$"], check=False)
+    end_process(pid_file)
 
 
 def test_closing_a_stream_kills_its_command():

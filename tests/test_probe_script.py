@@ -7,6 +7,7 @@ from pathlib import Path
 from remote.inventory import NodeSpec
 from remote.probe import probe_argv, split_sections
 from remote.probes.jobs import JobProcess, parse_job_processes
+from tests.conftest import end_process
 
 MARKER = "@@ascend-test"
 
@@ -28,7 +29,7 @@ def fake_tool(folder: Path, name: str, body: str) -> None:
 
 def test_a_hung_tool_costs_its_budget_and_the_rest_still_arrives(tmp_path: Path):
     tools = tmp_path / "bin"
-    fake_tool(tools, "npu-smi", "exec sleep 60")
+    fake_tool(tools, "npu-smi", f"echo $$ > {tmp_path / 'npu-smi.pid'}; exec sleep 60")
     fake_tool(tools, "hccn_tool", "echo 'link status: UP'")
     node = NodeSpec(name="n", host="h", cluster_ip="h", workdir=str(tmp_path), devices=2)
     report = run_script(node, tools, budget=2)
@@ -36,7 +37,7 @@ def test_a_hung_tool_costs_its_budget_and_the_rest_still_arrives(tmp_path: Path)
     assert isinstance(sections, dict)
     assert {"clock", "meminfo", "loadavg", "df"} <= set(sections)
     assert sections["npu-smi"].exit_code is None  # cut short, kept as it was
-    subprocess.run(["pkill", "-f", "^sleep 60$"], check=False)
+    end_process(tmp_path / "npu-smi.pid")
 
 
 def test_devices_are_probed_and_reported_in_order(tmp_path: Path):

@@ -118,9 +118,17 @@ def test_docker_ps_without_a_container_line_is_none(text: str):
 
 @settings(max_examples=100, deadline=None)
 @given(st.text() | st.sampled_from([DF, MEMINFO, VERSION_INFO]).map(lambda text: text[: len(text) // 2]))
-def test_arbitrary_text_never_raises(text: str):
-    parse_df(text)
-    parse_meminfo(text)
-    parse_loadavg(text)
-    parse_driver_version(text)
-    parse_docker_ps(text)
+def test_arbitrary_text_gives_a_record_or_none(text: str):
+    disk = parse_df(text)
+    assert disk is None or (isinstance(disk, DiskUsage) and disk.mount and disk.mount in text
+                            and min(disk.size_kb, disk.used_kb, disk.avail_kb, disk.use_pct) >= 0)
+    memory = parse_meminfo(text)
+    assert memory is None or ("MemTotal" in text and isinstance(memory, Memory)
+                              and min(memory.total_kb, memory.available_kb) >= 0)
+    load = parse_loadavg(text)
+    assert load is None or (len(load) == 3 and all(isinstance(value, float) for value in load))
+    version = parse_driver_version(text)
+    assert version is None or ("=" in text and version in text and version == version.strip() != "")
+    container = parse_docker_ps(text)
+    assert container is None or (isinstance(container, ContainerState) and "\t" in text
+                                 and container.name in text and container.status in text)

@@ -211,7 +211,6 @@ def test_sftp_when_rsync_is_not_to_be_used(test_cluster: TestCluster, cluster_fi
 def test_from_one_node_to_the_others(test_cluster: TestCluster, cluster_file: Cluster, relay_keys: None,
                                      tmp_path: Path) -> None:
     weights = write_weights(on_host(test_cluster, "h0", "/srv/actest/hub-download"), big_mib=1)
-    started = time.monotonic()
     with NodePool(cluster_file) as pool:
         result = distribute(pool, cluster_file.nodes, "/srv/actest/hub-download", "/srv/actest/hub-download",
                             from_node=cluster_file.node("h0"))
@@ -219,7 +218,6 @@ def test_from_one_node_to_the_others(test_cluster: TestCluster, cluster_file: Cl
     assert [n.node for n in result.nodes] == ["h1", "h2"] and result.console_bytes == 0
     assert [(h.node, h.upstream) for h in result.hops] == [("h1", "h0"), ("h2", "h1")]
     assert_arrived(test_cluster, weights, "/srv/actest/hub-download", ["h1", "h2"])
-    assert time.monotonic() - started >= 0
 
 
 def test_cli_distribute_prints_every_node_as_json(test_cluster: TestCluster, known_hosts: Path,
