@@ -409,6 +409,12 @@ def describe_connect_error(exc: BaseException, transport: SSHTransport) -> tuple
             f"this is a reinstalled server or someone in the middle. If the change is expected, "
             f"remove the old key with `ssh-keygen -f {target.known_hosts} -R '{target.known_as}'` "
             f"and run: ascend-console trust {transport.trust_name}")
+    if isinstance(exc, paramiko.BadAuthenticationType) and "publickey" not in exc.allowed_types:
+        offered = " or ".join(exc.allowed_types) or "no method"
+        return ErrorKind.AUTH, (
+            f"{where}: the host offers only {offered} authentication; the console signs in with keys "
+            f"or an SSH agent only, never a password. Enable PubkeyAuthentication in its sshd_config "
+            f"and add your public key to the user's ~/.ssh/authorized_keys there")
     if isinstance(exc, paramiko.AuthenticationException):
         keys = ", ".join(target.identity_files) or "the agent and ~/.ssh/id_*"
         return ErrorKind.AUTH, f"{where}: authentication failed (tried {keys}): {exc}"
