@@ -214,25 +214,26 @@ def npu_table_unread(health: NodeHealth | None) -> str | None:
 
 def stop_text(report: launch.StopReport) -> str:
     """What became of one node's processes, in a line."""
-    if report.failure is not None:
-        return f"could not be stopped: {report.failure.describe()}"
-    if report.remaining:
-        return f"processes left after SIGKILL: {' '.join(map(str, report.remaining))}"
-    if report.on_npus:
-        return f"npu-smi still shows process(es) of the job: {' '.join(map(str, report.on_npus))}"
-    if report.unverified:
-        return f"could not verify the stop: {'; '.join(report.unverified)}"
     killed = f", {len(report.killed)} needed SIGKILL" if report.killed else ""
-    return f"no process of the job left ({len(report.found)} stopped{killed})"
+    done = f"no process of the job left ({len(report.found)} stopped{killed})"
+    return _stop_problem(report, npus=True) or done
 
 
 def _exited_text(report: launch.StopReport) -> str:
     """A node's answer to the stop, before any npu-smi check."""
+    killed = f"; {len(report.killed)} needed SIGKILL" if report.killed else ""
+    done = f"ranks gone ({len(report.found)} process(es) ended{killed})"
+    return _stop_problem(report, npus=False) or done
+
+
+def _stop_problem(report: launch.StopReport, *, npus: bool) -> str | None:
+    """Why the node's stop is not done, or None; `npus`: npu-smi's table has been read too."""
     if report.failure is not None:
         return f"could not be stopped: {report.failure.describe()}"
     if report.remaining:
         return f"processes left after SIGKILL: {' '.join(map(str, report.remaining))}"
+    if npus and report.on_npus:
+        return f"npu-smi still shows process(es) of the job: {' '.join(map(str, report.on_npus))}"
     if report.unverified:
         return f"could not verify the stop: {'; '.join(report.unverified)}"
-    killed = f"; {len(report.killed)} needed SIGKILL" if report.killed else ""
-    return f"ranks gone ({len(report.found)} process(es) ended{killed})"
+    return None
