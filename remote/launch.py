@@ -22,22 +22,30 @@ _HOME = expand_home("dir")
 STAGE_SCRIPT = "set -eu\ndir=$1\n" + _HOME + r"""
 if [ -e "$dir" ]; then echo "job directory already exists: $dir" >&2; exit 3; fi
 parent=$(dirname -- "$dir")
-mkdir -p -- "$parent"
-staging=$(mktemp -d "$parent/.staging.XXXXXX")
-trap 'rm -rf -- "$staging"' EXIT
-# a full disk (or any write error) is said with the path and the room left; the trap removes what
-# was written, so a half-written job directory is never there to be used
-if ! said=$(tar -x -f - -C "$staging" 2>&1); then
+# a full disk, a read-only workdir (any write error) is said with the path, the cause without the tool's
+# name, and the room left; the trap removes what was written, so a half-written job directory is never
+# there to be used
+unwritable() {
+    cause=$(printf '%s\n' "$1" | head -n 1)
     free=$(df -Pk -- "$parent" 2>/dev/null | awk 'NR == 2 { print $4 }')
-    cause=$(printf '%s\n' "$said" | head -n 1)
-    echo "could not write the job directory $dir: ${cause#tar: }${free:+ ($free KiB free there)}" >&2
+    echo "could not write the job directory $dir: ${cause#*: }${free:+ ($free KiB free there)}" >&2
     exit 4
-fi
+}
+said=$(mkdir -p -- "$parent" 2>&1) || unwritable "$said"
+staging=$(mktemp -d "$parent/.staging.XXXXXX" 2>&1) || unwritable "$staging"
+trap 'rm -rf -- "$staging"' EXIT
+said=$(tar -x -f - -C "$staging" 2>&1) || unwritable "${said:-tar: tar exited $?}"
 mkdir -p -- "$staging/logs"
 chmod 755 "$staging"
 mv -T -- "$staging" "$dir"
 trap - EXIT
 echo "$dir"
+"""
+
+UNSTAGE_SCRIPT = "set -eu\ndir=$1\n" + _HOME + r"""
+[ -e "$dir" ] || exit 0
+[ -e "$dir/pid" ] && { echo "not removed: a run was started in $dir" >&2; exit 3; }
+rm -rf -- "$dir"
 """
 
 # grep -z reads /proc/PID/environ as NUL-separated entries: one process scans the whole table.
@@ -68,6 +76,17 @@ STOP_SCRIPT = "dir=$1 marker=$2 grace=$3\n" + _HOME + _MARKED + r"""
 [ -d "$dir" ] && date +%s > "$dir/stop_requested"
 found=$(marked)
 echo "found: $found"
+# Every stop keeps the job's processes it found on the node: one gone since can still hold an NPU
+# (npu-smi lists it for a while), and the next stop must still know it as the job's. A pid alive
+# now and unmarked has been reused by another process.
+earlier=
+if [ -d "$dir" ]; then
+    for p in $(cat "$dir/stop_found" 2>/dev/null); do
+        case $p in *[!0-9]*) ;; *) [ -d "/proc/$p" ] || earlier="$earlier $p" ;; esac
+    done
+    [ -z "$found" ] || printf '%s\n' $found >> "$dir/stop_found"
+fi
+echo "earlier:$earlier"
 [ -n "$found" ] && kill -s TERM $found 2>/dev/null
 deadline=$(( $(date +%s) + grace ))
 while [ "$(date +%s)" -lt "$deadline" ] && [ -n "$(marked)" ]; do sleep 1; done
@@ -132,6 +151,8 @@ class StopReport:
     """Still there at the end: a stop that did not stop."""
     failure: RunResult | None = None
     """The node could not be asked (unreachable, timed out...)."""
+    earlier: tuple[int, ...] = ()
+    """Processes of the job an earlier stop found, gone since: npu-smi may still list them."""
     on_npus: tuple[int, ...] = ()
     """Processes of the job npu-smi still shows on the node's NPUs after the stop."""
     unverified: tuple[str, ...] = ()
@@ -170,6 +191,11 @@ def stage(transport: Transport, job_dir: str, archive: bytes, *, timeout: float)
     return transport.run(["sh", "-c", STAGE_SCRIPT, "stage", job_dir], stdin=archive, timeout=timeout)
 
 
+def unstage(transport: Transport, job_dir: str, *, timeout: float) -> RunResult:
+    """Remove a job directory `stage` made, before any run started in it (another node failed to stage)."""
+    return transport.run(["sh", "-c", UNSTAGE_SCRIPT, "unstage", job_dir], timeout=timeout)
+
+
 def start(transport: Transport, job_dir: str, marker: str, *, timeout: float) -> RunResult:
     """Start launch.sh detached; stdout is the pid of its session leader (= its process group).
     `marker` is the value launch.sh gives ASCEND_CONSOLE_JOB: the run is over when none carries it."""
@@ -205,7 +231,7 @@ def parse_stop_report(node: str, text: str) -> StopReport:
         unverified.append(f"the job's launcher ({_pids(hidden)}) is hidden from this login "
                           "(another user's, /proc hidepid): its ranks cannot be seen")
     return StopReport(node, fields.get("found", ()), fields.get("killed", ()), fields.get("remaining", ()),
-                      unverified=tuple(unverified))
+                      earlier=fields.get("earlier", ()), unverified=tuple(unverified))
 
 
 def _pids(pids: tuple[int, ...]) -> str:

@@ -199,7 +199,7 @@ def npu_leftovers(report: launch.StopReport, health: NodeHealth | None) -> launc
     if unread is not None:
         return replace(report, unverified=(*report.unverified, unread))
     assert health is not None
-    on_npus = {p.pid for npu in health.npus for p in npu.processes} & set(report.found)
+    on_npus = {p.pid for npu in health.npus for p in npu.processes} & {*report.found, *report.earlier}
     return replace(report, on_npus=tuple(sorted(on_npus)))
 
 

@@ -1,7 +1,9 @@
 """A stop on an NPU node asks npu-smi whether any process of the job still holds an NPU (issue 16,
 item 2). The host's stand-in npu-smi is given a state whose process table lists one of the job's
 processes: the stop reports that leftover and does not call the job stopped; with a table that lists
-none of them, the next stop succeeds. (An npu-smi that cannot be read at all: test_stop_unverified.)"""
+none of them, the next stop succeeds. A stop in between, which finds no process of the job alive,
+still knows the listed pid as the job's (each stop keeps what it found in the job directory). (An
+npu-smi that cannot be read at all: test_stop_unverified.)"""
 
 from __future__ import annotations
 
@@ -67,6 +69,8 @@ def test_a_stop_reports_a_process_npu_smi_still_lists_then_succeeds_once_the_npu
         with npu_table_listing(test_cluster, HOST, rank):
             held_code, held = cli(capsys, "-c", str(cluster), "stop", job_id, "--timeout", "2", "--json")
             assert left_running(test_cluster, job_id, [HOST]) == {}  # its processes ended: npu-smi lags
+            # the next stop finds no process alive, yet the pid npu-smi lists is still the job's
+            again_code, again = cli(capsys, "-c", str(cluster), "stop", job_id, "--timeout", "2", "--json")
             with Store(state / "console.db") as store:
                 said = [e.message for e in store.events(job_id) if e.node == HOST]
                 assert store.job(job_id).state != "stopped"
@@ -79,6 +83,9 @@ def test_a_stop_reports_a_process_npu_smi_still_lists_then_succeeds_once_the_npu
     assert (node["node"], node["ok"], node["on_npus"]) == (HOST, False, [rank]), node
     assert rank in node["found"] and node["remaining"] == [], node
     assert any(f"npu-smi still shows process(es) of the job: {rank}" in m for m in said), said
+    assert again_code != 0 and again["stopped"] is False, again
+    [node] = again["nodes"]
+    assert (node["found"], node["on_npus"]) == ([], [rank]), node
     assert freed_code == 0 and freed["stopped"] is True, freed
     [node] = freed["nodes"]
     assert node["ok"] and node["on_npus"] == [] and node["remaining"] == [], node
