@@ -349,8 +349,9 @@ def test_closing_a_stream_stops_the_whole_remote_pipeline(cluster: Cluster, test
     with NodePool(cluster) as pool:
         stream = pool.transport("h1").stream(["sh", "-c", f"echo first; sleep {tag}1 | sleep {tag}2"])
         assert next(iter(stream)).text == "first"
-        running = test_cluster.exec("h1", ["pgrep", "-f", f"^sleep {tag}[12]$"]).stdout.split()
-        assert len(running) == 2
+        # "first" can arrive before the pipeline's two sleeps have started
+        assert wait_until(lambda: len(test_cluster.exec("h1", ["pgrep", "-f", f"^sleep {tag}[12]$"])
+                                      .stdout.split()) == 2)
         stream.close()
     assert wait_until(lambda: test_cluster.exec("h1", ["pgrep", "-f", f"^sleep {tag}[12]$"]).returncode != 0)
 
