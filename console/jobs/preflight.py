@@ -157,10 +157,20 @@ def _node_verdicts(health: NodeHealth, bytes_to_copy: int) -> list[Verdict]:
     disk = health.system.disk if health.system is not None else None
     if disk is not None:
         needed = bytes_to_copy + DISK_MARGIN_BYTES
+        free, wanted = _sizes(disk.avail_kb * 1024, needed)
         verdicts.append(Verdict("disk", node, disk.avail_kb * 1024 >= needed,
-                                f"{disk.avail_kb / 2**20:.1f} GiB free at {disk.mount}, "
-                                f"{needed / 2**30:.1f} GiB needed"))
+                                f"{free} free at {disk.mount}, {wanted} needed"))
     return verdicts
+
+
+def _sizes(free: int, needed: int) -> tuple[str, str]:
+    """Bytes free and needed in GiB to a tenth, or finer where that would print them the same: a refusal
+    never reads `1.0 GiB free, 1.0 GiB needed`."""
+    for unit, name, digits in ((2**30, "GiB", 1), (2**20, "MiB", 0), (2**10, "KiB", 0)):
+        said = f"{free / unit:.{digits}f} {name}", f"{needed / unit:.{digits}f} {name}"
+        if said[0] != said[1]:
+            return said
+    return f"{free} bytes", f"{needed} bytes"
 
 
 def _version_verdicts(reports: Sequence[NodeHealth]) -> list[Verdict]:
