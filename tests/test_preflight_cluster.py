@@ -31,7 +31,9 @@ SMALL_DISK = f"{STORAGE}/preflight-disk"
 
 @pytest.fixture(autouse=True)
 def private_store(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    """The console's state is the test's own, and its terminal 80 columns wide."""
     monkeypatch.setenv("ASCEND_CONSOLE_STATE", str(tmp_path / "state"))
+    monkeypatch.setenv("COLUMNS", "80")
 
 
 # --- what the hosts hold ------------------------------------------------------------------------
@@ -143,11 +145,9 @@ def table_rows(text: str) -> list[list[str]]:
     return rows
 
 
-def preflight_table(capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch,
-                    *argv: str) -> tuple[int, str, list[list[str]]]:
+def preflight_table(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, list[list[str]]]:
     """`preflight` as a person runs it on a terminal of 80 columns: the exit code, the text, its rows.
     Every line fits in 80 columns and no cell is cut short."""
-    monkeypatch.setenv("COLUMNS", "80")
     code = main(list(argv))
     text = capsys.readouterr().out
     assert max(len(line) for line in text.splitlines()) <= 80, text
@@ -164,14 +164,14 @@ def row_of(rows: list[list[str]], check: str, node: str) -> list[str]:
 
 
 def test_preflight_refuses_the_node_whose_workdir_has_too_little_room(
-        test_cluster: TestCluster, tmp_path: Path, known_hosts: Path, capsys, monkeypatch):
+        test_cluster: TestCluster, tmp_path: Path, known_hosts: Path, capsys):
     # h1's workdir on a 64 MiB filesystem: less than the job's archive and DISK_MARGIN_BYTES; h0's on 8 GiB
     cluster = cluster_file(test_cluster, tmp_path, known_hosts, ["h0", "h1"], workdir=SMALL_DISK)
     preflight = ["-c", str(cluster), "preflight", str(job(tmp_path, 80))]
     with disk_of(test_cluster, {"h0": "8g", "h1": "64m"}, SMALL_DISK):
         code, verdict = cli(capsys, *preflight, "--json")
         forced_code, forced = cli(capsys, *preflight, "--json", "--force", "disk")
-        table_code, text, rows = preflight_table(capsys, monkeypatch, *preflight)
+        table_code, text, rows = preflight_table(capsys, *preflight)
     assert code == 1 and not verdict["go"] and failing(verdict) == [("disk", "h1")], verdict
     small = the_check(verdict, "disk", "h1")["message"]
     assert DISK_MARGIN_BYTES == 1 << 30
@@ -202,3 +202,38 @@ def test_a_refusal_by_a_hair_says_less_free_than_needed(
     assert said is not None, message
     free, needed = (float(said[i]) * UNITS[said[i + 1]] for i in (1, 3))
     assert free < needed and said[2] == said[4], message  # in one unit, fine enough to tell them apart
+
+
+# --- health -------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("fault", [
+    ("alarm", "NPU 2: health Alarm"),
+    ("link-down", "link 0 DOWN"),
+    ("no-driver", "npu-smi: npu-smi not installed"),
+], ids=["npu-alarm", "link-down", "no-driver"])
+def test_preflight_refuses_the_node_whose_npus_report_a_fault(
+        test_cluster: TestCluster, tmp_path: Path, known_hosts: Path, capsys,
+        fault: tuple[str, str]):
+    state, reason = fault  # the stand-ins' recorded state, and what health says of it
+    # one NPU a node and this project's launcher: nothing but the stand-ins' state can fail the checks
+    cluster = cluster_file(test_cluster, tmp_path, known_hosts, ["h2", "h3"], backend="npu")
+    preflight = ["-c", str(cluster), "preflight", str(job(tmp_path, 800)), "--style", "model"]
+    test_cluster.set_hardware("h3", state)
+    try:
+        code, verdict = cli(capsys, *preflight, "--json")
+        _, forced = cli(capsys, *preflight, "--json", "--force", "health")
+        table_code, text, rows = preflight_table(capsys, *preflight)
+    finally:
+        test_cluster.set_hardware("h3", "healthy")
+    assert code == 1 and not verdict["go"] and failing(verdict) == [("health", "h3")], verdict
+    sick = the_check(verdict, "health", "h3")["message"]
+    assert sick.startswith("health FAIL: ") and reason in sick, sick
+    assert the_check(verdict, "health", "h2")["ok"], verdict
+    assert forced["go"] and [(c["check"], c["node"]) for c in forced["checks"] if c["forced"]] == \
+        [("health", "h3")], forced
+    # the table says the same (but for the free space the health line also names, which moves)
+    shown = row_of(rows, "health", "h3")
+    assert table_code == 1 and shown[2] == "no", text
+    assert shown[3].startswith("health FAIL: ") and reason in shown[3], text
+    assert row_of(rows, "health", "h2")[2] == "ok", text
