@@ -123,6 +123,20 @@ def test_each_node_is_one_row_keyed_by_its_name_with_its_verdict():
     drive(app_for(fleet(FOUR)), script)
 
 
+def test_on_a_wide_screen_every_cell_is_drawn_whole_once_its_round_arrives():
+    """The rows replace the "checking…" ones in place: a frame drawn before DataTable measured the new
+    cells showed each column at its old width ("CPU x2" as "CPU", "ms 2.10.0" as "ms 2.10.")."""
+    async def script(pilot: Pilot[None]) -> None:
+        await rounds_done(pilot, 1)
+        table = pilot.app.screen.query_one(NodeTable)
+        drawn = [table.render_line(y).text for y in range(1, 1 + table.row_count)]
+        for line, (key, row) in zip(drawn, table.shown_rows.items(), strict=True):
+            shown = [c.text for c in row if c.text]
+            assert all(text in line for text in shown), (key, line, shown)
+
+    drive(app_for(fleet(FOUR)), script, size=(200, 50))
+
+
 def test_a_refresh_touches_only_changed_cells_and_the_cursor_stays_on_its_node():
     first = fleet(FOUR)
     second = [*first[:2], health_as(first[2], "healthy"), first[3]]

@@ -113,6 +113,7 @@ class KeyedTable(DataTable[Text]):
             else:
                 self._update(key, old, row)
             self._rows[key] = row
+        self._size_columns()
         self._fit()
 
     def reorder(self, rows: Sequence[tuple[str, Row]]) -> None:
