@@ -107,9 +107,12 @@ def end(pid: int) -> None:
 
 
 def console_processes(test_cluster: TestCluster, host: str) -> list[str]:
-    """Every process on the host that any job of the console started (its marker in the environment)."""
-    script = ('for e in /proc/[0-9]*/environ; do tr "\\0" "\\n" < "$e" 2>/dev/null '
-              '| grep -q "^ASCEND_CONSOLE_JOB=" && echo "${e%/environ}"; done; true')
+    """Every process of the host (the machine's other processes share its process table, but not its
+    mount namespace) that a job of the console started: its marker in the environment."""
+    script = ('mine=$(readlink /proc/$$/ns/mnt); for d in /proc/[0-9]*; do '
+              '[ "$(readlink "$d/ns/mnt" 2>/dev/null)" = "$mine" ] || continue; '
+              'tr "\\0" "\\n" < "$d/environ" 2>/dev/null | grep -q "^ASCEND_CONSOLE_JOB=" && echo "$d"; '
+              'done; true')
     return on_host(test_cluster, host, script).split()
 
 
@@ -237,3 +240,38 @@ def test_preflight_refuses_the_node_whose_npus_report_a_fault(
     assert table_code == 1 and shown[2] == "no", text
     assert shown[3].startswith("health FAIL: ") and reason in shown[3], text
     assert row_of(rows, "health", "h2")[2] == "ok", text
+
+
+# --- reachability -------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("cut", ["h1", "h0"], ids=["other-node-cut", "master-cut"])
+def test_preflight_and_launch_refuse_when_a_node_is_cut_off(
+        test_cluster: TestCluster, tmp_path: Path, known_hosts: Path, capsys, cut: str):
+    cluster = cluster_file(test_cluster, tmp_path, known_hosts, ["h0", "h1"], connect_timeout=3)
+    template = str(job(tmp_path, 80))
+    preflight = ["-c", str(cluster), "preflight", template]
+    [up] = {"h0", "h1"} - {cut}
+    jobs_before = listed(test_cluster, up, f"{STORAGE}/jobs")
+    test_cluster.cut(cut)
+    try:
+        code, verdict = cli(capsys, *preflight, "--json")
+        table_code, text, rows = preflight_table(capsys, *preflight)
+        launch_code, launched = cli(capsys, "-c", str(cluster), "launch", template, "--json")
+    finally:
+        test_cluster.heal(cut)
+    assert code == 1 and not verdict["go"], verdict
+    gone = the_check(verdict, "reachable", cut)
+    assert not gone["ok"] and "no answer within 3s" in gone["message"], gone
+    assert the_check(verdict, "reachable", up)["ok"], verdict
+    assert table_code == 1 and row_of(rows, "reachable", cut)[2:] == ["no", gone["message"]], text
+    if cut == "h0":  # the master: its port could not be asked about either, and that is said
+        port = the_check(verdict, "port", "h0")
+        assert not port["ok"] and port["message"] == "master port 8118 not checked: h0 is unreachable", port
+    # nothing was recorded, copied or started anywhere
+    assert launch_code == 1 and not launched["launched"] and launched["job_id"] is None, launched
+    assert not the_check(launched["preflight"], "reachable", cut)["ok"], launched
+    assert listed(test_cluster, up, f"{STORAGE}/jobs") == jobs_before
+    assert console_processes(test_cluster, up) == []
+    _, jobs = cli(capsys, "-c", str(cluster), "jobs", "--all", "--json")
+    assert jobs["jobs"] == [], jobs
