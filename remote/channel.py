@@ -94,8 +94,9 @@ def collect(channel: paramiko.Channel, *, stdin: bytes, deadline: float) -> Comp
         channel.shutdown_write()
     while time.monotonic() < deadline:
         if sent < len(stdin) and channel.send_ready():
-            sent += channel.send(stdin[sent : sent + STDIN_CHUNK])
-            if sent == len(stdin):
+            taken = _feed(channel, stdin[sent : sent + STDIN_CHUNK])
+            sent = len(stdin) if taken is None else sent + taken
+            if taken is not None and sent == len(stdin):
                 channel.shutdown_write()
         chunks = reader.read(FEED_POLL if sent < len(stdin) else POLL)
         if chunks is None:
@@ -105,6 +106,18 @@ def collect(channel: paramiko.Channel, *, stdin: bytes, deadline: float) -> Comp
             if len(buffers[name]) <= OUTPUT_LIMIT:
                 buffers[name] += chunk
     return _completion(buffers, None, finished=False)
+
+
+def _feed(channel: paramiko.Channel, data: bytes) -> int | None:
+    """How much of `data` the channel took; None once it is closed: the command ended without reading
+    all of its stdin (a script that refuses at once), and what it said and its exit status are what
+    count. A lost link closes the channel too, and its missing exit status says so."""
+    try:
+        return channel.send(data)
+    except OSError:
+        if channel.closed:
+            return None
+        raise
 
 
 def _completion(buffers: dict[ChannelName, bytearray], code: int | None, *, finished: bool) -> Completion:

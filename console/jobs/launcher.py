@@ -5,9 +5,10 @@ A no-go preflight touches nothing. From the record on, every state change is wri
 happens, so a console killed mid-launch leaves a record that `jobs` can reattach to: the record names
 this process as its owner, and the next console that finds it gone finishes or undoes the launch
 (console/jobs/refresh.py). A node that fails to stage, start or settle, or an interruption (Ctrl-C),
-fails the whole launch and stops every node that was staged. Every write after the record is a
-compare-and-set on the version the launcher last wrote: when another console stopped the job
-meanwhile, its stop stands, and the launcher stops what it started and says so. Each step reports
+fails the whole launch and stops every node that was staged; a failure at staging removes the job
+directories the other nodes staged, so that nothing is left of the job on any node. Every write after
+the record is a compare-and-set on the version the launcher last wrote: when another console stopped
+the job meanwhile, its stop stands, and the launcher stops what it started and says so. Each step reports
 typed `LaunchProgress` events, per node where there are nodes, to a callback called on the thread that
 runs `run_launch`.
 
@@ -215,11 +216,11 @@ def _launch(plan: JobPlan, pool: NodePool, hold: LaunchHold, *, settle: float, t
     stopping a node that never started is harmless. So does finding that another console stopped the
     job: its stop stands, and nothing this launch started is left running."""
     progress(LaunchProgress("stage", f"copying the job to {len(plan.nodes)} node(s)"))
-    _, failure = _on_nodes(pool, plan, lambda n: launch.stage(
+    staged, failure = _on_nodes(pool, plan, lambda n: launch.stage(
         pool.transport(n.node), n.job_dir, job_files(plan, n), timeout=timeout),
         stage="stage", doing="copying the job directory", progress=progress)
     if failure is not None:
-        other = _mark_failed(hold, failure, ())
+        other = _mark_failed(hold, failure, (), _unstage(plan, pool, staged, timeout, progress))
         return (failure if other is None else _taken(plan, hold, other, ())), ()
     try:  # nothing started yet: a stop that came meanwhile is simply obeyed
         hold.state("launching", keep=True)
@@ -241,6 +242,27 @@ def _launch(plan: JobPlan, pool: NodePool, hold: LaunchHold, *, settle: float, t
     stopped = _stop(plan, pool, timeout, progress)
     other = _mark_failed(hold, failure, stopped)
     return (failure if other is None else _taken(plan, hold, other, stopped)), stopped
+
+
+def _unstage(plan: JobPlan, pool: NodePool, staged: dict[str, RunResult], timeout: float,
+             progress: ProgressCallback) -> list[EventRecord]:
+    """Remove the job directories of the nodes that staged while another failed to: a launch failed at
+    staging leaves nothing on the nodes. A node whose answer was lost is left alone (its directory, if
+    any, is whole: nothing says it is this launch's). One event per node, saying what became of it."""
+    done = [n for n in plan.nodes if n.node in staged and staged[n.node].ok]
+    if not done:
+        return []
+    by_name = {n.node: n for n in done}
+    progress(LaunchProgress("stop", f"removing the job directory from the {len(done)} node(s) staged"))
+    events = []
+    for result in map_nodes(pool, [pool.cluster.node(n.node) for n in done], lambda node: launch.unstage(
+            pool.transport(node.name), by_name[node.name].job_dir, timeout=timeout)):
+        job_dir = by_name[result.node].job_dir
+        reason = _failure_reason(result, f"removing {job_dir}")
+        progress(LaunchProgress("stop", reason or f"removed {job_dir}", result.node, reason is None))
+        events.append(EventRecord(plan.job_id, "unstaged", reason or f"removed {job_dir} (the launch failed "
+                                  "at staging)", time.time(), node=result.node))
+    return events
 
 
 def _taken(plan: JobPlan, hold: LaunchHold, changed: RecordChanged,
@@ -409,13 +431,13 @@ def _stop(plan: JobPlan, pool: NodePool, timeout: float,
     return stopped
 
 
-def _mark_failed(hold: LaunchHold, failure: LaunchFailure, stopped: Sequence[launch.StopReport]
-                 ) -> RecordChanged | None:
-    """The job failed, its stopped nodes stopped; None once written, else (nothing written) what says
-    another console changed the job meanwhile."""
+def _mark_failed(hold: LaunchHold, failure: LaunchFailure, stopped: Sequence[launch.StopReport],
+                 undone: Sequence[EventRecord] = ()) -> RecordChanged | None:
+    """The job failed, its stopped nodes stopped (`undone`: the events of what else was undone); None
+    once written, else (nothing written) what says another console changed the job meanwhile."""
     now = time.time()
     message = f"{failure.node} failed to {failure.stage}: {failure.reason}"
-    events = [EventRecord(hold.job_id, "launch-failed", message, now, node=failure.node)]
+    events = [EventRecord(hold.job_id, "launch-failed", message, now, node=failure.node), *undone]
     events += [EventRecord(hold.job_id, "stopped", stop_text(report), now, node=report.node)
                for report in stopped]
     stopped_nodes = {r.node for r in stopped if r.ok}
