@@ -202,14 +202,17 @@ def _targets(pool: NodePool, nodes: Sequence[NodeSpec], destination: str,
     """Each node with its path, one per directory: the first node of a directory is sent to, the others
     share its copy. A node whose directory is the source's (`from_node` and its path) shares it."""
     first: dict[tuple[str, str], str] = {}
+    origin: tuple[str, str] | None = None
     if source is not None:
-        first[_place(pool.transport(source[0]), source[1])] = source[0].name
+        origin = _place(pool.transport(source[0]), source[1])
+        first[origin] = source[0].name
     targets = []
     for node in nodes:
         path = node.resolve(destination)
-        owner = first.setdefault(_place(pool.transport(node), path), node.name)
-        if source is not None and node.name == source[0].name and owner == node.name:
-            continue  # the source itself, already whole where it is
+        place = _place(pool.transport(node), path)
+        owner = first.setdefault(place, node.name)
+        if place == origin and owner == node.name:
+            continue  # the source itself, already whole where it is (a DEST elsewhere on it is sent to)
         targets.append(_Target(node, path, None if owner == node.name else owner))
     return targets
 
@@ -293,7 +296,11 @@ def _with_shared(targets: Sequence[_Target], sent: dict[str, NodeTransfer], file
 
 
 class _Run:
-    """One distribution: the shared state the per-node threads read and advance."""
+    """One distribution: the shared state the per-node threads read and advance.
+
+    The source is `root` in the chain: a key of its own, since a source node may also be a target (its
+    DEST elsewhere than SRC), whose waves arrive while the source has them all from the start.
+    """
 
     def __init__(self, pool: NodePool, source: _Source, manifest: Manifest, *,
                  options: TransferOptions, on_progress: ProgressCallback | None) -> None:
@@ -301,7 +308,8 @@ class _Run:
         self.options, self.on_progress = options, on_progress
         self.waves = plan_waves(manifest.entries, wave_bytes=options.wave_bytes)
         self.cond = threading.Condition()
-        self.have: dict[str, int] = {source.name: len(self.waves)}
+        self.root = source.name if source.name == SOURCE else f"{source.name}@source"  # no node has an @
+        self.have: dict[str, int] = {self.root: len(self.waves)}
         self.failed: set[str] = set()
         self.upstream: dict[str, str] = {}
         self.jobs: dict[str, _Job] = {}
@@ -314,7 +322,7 @@ class _Run:
         with ThreadPoolExecutor(max_workers=max(1, 2 * len(targets)), thread_name_prefix="transfer") as pool:
             list(pool.map(self._prepare, self.jobs.values()))
             ready = [j for j in self.jobs.values() if j.error is None]
-            hops = plan_chain([j.name for j in ready], root=self.source.name,
+            hops = plan_chain([j.name for j in ready], root=self.root,
                               can_relay=self._relay_checks(pool, ready))
             self.upstream = {h.node: h.upstream for h in hops}
             for job in ready:
@@ -322,11 +330,16 @@ class _Run:
             futures = [pool.submit(self._deliver, job) for job in ready]
             for future in futures:
                 future.result()
-        return tuple(self._result(job) for job in self.jobs.values()), hops
+        return (tuple(self._result(job) for job in self.jobs.values()),
+                tuple(Hop(h.node, self._named(h.upstream)) for h in hops))
+
+    def _named(self, upstream: str) -> str:
+        """An upstream as the user knows it: the source's own name for the root."""
+        return self.source.name if upstream == self.root else upstream
 
     def _result(self, job: _Job) -> NodeTransfer:
         verified = job.error is None and self.have.get(job.name, 0) == len(self.waves)
-        return NodeTransfer(job.name, self.upstream.get(job.name, self.source.name), job.method,
+        return NodeTransfer(job.name, self._named(self.upstream.get(job.name, self.root)), job.method,
                             job.bytes_sent, job.files_sent, len(job.present), job.files_resent, verified,
                             job.error, (job.finished or time.monotonic()) - job.started, job.destination)
 
@@ -407,7 +420,7 @@ class _Run:
                     return None
                 upstream = self.upstream[job.name]
                 if upstream in self.failed:
-                    self.upstream[job.name] = upstream = self.source.name
+                    self.upstream[job.name] = upstream = self.root
                 if self.have.get(upstream, 0) > wave.index:
                     return upstream
                 self.cond.wait(1.0)
@@ -422,7 +435,7 @@ class _Run:
 
     def _sender(self, upstream: str) -> tuple[Transport, str, dict[str, str] | None, bool]:
         """(transport that runs the sender, its root, path renames, whether it is this machine)."""
-        if upstream == self.source.name:
+        if upstream == self.root:
             src = self.source
             return src.transport, src.root, src.paths, src.local
         node = self.jobs[upstream]
@@ -564,7 +577,7 @@ class _Run:
             done = total
         files_total = len(self.manifest) - len(job.present)
         self.on_progress(NodeProgress(
-            job.name, state, self.upstream.get(job.name, self.source.name), min(done, total), total,
+            job.name, state, self._named(self.upstream.get(job.name, self.root)), min(done, total), total,
             job.files_sent, files_total, len(job.present), job.meter.rate(),
             job.meter.eta(total - done), message))
 
