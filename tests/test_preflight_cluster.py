@@ -71,6 +71,7 @@ def listening(test_cluster: TestCluster, host: str, address: str, port: int) -> 
     script = ("import socket, sys, time\n"
               "family = socket.AF_INET6 if ':' in sys.argv[1] else socket.AF_INET\n"
               "s = socket.socket(family)\n"
+              "s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as servers do\n"
               "s.bind((sys.argv[1], int(sys.argv[2])))\n"
               "s.listen()\n"
               "print('listening', flush=True)\n"
@@ -195,8 +196,9 @@ UNITS = {"bytes": 1, "KiB": 2**10, "MiB": 2**20, "GiB": 2**30}
 
 def test_a_refusal_by_a_hair_says_less_free_than_needed(
         test_cluster: TestCluster, tmp_path: Path, known_hosts: Path, capsys):
-    # exactly DISK_MARGIN_BYTES free: short by the job's archive, well under a tenth of a GiB
-    cluster = cluster_file(test_cluster, tmp_path, known_hosts, ["h0", "h1"], workdir=SMALL_DISK)
+    # exactly DISK_MARGIN_BYTES free: short by the job's archive, well under a tenth of a GiB. The
+    # workdir is not made yet: the filesystem that will hold it is the one measured.
+    cluster = cluster_file(test_cluster, tmp_path, known_hosts, ["h0", "h1"], workdir=f"{SMALL_DISK}/new")
     with disk_of(test_cluster, {"h0": "8g", "h1": f"{DISK_MARGIN_BYTES // 1024}k"}, SMALL_DISK):
         code, verdict = cli(capsys, "-c", str(cluster), "preflight", str(job(tmp_path, 80)), "--json")
     assert code == 1 and failing(verdict) == [("disk", "h1")], verdict
@@ -275,3 +277,39 @@ def test_preflight_and_launch_refuse_when_a_node_is_cut_off(
     assert console_processes(test_cluster, up) == []
     _, jobs = cli(capsys, "-c", str(cluster), "jobs", "--all", "--json")
     assert jobs["jobs"] == [], jobs
+
+
+# --- the master port ----------------------------------------------------------------------------
+
+
+TAKEN = 29517
+"""A master port asked for with --port, that a test's listener takes."""
+
+
+@pytest.mark.parametrize("where", ["0.0.0.0", "master", "::"], ids=["any-ipv4", "master-address", "any-ipv6"])
+def test_preflight_refuses_a_master_port_a_process_listens_on_then_passes_once_it_is_gone(
+        test_cluster: TestCluster, tmp_path: Path, known_hosts: Path, capsys, where: str):
+    cluster = cluster_file(test_cluster, tmp_path, known_hosts, ["h0", "h1"])
+    preflight = ["-c", str(cluster), "preflight", str(job(tmp_path, 80)), "--port", str(TAKEN)]
+    master = test_cluster.host("h0").address
+    with listening(test_cluster, "h0", master if where == "master" else where, TAKEN):
+        code, verdict = cli(capsys, *preflight, "--json")
+        table_code, text, rows = preflight_table(capsys, *preflight)
+    after_code, after = cli(capsys, *preflight, "--json")
+    assert code == 1 and not verdict["go"] and failing(verdict) == [("port", "h0")], verdict
+    taken = the_check(verdict, "port", "h0")["message"]
+    assert taken == f"master port {TAKEN} is in use on {master}: choose another with --port", taken
+    assert table_code == 1 and row_of(rows, "port", "h0")[2:] == ["no", taken], text
+    # the same check, the listener gone: the port is free again and nothing else was in the way
+    assert after_code == 0 and after["go"], after
+    assert the_check(after, "port", "h0")["message"] == f"master port {TAKEN} free on {master}", after
+
+
+def test_a_taken_default_master_port_moves_the_plan_to_the_next_free_one(
+        test_cluster: TestCluster, tmp_path: Path, known_hosts: Path, capsys):
+    cluster = cluster_file(test_cluster, tmp_path, known_hosts, ["h0", "h1"])
+    master = test_cluster.host("h0").address
+    with listening(test_cluster, "h0", master, 8118), listening(test_cluster, "h0", master, 8119):
+        code, verdict = cli(capsys, "-c", str(cluster), "preflight", str(job(tmp_path, 80)), "--json")
+    assert code == 0 and verdict["go"], verdict
+    assert the_check(verdict, "port", "h0")["message"] == f"master port 8120 free on {master}", verdict
