@@ -31,7 +31,7 @@ from console.jobs.owner import this_process
 from console.jobs.plan import JobPlan, NodeLaunch, msrun_count_text, process_marker
 from console.jobs.preflight import Preflight, Verdict, preflight
 from console.jobs.request import PlannedJob
-from console.jobs.service import job_files, stop_nodes, stop_text
+from console.jobs.service import job_files, stop_nodes, stop_text, unstage_nodes
 from console.records import EventRecord, JobRecord, JobState, LaunchRecord
 from console.store import RecordChanged, Store, StoreError
 from remote import launch
@@ -252,16 +252,14 @@ def _unstage(plan: JobPlan, pool: NodePool, staged: dict[str, RunResult], timeou
     done = [n for n in plan.nodes if n.node in staged and staged[n.node].ok]
     if not done:
         return []
-    by_name = {n.node: n for n in done}
+    job_dirs = {n.node: n.job_dir for n in done}
     progress(LaunchProgress("stop", f"removing the job directory from the {len(done)} node(s) staged"))
     events = []
-    for result in map_nodes(pool, [pool.cluster.node(n.node) for n in done], lambda node: launch.unstage(
-            pool.transport(node.name), by_name[node.name].job_dir, timeout=timeout)):
-        job_dir = by_name[result.node].job_dir
-        reason = _failure_reason(result, f"removing {job_dir}")
-        progress(LaunchProgress("stop", reason or f"removed {job_dir}", result.node, reason is None))
-        events.append(EventRecord(plan.job_id, "unstaged", reason or f"removed {job_dir} (the launch failed "
-                                  "at staging)", time.time(), node=result.node))
+    for node, result in unstage_nodes(list(job_dirs.items()), pool, timeout=timeout):
+        reason = _failure_reason(result, f"removing {job_dirs[node]}")
+        progress(LaunchProgress("stop", reason or f"removed {job_dirs[node]}", node, reason is None))
+        events.append(EventRecord(plan.job_id, "unstaged", reason or f"removed {job_dirs[node]} (the launch "
+                                  "failed at staging)", time.time(), node=node))
     return events
 
 

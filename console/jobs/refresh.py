@@ -9,8 +9,8 @@ That transaction is a compare-and-set on the job's version as read before the no
 (or a launch) that wrote meanwhile wins, and what the nodes said before it is dropped, never written
 over it. A job whose launching or stopping console is gone (console/jobs/owner.py) is adopted: a launch
 that started every node is finished (the job runs), one that started some is undone (those nodes are
-stopped: a launch is all or nothing), one that started none failed; an interrupted stop shows the job
-as its nodes are, for `stop` to be run again.
+stopped: a launch is all or nothing), one that started none failed (the directories it staged are
+removed); an interrupted stop shows the job as its nodes are, for `stop` to be run again.
 """
 
 from __future__ import annotations
@@ -21,7 +21,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 
 from console.jobs.owner import owner_alive, parse_owner
-from console.jobs.service import stop_nodes
+from console.jobs.service import stop_nodes, unstage_nodes
 from console.records import EventRecord, JobRecord, JobState, LaunchRecord
 from console.store import RecordChanged, Store
 from remote.inventory import Cluster, InventoryError, NodeSpec, load_cluster
@@ -282,16 +282,22 @@ def _started(launch: LaunchRecord) -> bool:
 
 def _undo_half_launches(pool: NodePool, jobs: Sequence[JobRecord], launches: dict[str, list[LaunchRecord]],
                         answers: dict[str, NodeAnswer], *, timeout: float) -> set[str]:
-    """Stop the started nodes of every adopted launch that started some of its nodes but not all (its
-    launcher would have, had it lived); the nodes stopped."""
-    stopped: set[str] = set()
+    """Undo every adopted launch that started some of its nodes but not all, as its launcher would have,
+    had it lived: stop the started nodes; when none started, remove the job directories staged. The
+    nodes changed."""
+    changed: set[str] = set()
     for job in jobs:
         if job.state != "launching":
             continue
         after = [updated_launch(lr, answers.get(lr.node), at=0.0) for lr in launches[job.id]]
-        begun = [lr for lr in after if _started(lr) and lr.state not in ENDED]
-        if not begun or all(_started(lr) for lr in after) or any(lr.state == "unreachable" for lr in after):
+        if all(_started(lr) for lr in after) or any(lr.state == "unreachable" for lr in after):
             continue
-        stop_nodes(job.id, [(lr.node, lr.job_dir) for lr in begun], pool, grace=UNDO_GRACE, timeout=timeout)
-        stopped.update(lr.node for lr in begun)
-    return stopped
+        begun = [lr for lr in after if _started(lr) and lr.state not in ENDED]
+        if begun:
+            stop_nodes(job.id, [(lr.node, lr.job_dir) for lr in begun], pool, grace=UNDO_GRACE,
+                       timeout=timeout)
+            changed.update(lr.node for lr in begun)
+        elif not any(_started(lr) for lr in after):
+            staged = [(lr.node, lr.job_dir) for lr in after if lr.state == "starting"]
+            changed.update(node for node, result in unstage_nodes(staged, pool, timeout=timeout) if result.ok)
+    return changed

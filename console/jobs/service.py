@@ -10,7 +10,7 @@ compare-and-set, and a launch or a refresh that read the job before it finds the
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Literal
@@ -31,8 +31,9 @@ from remote import launch
 from remote.checker import ClusterChecker
 from remote.fanout import map_nodes
 from remote.health import NodeHealth, Status
+from remote.inventory import NodeSpec
 from remote.pool import NodePool
-from remote.transport import ErrorKind
+from remote.transport import ErrorKind, RunResult
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent.parent
 STOP_ATTEMPTS = 2
@@ -81,6 +82,19 @@ def job_files(plan: JobPlan, node: NodeLaunch) -> bytes:
     if plan.ships_code:
         files.update({f"code/{name}": data for name, data in launch.code_files(PROJECT_ROOT).items()})
     return launch.job_archive(files, executable=[SCRIPT_NAME, CONTAINER_SCRIPT_NAME], mtime=time.time())
+
+
+def unstage_nodes(targets: Sequence[tuple[str, str]], pool: NodePool, *, timeout: float
+                  ) -> Iterator[tuple[str, RunResult]]:
+    """Remove the job directory of each (node, job directory) that no run was started in, all at once:
+    a launch that started nothing leaves nothing. (node, result) in the order the nodes answer."""
+    job_dirs = dict(targets)
+
+    def unstage_one(spec: NodeSpec) -> RunResult:
+        return launch.unstage(pool.transport(spec.name), job_dirs[spec.name], timeout=timeout)
+
+    specs = [pool.cluster.node(name) for name in job_dirs]
+    return ((result.node, result) for result in map_nodes(pool, specs, unstage_one))
 
 
 def stop_nodes(job_id: str, targets: Sequence[tuple[str, str]], pool: NodePool, *, grace: int,
