@@ -169,6 +169,8 @@ def interrupt(process: subprocess.Popen[str]) -> tuple[int, str]:
 
 def test_check_watch_json_streams_each_refresh_sees_a_change_and_stops_on_ctrl_c(
         test_cluster: TestCluster, watching: Callable[..., subprocess.Popen[str]]):
+    """--watch's help: "check again every SECONDS over the same connections (Ctrl-C stops)"."""
+    logins = {host: test_cluster.accepted_logins(host) for host in HOSTS}
     process = watching("--watch", "0.5", "--json")
     assert process.stdout is not None
     lines = Lines(process.stdout)
@@ -183,7 +185,11 @@ def test_check_watch_json_streams_each_refresh_sees_a_change_and_stops_on_ctrl_c
     assert {n["name"]: n["status"] for n in changed["nodes"]} == {"h0": "OK", "h1": "OK", "h2": "WARN",
                                                                   "h3": "OK"}
     assert changed["summary"]["text"].startswith("3/4 nodes OK")
-    assert len(lines.seen) >= 2
+    lines.until(lambda _line: True, "one more refresh")
+    assert len(lines.seen) >= 3
+    # every refresh over the one connection each host accepted when the watch began
+    opened = {host: test_cluster.accepted_logins(host) - logins[host] for host in HOSTS}
+    assert opened == dict.fromkeys(HOSTS, 1)
 
     code, stderr = interrupt(process)
     assert code == exitcodes.INTERRUPTED, stderr
@@ -328,3 +334,16 @@ def test_nodes_table_at_80_columns_shows_every_node_and_value_whole(
     assert [p for p in rows["h2"].split("│")[1:-1] if p.strip()][-1].strip() == "4"  # its devices
     # the workdir is a path: never cut; said whole, in the row or under the table
     assert test_cluster.node_storage_path in done.stdout and "/data/work" in done.stdout
+
+
+def test_check_watch_stops_on_ctrl_c_in_the_middle_of_a_refresh(
+        watching: Callable[..., subprocess.Popen[str]]):
+    """Refreshing back to back, Ctrl-C lands while the nodes are being asked: the same clean end."""
+    process = watching("--watch", "0.01", "--json")
+    assert process.stdout is not None
+    lines = Lines(process.stdout)
+    lines.until(lambda _line: True, "the first refresh")
+    lines.until(lambda _line: True, "the second refresh")
+    code, stderr = interrupt(process)
+    assert code == exitcodes.INTERRUPTED, stderr
+    assert "interrupted" in stderr and "Traceback" not in stderr, stderr
