@@ -1,8 +1,8 @@
 """Preflight's refusals on the real test cluster (issue 16, item 9): a node whose workdir sits on a
 filesystem with too little room, a node whose NPUs report a fault, a node whose link is cut, and a
 master port another process really listens on. Each refusal names that node (and only it) with the
-reason, in the JSON and in the table a person reads at 80 columns; the launch refuses too, touching
-no node."""
+reason, in the JSON and in the table a person reads at 80 columns; with a node cut off, the launch
+refuses too, touching no node."""
 
 from __future__ import annotations
 
