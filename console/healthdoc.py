@@ -113,7 +113,7 @@ def links_cell(health: NodeHealth) -> str:
 
 def disk_cell(health: NodeHealth) -> str:
     disk = health.system.disk if health.system else None
-    return f"{disk.avail_kb / 1024 / 1024:.0f} GB" if disk else NOTHING
+    return f"{disk.avail_kb / 1024 / 1024:.0f} GiB" if disk else NOTHING
 
 
 def versions_cell(health: NodeHealth) -> str:

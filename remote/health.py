@@ -206,8 +206,8 @@ def _judge_system(
 ) -> None:
     disk = system.disk
     if disk is not None and disk.avail_kb < thresholds.disk_free_gb * 1024 * 1024:
-        findings.append(Finding(Status.WARN, f"disk: {disk.avail_kb / 1024 / 1024:.1f} GB free on "
-                                             f"{disk.mount} (< {thresholds.disk_free_gb:g} GB)"))
+        findings.append(Finding(Status.WARN, f"disk: {disk.avail_kb / 1024 / 1024:.1f} GiB free on "
+                                             f"{disk.mount} (< {thresholds.disk_free_gb:g} GiB)"))
     if node.container and (system.container is None or not system.container.running):
         state = system.container.status if system.container else _first_line(probe.text("docker"))
         findings.append(Finding(Status.WARN, f"container {node.container} not running ({state or 'absent'})"))
