@@ -288,6 +288,12 @@ def test_missing_tool(stderr: str):
     assert reason is not None and "not installed" in reason
 
 
+def test_a_missing_tool_under_the_probes_timeout_is_not_said_to_be_timeouts_fault():
+    said = "timeout: failed to run command 'npu-smi': No such file or directory\n"
+    assert npu_smi_error("", said, 127) == ("npu-smi not installed (no Ascend driver package?): "
+                                           "failed to run command 'npu-smi': No such file or directory")
+
+
 def test_empty_output_and_unknown_failures():
     assert "printed nothing" in (npu_smi_error("", "", 0) or "")
     assert npu_smi_error("", "", None) is None  # exit unknown, nothing said: the transport reports it

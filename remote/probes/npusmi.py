@@ -271,5 +271,6 @@ def npu_smi_error(stdout: str, stderr: str, exit_code: int | None) -> str | None
 
 
 def _quoted(reason: str, text: str) -> str:
-    line = first_line(text)
+    # the probe runs each tool under coreutils' `timeout`, whose own words name it, not the tool
+    line = first_line(text).removeprefix("timeout: ")
     return f"{reason}: {line}" if line else reason
