@@ -239,55 +239,55 @@ def check_held_half_way(test_cluster: TestCluster, held: HeldTar, job_id: str, b
     assert part and set(part) < set(held.archive_names()), part  # really half-written
 
 
-def test_an_unpack_killed_half_way_leaves_no_job_directory_and_no_staging_leftover(
-        test_cluster: TestCluster, tmp_path: Path, known_hosts: Path, state: Path):
-    cluster = load_cluster(cluster_file(test_cluster, tmp_path, known_hosts, HOSTS))
+@contextmanager
+def held_launch(test_cluster: TestCluster, cluster: Path, tmp_path: Path, state: Path, name: str
+                ) -> Iterator[tuple[HeldTar, Launch, list[str]]]:
+    """A launch on HOSTS under way, its unpack on h2 about to be held half-way; with what h2's jobs
+    directory held before. Whatever the test leaves of the job on the hosts is removed."""
     before = entries(test_cluster, "h2")
-    with held_tar(test_cluster, "h2") as held, NodePool(cluster) as pool, \
+    with held_tar(test_cluster, "h2") as held, NodePool(load_cluster(cluster)) as pool, \
             Store(state / "console.db") as store:
-        launching = Launch(pool, store, JobRequest(template=job(tmp_path, 80), name="staging-killed"))
-        job_id = launching.planned.plan.job_id
+        launching = Launch(pool, store, JobRequest(template=job(tmp_path, 80), name=name))
         try:
             launching.start()
-            pid = held.wait_held()
-            check_held_half_way(test_cluster, held, job_id, before)
-            must(test_cluster, "h2", 'kill -KILL "$1"', str(pid))
-            result = launching.outcome()
-            failure = result.failure
-            assert failure is not None and (failure.node, failure.stage) == ("h2", "stage"), failure
-            assert f"could not write the job directory {JOBS}/{job_id}: tar exited 137" in failure.reason
-            assert held.whole_or_absent(job_id) == "absent"
-            assert entries(test_cluster, "h2") == before  # the staging directory is removed too
-            assert left_of_job(test_cluster, job_id) == NOTHING
-            assert store.job(job_id).state == "failed"
+            yield held, launching, before
         finally:
-            remove_job_dir(test_cluster, job_id)
+            remove_job_dir(test_cluster, launching.planned.plan.job_id)
+
+
+def test_an_unpack_killed_half_way_leaves_no_job_directory_and_no_staging_leftover(
+        test_cluster: TestCluster, tmp_path: Path, known_hosts: Path, state: Path):
+    cluster = cluster_file(test_cluster, tmp_path, known_hosts, HOSTS)
+    with held_launch(test_cluster, cluster, tmp_path, state, "staging-killed") as (held, launching, before):
+        job_id = launching.planned.plan.job_id
+        pid = held.wait_held()
+        check_held_half_way(test_cluster, held, job_id, before)
+        must(test_cluster, "h2", 'kill -KILL "$1"', str(pid))
+        failure = launching.outcome().failure
+        assert failure is not None and (failure.node, failure.stage) == ("h2", "stage"), failure
+        assert f"could not write the job directory {JOBS}/{job_id}: tar exited 137" in failure.reason
+        assert held.whole_or_absent(job_id) == "absent"
+        assert entries(test_cluster, "h2") == before  # the staging directory is removed too
+        assert left_of_job(test_cluster, job_id) == NOTHING
+        assert launching.store.job(job_id).state == "failed"
 
 
 def test_a_link_cut_during_the_unpack_leaves_the_job_directory_whole_once_the_unpack_ends(
         test_cluster: TestCluster, tmp_path: Path, known_hosts: Path, state: Path):
     """The console loses h2 mid-unpack and fails the launch (h1's directory removed); the unpack goes on
     alone on h2 and ends in a whole directory, never a half one (its answer lost, it is left whole)."""
-    cluster = load_cluster(quick_cluster_file(test_cluster, tmp_path, known_hosts, HOSTS))
-    before = entries(test_cluster, "h2")
-    with held_tar(test_cluster, "h2") as held, NodePool(cluster) as pool, \
-            Store(state / "console.db") as store:
-        launching = Launch(pool, store, JobRequest(template=job(tmp_path, 80), name="staging-cut"))
+    cluster = quick_cluster_file(test_cluster, tmp_path, known_hosts, HOSTS)
+    with held_launch(test_cluster, cluster, tmp_path, state, "staging-cut") as (held, launching, before):
         job_id = launching.planned.plan.job_id
-        try:
-            launching.start()
-            held.wait_held()
-            with link_cut(test_cluster, "h2"):
-                result = launching.outcome()
-                failure = result.failure
-                assert failure is not None and (failure.node, failure.stage) == ("h2", "stage"), failure
-                check_held_half_way(test_cluster, held, job_id, before)
-                assert held.whole_or_absent(job_id) == "absent"
-                held.go()
-                wait_for("the unpack on h2 ended", lambda: job_id in entries(test_cluster, "h2"), within=30)
-                assert held.whole_or_absent(job_id) == "whole"
-                assert sorted(entries(test_cluster, "h2")) == sorted([*before, job_id])  # no staging leftover
-            assert left_of_job(test_cluster, job_id) == {**NOTHING, "h2": {"dir": True, "processes": []}}
-            assert store.job(job_id).state == "failed"
-        finally:
-            remove_job_dir(test_cluster, job_id)
+        held.wait_held()
+        with link_cut(test_cluster, "h2"):
+            failure = launching.outcome().failure
+            assert failure is not None and (failure.node, failure.stage) == ("h2", "stage"), failure
+            check_held_half_way(test_cluster, held, job_id, before)
+            assert held.whole_or_absent(job_id) == "absent"
+            held.go()
+            wait_for("the unpack on h2 ended", lambda: job_id in entries(test_cluster, "h2"), within=30)
+            assert held.whole_or_absent(job_id) == "whole"
+            assert sorted(entries(test_cluster, "h2")) == sorted([*before, job_id])  # no staging leftover
+        assert left_of_job(test_cluster, job_id) == {**NOTHING, "h2": {"dir": True, "processes": []}}
+        assert launching.store.job(job_id).state == "failed"
