@@ -16,6 +16,8 @@ CONFIG_JSON = "config.json"
 """Source label: read from pretrained_model_dir's config.json."""
 MINDFORMERS_DEFAULT = "MindFormers default"
 """Source label: a parallel, training or serving field the file leaves out, at MindFormers' default."""
+UNSET_IN_CLASS = "unset: the class holds None"
+"""Source label: the model class has no value for the field; the figure shown is the console's own."""
 
 _MCORE: Mapping[str, object] = {
     # mindformers/models/deepseek3/configuration_deepseek_v3.py: DeepseekV3Config's arguments are the 671B
@@ -56,12 +58,20 @@ CLASS_DEFAULTS: Mapping[Dialect, Mapping[str, object]] = {
     Dialect.PYNATIVE: _MCORE,
 }
 
+# mindformers/parallel_core/transformer_config.py: mtp_loss_scaling_factor: Optional[float] = None, which
+# the training graph's MTP loss divides by mtp_num_layers (multi_token_prediction.py)
+NONE_IN_CLASS: Mapping[Dialect, frozenset[str]] = {
+    Dialect.MCORE: frozenset({"model.mtp_loss_factor"}),
+}
+
 CLASS_FIELDS = ("training.params_dtype", "training.compute_dtype")
 """Fields outside `model.` that the model class holds (so a left-out one is a class default)."""
 
 
-def source_of_default(spec_field: str) -> str:
+def source_of_default(spec_field: str, dialect: Dialect) -> str:
     """The label of a field the file leaves out and no config.json gave."""
+    if spec_field in NONE_IN_CLASS.get(dialect, ()):
+        return UNSET_IN_CLASS
     if spec_field.startswith("model.") or spec_field in CLASS_FIELDS:
         return CLASS_DEFAULT
     return MINDFORMERS_DEFAULT

@@ -557,7 +557,7 @@ def _build(source: str, dialect: Dialect, values: dict[str, object],
         parallel=ParallelSpec(**sections["parallel"]),
         training=TrainingSpec(**sections["training"]),
         inference=InferenceSpec(**sections["inference"]),
-        defaulted={name: source_of_default(name) for name in sorted(every - values.keys())},
+        defaulted={name: source_of_default(name, dialect) for name in sorted(every - values.keys())},
         locations=locations,
         derived=derived,
     )

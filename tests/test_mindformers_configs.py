@@ -153,6 +153,17 @@ def test_a_field_without_a_yaml_value_is_the_class_default_for_every_dialect():
     assert research.model.num_layers == 32 and research.defaulted["model.num_layers"] == "class default"
 
 
+
+def test_the_mtp_loss_factor_an_mcore_file_leaves_out_is_none_in_its_class_not_a_class_default():
+    """TransformerConfig.mtp_loss_scaling_factor is None: the 0.3 shown is the console's figure. The
+    research class has 0.3 of its own."""
+    mcore = parse_spec("use_legacy: False\nmodel:\n  model_config:\n    hidden_size: 64\n", "m.yaml")
+    assert mcore.defaulted["model.mtp_loss_factor"] == "unset: the class holds None"
+    research = parse_spec("model:\n  model_config:\n    hidden_size: 64\n", "r.yaml")
+    assert research.defaulted["model.mtp_loss_factor"] == "class default"
+    assert research.model.mtp_loss_factor == 0.3
+
+
 # ---- the command line: estimate and derive say where each value came from
 
 

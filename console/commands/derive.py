@@ -13,7 +13,7 @@ from console import exitcodes
 from console.jobargs import add_layout_arguments, add_path_check_argument, job_layout, path_problems
 from console.jobs.pretrained import parse_job
 from console.render import print_error, print_json, print_warning, stderr_console
-from model.classdefaults import CLASS_DEFAULT, CONFIG_JSON
+from model.classdefaults import CLASS_DEFAULT, CONFIG_JSON, UNSET_IN_CLASS
 from model.config import JobSpec, defaulted_paths
 from model.overrides import derive
 from model.validate import validate
@@ -69,7 +69,8 @@ def defaults_summary(job: JobSpec) -> list[str]:
     parallel and training fields MindFormers defaults are many and usual, so they are not listed."""
     paths = defaulted_paths(job)
     lines = []
-    for source, label in ((CONFIG_JSON, "from config.json"), (CLASS_DEFAULT, "class defaults")):
+    for source, label in ((CONFIG_JSON, "from config.json"), (CLASS_DEFAULT, "class defaults"),
+                          (UNSET_IN_CLASS, "None in the class")):
         names = [path.rsplit(".", 1)[-1] for path, where in paths.items() if where == source]
         if names:
             lines.append(f"{label}: {', '.join(names)}")

@@ -17,6 +17,7 @@ from console.jobargs import add_layout_arguments, add_path_check_argument, job_l
 from console.jobs.devicememory import device_memory
 from console.jobs.pretrained import parse_job
 from console.render import print_error, print_json, stderr_console, stdout_console
+from model.classdefaults import CLASS_DEFAULT, MINDFORMERS_DEFAULT, UNSET_IN_CLASS
 from model.config import JobSpec, defaulted_paths
 from model.estimate import (
     GIB,
@@ -266,7 +267,8 @@ def _problem_lines(job: JobSpec, problems: list[ConfigProblem]) -> list[str]:
                     for warning in job.warnings]
 
 
-_SOURCE_NAMES = {"class default": "the model class's defaults"}
+_SOURCE_LEADS = {CLASS_DEFAULT: "not in the file, from the model class's defaults",
+                 UNSET_IN_CLASS: "not in the file, and None in the model class"}
 
 
 def _provenance_lines(job: JobSpec) -> list[str]:
@@ -276,9 +278,9 @@ def _provenance_lines(job: JobSpec) -> list[str]:
     by_source: dict[str, list[str]] = {}
     for path, source in defaulted_paths(job).items():
         by_source.setdefault(source, []).append(path.rsplit(".", 1)[-1])
-    lines = [f"not in the file, from {_SOURCE_NAMES.get(source, source)}: {', '.join(names)}"
-             for source, names in by_source.items() if source != "MindFormers default"]
-    settings = len(by_source.get("MindFormers default", []))
+    lines = [f"{_SOURCE_LEADS.get(source, f'not in the file, from {source}')}: {', '.join(names)}"
+             for source, names in by_source.items() if source != MINDFORMERS_DEFAULT]
+    settings = len(by_source.get(MINDFORMERS_DEFAULT, []))
     return [escape(line) for line in lines] + (
         [f"{settings} settings left to MindFormers' defaults (--json lists them)"] if settings else [])
 
