@@ -179,8 +179,7 @@ class SSHTransport(Transport):
 
     def _connection_alive(self) -> bool:
         client = self._client
-        transport = client.get_transport() if client else None
-        return transport is not None and transport.is_active()
+        return link_alive(client.get_transport() if client else None)
 
     # --- commands -------------------------------------------------------------------------------
 
@@ -352,6 +351,13 @@ class SSHTransport(Transport):
         client = self._client
         if client is not None:
             client.close()
+
+
+def link_alive(transport: paramiko.Transport | None) -> bool:
+    """Whether the connection still stands. paramiko's transport thread, as the link dies, records why
+    (saved_exception), then closes the channels, and only then clears `active`: a command whose channel
+    closed in that window must not be read as one that ended by itself."""
+    return transport is not None and transport.is_active() and transport.saved_exception is None
 
 
 def _prefer_known_key_types(probe: paramiko.Transport, target: SSHTarget) -> None:

@@ -270,7 +270,11 @@ def npu_smi_error(stdout: str, stderr: str, exit_code: int | None) -> str | None
     return None
 
 
+_WRAPPER_SAID = "timeout: failed to run command"
+
+
 def _quoted(reason: str, text: str) -> str:
-    # the probe runs each tool under coreutils' `timeout`, whose own words name it, not the tool
-    line = first_line(text).removeprefix("timeout: ")
+    line = first_line(text)
+    if line.startswith(_WRAPPER_SAID):  # the probe runs each tool under coreutils' `timeout`
+        line = line.removeprefix("timeout: ")
     return f"{reason}: {line}" if line else reason
