@@ -35,16 +35,32 @@ said=$(mkdir -p -- "$parent" 2>&1) || unwritable "$said"
 staging=$(mktemp -d "$parent/.staging.XXXXXX" 2>&1) || unwritable "$staging"
 trap 'rm -rf -- "$staging"' EXIT
 said=$(tar -x -f - -C "$staging" 2>&1) || unwritable "${said:-tar: tar exited $?}"
-mkdir -p -- "$staging/logs"
-chmod 755 "$staging"
-mv -T -- "$staging" "$dir"
+said=$({ mkdir -p -- "$staging/logs" && chmod 755 -- "$staging"; } 2>&1) || unwritable "$said"
+# -n: never onto what appeared at $dir since the check above (mv -T would replace an empty directory);
+# coreutils 9.1 renames with RENAME_NOREPLACE, and a skipped rename leaves $staging (some versions exit
+# 1 for it, others 0: whether $staging is left is what says)
+said=$(mv -n -T -- "$staging" "$dir" 2>&1) || :
+if [ -e "$staging" ]; then
+    if [ -e "$dir" ] || [ -L "$dir" ]; then echo "job directory already exists: $dir" >&2; exit 3; fi
+    unwritable "${said:-mv: the staging directory could not be renamed}"
+fi
 trap - EXIT
 echo "$dir"
 """
 
-UNSTAGE_SCRIPT = "set -eu\ndir=$1\n" + _HOME + r"""
+# Removes only what `stage` makes: a directory (not a symlink to one) named <...>/jobs/<job id>, which no
+# start has begun in (START_SCRIPT writes start_begun before anything runs, pid once it runs).
+UNSTAGE_SCRIPT = "set -eu\ndir=$1 job=$2\n" + _HOME + r"""
+refuse() { echo "not removed: $dir $1" >&2; exit 2; }
+case $job in ''|.|..|*/*) refuse "(the job id given, '$job', is not one)" ;; esac
+case $dir in jobs/"$job"|*/jobs/"$job") ;; *) refuse "is not a job directory (<workdir>/jobs/$job)" ;; esac
+case /$dir/ in */../*) refuse "goes up a directory (..)" ;; esac
+[ -L "$dir" ] && refuse "is a symbolic link"
 [ -e "$dir" ] || exit 0
-[ -e "$dir/pid" ] && { echo "not removed: a run was started in $dir" >&2; exit 3; }
+[ -d "$dir" ] || refuse "is not a directory"
+if [ -e "$dir/start_begun" ] || [ -e "$dir/pid" ]; then
+    echo "not removed: a run was started (or is starting) in $dir" >&2; exit 3
+fi
 rm -rf -- "$dir"
 """
 
@@ -61,6 +77,8 @@ marked() {
 START_SCRIPT = "dir=$1 marker=$2\n" + _HOME + r"""
 cd -- "$dir" || exit 3
 [ -e pid ] && { echo "already started: $dir/pid exists" >&2; exit 3; }
+# before anything runs: from now on the directory is never unstaged (pid is only there once it runs)
+: > start_begun || exit 3
 setsid sh -c '
     sh ./launch.sh > console.log 2>&1
     code=$?
@@ -191,9 +209,10 @@ def stage(transport: Transport, job_dir: str, archive: bytes, *, timeout: float)
     return transport.run(["sh", "-c", STAGE_SCRIPT, "stage", job_dir], stdin=archive, timeout=timeout)
 
 
-def unstage(transport: Transport, job_dir: str, *, timeout: float) -> RunResult:
-    """Remove a job directory `stage` made, before any run started in it (another node failed to stage)."""
-    return transport.run(["sh", "-c", UNSTAGE_SCRIPT, "unstage", job_dir], timeout=timeout)
+def unstage(transport: Transport, job_dir: str, job_id: str, *, timeout: float) -> RunResult:
+    """Remove the job directory `stage` made for `job_id`, before any start began in it (another node
+    failed to stage). Exit 2: `job_dir` is not that job's directory (nothing removed); 3: a start began."""
+    return transport.run(["sh", "-c", UNSTAGE_SCRIPT, "unstage", job_dir, job_id], timeout=timeout)
 
 
 def start(transport: Transport, job_dir: str, marker: str, *, timeout: float) -> RunResult:

@@ -255,7 +255,7 @@ def _unstage(plan: JobPlan, pool: NodePool, staged: dict[str, RunResult], timeou
     job_dirs = {n.node: n.job_dir for n in done}
     progress(LaunchProgress("stop", f"removing the job directory from the {len(done)} node(s) staged"))
     events = []
-    for node, result in unstage_nodes(list(job_dirs.items()), pool, timeout=timeout):
+    for node, result in unstage_nodes(plan.job_id, list(job_dirs.items()), pool, timeout=timeout):
         reason = _failure_reason(result, f"removing {job_dirs[node]}")
         progress(LaunchProgress("stop", reason or f"removed {job_dirs[node]}", node, reason is None))
         events.append(EventRecord(plan.job_id, "unstaged", reason or f"removed {job_dirs[node]} (the launch "

@@ -299,5 +299,6 @@ def _undo_half_launches(pool: NodePool, jobs: Sequence[JobRecord], launches: dic
             changed.update(lr.node for lr in begun)
         elif not any(_started(lr) for lr in after):
             staged = [(lr.node, lr.job_dir) for lr in after if lr.state == "starting"]
-            changed.update(node for node, result in unstage_nodes(staged, pool, timeout=timeout) if result.ok)
+            removed = unstage_nodes(job.id, staged, pool, timeout=timeout)
+            changed.update(node for node, result in removed if result.ok)
     return changed

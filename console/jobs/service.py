@@ -84,14 +84,15 @@ def job_files(plan: JobPlan, node: NodeLaunch) -> bytes:
     return launch.job_archive(files, executable=[SCRIPT_NAME, CONTAINER_SCRIPT_NAME], mtime=time.time())
 
 
-def unstage_nodes(targets: Sequence[tuple[str, str]], pool: NodePool, *, timeout: float
+def unstage_nodes(job_id: str, targets: Sequence[tuple[str, str]], pool: NodePool, *, timeout: float
                   ) -> Iterator[tuple[str, RunResult]]:
     """Remove the job directory of each (node, job directory) that no run was started in, all at once:
-    a launch that started nothing leaves nothing. (node, result) in the order the nodes answer."""
+    a launch that started nothing leaves nothing. Each node removes only `job_id`'s directory, a plain
+    one no start began in. (node, result) in the order the nodes answer."""
     job_dirs = dict(targets)
 
     def unstage_one(spec: NodeSpec) -> RunResult:
-        return launch.unstage(pool.transport(spec.name), job_dirs[spec.name], timeout=timeout)
+        return launch.unstage(pool.transport(spec.name), job_dirs[spec.name], job_id, timeout=timeout)
 
     specs = [pool.cluster.node(name) for name in job_dirs]
     return ((result.node, result) for result in map_nodes(pool, specs, unstage_one))
