@@ -12,7 +12,7 @@ import signal
 import sys
 import time
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -46,43 +46,69 @@ def on_host(test_cluster: TestCluster, host: str, script: str, *args: str) -> st
     return done.stdout
 
 
+def mounts_at(test_cluster: TestCluster, host: str, path: str) -> int:
+    """How many filesystems are mounted at `path` on the host, stacked ones counted."""
+    found = test_cluster.exec(host, ["findmnt", "-l", "-n", "-o", "TARGET", "--mountpoint", path])
+    assert found.returncode in (0, 1), f"{host}: findmnt {path}: {found.stderr}"  # 1: none there
+    return len(found.stdout.split())
+
+
+def unmount_to(test_cluster: TestCluster, host: str, path: str, before: int) -> None:
+    """Unmount from `path` on the host what the test stacked there over the `before` mounts it found; the
+    test fails unless every unmount succeeded and no more than those are left (a mount left behind would
+    stay for every later test of the session)."""
+    for _ in range(mounts_at(test_cluster, host, path) - before):
+        done = test_cluster.exec(host, ["umount", "-l", path])
+        assert done.returncode == 0, f"{host}: umount -l {path}: {done.stderr}"
+    left = mounts_at(test_cluster, host, path)
+    assert left == before, f"{host}: {left} mounts at {path} after unmounting, {before} before the test"
+
+
 @contextmanager
 def disk_of(test_cluster: TestCluster, sizes: dict[str, str], path: str) -> Iterator[None]:
     """A tmpfs of the given size (`64m`, `8g`) mounted at `path` on each host: a real filesystem whose
-    free space df reports; unmounted at the end."""
-    mounted = []
-    try:
+    free space df reports; unmounted at the end, on every host even when one fails to."""
+    with ExitStack() as mounted:
         for host, size in sizes.items():
+            mounted.callback(unmount_to, test_cluster, host, path, mounts_at(test_cluster, host, path))
             on_host(test_cluster, host, 'mkdir -p "$1" && mount -t tmpfs -o "size=$2" ascend-small "$1"',
                     path, size)
-            mounted.append(host)
         yield
-    finally:
-        for host in mounted:
-            test_cluster.exec(host, ["umount", "-l", path])
+
+
+LISTENER_LIFE = 180
+"""Seconds a test's listener lives at most: longer than any test holding one takes."""
 
 
 @contextmanager
 def listening(test_cluster: TestCluster, host: str, address: str, port: int) -> Iterator[int]:
     """A real TCP listener on the host at (address, port), started in the background; yields its pid
-    once it listens, and ends it by that pid."""
+    once it listens, and ends it by that pid. It ends by itself once this test process is gone (a
+    pytest killed meanwhile leaves no port taken for the next session), or after LISTENER_LIFE."""
     said = test_cluster.host(host).state_dir / f"listener-{port}.out"
     said.unlink(missing_ok=True)
-    script = ("import socket, sys, time\n"
+    script = ("import os, socket, sys, time\n"
               "family = socket.AF_INET6 if ':' in sys.argv[1] else socket.AF_INET\n"
               "s = socket.socket(family)\n"
               "s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as servers do\n"
               "s.bind((sys.argv[1], int(sys.argv[2])))\n"
               "s.listen()\n"
               "print('listening', flush=True)\n"
-              "time.sleep(600)\n")
-    started = on_host(test_cluster, host, '"$1" -c "$2" "$3" "$4" > "$5" 2>&1 & echo $!',
-                      sys.executable, script, address, str(port), str(said))
+              "deadline = time.monotonic() + float(sys.argv[4])\n"
+              "while time.monotonic() < deadline and os.path.exists('/proc/' + sys.argv[3]):\n"
+              "    time.sleep(0.2)\n")
+    started = on_host(test_cluster, host, '"$1" -c "$2" "$3" "$4" "$5" "$6" > "$7" 2>&1 & echo $!',
+                      sys.executable, script, address, str(port), str(os.getpid()), str(LISTENER_LIFE),
+                      str(said))
     pid = int(started)
+
+    def output() -> str:
+        return said.read_text() if said.exists() else ""
+
     try:
         deadline = time.monotonic() + 10
-        while "listening" not in (said.read_text() if said.exists() else ""):
-            assert time.monotonic() < deadline, f"no listener on {host} {address}:{port}: {said.read_text()}"
+        while "listening" not in output():
+            assert time.monotonic() < deadline, f"no listener on {host} {address}:{port}: {output()!r}"
             time.sleep(0.05)
         yield pid
     finally:
@@ -255,6 +281,7 @@ def test_preflight_and_launch_refuse_when_a_node_is_cut_off(
     preflight = ["-c", str(cluster), "preflight", template]
     [up] = {"h0", "h1"} - {cut}
     jobs_before = listed(test_cluster, up, f"{STORAGE}/jobs")
+    processes_before = console_processes(test_cluster, up)  # an earlier test's leftovers are not this one's
     test_cluster.cut(cut)
     try:
         code, verdict = cli(capsys, *preflight, "--json")
@@ -274,7 +301,8 @@ def test_preflight_and_launch_refuse_when_a_node_is_cut_off(
     assert launch_code == 1 and not launched["launched"] and launched["job_id"] is None, launched
     assert not the_check(launched["preflight"], "reachable", cut)["ok"], launched
     assert listed(test_cluster, up, f"{STORAGE}/jobs") == jobs_before
-    assert console_processes(test_cluster, up) == []
+    started = set(console_processes(test_cluster, up)) - set(processes_before)
+    assert not started, f"processes of a console job started on {up}: {sorted(started)}"
     _, jobs = cli(capsys, "-c", str(cluster), "jobs", "--all", "--json")
     assert jobs["jobs"] == [], jobs
 

@@ -1,6 +1,6 @@
 """Fault matrix: a node's disk is full when the job is staged. The launch fails at staging with an error
-that names the node and the job directory, nothing half-written is left on that node to be used, and no
-node runs anything of the job.
+that names the node and the job directory, nothing half-written is left on that node to be used, the
+other node's staged directory is removed, and no node runs anything of the job.
 
 The full disk is real: a small tmpfs over the node's `<workdir>/jobs`, filled, so every write below it
 gets ENOSPC from the kernel."""
@@ -12,6 +12,7 @@ from typing import Any
 
 import pytest
 
+from console.store import Store
 from tests.cluster_jobs import cli, cluster_file, job
 from tests.faults.nodes import JOBS, STORAGE, full_disk, marked_pids, must
 from tests.testcluster import TestCluster
@@ -28,6 +29,11 @@ def test_a_full_disk_at_staging_fails_the_launch_naming_node_and_path(
     job_id = outcome["job_id"]
     try:
         check_refused(test_cluster, cluster, capsys, code=code, outcome=outcome, on_h2=on_h2)
+        # h1 staged the job before h2's refusal was known: its directory is removed, and the store says so
+        assert job_id not in must(test_cluster, "h1", 'mkdir -p "$1" && ls -A "$1"', JOBS).split()
+        with Store(state / "console.db") as store:
+            events = [(e.kind, e.node, e.message) for e in store.events(job_id)]
+        assert ("unstaged", "h1", f"removed {JOBS}/{job_id} (the launch failed at staging)") in events, events
     finally:
         for host in ("h1", "h2"):
             test_cluster.exec(host, ["rm", "-rf", f"{JOBS}/{job_id}"])

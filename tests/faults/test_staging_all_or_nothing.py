@@ -65,20 +65,39 @@ def job_state(store_dir: Path, job_id: str) -> tuple[str, list[tuple[str, str | 
         return store.job(job_id).state, [(e.kind, e.node, e.message) for e in store.events(job_id)]
 
 
+def mounts_at(test_cluster: TestCluster, host: str, path: str) -> int:
+    """How many filesystems are mounted at `path` on the host, stacked ones counted."""
+    found = test_cluster.exec(host, ["findmnt", "-l", "-n", "-o", "TARGET", "--mountpoint", path])
+    assert found.returncode in (0, 1), f"{host}: findmnt {path}: {found.stderr}"  # 1: none there
+    return len(found.stdout.split())
+
+
+def unmount_to(test_cluster: TestCluster, host: str, path: str, before: int) -> None:
+    """Unmount from `path` on the host what a test stacked there over the `before` mounts it found; the
+    test fails unless every unmount succeeded and no more than those are left (a mount left behind would
+    stay for every later test of the session)."""
+    for _ in range(mounts_at(test_cluster, host, path) - before):
+        done = test_cluster.exec(host, ["umount", "-l", path])
+        assert done.returncode == 0, f"{host}: umount -l {path}: {done.stderr}"
+    left = mounts_at(test_cluster, host, path)
+    assert left == before, f"{host}: {left} mounts at {path} after unmounting, {before} before the test"
+
+
 # --- a read-only workdir --------------------------------------------------------------------------
 
 
 @contextmanager
 def read_only(test_cluster: TestCluster, host: str, path: str) -> Iterator[None]:
     """`path` on the host bound read-only over itself: every write below it fails with EROFS, root's too."""
-    must(test_cluster, host, 'mkdir -p "$1/jobs" && mount --bind "$1" "$1" && mount -o remount,bind,ro "$1"',
-         path)
+    before = mounts_at(test_cluster, host, path)
     try:
+        must(test_cluster, host, 'mkdir -p "$1/jobs" && mount --bind "$1" "$1"', path)
+        must(test_cluster, host, 'mount -o remount,bind,ro "$1"', path)
         refused = test_cluster.exec(host, ["mkdir", f"{path}/jobs/.probe"])
         assert refused.returncode != 0 and "Read-only file system" in refused.stderr, refused
         yield
     finally:
-        test_cluster.exec(host, ["umount", "-l", path])
+        unmount_to(test_cluster, host, path, before)  # the bind too when its remount failed
 
 
 def test_a_node_whose_workdir_is_read_only_fails_the_launch_at_staging_and_no_node_keeps_anything(
@@ -145,7 +164,8 @@ def test_a_node_that_already_holds_the_job_directory_refuses_it_untouched_and_th
 
 HELD_TAR = r"""#!/bin/sh
 # the stage's unpack held half-way: the first half of the archive's entries unpacked by the real tar,
-# then a wait until the test kills this process or writes `go`, then the whole archive
+# then a wait until the test kills this process or writes `go` (then the whole archive) or `stop` (then
+# a failed unpack, as if killed: the test's cleanup, which must not let the launch go on)
 held={held}
 real="$held/tar.real"
 [ "$1 $2 $3 $4" = "-x -f - -C" ] || exec "$real" "$@"
@@ -154,7 +174,7 @@ names=$("$real" -t -f "$held/archive.tar")
 half=$(( $(printf '%s\n' "$names" | wc -l) / 2 ))
 "$real" -x -f "$held/archive.tar" -C "$5" $(printf '%s\n' "$names" | head -n "$half")
 echo $$ > "$held/pid.part" && mv "$held/pid.part" "$held/pid"
-while [ ! -e "$held/go" ]; do sleep 0.1; done
+while [ ! -e "$held/go" ]; do [ ! -e "$held/stop" ] || exit 1; sleep 0.1; done
 exec "$real" -x -f "$held/archive.tar" -C "$5"
 """
 
@@ -181,6 +201,10 @@ class HeldTar:
     def go(self) -> None:
         (self.folder / "go").touch()
 
+    def stop(self) -> None:
+        """The unpack, held or on its way to the hold, fails instead of going on (unless `go` came first)."""
+        (self.folder / "stop").touch()
+
     def whole_or_absent(self, job_id: str) -> str:
         """"absent", or "whole" when the job's directory holds every file of the archive as it was given
         (content, mode, time) and nothing else but its `logs`; the test fails on anything in between."""
@@ -198,17 +222,20 @@ class HeldTar:
 @contextmanager
 def held_tar(test_cluster: TestCluster, host: str) -> Iterator[HeldTar]:
     folder = test_cluster.host(host).state_dir / "held-tar"
+    # a stand-in still bound there runs the tar.real below: removing it would leave the host without tar
+    assert mounts_at(test_cluster, host, "/usr/bin/tar") == 0, f"a stand-in is still over {host}'s tar"
     shutil.rmtree(folder, ignore_errors=True)
     folder.mkdir()
     shutil.copy2("/usr/bin/tar", folder / "tar.real")
     (folder / "tar").write_text(HELD_TAR.format(held=folder))
     (folder / "tar").chmod(0o755)
-    must(test_cluster, host, 'mount --bind "$1/tar" /usr/bin/tar', str(folder))
+    held = HeldTar(test_cluster, host, folder)
     try:
-        yield HeldTar(test_cluster, host, folder)
+        must(test_cluster, host, 'mount --bind "$1/tar" /usr/bin/tar', str(folder))
+        yield held
     finally:
-        (folder / "go").touch()
-        test_cluster.exec(host, ["umount", "-l", "/usr/bin/tar"])
+        held.stop()
+        unmount_to(test_cluster, host, "/usr/bin/tar", 0)
 
 
 class Launch(threading.Thread):
@@ -243,7 +270,9 @@ def check_held_half_way(test_cluster: TestCluster, held: HeldTar, job_id: str, b
 def held_launch(test_cluster: TestCluster, cluster: Path, tmp_path: Path, state: Path, name: str
                 ) -> Iterator[tuple[HeldTar, Launch, list[str]]]:
     """A launch on HOSTS under way, its unpack on h2 about to be held half-way; with what h2's jobs
-    directory held before. Whatever the test leaves of the job on the hosts is removed."""
+    directory held before. Whatever the test leaves of the job on the hosts is removed, once the launch
+    has ended: however the test ended, the held unpack fails (unless the test let it go on), so the launch
+    fails at staging and starts nothing; the store and the pool stay open until it has ended."""
     before = entries(test_cluster, "h2")
     with held_tar(test_cluster, "h2") as held, NodePool(load_cluster(cluster)) as pool, \
             Store(state / "console.db") as store:
@@ -252,7 +281,10 @@ def held_launch(test_cluster: TestCluster, cluster: Path, tmp_path: Path, state:
             launching.start()
             yield held, launching, before
         finally:
+            held.stop()
+            launching.join(120)
             remove_job_dir(test_cluster, launching.planned.plan.job_id)
+            assert not launching.is_alive(), "the launch did not end within 120 s of the unpack's release"
 
 
 def test_an_unpack_killed_half_way_leaves_no_job_directory_and_no_staging_leftover(
