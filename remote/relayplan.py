@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import time
 from collections import deque
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Hashable, Sequence
 from dataclasses import dataclass, field
 
 from remote.manifest import ManifestEntry
@@ -24,6 +24,11 @@ WAVE_FILES = 200
 WAVE_PATH_CHARS = 48_000
 RATE_WINDOW = 5.0
 SOURCE = "console"
+"""The console as a source, as the user sees it named (a node may have this name too)."""
+ROOT = "@source"
+"""The source as a key beside the nodes' (the chain's root, a copy's owner): no node name can hold an
+'@' (remote.inventory's name rule), so a node named like the source, or the source node itself, never
+takes its place."""
 
 
 @dataclass(frozen=True)
@@ -57,13 +62,13 @@ def plan_waves(entries: Sequence[ManifestEntry], *, wave_bytes: int = WAVE_BYTES
 
 @dataclass(frozen=True)
 class Hop:
-    """One node of the distribution and where it receives from (SOURCE: the source itself)."""
+    """One node of the distribution and where it receives from (the root: the source itself)."""
 
     node: str
     upstream: str
 
 
-def plan_chain(order: Sequence[str], *, root: str = SOURCE,
+def plan_chain(order: Sequence[str], *, root: str = ROOT,
                can_relay: Callable[[str, str], bool] = lambda _a, _b: True) -> tuple[Hop, ...]:
     """Nodes in order, each fed by the last node before it that can reach it, else by the root.
 
@@ -78,6 +83,25 @@ def plan_chain(order: Sequence[str], *, root: str = SOURCE,
             hops.append(Hop(node, root))
         previous = node
     return tuple(hops)
+
+
+def plan_copies(places: Sequence[tuple[str, Hashable]], *,
+                origin: tuple[str, Hashable] | None = None) -> tuple[tuple[str, str | None], ...]:
+    """Which nodes are sent a copy: each (node, place) in order, with None when it gets its own, else the
+    owner of the copy it shares (one place, one copy: the first node of a place is sent to).
+
+    `origin`, with a node as the source: (that node, the place of its SRC). A node whose place it is
+    shares the source's directory itself (owner ROOT, whole from the start); the source node there is
+    left out, its files already where they should be.
+    """
+    first: dict[Hashable, str] = {} if origin is None else {origin[1]: ROOT}
+    copies: list[tuple[str, str | None]] = []
+    for node, place in places:
+        owner = first.setdefault(place, node)
+        if owner == ROOT and origin is not None and node == origin[0]:
+            continue
+        copies.append((node, None if owner == node else owner))
+    return tuple(copies)
 
 
 @dataclass(frozen=True)

@@ -45,6 +45,7 @@ from remote.nodefiles import (
 )
 from remote.pool import NodePool
 from remote.relayplan import (
+    ROOT,
     SOURCE,
     WAVE_BYTES,
     Hop,
@@ -52,6 +53,7 @@ from remote.relayplan import (
     RateMeter,
     Wave,
     plan_chain,
+    plan_copies,
     plan_waves,
 )
 from remote.rsync import RsyncReport, SSHEndpoint, remote_spec, rsync_argv, source_args, ssh_argv, wrapped
@@ -102,7 +104,8 @@ class NodeTransfer:
     """Where the files are on this node (DEST, under the node's workdir when relative)."""
     shares: str | None = None
     """The node whose copy this node has (one machine, one path): nothing was sent for it, and it is
-    verified when that copy is. None: it got its own."""
+    verified when that copy is; the source node's name when the directory is the source's own (whole).
+    None: it got its own."""
 
     @property
     def ok(self) -> bool:
@@ -140,12 +143,14 @@ class DistributionError(Exception):
 @dataclass(frozen=True)
 class _Source:
     name: str
-    """SOURCE for the console, else the node's name."""
+    """SOURCE for the console, else the node's name: as shown (never a key: see ROOT)."""
     transport: Transport
     root: str
     paths: dict[str, str]
     """Manifest path → path relative to root as rsync should name it (the same, but for one file)."""
     local: bool
+    console: bool
+    """The console host itself, not a node (whatever the nodes are named)."""
 
 
 def console_transport(command_timeout: float = 120.0) -> LocalTransport:
@@ -163,7 +168,7 @@ def _console_source(path: Path) -> tuple[_Source, Manifest]:
         raise DistributionError(str(exc)) from exc
     root = path.parent if path.is_file() else path
     paths = {rel: file.relative_to(root).as_posix() for rel, file in listed.items()}
-    return _Source(SOURCE, console_transport(), str(root), paths, local=True), manifest
+    return _Source(SOURCE, console_transport(), str(root), paths, local=True, console=True), manifest
 
 
 def _node_source(pool: NodePool, node: NodeSpec, path: str) -> tuple[_Source, Manifest]:
@@ -173,7 +178,8 @@ def _node_source(pool: NodePool, node: NodeSpec, path: str) -> tuple[_Source, Ma
     except NodeFileError as exc:
         raise DistributionError(str(exc)) from exc
     paths = {e.path: e.path for e in manifest.entries}
-    return _Source(node.name, transport, path, paths, local=isinstance(transport, LocalTransport)), manifest
+    local = isinstance(transport, LocalTransport)
+    return _Source(node.name, transport, path, paths, local=local, console=False), manifest
 
 
 # --- where each node's copy goes -----------------------------------------------------------------
@@ -185,7 +191,8 @@ class _Target:
     path: str
     """DEST on this node."""
     shares: str | None
-    """The node whose copy lands in the same directory (it is the one sent to), else None."""
+    """The node whose copy lands in the same directory (it is the one sent to), ROOT when that is the
+    source's own directory, else None."""
 
 
 def _place(transport: Transport, path: str) -> tuple[str, str]:
@@ -200,21 +207,13 @@ def _place(transport: Transport, path: str) -> tuple[str, str]:
 def _targets(pool: NodePool, nodes: Sequence[NodeSpec], destination: str,
              source: tuple[NodeSpec, str] | None) -> list[_Target]:
     """Each node with its path, one per directory: the first node of a directory is sent to, the others
-    share its copy. A node whose directory is the source's (`from_node` and its path) shares it."""
-    first: dict[tuple[str, str], str] = {}
-    origin: tuple[str, str] | None = None
-    if source is not None:
-        origin = _place(pool.transport(source[0]), source[1])
-        first[origin] = source[0].name
-    targets = []
-    for node in nodes:
-        path = node.resolve(destination)
-        place = _place(pool.transport(node), path)
-        owner = first.setdefault(place, node.name)
-        if place == origin and owner == node.name:
-            continue  # the source itself, already whole where it is (a DEST elsewhere on it is sent to)
-        targets.append(_Target(node, path, None if owner == node.name else owner))
-    return targets
+    share its copy. A node whose directory is the source's (`from_node` and its path) shares that; the
+    source node there is left out, already whole where it is (a DEST elsewhere on it is sent to)."""
+    paths = {node.name: node.resolve(destination) for node in nodes}
+    origin = None if source is None else (source[0].name, _place(pool.transport(source[0]), source[1]))
+    copies = plan_copies([(n.name, _place(pool.transport(n), paths[n.name])) for n in nodes], origin=origin)
+    by_name = {node.name: node for node in nodes}
+    return [_Target(by_name[name], paths[name], shares) for name, shares in copies]
 
 
 # --- per node state -------------------------------------------------------------------------------
@@ -272,34 +271,37 @@ def distribute(
         targets = _targets(pool, nodes, destination, (from_node, src.root))
     run = _Run(pool, src, manifest, options=options, on_progress=on_progress)
     sent, hops = run.execute([t for t in targets if t.shares is None])
-    results = _with_shared(targets, {r.node: r for r in sent}, len(manifest))
+    results = _with_shared(targets, {r.node: r for r in sent}, len(manifest), src.name)
     origin = f"{src.name}:{source}"
     return DistributionResult(origin, destination, manifest, results, hops, run.console_bytes,
                               time.monotonic() - started)
 
 
-def _with_shared(targets: Sequence[_Target], sent: dict[str, NodeTransfer], files: int
+def _with_shared(targets: Sequence[_Target], sent: dict[str, NodeTransfer], files: int, source: str
                  ) -> tuple[NodeTransfer, ...]:
-    """Every target's result in order: its own, or that of the copy it shares (the source's: whole)."""
+    """Every target's result in order: its own, or that of the copy it shares; the source's directory
+    (ROOT) is whole, and named as the source is."""
     results = []
     for target in targets:
         if target.shares is None:
             results.append(sent[target.node.name])
             continue
-        copy = sent.get(target.shares)
-        verified = copy.verified if copy else True
-        error = None if copy is None or copy.ok else f"shares {target.shares}'s copy, which failed"
+        copy = None if target.shares == ROOT else sent[target.shares]
+        owner = source if target.shares == ROOT else target.shares
+        verified = copy is None or copy.verified
+        error = None if copy is None or copy.ok else f"shares {owner}'s copy, which failed"
         results.append(NodeTransfer(
-            target.node.name, target.shares, "shared", 0, 0, files if verified else 0, 0, verified, error,
-            copy.elapsed if copy else 0.0, target.path, target.shares))
+            target.node.name, owner, "shared", 0, 0, files if verified else 0, 0, verified, error,
+            copy.elapsed if copy else 0.0, target.path, owner))
     return tuple(results)
 
 
 class _Run:
     """One distribution: the shared state the per-node threads read and advance.
 
-    The source is `root` in the chain: a key of its own, since a source node may also be a target (its
-    DEST elsewhere than SRC), whose waves arrive while the source has them all from the start.
+    The source is ROOT in the chain: a key no node can have, since a source node may also be a target
+    (its DEST elsewhere than SRC), whose waves arrive while the source has them all from the start, and
+    a node may be named as the console is.
     """
 
     def __init__(self, pool: NodePool, source: _Source, manifest: Manifest, *,
@@ -308,8 +310,7 @@ class _Run:
         self.options, self.on_progress = options, on_progress
         self.waves = plan_waves(manifest.entries, wave_bytes=options.wave_bytes)
         self.cond = threading.Condition()
-        self.root = source.name if source.name == SOURCE else f"{source.name}@source"  # no node has an @
-        self.have: dict[str, int] = {self.root: len(self.waves)}
+        self.have: dict[str, int] = {ROOT: len(self.waves)}
         self.failed: set[str] = set()
         self.upstream: dict[str, str] = {}
         self.jobs: dict[str, _Job] = {}
@@ -322,7 +323,7 @@ class _Run:
         with ThreadPoolExecutor(max_workers=max(1, 2 * len(targets)), thread_name_prefix="transfer") as pool:
             list(pool.map(self._prepare, self.jobs.values()))
             ready = [j for j in self.jobs.values() if j.error is None]
-            hops = plan_chain([j.name for j in ready], root=self.root,
+            hops = plan_chain([j.name for j in ready], root=ROOT,
                               can_relay=self._relay_checks(pool, ready))
             self.upstream = {h.node: h.upstream for h in hops}
             for job in ready:
@@ -335,11 +336,11 @@ class _Run:
 
     def _named(self, upstream: str) -> str:
         """An upstream as the user knows it: the source's own name for the root."""
-        return self.source.name if upstream == self.root else upstream
+        return self.source.name if upstream == ROOT else upstream
 
     def _result(self, job: _Job) -> NodeTransfer:
         verified = job.error is None and self.have.get(job.name, 0) == len(self.waves)
-        return NodeTransfer(job.name, self._named(self.upstream.get(job.name, self.root)), job.method,
+        return NodeTransfer(job.name, self._named(self.upstream.get(job.name, ROOT)), job.method,
                             job.bytes_sent, job.files_sent, len(job.present), job.files_resent, verified,
                             job.error, (job.finished or time.monotonic()) - job.started, job.destination)
 
@@ -420,7 +421,7 @@ class _Run:
                     return None
                 upstream = self.upstream[job.name]
                 if upstream in self.failed:
-                    self.upstream[job.name] = upstream = self.root
+                    self.upstream[job.name] = upstream = ROOT
                 if self.have.get(upstream, 0) > wave.index:
                     return upstream
                 self.cond.wait(1.0)
@@ -435,7 +436,7 @@ class _Run:
 
     def _sender(self, upstream: str) -> tuple[Transport, str, dict[str, str] | None, bool]:
         """(transport that runs the sender, its root, path renames, whether it is this machine)."""
-        if upstream == self.root:
+        if upstream == ROOT:
             src = self.source
             return src.transport, src.root, src.paths, src.local
         node = self.jobs[upstream]
@@ -443,7 +444,7 @@ class _Run:
 
     def _use_sftp(self, job: _Job, sender: tuple[Transport, str, dict[str, str] | None, bool]) -> bool:
         transport, _, _, local = sender
-        if not local or not isinstance(transport, LocalTransport) or self.source.name != SOURCE:
+        if not local or not isinstance(transport, LocalTransport) or not self.source.console:
             return False  # a node sends with rsync or not at all
         tools = job.tools
         proxied = isinstance(job.transport, SSHTransport) and bool(
@@ -473,7 +474,7 @@ class _Run:
         with self.cond:
             job.bytes_sent += sent
             job.files_sent += files
-            if from_console and self.source.name == SOURCE:
+            if from_console and self.source.console:
                 self.console_bytes += sent
 
     def _destination_spec(self, job: _Job, sender_local: bool) -> str:
@@ -577,7 +578,7 @@ class _Run:
             done = total
         files_total = len(self.manifest) - len(job.present)
         self.on_progress(NodeProgress(
-            job.name, state, self._named(self.upstream.get(job.name, self.root)), min(done, total), total,
+            job.name, state, self._named(self.upstream.get(job.name, ROOT)), min(done, total), total,
             job.files_sent, files_total, len(job.present), job.meter.rate(),
             job.meter.eta(total - done), message))
 

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+from remote.inventory import InventoryError, load_cluster
 from remote.manifest import (
     ManifestEntry,
     ManifestError,
@@ -18,7 +19,7 @@ from remote.manifest import (
     parse_sha256sum,
     scan_directory,
 )
-from remote.relayplan import SOURCE, Hop, RateMeter, plan_chain, plan_waves
+from remote.relayplan import ROOT, Hop, RateMeter, plan_chain, plan_copies, plan_waves
 from remote.rsync import RsyncReport, SSHEndpoint, remote_spec, rsync_argv, source_args, ssh_argv
 
 HEX = "0123456789abcdef" * 4
@@ -94,12 +95,42 @@ def test_waves_cut_by_file_count_and_by_the_length_of_their_names() -> None:
 def test_a_chain_relays_where_it_can_and_falls_back_to_the_source() -> None:
     reachable = {("n0", "n1"), ("n2", "n3")}
     hops = plan_chain(["n0", "n1", "n2", "n3"], can_relay=lambda a, b: (a, b) in reachable)
-    assert hops == (Hop("n0", SOURCE), Hop("n1", "n0"), Hop("n2", SOURCE), Hop("n3", "n2"))
+    assert hops == (Hop("n0", ROOT), Hop("n1", "n0"), Hop("n2", ROOT), Hop("n3", "n2"))
 
 
 def test_a_node_as_the_root_feeds_the_first_hop() -> None:
     hops = plan_chain(["n1", "n2"], root="n0")
     assert hops == (Hop("n1", "n0"), Hop("n2", "n1"))
+
+
+def test_one_place_is_one_copy_sent_to_its_first_node() -> None:
+    places = [("a0", ("10.0.0.1", "/w")), ("a1", ("10.0.0.1", "/w")), ("b0", ("10.0.0.2", "/w")),
+              ("a2", ("10.0.0.1", "/other"))]
+    assert plan_copies(places) == (("a0", None), ("a1", "a0"), ("b0", None), ("a2", None))
+
+
+def test_a_node_at_the_source_nodes_directory_shares_the_source_not_the_source_nodes_copy() -> None:
+    """The source node n1 reads /src and receives a copy at /dest; n1b, on its machine, has DEST at /src:
+    it shares the source's directory (whole from the start), not n1's copy at /dest, which may fail."""
+    places = [("n0", ("10.0.0.1", "/dest")), ("n1", ("10.0.0.2", "/dest")), ("n1b", ("10.0.0.2", "/src"))]
+    assert plan_copies(places, origin=("n1", ("10.0.0.2", "/src"))) == (
+        ("n0", None), ("n1", None), ("n1b", ROOT))
+
+
+def test_the_source_node_at_its_own_directory_is_left_out() -> None:
+    places = [("n0", ("10.0.0.1", "/d")), ("n1", ("10.0.0.2", "/d")), ("n1b", ("10.0.0.2", "/d"))]
+    assert plan_copies(places, origin=("n1", ("10.0.0.2", "/d"))) == (("n0", None), ("n1b", ROOT))
+
+
+def test_no_node_can_be_named_as_the_root(tmp_path: Path) -> None:
+    """ROOT keys the source beside the nodes: the inventory refuses it as a node name (and takes
+    "console", the name the console as a source is shown by, so that cannot be the key)."""
+    file = tmp_path / "c.yaml"
+    file.write_text(f"name: c\nnodes:\n  - {{name: '{ROOT}', host: 10.0.0.1}}\n")
+    with pytest.raises(InventoryError, match="name"):
+        load_cluster(file)
+    file.write_text("name: c\nnodes:\n  - {name: console, host: 10.0.0.1}\n")
+    assert [n.name for n in load_cluster(file).nodes] == ["console"]
 
 
 def test_rate_over_a_window_and_the_eta_from_it() -> None:
