@@ -4,10 +4,14 @@ from __future__ import annotations
 
 import socket
 import subprocess
+import sys
+import time
+from collections.abc import Iterator
 from dataclasses import replace
 from pathlib import Path
 
 import pytest
+import yaml
 
 from console.jobs.owner import this_process
 from console.jobs.refresh import (
@@ -16,11 +20,15 @@ from console.jobs.refresh import (
     job_outcome,
     record_answers,
     refresh_jobs,
+    refresh_on,
     updated_launch,
 )
 from console.records import JobRecord, JobState, LaunchRecord
 from console.store import Store
+from remote import launch as node_launch
+from remote.inventory import load_cluster
 from remote.jobstate import NodeJobState, NodeJobStates, NodeQueryFailure, NodeState
+from remote.pool import NodePool
 
 
 def launch(state: NodeState, code: int | None = None, *, last: NodeState | None = None,
@@ -130,3 +138,62 @@ def test_a_refresh_during_a_live_stop_leaves_the_ending_to_the_stop(tmp_path: Pa
         gone = replace(this_process("stop"), pid=dead_pid()).dump()
         store.set_job_state("j", "stopping", at=12.0, owner=gone)
         assert record_answers(store, store.job("j"), {"n": answer}, None, at=13.0).job.state == "stopped"
+
+
+# --- a launch adopted with no node started, on local nodes -----------------------------------------
+
+STAGED = "20261207-000000-stgd"
+
+
+@pytest.fixture
+def staged_launch(tmp_path: Path) -> Iterator[tuple[Store, NodePool, dict[str, Path]]]:
+    """A launch recorded `launching` by a console on another host whose lease is over (so: thought gone),
+    its job staged on both local nodes, no start begun."""
+    cluster = tmp_path / "cluster.yaml"
+    cluster.write_text(yaml.safe_dump({
+        "name": "here", "defaults": {"transport": "local", "python": sys.executable},
+        "nodes": [{"name": n, "cluster_ip": "127.0.0.1", "workdir": str(tmp_path / n)} for n in ("n0", "n1")],
+    }))
+    dirs = {n: tmp_path / n / "jobs" / STAGED for n in ("n0", "n1")}
+    elsewhere = replace(this_process("launch"), host="not-" + socket.gethostname()).dump()
+    archive = node_launch.job_archive({"launch.sh": b"exit 0\n"}, ["launch.sh"], mtime=time.time())
+    with Store(tmp_path / "db") as store, NodePool(load_cluster(cluster)) as pool:
+        for node, job_dir in dirs.items():
+            assert node_launch.stage(pool.transport(node), str(job_dir), archive, timeout=30).ok
+        store.create_job(JobRecord(STAGED, "staged", "here", str(cluster), "cfg", state="launching",
+                                   created_at=100.0, updated_at=100.0, owner=elsewhere),
+                         [LaunchRecord(STAGED, node, rank, str(dirs[node]), updated_at=100.0)
+                          for rank, node in enumerate(dirs)])
+        yield store, pool, dirs
+
+
+def after_the_lease() -> float:
+    return 101.0 + LAUNCH_LEASE
+
+
+def test_an_adopted_launch_that_started_nothing_is_failed_then_its_staged_directories_removed(
+        staged_launch: tuple[Store, NodePool, dict[str, Path]]):
+    store, pool, dirs = staged_launch
+    [refreshed] = refresh_on(store, pool, [store.job(STAGED)], timeout=30, now=after_the_lease)
+    assert store.job(STAGED).state == "failed"
+    assert [d for d in dirs.values() if d.exists()] == []
+    unstaged = sorted((e.node, e.message) for e in store.events(STAGED) if e.kind == "unstaged")
+    assert unstaged == [(node, f"removed {dirs[node]} (the launch was interrupted before any node started)")
+                        for node in ("n0", "n1")]
+    assert refreshed.written
+    assert sorted((e.node, e.kind) for e in refreshed.events if e.kind == "unstaged") == [
+        ("n0", "unstaged"), ("n1", "unstaged")]
+
+
+def test_an_adopted_launch_whose_launcher_wrote_meanwhile_keeps_its_staged_directories(
+        staged_launch: tuple[Store, NodePool, dict[str, Path]]):
+    """The launcher was only thought gone (its lease ran out on another host): after the refresh read the
+    job, it wrote it (as it does before starting its nodes). The refresh's compare-and-set fails, and it
+    must not have removed the directories that launcher is about to start runs in (review)."""
+    store, pool, dirs = staged_launch
+    read = store.job(STAGED)
+    store.set_job_state(STAGED, "launching", at=200.0, expected=read.version, owner=read.owner)
+    [refreshed] = refresh_on(store, pool, [read], timeout=30, now=after_the_lease)
+    assert all((d / "launch.sh").exists() for d in dirs.values())
+    assert not refreshed.written and refreshed.job.state == "launching"
+    assert [e for e in store.events(STAGED) if e.kind in ("unstaged", "launch-failed")] == []

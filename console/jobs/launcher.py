@@ -31,7 +31,7 @@ from console.jobs.owner import this_process
 from console.jobs.plan import JobPlan, NodeLaunch, msrun_count_text, process_marker
 from console.jobs.preflight import Preflight, Verdict, preflight
 from console.jobs.request import PlannedJob
-from console.jobs.service import job_files, stop_nodes, stop_text, unstage_nodes
+from console.jobs.service import failure_reason, job_files, stop_nodes, stop_text, unstage_nodes
 from console.records import EventRecord, JobRecord, JobState, LaunchRecord
 from console.store import RecordChanged, Store, StoreError
 from remote import launch
@@ -255,8 +255,7 @@ def _unstage(plan: JobPlan, pool: NodePool, staged: dict[str, RunResult], timeou
     job_dirs = {n.node: n.job_dir for n in done}
     progress(LaunchProgress("stop", f"removing the job directory from the {len(done)} node(s) staged"))
     events = []
-    for node, result in unstage_nodes(plan.job_id, list(job_dirs.items()), pool, timeout=timeout):
-        reason = _failure_reason(result, f"removing {job_dirs[node]}")
+    for node, reason in unstage_nodes(plan.job_id, list(job_dirs.items()), pool, timeout=timeout):
         progress(LaunchProgress("stop", reason or f"removed {job_dirs[node]}", node, reason is None))
         events.append(EventRecord(plan.job_id, "unstaged", reason or f"removed {job_dirs[node]} (the launch "
                                   "failed at staging)", time.time(), node=node))
@@ -305,7 +304,7 @@ def _on_nodes(pool: NodePool, plan: JobPlan, work: Callable[[NodeLaunch], RunRes
     failure = None
     for result in map_nodes(pool, nodes, lambda node: work(by_name[node.name])):
         results[result.node] = result
-        reason = _failure_reason(result, doing)
+        reason = failure_reason(result, doing)
         if reason is not None and failure is None:
             failure = LaunchFailure(result.node, stage, reason)
         progress(LaunchProgress(stage, reason or _done(stage, result), result.node, reason is None))
@@ -317,16 +316,6 @@ def _done(stage: LaunchStage, result: RunResult) -> str:
     if stage == "start":
         return f"started (pid {pid})" if pid is not None else "started"
     return f"copied to {result.stdout.strip()}" if result.stdout.strip() else "copied"
-
-
-def _failure_reason(result: RunResult, doing: str) -> str | None:
-    """Why a node's step failed, said without the script's text (it is ours, and long); None: it did not."""
-    if result.ok:
-        return None
-    if result.error is not None or result.exit_code is None:
-        return f"{doing}: {result.message}"
-    detail = result.stderr.strip().splitlines()[-1:] or [""]
-    return f"{doing} exited {result.exit_code} {detail[0]}".rstrip()
 
 
 def _pid(result: RunResult) -> int | None:

@@ -10,7 +10,8 @@ That transaction is a compare-and-set on the job's version as read before the no
 over it. A job whose launching or stopping console is gone (console/jobs/owner.py) is adopted: a launch
 that started every node is finished (the job runs), one that started some is undone (those nodes are
 stopped: a launch is all or nothing), one that started none failed (the directories it staged are
-removed); an interrupted stop shows the job as its nodes are, for `stop` to be run again.
+removed, once `failed` is written: never under a launcher only thought gone that wrote meanwhile); an
+interrupted stop shows the job as its nodes are, for `stop` to be run again.
 """
 
 from __future__ import annotations
@@ -53,6 +54,8 @@ class JobRefresh:
     """Nodes that could not be asked: their launches are now unreachable."""
     events: tuple[EventRecord, ...]
     """The changes it recorded."""
+    written: bool = True
+    """False: another console wrote the job after it was read, and this refresh wrote nothing."""
 
 
 # --- the job's state from its nodes' -----------------------------------------------------------
@@ -200,11 +203,13 @@ def refresh_on(store: Store, pool: NodePool, jobs: Sequence[JobRecord], *,
             dirs.append(launch.job_dir)
     answers = {**query_nodes(pool, wanted, timeout=timeout), **strangers}
     at = now()
-    undone = _undo_half_launches(pool, jobs, launches, answers, timeout=timeout)
-    if undone:  # those nodes asked again, about every job on them
-        answers.update(query_nodes(pool, {node: wanted[node] for node in wanted if node.name in undone},
+    stopped = _stop_half_launches(pool, jobs, launches, answers, timeout=timeout)
+    if stopped:  # those nodes asked again, about every job on them
+        answers.update(query_nodes(pool, {node: wanted[node] for node in wanted if node.name in stopped},
                                    timeout=timeout))
-    return [record_answers(store, job, answers, None, at=at, before=launches[job.id]) for job in jobs]
+    refreshed = [record_answers(store, job, answers, None, at=at, before=launches[job.id]) for job in jobs]
+    return [_unstage_unstarted(store, pool, job, done, timeout=timeout, now=now)
+            for job, done in zip(jobs, refreshed, strict=True)]
 
 
 def record_answers(store: Store, job: JobRecord, answers: dict[str, NodeAnswer], unasked: str | None, *,
@@ -229,7 +234,8 @@ def record_answers(store: Store, job: JobRecord, answers: dict[str, NodeAnswer],
     try:
         store.record_refresh(job.id, after, state, code, events, at=at, expected=job.version, owner=owner)
     except RecordChanged as changed:
-        return JobRefresh(changed.job, tuple(store.launches(job.id)), tuple(failures.values()), ())
+        return JobRefresh(changed.job, tuple(store.launches(job.id)), tuple(failures.values()), (),
+                          written=False)
     return JobRefresh(store.job(job.id), tuple(after), tuple(failures.values()), tuple(events))
 
 
@@ -280,11 +286,11 @@ def _started(launch: LaunchRecord) -> bool:
     return launch.state not in ("missing", "starting", "unreachable")
 
 
-def _undo_half_launches(pool: NodePool, jobs: Sequence[JobRecord], launches: dict[str, list[LaunchRecord]],
+def _stop_half_launches(pool: NodePool, jobs: Sequence[JobRecord], launches: dict[str, list[LaunchRecord]],
                         answers: dict[str, NodeAnswer], *, timeout: float) -> set[str]:
-    """Undo every adopted launch that started some of its nodes but not all, as its launcher would have,
-    had it lived: stop the started nodes; when none started, remove the job directories staged. The
-    nodes changed."""
+    """Stop the started nodes of every adopted launch that started some of its nodes but not all, as its
+    launcher would have, had it lived (before the job is written: what the nodes then say is recorded).
+    The nodes stopped."""
     changed: set[str] = set()
     for job in jobs:
         if job.state != "launching":
@@ -297,8 +303,25 @@ def _undo_half_launches(pool: NodePool, jobs: Sequence[JobRecord], launches: dic
             stop_nodes(job.id, [(lr.node, lr.job_dir) for lr in begun], pool, grace=UNDO_GRACE,
                        timeout=timeout)
             changed.update(lr.node for lr in begun)
-        elif not any(_started(lr) for lr in after):
-            staged = [(lr.node, lr.job_dir) for lr in after if lr.state == "starting"]
-            removed = unstage_nodes(job.id, staged, pool, timeout=timeout)
-            changed.update(node for node, result in removed if result.ok)
     return changed
+
+
+def _unstage_unstarted(store: Store, pool: NodePool, job: JobRecord, refreshed: JobRefresh, *,
+                       timeout: float, now: Callable[[], float]) -> JobRefresh:
+    """An adopted launch that started no node, once this refresh wrote it failed: the job directories it
+    staged removed, as its launcher does when staging fails, each node's outcome an `unstaged` event.
+    Only after that compare-and-set: a launcher only thought gone that wrote since keeps its directories
+    (the refresh writes nothing), and one that writes after finds the job changed; a node where a start
+    has begun keeps its directory all the same (the unstage script refuses it), said in its event."""
+    if not (refreshed.written and job.state == "launching" and refreshed.job.state == "failed"):
+        return refreshed
+    if any(_started(lr) for lr in refreshed.launches):
+        return refreshed
+    staged = {lr.node: lr.job_dir for lr in refreshed.launches if lr.state == "starting"}
+    if not staged:
+        return refreshed
+    events = [EventRecord(job.id, "unstaged", reason or f"removed {staged[node]} (the launch was "
+                          "interrupted before any node started)", now(), node=node)
+              for node, reason in unstage_nodes(job.id, list(staged.items()), pool, timeout=timeout)]
+    store.add_events(events)
+    return replace(refreshed, events=(*refreshed.events, *events))

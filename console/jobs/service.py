@@ -85,17 +85,29 @@ def job_files(plan: JobPlan, node: NodeLaunch) -> bytes:
 
 
 def unstage_nodes(job_id: str, targets: Sequence[tuple[str, str]], pool: NodePool, *, timeout: float
-                  ) -> Iterator[tuple[str, RunResult]]:
+                  ) -> Iterator[tuple[str, str | None]]:
     """Remove the job directory of each (node, job directory) that no run was started in, all at once:
     a launch that started nothing leaves nothing. Each node removes only `job_id`'s directory, a plain
-    one no start began in. (node, result) in the order the nodes answer."""
+    one no start began in. (node, None once removed, else why it was not) in the order the nodes
+    answer."""
     job_dirs = dict(targets)
 
     def unstage_one(spec: NodeSpec) -> RunResult:
         return launch.unstage(pool.transport(spec.name), job_dirs[spec.name], job_id, timeout=timeout)
 
     specs = [pool.cluster.node(name) for name in job_dirs]
-    return ((result.node, result) for result in map_nodes(pool, specs, unstage_one))
+    return ((result.node, failure_reason(result, f"removing {job_dirs[result.node]}"))
+            for result in map_nodes(pool, specs, unstage_one))
+
+
+def failure_reason(result: RunResult, doing: str) -> str | None:
+    """Why a node's step failed, said without the script's text (it is ours, and long); None: it did not."""
+    if result.ok:
+        return None
+    if result.error is not None or result.exit_code is None:
+        return f"{doing}: {result.message}"
+    detail = result.stderr.strip().splitlines()[-1:] or [""]
+    return f"{doing} exited {result.exit_code} {detail[0]}".rstrip()
 
 
 def stop_nodes(job_id: str, targets: Sequence[tuple[str, str]], pool: NodePool, *, grace: int,

@@ -87,8 +87,10 @@ def test_killed_while_staging_the_next_console_shows_the_launch_failed_and_nothi
     assert f"pid {console.pid}" in note
     assert site.left_running(job.id) == {}
     # the copy killed midway is at most a `.staging.*` beside the job's name; a node that had staged
-    # is left with nothing either, as when the launcher itself fails at staging
+    # is left with nothing either, as when the launcher itself fails at staging, and is told so
     assert [n for n in NODES if site.job_dir(n, job.id).exists()] == []
+    assert messages(shown, "unstaged") == [f"removed {site.job_dir(node, job.id)} (the launch was "
+                                           "interrupted before any node started)" for node in staged]
 
 
 def test_killed_while_starting_the_next_console_finds_every_node_started_and_the_job_running(site: Site):
