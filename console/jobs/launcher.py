@@ -421,7 +421,8 @@ def _stop(plan: JobPlan, pool: NodePool, timeout: float,
 def _mark_failed(hold: LaunchHold, failure: LaunchFailure, stopped: Sequence[launch.StopReport],
                  undone: Sequence[EventRecord] = ()) -> RecordChanged | None:
     """The job failed, its stopped nodes stopped (`undone`: the events of what else was undone); None
-    once written, else (nothing written) what says another console changed the job meanwhile."""
+    once written, else what says another console changed the job meanwhile: then only `undone` is
+    written, as plain events (what was done on the nodes stays said; the stops are _taken's to say)."""
     now = time.time()
     message = f"{failure.node} failed to {failure.stage}: {failure.reason}"
     events = [EventRecord(hold.job_id, "launch-failed", message, now, node=failure.node), *undone]
@@ -434,5 +435,6 @@ def _mark_failed(hold: LaunchHold, failure: LaunchFailure, stopped: Sequence[lau
                        for launch_record in hold.store.launches(hold.job_id)])
         hold.state("failed", events=events)
     except RecordChanged as changed:
+        hold.note(undone)
         return changed
     return None
