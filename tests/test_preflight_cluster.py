@@ -22,6 +22,7 @@ from console.cli import main
 from console.jobs.preflight import DISK_MARGIN_BYTES
 from tests.cluster_jobs import STORAGE, cli, cluster_file, job
 from tests.testcluster import TestCluster
+from tests.testcluster.mounts import mounts_at, unmount_to
 
 pytestmark = pytest.mark.cluster
 
@@ -46,22 +47,6 @@ def on_host(test_cluster: TestCluster, host: str, script: str, *args: str) -> st
     return done.stdout
 
 
-def mounts_at(test_cluster: TestCluster, host: str, path: str) -> int:
-    """How many filesystems are mounted at `path` on the host, stacked ones counted."""
-    found = test_cluster.exec(host, ["findmnt", "-l", "-n", "-o", "TARGET", "--mountpoint", path])
-    assert found.returncode in (0, 1), f"{host}: findmnt {path}: {found.stderr}"  # 1: none there
-    return len(found.stdout.split())
-
-
-def unmount_to(test_cluster: TestCluster, host: str, path: str, before: int) -> None:
-    """Unmount from `path` on the host what the test stacked there over the `before` mounts it found; the
-    test fails unless every unmount succeeded and no more than those are left (a mount left behind would
-    stay for every later test of the session)."""
-    for _ in range(mounts_at(test_cluster, host, path) - before):
-        done = test_cluster.exec(host, ["umount", "-l", path])
-        assert done.returncode == 0, f"{host}: umount -l {path}: {done.stderr}"
-    left = mounts_at(test_cluster, host, path)
-    assert left == before, f"{host}: {left} mounts at {path} after unmounting, {before} before the test"
 
 
 @contextmanager

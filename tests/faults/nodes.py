@@ -20,6 +20,7 @@ from console.store import Store
 from remote import launch
 from tests.faults.faultkit import HandRun
 from tests.testcluster import TestCluster
+from tests.testcluster.mounts import mounts_at, unmount_to
 
 STORAGE = TestCluster.node_storage_path
 JOBS = f"{STORAGE}/jobs"
@@ -48,11 +49,12 @@ def private_etc(cluster: TestCluster, host: str) -> Iterator[Path]:
     copy = cluster.host(host).state_dir / "etc"
     shutil.rmtree(copy, ignore_errors=True)
     shutil.copytree("/etc", copy, symlinks=True)
-    must(cluster, host, 'mount --bind "$1" /etc', str(copy))
+    before = mounts_at(cluster, host, "/etc")
     try:
+        must(cluster, host, 'mount --bind "$1" /etc', str(copy))
         yield copy
     finally:
-        cluster.exec(host, ["umount", "-l", "/etc"])
+        unmount_to(cluster, host, "/etc", before)
         shutil.rmtree(copy, ignore_errors=True)
 
 
@@ -92,11 +94,12 @@ def _traversable(cluster: TestCluster, host: str) -> Iterator[None]:
         yield
         return
     top = closed[-1]
-    must(cluster, host, _OPEN_WAY, str(state), str(top))
+    before = mounts_at(cluster, host, str(top))
     try:
+        must(cluster, host, _OPEN_WAY, str(state), str(top))
         yield
     finally:
-        cluster.exec(host, ["umount", "-l", str(top)])
+        unmount_to(cluster, host, str(top), before)
 
 
 def faketime_library() -> Path | None:
@@ -127,11 +130,12 @@ def skewed_clock(cluster: TestCluster, host: str, seconds: int) -> Iterator[dict
 def hidden_processes(cluster: TestCluster, host: str) -> Iterator[None]:
     """The host's /proc mounted anew with `hidepid=invisible`: a user sees only their own processes
     there (root still sees all). Other hosts and this machine keep their /proc."""
-    must(cluster, host, "mount -t proc -o hidepid=invisible ascend-hidepid /proc")
+    before = mounts_at(cluster, host, "/proc")
     try:
+        must(cluster, host, "mount -t proc -o hidepid=invisible ascend-hidepid /proc")
         yield
     finally:
-        cluster.exec(host, ["umount", "-l", "/proc"])
+        unmount_to(cluster, host, "/proc", before)
 
 
 # --- a full disk --------------------------------------------------------------------------------
@@ -141,12 +145,14 @@ def hidden_processes(cluster: TestCluster, host: str) -> Iterator[None]:
 def full_disk(cluster: TestCluster, host: str, path: str, *, size_kb: int = 256) -> Iterator[str]:
     """A small tmpfs mounted over `path` on the host (made if missing), then filled: a real full disk,
     ENOSPC for every write below it. Unmounted (and what was below it seen again) at the end."""
-    must(cluster, host, 'mkdir -p "$1" && mount -t tmpfs -o "size=$2k" ascend-full "$1" && '
-                        '(dd if=/dev/zero of="$1/.filler" bs=4k 2>/dev/null; true)', path, str(size_kb))
+    must(cluster, host, 'mkdir -p "$1"', path)
+    before = mounts_at(cluster, host, path)
     try:
+        must(cluster, host, 'mount -t tmpfs -o "size=$2k" ascend-full "$1" && '
+                            '(dd if=/dev/zero of="$1/.filler" bs=4k 2>/dev/null; true)', path, str(size_kb))
         yield path
     finally:
-        cluster.exec(host, ["umount", "-l", path])
+        unmount_to(cluster, host, path, before)
 
 
 # --- a reboot, as far as a namespace can show it ------------------------------------------------

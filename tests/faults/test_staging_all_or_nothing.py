@@ -33,6 +33,7 @@ from tests.faults.consoles import wait_for
 from tests.faults.faultkit import link_cut, quick_cluster_file
 from tests.faults.nodes import JOBS, STORAGE, marked_pids, must
 from tests.testcluster import TestCluster
+from tests.testcluster.mounts import mounts_at, unmount_to
 
 pytestmark = [pytest.mark.faults, pytest.mark.cluster]
 
@@ -65,22 +66,6 @@ def job_state(store_dir: Path, job_id: str) -> tuple[str, list[tuple[str, str | 
         return store.job(job_id).state, [(e.kind, e.node, e.message) for e in store.events(job_id)]
 
 
-def mounts_at(test_cluster: TestCluster, host: str, path: str) -> int:
-    """How many filesystems are mounted at `path` on the host, stacked ones counted."""
-    found = test_cluster.exec(host, ["findmnt", "-l", "-n", "-o", "TARGET", "--mountpoint", path])
-    assert found.returncode in (0, 1), f"{host}: findmnt {path}: {found.stderr}"  # 1: none there
-    return len(found.stdout.split())
-
-
-def unmount_to(test_cluster: TestCluster, host: str, path: str, before: int) -> None:
-    """Unmount from `path` on the host what a test stacked there over the `before` mounts it found; the
-    test fails unless every unmount succeeded and no more than those are left (a mount left behind would
-    stay for every later test of the session)."""
-    for _ in range(mounts_at(test_cluster, host, path) - before):
-        done = test_cluster.exec(host, ["umount", "-l", path])
-        assert done.returncode == 0, f"{host}: umount -l {path}: {done.stderr}"
-    left = mounts_at(test_cluster, host, path)
-    assert left == before, f"{host}: {left} mounts at {path} after unmounting, {before} before the test"
 
 
 # --- a read-only workdir --------------------------------------------------------------------------
