@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 import os
 import queue
+import shlex
 import shutil
 import signal
 import subprocess
@@ -45,16 +46,16 @@ def write_cluster(test_cluster: TestCluster, path: Path, known_hosts: Path, name
 @pytest.fixture
 def cluster_file(test_cluster: TestCluster, tmp_path: Path, known_hosts: Path) -> Iterator[Path]:
     recordings = [test_cluster.host(h).state_dir / "bin" / "recordings" / UNREADABLE_LINK for h in HOSTS]
-    for folder in recordings:
-        folder.mkdir()
-        (folder / "hccn-link.txt").write_text("link status: SIDEWAYS\n")
     try:
+        for folder in recordings:
+            folder.mkdir(exist_ok=True)
+            (folder / "hccn-link.txt").write_text("link status: SIDEWAYS\n")
         yield write_cluster(test_cluster, tmp_path / "c.yaml", known_hosts, HOSTS)
     finally:
         for host in HOSTS:
             test_cluster.set_hardware(host, "healthy")
         for folder in recordings:
-            shutil.rmtree(folder)
+            shutil.rmtree(folder, ignore_errors=True)
 
 
 def cli(*args: str, timeout: float = 120) -> subprocess.CompletedProcess[str]:
@@ -86,9 +87,9 @@ def test_check_exit_code_is_the_worst_nodes(test_cluster: TestCluster, cluster_f
     for host, state in states.items():
         if state != CUT:
             test_cluster.set_hardware(host, state)
-    for host in cut:
-        test_cluster.cut(host)
     try:
+        for host in cut:
+            test_cluster.cut(host)
         as_json = cli("check", "-c", str(cluster_file), "--json")
         as_text = cli("check", "-c", str(cluster_file))
     finally:
@@ -185,8 +186,9 @@ def test_check_watch_json_streams_each_refresh_sees_a_change_and_stops_on_ctrl_c
     assert {n["name"]: n["status"] for n in changed["nodes"]} == {"h0": "OK", "h1": "OK", "h2": "WARN",
                                                                   "h3": "OK"}
     assert changed["summary"]["text"].startswith("3/4 nodes OK")
-    lines.until(lambda _line: True, "one more refresh")
-    assert len(lines.seen) >= 3
+    # each refresh reads the nodes again: the next still sees h2 as it now is
+    again = json.loads(lines.until(lambda _line: True, "one more refresh"))
+    assert {n["name"]: n["status"] for n in again["nodes"]}["h2"] == "WARN"
     # every refresh over the one connection each host accepted when the watch began
     opened = {host: test_cluster.accepted_logins(host) - logins[host] for host in HOSTS}
     assert opened == dict.fromkeys(HOSTS, 1)
@@ -218,13 +220,15 @@ def test_check_watch_table_redraws_with_the_change_and_stops_on_ctrl_c(
 # --- run --fanout ----------------------------------------------------------------------------------
 
 FANNED = 8
-HOLD = 1.5  # seconds each node's command holds its slot
+DEFAULT_FANOUT = 64  # README: the cluster file's fanout, 64 when it has none
 
 
 def fanout_cluster(test_cluster: TestCluster, path: Path, known_hosts: Path, **top: object) -> Path:
-    """FANNED nodes on the four hosts (two node names a host, each its own SSH connection)."""
+    """FANNED nodes on the four hosts (two node names a host, each its own SSH connection), with the
+    default connect timeout: eight logins at once on a busy machine are not quick, and none is cut."""
     file = write_cluster(test_cluster, path, known_hosts, HOSTS, **top)
     document = yaml.safe_load(file.read_text())
+    del document["defaults"]["connect_timeout"]
     document["nodes"] = [{"name": f"n{i}", "host": test_cluster.host(HOSTS[i % len(HOSTS)]).address}
                          for i in range(FANNED)]
     file.write_text(yaml.safe_dump(document, sort_keys=False))
@@ -244,8 +248,25 @@ def most_at_once(log: Path) -> int:
     return peak
 
 
-def run_timed(cluster: Path, log: Path, *fanout: str) -> int:
-    line = (f'echo start $(date +%s.%N) >> {log}; sleep {HOLD}; echo end $(date +%s.%N) >> {log}')
+# Each node's command is a barrier: it writes its start, waits (~30 s at most, then gives up) until the log
+# holds `together` starts, and holds its slot half a second more before it writes its end. With `together`
+# the most the bound lets run at once, that many are certain to overlap however far apart the logins
+# finish (none ends before the last of them has started); the half second gives commands beyond the
+# bound, were there any, time to show.
+BARRIER = """log=$1 together=$2
+echo start "$(date +%s.%N)" >> "$log"
+waited=0
+while [ "$(grep -c start "$log")" -lt "$together" ] && [ "$waited" -lt 300 ]; do
+    sleep 0.1; waited=$((waited + 1))
+done
+sleep 0.5
+echo end "$(date +%s.%N)" >> "$log"
+"""
+
+
+def run_timed(cluster: Path, log: Path, bound: int, *fanout: str) -> int:
+    together = min(bound, FANNED)
+    line = f"sh -c {shlex.quote(BARRIER)} barrier {shlex.quote(str(log))} {together}"
     done = cli("run", "-c", str(cluster), *fanout, "--json", "--sh", line)
     assert done.returncode == 0, done.stdout + done.stderr
     assert json.loads(done.stdout)["summary"]["ok"] == FANNED
@@ -258,21 +279,21 @@ def test_run_never_has_more_than_fanout_nodes_at_once(test_cluster: TestCluster,
     """Measured on the hosts: each node's command writes when it starts and ends (the log is on a path
     every host sees), and the peak of commands running at once is the bound, reached."""
     cluster = fanout_cluster(test_cluster, tmp_path / "c.yaml", known_hosts)
-    assert run_timed(cluster, tmp_path / "log", "--fanout", str(fanout)) == fanout
+    assert run_timed(cluster, tmp_path / "log", fanout, "--fanout", str(fanout)) == fanout
 
 
 def test_the_same_measure_sees_more_nodes_at_once_without_the_bound(test_cluster: TestCluster,
                                                                     known_hosts: Path, tmp_path: Path):
-    """The measure can fail the test above: with the default fanout (64) the eight overlap."""
+    """The measure can fail the test above: with the default fanout (64) the eight run at once."""
     cluster = fanout_cluster(test_cluster, tmp_path / "c.yaml", known_hosts)
-    assert run_timed(cluster, tmp_path / "log") > 3
+    assert run_timed(cluster, tmp_path / "log", DEFAULT_FANOUT) == FANNED
 
 
 def test_the_cluster_files_fanout_bounds_run_and_the_option_overrides_it(
         test_cluster: TestCluster, known_hosts: Path, tmp_path: Path):
     cluster = fanout_cluster(test_cluster, tmp_path / "c.yaml", known_hosts, fanout=2)
-    assert run_timed(cluster, tmp_path / "default.log") == 2
-    assert run_timed(cluster, tmp_path / "option.log", "--fanout", "4") == 4
+    assert run_timed(cluster, tmp_path / "default.log", 2) == 2
+    assert run_timed(cluster, tmp_path / "option.log", 4, "--fanout", "4") == 4
 
 
 # --- nodes -----------------------------------------------------------------------------------------
@@ -336,14 +357,63 @@ def test_nodes_table_at_80_columns_shows_every_node_and_value_whole(
     assert test_cluster.node_storage_path in done.stdout and "/data/work" in done.stdout
 
 
+# npu-smi held on one host: it writes when it starts and when it ends, and waits while the file `hold`
+# is beside it. The probe's own limit on a tool (remote.probe.TOOL_TIMEOUT) ends it otherwise, with
+# SIGTERM to it and its sleep (the trap then writes its end at once).
+HELD_NPU_SMI = """#!/bin/sh
+here=$(dirname "$0")
+echo "start $$" >> "$here/held.log"
+trap 'echo "end $$" >> "$here/held.log"; exit 143' TERM
+while [ -e "$here/hold" ]; do sleep 0.1 & wait $!; done
+echo "end $$" >> "$here/held.log"
+"""
+
+
+def holding(log: Path) -> set[str]:
+    """The held npu-smis running now: started, not said to have ended, and alive (the hosts share this
+    machine's process table; one killed outright writes no end)."""
+    said = [line.split() for line in log.read_text().splitlines()] if log.exists() else []
+    started = {pid for kind, pid in said if kind == "start"} - {pid for kind, pid in said if kind == "end"}
+    return {pid for pid in started if comm(pid) == "npu-smi"}
+
+
+def comm(pid: str) -> str:
+    try:
+        return Path(f"/proc/{pid}/comm").read_text().strip()
+    except OSError:  # gone
+        return ""
+
+
+def wait_for(condition: Callable[[], bool], what: str, limit: float = 60.0) -> None:
+    deadline = time.monotonic() + limit
+    while not condition():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"no {what} within {limit:g}s")
+        time.sleep(0.05)
+
+
 def test_check_watch_stops_on_ctrl_c_in_the_middle_of_a_refresh(
-        watching: Callable[..., subprocess.Popen[str]]):
-    """Refreshing back to back, Ctrl-C lands while the nodes are being asked: the same clean end."""
-    process = watching("--watch", "0.01", "--json")
+        test_cluster: TestCluster, watching: Callable[..., subprocess.Popen[str]]):
+    """Ctrl-C while a refresh waits on a node (h1's npu-smi held: seen running on h1 when the signal
+    is sent): the same clean end as between refreshes."""
+    bin_dir = test_cluster.host("h1").state_dir / "bin"
+    hold, log = bin_dir / "hold", bin_dir / "held.log"
+    process = watching("--watch", "0.5", "--json")
     assert process.stdout is not None
     lines = Lines(process.stdout)
     lines.until(lambda _line: True, "the first refresh")
-    lines.until(lambda _line: True, "the second refresh")
-    code, stderr = interrupt(process)
+    try:
+        hold.touch()
+        held = bin_dir / ".npu-smi.held"
+        held.write_text(HELD_NPU_SMI)
+        held.chmod(0o755)
+        held.replace(bin_dir / "npu-smi")  # whole or not at all, for an npu-smi starting meanwhile
+        # a later refresh's npu-smi on h1, holding; one the probe's limit ended first does not count
+        wait_for(lambda: bool(holding(log)), "npu-smi holding on h1")
+        code, stderr = interrupt(process)
+    finally:
+        hold.unlink(missing_ok=True)
+        wait_for(lambda: not holding(log), "held npu-smi ending once released")
+        log.unlink(missing_ok=True)
     assert code == exitcodes.INTERRUPTED, stderr
     assert "interrupted" in stderr and "Traceback" not in stderr, stderr
