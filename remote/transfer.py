@@ -409,7 +409,7 @@ class _Run:
         self._emit(job, "sending")
         error = self._send(job, upstream, needed)
         if error is not None:
-            self._fail(job, f"receiving {job.destination} from {upstream}: {error}")
+            self._fail(job, f"receiving {job.destination} from {self._named(upstream)}: {error}")
             return False
         return True
 
