@@ -4,9 +4,11 @@ preflight → record → stage → start → settle (→ ready, for a serve job)
 A no-go preflight touches nothing. From the record on, every state change is written to the store as it
 happens, so a console killed mid-launch leaves a record that `jobs` can reattach to: the record names
 this process as its owner, and the next console that finds it gone finishes or undoes the launch
-(console/jobs/refresh.py). A node that fails to stage, start or settle, or an interruption (Ctrl-C),
-fails the whole launch and stops every node that was staged; a failure at staging removes the job
-directories the other nodes staged, so that nothing is left of the job on any node. Every write after
+(console/jobs/refresh.py). A node that fails to stage, start or settle, or an interruption (Ctrl-C)
+once every node staged, fails the whole launch and stops every node; a failure at staging removes the
+job directories the other nodes staged, so that nothing is left of the job on any node. An interruption
+during staging leaves the record as it is, owned by this process: the next console finds it gone and
+undoes the launch, staged directories included. Every write after
 the record is a compare-and-set on the version the launcher last wrote: when another console stopped
 the job meanwhile, its stop stands, and the launcher stops what it started and says so. Each step reports
 typed `LaunchProgress` events, per node where there are nodes, to a callback called on the thread that
@@ -131,7 +133,8 @@ def run_launch(planned: PlannedJob, pool: NodePool, store: Store, *, progress: P
                timeout: float = 60.0) -> LaunchResult:
     """Preflight, record, stage, start and settle `planned`, all or nothing; `timeout` bounds each
     command on a node. Never raises for a node's failure or a store refusing the record: the result
-    says which step failed, where and why. An interruption stops the nodes staged, then propagates."""
+    says which step failed, where and why. An interruption after staging stops the nodes, then propagates
+    (during staging it propagates at once: see the module's docstring)."""
     verdict = _preflight(planned, pool, progress)
     if not verdict.go:
         return LaunchResult(planned, verdict, LaunchFailure(None, "preflight", _no_go(verdict)))
