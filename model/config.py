@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from model.classdefaults import CLASS_DEFAULT, CLASS_DEFAULTS, CONFIG_JSON, source_of_default
-from model.keys import unknown_key_problems, unknown_keys
+from model.keys import run_mode_of, unknown_key_problems, unknown_keys
 from model.placement import (
     LayerPlan,
     Offset,
@@ -407,7 +407,7 @@ def spec_from_document(doc: LocatedDocument, *, pretrained: Pretrained | None = 
     job = _build(doc.source, dialect, values, locations, derived)
     defaulted = {**job.defaulted, **{t: s for t, s in sources.items() if t not in locations}}
     return replace(job, defaulted=dict(sorted(defaulted.items())), unknown_keys=unknown_keys(doc, dialect),
-                   warnings=_pretrained_warnings(doc, pretrained))
+                   warnings=_pretrained_warnings(doc, pretrained), run_mode=run_mode_of(doc))
 
 
 def _from_config_json(spec_field: _Field, pretrained: Pretrained | None, values: dict[str, object],

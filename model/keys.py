@@ -39,6 +39,18 @@ REFUSING_SECTIONS: Mapping[Dialect, frozenset[str]] = {
 }
 """Sections where MindFormers refuses the file for a key it does not declare, instead of ignoring the key."""
 
+TRAIN_ONLY_SECTIONS = frozenset({"recompute_config"})
+"""Template sections MindFormers applies only to a file that trains (mindformers/tools/register/
+template.py: train_configs); a predict or eval file, or one without run_mode, drops them unread."""
+TRAINING_RUN_MODES = frozenset({"train", "finetune"})
+
+
+def run_mode_of(doc: LocatedDocument) -> str | None:
+    """The file's `run_mode`, None when it sets none (MindFormers then applies only the general sections)."""
+    value = doc.data.get("run_mode") if isinstance(doc.data, dict) else None
+    return value if isinstance(value, str) else None
+
+
 MCORE_ALIASES: Mapping[str, str] = {
     # mindformers/models/deepseek3/config_converter_deepseek_v3.py (r1.9.0 on; transformer_config_utils.py's
     # mapping before): TransformerConfig's name -> the Hugging Face name DeepseekV3Config always sets
@@ -91,11 +103,11 @@ def unknown_keys(doc: LocatedDocument, dialect: Dialect) -> tuple[UnknownKey, ..
 def unknown_key_problems(doc: LocatedDocument, dialect: Dialect) -> list[Problem]:
     """The unknown keys as problems of the file, for a file that cannot be read into a spec: the error that
     stops it may be the typo's doing (num_hidden_layer leaves 61 layers for a 3-layer stage plan)."""
-    return [Problem(doc.source, key.line, key.path, describe(key, dialect))
+    return [Problem(doc.source, key.line, key.path, describe(key, dialect, run_mode_of(doc)))
             for key in unknown_keys(doc, dialect)]
 
 
-def describe(key: UnknownKey, dialect: Dialect) -> str:
+def describe(key: UnknownKey, dialect: Dialect, run_mode: str | None) -> str:
     """What MindFormers does with `key`, and the key it most likely meant."""
     section, _, name = key.path.rpartition(".")
     if dialect is Dialect.MCORE and key.path == MCORE_MOE_CONFIG:
@@ -109,16 +121,20 @@ def describe(key: UnknownKey, dialect: Dialect) -> str:
     fate = "MindFormers ignores it"
     if dialect is Dialect.MCORE and section == "model.model_config":
         fate = "MindFormers 1.9 on ignores it; 1.6 to 1.8 refuse the file: 'Unexpected Keys'"
-    if refused(key, dialect):
+    if refused(key, dialect, run_mode):
         fate = f"MindFormers refuses the file: {section} takes only the keys it declares"
     if key.suggestion is None:
         return f"unknown key {name} ({fate}); no key MindFormers knows there is close to it"
     return f"unknown key {name} ({fate}): did you mean {key.suggestion.rpartition('.')[2]}?"
 
 
-def refused(key: UnknownKey, dialect: Dialect) -> bool:
-    """Whether MindFormers refuses the file for `key` (rather than ignoring the key)."""
+def refused(key: UnknownKey, dialect: Dialect, run_mode: str | None) -> bool:
+    """Whether MindFormers refuses the file for `key` (rather than ignoring the key), the file's
+    `run_mode` being what it is."""
     section, _, name = key.path.rpartition(".")
+    trains = run_mode in TRAINING_RUN_MODES
+    if dialect is not Dialect.PYNATIVE and section in TRAIN_ONLY_SECTIONS and not trains:
+        return False
     return section in REFUSING_SECTIONS[dialect] or _is_alias(dialect, section, name)
 
 

@@ -191,6 +191,8 @@ class JobSpec:
     """Keys MindFormers would ignore, each with the known key it most likely meant (model/keys.py)."""
     warnings: tuple[str, ...] = ()
     """What a person should know about where the values came from (pretrained_model_dir not readable)."""
+    run_mode: str | None = None
+    """MindFormers' `run_mode` as the file sets it (train, finetune, predict, eval); None: it sets none."""
 
     @property
     def mtp_placed(self) -> bool:

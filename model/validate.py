@@ -9,8 +9,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal
 
+from model.classdefaults import UNSET_IN_CLASS
 from model.config import AUTO_PLACEMENT, DIALECT_FIELDS, Dialect, JobSpec, ModelSpec, ParallelSpec
-from model.keys import describe, refused
+from model.keys import TRAINING_RUN_MODES, describe, refused
 from model.spec import UnknownKey
 from model.yamlsource import dotted
 
@@ -67,7 +68,7 @@ class _Report:
         location = self.job.location(spec_field)
         typo = self._typo(spec_field, *uses)
         if typo is not None:
-            fate = "refuses" if refused(typo, self.job.dialect) else "ignores"
+            fate = "refuses" if refused(typo, self.job.dialect, self.job.run_mode) else "ignores"
             message = (f"{message}; the file has {typo.path} on line {typo.line}, which MindFormers {fate}: "
                        f"a typo of {typo.suggestion}?")
         if location:
@@ -107,8 +108,8 @@ def _typo_of(job: JobSpec, path: str) -> UnknownKey | None:
 def unknown_key_problems(job: JobSpec) -> list[ConfigProblem]:
     """Each key MindFormers does not declare: an error where MindFormers refuses the file for it, else a
     warning (MindFormers ignores it), with the known key it most likely meant."""
-    return [ConfigProblem(key.path, "error" if refused(key, job.dialect) else "warning",
-                          describe(key, job.dialect), key.line)
+    return [ConfigProblem(key.path, "error" if refused(key, job.dialect, job.run_mode) else "warning",
+                          describe(key, job.dialect, job.run_mode), key.line)
             for key in job.unknown_keys]
 
 
@@ -127,6 +128,7 @@ def validate(job: JobSpec, *, nodes: int, devices_per_node: int,
     _check_pipeline(report, job.model, job.parallel, training)
     if training:
         _check_optimizer_shard(report, job.parallel, devices=nodes * devices_per_node)
+        _check_mtp_loss(report, job)
     return typos + report.problems
 
 
@@ -338,6 +340,20 @@ def offset_problem(model: ModelSpec, parallel: ParallelSpec, *, mtp_placed: bool
         return (f"offset numbers sum to {total} but must sum to {spare}: the remainder of {what} "
                 f"({placed}) over {pp * chunks} stage slots")
     return None
+
+
+def _check_mtp_loss(report: _Report, job: JobSpec) -> None:
+    """An mcore file that trains MTP layers without mtp_loss_scaling_factor: TransformerConfig leaves it
+    None, and the training graph scales each MTP layer's loss by it over mtp_num_layers
+    (parallel_core/training_graph/transformer/multi_token_prediction.py, MindFormers as read here), so
+    the loss cannot be built. A warning: a MindFormers on the nodes could default it."""
+    unset = job.defaulted.get("model.mtp_loss_factor") == UNSET_IN_CLASS
+    if job.dialect is Dialect.MCORE and job.run_mode in TRAINING_RUN_MODES and job.model.mtp_depth and unset:
+        report.add("model.mtp_loss_factor", "warning",
+                   f"mtp_loss_scaling_factor (or mtp_loss_factor) is not set for {job.model.mtp_depth} MTP "
+                   f"layer(s): MindFormers scales their loss by it and TransformerConfig leaves it None, so "
+                   f"training stops when the loss is built; the published configs set 0.3",
+                   uses=("model.mtp_depth",))
 
 
 def _check_optimizer_shard(report: _Report, parallel: ParallelSpec, devices: int) -> None:

@@ -16,7 +16,8 @@ RESEARCH_1B = ROOT / "configs" / "jobs" / "pretrain_deepseek3_1b.yaml"
 RESEARCH_671B = ROOT / "configs" / "jobs" / "pretrain_deepseek3_671b.yaml"
 MCORE_1B = ROOT / "tests" / "samples" / "configs" / "deepseek3_1b_mcore.yaml"
 PYNATIVE_1B = ROOT / "tests" / "samples" / "configs" / "deepseek3_1b_pynative.yaml"
-PUBLISHED = sorted((ROOT / "tests" / "samples" / "configs" / "mindformers").glob("*.yaml"))
+PUBLISHED_DIR = ROOT / "tests" / "samples" / "configs" / "mindformers"
+PUBLISHED = sorted(PUBLISHED_DIR.glob("*.yaml"))
 
 
 def misspelt_text(path: Path, line_start: str, typo: str) -> tuple[str, int]:
@@ -91,7 +92,22 @@ def test_mindformers_ignores_a_stray_section_but_refuses_an_undeclared_parallel_
 def test_pynative_refuses_an_undeclared_parallelism_key_and_keeps_a_model_one():
     [parallelism] = misspelt(PYNATIVE_1B, "  tensor_parallel:", "  tensor_paralel:")[0].unknown_keys
     [model] = misspelt(PYNATIVE_1B, "  num_attention_heads:", "  num_atention_heads:")[0].unknown_keys
-    assert refused(parallelism, Dialect.PYNATIVE) and not refused(model, Dialect.PYNATIVE)
+    assert refused(parallelism, Dialect.PYNATIVE, None) and not refused(model, Dialect.PYNATIVE, None)
+
+
+RESEARCH_671B_TRAIN = PUBLISHED_DIR / "research_pretrain_deepseek3_671b.yaml"
+
+
+@pytest.mark.parametrize(("run_mode", "severity"), [
+    ("'train'", "error"), ("'finetune'", "error"), ("'predict'", "warning"), ("'eval'", "warning")])
+def test_a_recompute_config_typo_is_refused_only_in_a_file_that_trains(run_mode: str, severity: str):
+    """MindFormers' template applies recompute_config (and refuses its unknown keys) only for train and
+    finetune; a predict or eval file drops the section unread."""
+    text, _ = misspelt_text(RESEARCH_671B_TRAIN, "  select_recompute:", "  select_recomput:")
+    job = parse_spec(text.replace("run_mode: 'train'", f"run_mode: {run_mode}"), "r.yaml")
+    [typo] = typo_problems(job, nodes=32)
+    assert (typo.path, typo.severity) == ("recompute_config.select_recomput", severity), typo
+    assert ("refuses the file" in typo.message) is (severity == "error"), typo.message
 
 
 @pytest.mark.parametrize(("path", "line_start", "typo", "nodes", "key"), [

@@ -164,6 +164,27 @@ def test_the_mtp_loss_factor_an_mcore_file_leaves_out_is_none_in_its_class_not_a
     assert research.model.mtp_loss_factor == 0.3
 
 
+
+@pytest.mark.parametrize(("change", "warned"), [
+    ({"    mtp_loss_scaling_factor: 0.3\n": ""}, True),
+    ({"    mtp_loss_scaling_factor: 0.3\n": "", "run_mode: 'train'": "run_mode: 'predict'"}, False),
+    ({"    mtp_loss_scaling_factor: 0.3\n": "",
+      "model_config:\n": "model_config:\n    num_nextn_predict_layers: 0\n"}, False),
+    ({}, False),
+], ids=["left-out", "predict", "no-mtp-layers", "as-published"])
+def test_an_mcore_file_training_mtp_layers_without_their_loss_factor_is_warned(change: dict[str, str],
+                                                                             warned: bool):
+    text = (SAMPLES / "mcore_train_deepseekv3_small.yaml").read_text()
+    for old, new in change.items():
+        assert old in text
+        text = text.replace(old, new, 1)
+    job = parse_spec(text, "small.yaml")
+    problems = validate(job, nodes=1, devices_per_node=8)
+    said = [p for p in problems if "mtp_loss_scaling_factor (or mtp_loss_factor) is not set" in p.message]
+    assert len(said) == int(warned), said
+    assert all(p.severity == "warning" for p in said)
+
+
 # ---- the command line: estimate and derive say where each value came from
 
 
