@@ -14,6 +14,7 @@ import pytest
 import yaml
 
 from console.jobs.owner import this_process
+from console.jobs.plan import process_marker
 from console.jobs.refresh import (
     LAUNCH_LEASE,
     change_events,
@@ -183,6 +184,30 @@ def test_an_adopted_launch_that_started_nothing_is_failed_then_its_staged_direct
     assert refreshed.written
     assert sorted((e.node, e.kind) for e in refreshed.events if e.kind == "unstaged") == [
         ("n0", "unstaged"), ("n1", "unstaged")]
+
+
+def test_a_node_whose_start_had_begun_keeps_its_directory_and_its_run_is_stopped(
+        staged_launch: tuple[Store, NodePool, dict[str, Path]]):
+    """The launcher died in the moment between a node's start beginning and its pid written: the run
+    may be going. That directory is not removed (the unstage refuses it), and the node is stopped, so
+    nothing runs under the failed job."""
+    store, pool, dirs = staged_launch
+    (dirs["n1"] / "start_begun").touch()
+    run = subprocess.Popen(["sleep", "300"], env={"ASCEND_CONSOLE_JOB": process_marker(STAGED, "n1")},
+                           start_new_session=True)
+    try:
+        refresh_on(store, pool, [store.job(STAGED)], timeout=30, now=after_the_lease)
+        ended = run.wait(timeout=60)
+    finally:
+        run.kill()
+        run.wait()
+    assert ended == -15  # the stop's SIGTERM
+    assert store.job(STAGED).state == "failed"
+    assert not dirs["n0"].exists() and (dirs["n1"] / "launch.sh").exists()
+    said = {(e.node, e.kind): e.message for e in store.events(STAGED) if e.kind in ("unstaged", "stopped")}
+    assert set(said) == {("n0", "unstaged"), ("n1", "unstaged"), ("n1", "stopped")}, said
+    assert "start" in said[("n1", "unstaged")], said
+    assert "1 stopped" in said[("n1", "stopped")], said
 
 
 def test_an_adopted_launch_whose_launcher_wrote_meanwhile_keeps_its_staged_directories(

@@ -22,7 +22,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 
 from console.jobs.owner import owner_alive, parse_owner
-from console.jobs.service import stop_nodes, unstage_nodes
+from console.jobs.service import stop_nodes, stop_text, unstage_nodes
 from console.records import EventRecord, JobRecord, JobState, LaunchRecord
 from console.store import RecordChanged, Store
 from remote.inventory import Cluster, InventoryError, NodeSpec, load_cluster
@@ -311,8 +311,9 @@ def _unstage_unstarted(store: Store, pool: NodePool, job: JobRecord, refreshed: 
     """An adopted launch that started no node, once this refresh wrote it failed: the job directories it
     staged removed, as its launcher does when staging fails, each node's outcome an `unstaged` event.
     Only after that compare-and-set: a launcher only thought gone that wrote since keeps its directories
-    (the refresh writes nothing), and one that writes after finds the job changed; a node where a start
-    has begun keeps its directory all the same (the unstage script refuses it), said in its event."""
+    (the refresh writes nothing), and one that writes after finds the job changed. A node whose directory
+    was not removed (a start began there in the moment before its pid was written, or the node did not
+    answer) is stopped, so that no run goes on under a failed job."""
     if not (refreshed.written and job.state == "launching" and refreshed.job.state == "failed"):
         return refreshed
     if any(_started(lr) for lr in refreshed.launches):
@@ -320,8 +321,13 @@ def _unstage_unstarted(store: Store, pool: NodePool, job: JobRecord, refreshed: 
     staged = {lr.node: lr.job_dir for lr in refreshed.launches if lr.state == "starting"}
     if not staged:
         return refreshed
+    outcomes = dict(unstage_nodes(job.id, list(staged.items()), pool, timeout=timeout))
     events = [EventRecord(job.id, "unstaged", reason or f"removed {staged[node]} (the launch was "
                           "interrupted before any node started)", now(), node=node)
-              for node, reason in unstage_nodes(job.id, list(staged.items()), pool, timeout=timeout)]
+              for node, reason in outcomes.items()]
+    kept = [(node, staged[node]) for node, reason in outcomes.items() if reason is not None]
+    if kept:
+        events += [EventRecord(job.id, "stopped", stop_text(report), now(), node=report.node)
+                   for report in stop_nodes(job.id, kept, pool, grace=UNDO_GRACE, timeout=timeout)]
     store.add_events(events)
     return replace(refreshed, events=(*refreshed.events, *events))
