@@ -8,11 +8,10 @@ this process as its owner, and the next console that finds it gone finishes or u
 once every node staged, fails the whole launch and stops every node; a failure at staging removes the
 job directories the other nodes staged, so that nothing is left of the job on any node. An interruption
 during staging leaves the record as it is, owned by this process: the next console finds it gone and
-undoes the launch, staged directories included. Every write after
-the record is a compare-and-set on the version the launcher last wrote: when another console stopped
-the job meanwhile, its stop stands, and the launcher stops what it started and says so. Each step reports
-typed `LaunchProgress` events, per node where there are nodes, to a callback called on the thread that
-runs `run_launch`.
+undoes the launch, staged directories included. Every write after the record is a compare-and-set on
+the version the launcher last wrote: when another console stopped the job meanwhile, its stop stands,
+and the launcher stops what it started and says so. Each step reports typed `LaunchProgress` events,
+per node where there are nodes, to a callback called on the thread that runs `run_launch`.
 
 A serve job is launched once its server serves: its log holds the readiness line and, asked on the node,
 `/health` then `/v1/models` answer 200, within the endpoint's deadline. A server that exits first, or
